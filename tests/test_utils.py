@@ -1,0 +1,363 @@
+"""Tests for utils: the primality oracle, the odd-integer map, the sampler and prime densities."""
+
+import re
+import sys
+from pathlib import Path
+
+import gmpy2
+import numpy as np
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds utils.py
+
+import utils  # noqa: E402
+from utils import (  # noqa: E402
+    EXACT_DENSITY_LIMIT,
+    MAX_ODD_INPUT,
+    is_prime,
+    odd_prime_density,
+    random_vector_integers,
+    to_odd_integer,
+)
+
+BRUTE_LIMIT = 10**6  # exhaustive comparison bound for is_prime
+CARMICHAEL_SMALL = (561, 1105, 1729, 2465, 2821, 6601, 8911, 10585, 15841, 29341, 41041, 46657, 52633, 62745,
+                    63973, 75361, 101101, 115921, 126217, 162401, 172081, 188461, 252601, 278545, 294409)
+# (composite value, bases it passes as a strong probable prime)
+STRONG_PSEUDOPRIMES = (
+    (2047, (2,)),
+    (1373653, (2, 3)),
+    (25326001, (2, 3, 5)),
+    (3215031751, (2, 3, 5, 7)),
+    (2152302898747, (2, 3, 5, 7, 11)),
+    (3474749660383, (2, 3, 5, 7, 11, 13)),
+    (341550071728321, (2, 3, 5, 7, 11, 13, 17)),
+    (3825123056546413051, (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31)),
+    (4759123141, (2, 7, 61)),
+)
+
+
+def sympy_reference(values) -> np.ndarray:
+    return np.array([sympy.isprime(int(v)) for v in values], dtype=bool)
+
+
+def chernick_carmichael(count: int, at_least: int) -> list[int]:
+    """Carmichael numbers (6k+1)(12k+1)(18k+1) >= at_least whose three factors are prime."""
+    found, k = [], 1
+    while len(found) < count:
+        factors = (6 * k + 1, 12 * k + 1, 18 * k + 1)
+        n = factors[0] * factors[1] * factors[2]
+        if n >= at_least and all(sympy.isprime(f) for f in factors):
+            assert all((n - 1) % (f - 1) == 0 for f in factors)  # Korselt's criterion
+            found.append(n)
+        k += 1
+    return found
+
+
+# --- is_prime: correctness ------------------------------------------------------------------------
+
+
+def test_is_prime_matches_sieve_below_one_million():
+    reference = np.zeros(BRUTE_LIMIT, dtype=bool)
+    reference[list(sympy.sieve.primerange(BRUTE_LIMIT))] = True
+    np.testing.assert_array_equal(is_prime(np.arange(BRUTE_LIMIT)), reference)
+
+
+def test_is_prime_rejects_small_carmichael_numbers():
+    assert not is_prime(np.array(CARMICHAEL_SMALL)).any()
+    assert not any(is_prime(n) for n in CARMICHAEL_SMALL)
+
+
+@pytest.mark.parametrize("at_least", [2**20, 2**32, 2**50])
+def test_is_prime_rejects_large_carmichael_numbers(at_least):
+    numbers = chernick_carmichael(4, at_least)
+    assert max(numbers) < 2**64
+    assert not is_prime(numbers).any()
+
+
+@pytest.mark.parametrize("value, bases", STRONG_PSEUDOPRIMES)
+def test_is_prime_rejects_strong_pseudoprimes(value, bases):
+    assert all(gmpy2.is_strong_prp(value, base) for base in bases)  # it really fools those bases
+    assert not sympy.isprime(value)
+    assert is_prime(value) is False
+    assert not is_prime(np.array([value], dtype=np.uint64))[0]
+
+
+def test_is_prime_rejects_base_2_pseudoprimes_in_the_vector_range():
+    odd = np.arange(utils.SIEVE_LIMIT + 1, BRUTE_LIMIT, 2)
+    fooling = [int(n) for n in odd if gmpy2.is_strong_prp(int(n), 2) and not gmpy2.is_prime(int(n))]
+    assert len(fooling) > 10
+    assert not is_prime(fooling).any()
+
+
+def test_is_prime_around_2_32_and_2_64():
+    near_32 = np.arange(2**32 - 300, 2**32 + 300, dtype=np.uint64)
+    near_64 = np.arange(2**64 - 600, 2**64 - 1, dtype=np.uint64)
+    near_64 = np.append(near_64, np.uint64(2**64 - 1))
+    for values in (near_32, near_64):
+        np.testing.assert_array_equal(is_prime(values), sympy_reference(values))
+    assert is_prime(2**32 - 5) and is_prime(2**32 + 15) and is_prime(2**64 - 59)
+    assert not (is_prime(2**32 - 1) or is_prime(2**32 + 1) or is_prime(2**64 - 1))
+
+
+def test_is_prime_rejects_squares_and_close_products_of_primes():
+    below = [sympy.prevprime(2**16), sympy.prevprime(sympy.prevprime(2**16))]
+    above = [sympy.nextprime(2**16), sympy.nextprime(2**20), sympy.prevprime(2**32)]
+    squares = [p * p for p in below + above]
+    assert squares[0] < 2**32 < squares[2] and squares[-1] < 2**64
+    products = [below[0] * below[1], above[0] * sympy.nextprime(above[0]), above[2] * sympy.prevprime(above[2])]
+    assert not is_prime(squares + products).any()
+
+
+def test_is_prime_random_32_bit_values_match_sympy():
+    values = np.random.default_rng(2).integers(0, 2**32, 50_000, dtype=np.uint64)
+    np.testing.assert_array_equal(is_prime(values), sympy_reference(values))
+
+
+def test_is_prime_random_64_bit_values_match_sympy():
+    values = np.random.default_rng(3).integers(2**32, 2**64, 20_000, dtype=np.uint64, endpoint=False)
+    values |= np.uint64(1)
+    np.testing.assert_array_equal(is_prime(values), sympy_reference(values))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=2**64 - 1))
+def test_is_prime_property_64_bit(n):
+    assert is_prime(n) == sympy.isprime(n)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=2**32 - 1), max_size=64))
+def test_is_prime_property_32_bit_vectors(values):
+    np.testing.assert_array_equal(is_prime(values), sympy_reference(values).reshape(len(values)))
+
+
+# --- is_prime: shapes, dtypes, errors ---------------------------------------------------------------
+
+
+def test_is_prime_scalar_returns_python_bool():
+    for value in (7, np.int64(7), np.uint8(7), np.uint64(2**64 - 59)):
+        result = is_prime(value)
+        assert type(result) is bool and result
+    assert is_prime(0) is False and is_prime(1) is False and is_prime(2) is True
+
+
+def test_is_prime_keeps_shape_of_lists_and_arrays():
+    nested = [[2, 4, 5], [9, 11, 2**61 - 1]]
+    result = is_prime(nested)
+    assert isinstance(result, np.ndarray) and result.dtype == bool and result.shape == (2, 3)
+    np.testing.assert_array_equal(result, [[True, False, True], [False, True, True]])
+    grid = np.arange(24).reshape(2, 3, 4)
+    np.testing.assert_array_equal(is_prime(grid), sympy_reference(grid.ravel()).reshape(2, 3, 4))
+    assert is_prime(np.array(13)).shape == ()
+
+
+def test_is_prime_accepts_empty_inputs():
+    for empty in ([], np.array([], dtype=np.int64), np.zeros((0, 3), dtype=np.uint32)):
+        result = is_prime(empty)
+        assert result.dtype == bool and result.shape == np.shape(empty)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64])
+def test_is_prime_accepts_every_integer_dtype(dtype):
+    values = np.arange(min(np.iinfo(dtype).max, 3000), dtype=dtype)
+    np.testing.assert_array_equal(is_prime(values), sympy_reference(values))
+
+
+@pytest.mark.parametrize(
+    "bad, named",
+    [
+        (-1, "-1"),
+        (3.0, "3.0"),
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (True, "True"),
+        ("7", "'7'"),
+        (None, "None"),
+        (2**64, str(2**64)),
+        (318665857834031151167461, "318665857834031151167461"),
+        ([5, [7, -3]], "-3"),
+        ([5, 2.5], "2.5"),
+        ([5, False], "False"),
+        (np.array([4, -9]), "-9"),
+        (np.array([1.0, 2.0]), "1.0"),
+        (np.array([True]), "True"),
+    ],
+)
+def test_is_prime_rejects_invalid_values_naming_them(bad, named):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        is_prime(bad)
+
+
+def test_is_prime_rejects_empty_float_array():
+    with pytest.raises(ValueError, match="float64"):
+        is_prime(np.array([]))
+
+
+# --- to_odd_integer ------------------------------------------------------------------------------------
+
+
+def test_to_odd_integer_maps_to_twice_rounded_plus_one():
+    result = to_odd_integer([0.2, 1.0, 2.4, 2.6, 10.0, 1e6 + 0.3])
+    np.testing.assert_array_equal(result, [1, 3, 5, 7, 21, 2_000_001])
+    assert result.dtype == np.uint64
+
+
+def test_to_odd_integer_rounds_half_to_even():
+    np.testing.assert_array_equal(to_odd_integer([0.5, 1.5, 2.5, 3.5]), [1, 5, 5, 9])
+
+
+def test_to_odd_integer_keeps_shape_and_dtype():
+    grid = np.full((3, 2), 4.2, dtype=np.float32)
+    result = to_odd_integer(grid)
+    assert result.shape == (3, 2) and result.dtype == np.uint64
+    assert to_odd_integer(7.0).shape == ()
+
+
+def test_to_odd_integer_maps_large_integers_exactly():
+    assert int(to_odd_integer(2**53 + 1)) == 2**54 + 3
+    assert int(to_odd_integer(np.uint64(MAX_ODD_INPUT - 1))) == 2 * MAX_ODD_INPUT - 1
+
+
+@pytest.mark.parametrize(
+    "values, count, kind",
+    [
+        ([1.0, np.nan, 2.0], 1, "NaN or infinite"),
+        ([np.inf, -np.inf, 2.0], 2, "NaN or infinite"),
+        ([0.0, 3.0], 1, "<= 0"),
+        ([-1.5, -2.0, 0.0], 3, "<= 0"),
+        ([float(MAX_ODD_INPUT), 1e30, 5.0], 2, ">= MAX_ODD_INPUT"),
+        (np.array([MAX_ODD_INPUT], dtype=np.int64), 1, ">= MAX_ODD_INPUT"),
+    ],
+)
+def test_to_odd_integer_rejects_bad_values_with_count(values, count, kind):
+    with pytest.raises(ValueError, match=rf"{count} of {len(values)} values are invalid \({count} {re.escape(kind)}"):
+        to_odd_integer(values)
+
+
+def test_to_odd_integer_counts_mixed_bad_values():
+    with pytest.raises(ValueError, match=r"3 of 4 .*1 NaN or infinite, 1 <= 0, 1 >= MAX_ODD_INPUT"):
+        to_odd_integer([np.nan, -1.0, 1e20, 2.0])
+
+
+def test_to_odd_integer_rejects_non_numbers():
+    with pytest.raises(ValueError, match="dtype"):
+        to_odd_integer(["a"])
+    with pytest.raises(ValueError, match="dtype"):
+        to_odd_integer([True, False])
+
+
+# --- random_vector_integers ----------------------------------------------------------------------------
+
+
+def test_random_vector_integers_are_distinct_and_in_range():
+    values = random_vector_integers(10, 10**7, 10**5, np.random.default_rng(0))
+    assert values.dtype == np.int64 and values.shape == (10**5,)
+    assert values.min() >= 10 and values.max() <= 10**7
+    assert np.unique(values).size == values.size
+
+
+def test_random_vector_integers_repeat_with_the_same_seed():
+    first = random_vector_integers(1, 10**6, 1000, np.random.default_rng(42))
+    again = random_vector_integers(1, 10**6, 1000, np.random.default_rng(42))
+    other = random_vector_integers(1, 10**6, 1000, np.random.default_rng(43))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_random_vector_integers_full_range_is_a_permutation():
+    values = random_vector_integers(-3, 96, 100, np.random.default_rng(1))
+    np.testing.assert_array_equal(np.sort(values), np.arange(-3, 97))
+    assert random_vector_integers(5, 5, 1).tolist() == [5]
+    assert random_vector_integers(5, 9, 0).shape == (0,)
+
+
+def test_random_vector_integers_handle_huge_ranges():
+    values = random_vector_integers(2**61, 2**62, 10**4, np.random.default_rng(2))
+    assert values.min() >= 2**61 and values.max() <= 2**62
+    assert np.unique(values).size == values.size
+    assert values.max() > 2**62 - 2**57  # reaches the top of the range, not a truncated one
+
+
+def test_random_vector_integers_are_uniform():
+    values = random_vector_integers(0, 10**6 - 1, 10**5, np.random.default_rng(3))
+    counts = np.bincount(values // 10**5, minlength=10)
+    assert np.all(np.abs(counts - 10**4) < 500)  # about 5 standard deviations
+
+
+@pytest.mark.parametrize(
+    "low, high, size, rng, message",
+    [
+        (1.5, 10, 1, None, "low must be an integer"),
+        (1, "10", 1, None, "high must be an integer"),
+        (1, 10, 2.0, None, "size must be an integer"),
+        (True, 10, 1, None, "low must be an integer"),
+        (10, 1, 1, None, "low <= high"),
+        (1, 10, 11, None, "size must be in"),
+        (1, 10, -1, None, "size must be in"),
+        (0, 2**63, 1, None, "int64"),
+        (-(2**63), 2**63 - 1, 1, None, "wider than"),
+        (1, 10, 1, 7, "rng must be"),
+    ],
+)
+def test_random_vector_integers_reject_invalid_arguments(low, high, size, rng, message):
+    with pytest.raises(ValueError, match=message):
+        random_vector_integers(low, high, size, rng)
+
+
+# --- odd_prime_density ------------------------------------------------------------------------------------
+
+
+def brute_density(lo: int, hi: int) -> float:
+    odd = range(lo | 1, hi + 1, 2)
+    return sum(sympy.isprime(n) for n in odd) / len(odd)
+
+
+def test_odd_prime_density_matches_brute_force_on_small_ranges():
+    for lo in range(0, 40):
+        for hi in range(max(lo, 1), 130, 7):
+            if lo <= hi and (hi > lo or lo % 2):
+                assert odd_prime_density(lo, hi) == brute_density(lo, hi), (lo, hi)
+
+
+def test_odd_prime_density_edge_ranges():
+    assert odd_prime_density(0, 1) == 0.0  # 1 is not prime
+    assert odd_prime_density(0, 3) == 0.5  # 1, 3
+    assert odd_prime_density(2, 3) == 1.0  # 2 is prime but even: not counted
+    assert odd_prime_density(1, 2) == 0.0
+    assert odd_prime_density(97, 97) == 1.0 and odd_prime_density(91, 91) == 0.0
+    assert odd_prime_density(1, 10**6) == (78498 - 1) / 500_000  # pi(1e6) less the prime 2
+
+
+def test_odd_prime_density_matches_brute_force_on_random_ranges():
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        lo = int(rng.integers(0, 10**6))
+        hi = lo + int(rng.integers(1, 5000))
+        assert odd_prime_density(lo, hi) == pytest.approx(brute_density(lo, hi), abs=1e-15)
+
+
+def test_odd_prime_density_approximation_agrees_at_the_exact_limit():
+    exact = odd_prime_density(1, EXACT_DENSITY_LIMIT)
+    approx = utils._approx_odd_prime_count(1, EXACT_DENSITY_LIMIT) / (EXACT_DENSITY_LIMIT // 2)
+    assert approx == pytest.approx(exact, rel=1e-3)
+
+
+def test_odd_prime_density_above_the_limit_matches_a_window_count():
+    lo, hi = EXACT_DENSITY_LIMIT + 1, EXACT_DENSITY_LIMIT + 2 * 10**6
+    odd = np.arange(lo, hi + 1, 2, dtype=np.uint64)
+    counted = np.count_nonzero(is_prime(odd)) / odd.size
+    assert odd_prime_density(lo, hi) == pytest.approx(counted, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    "lo, hi, message",
+    [(5, 4, "lo <= hi"), (-1, 5, "0 <= lo"), (2, 2, "no odd"), (10, 10, "no odd"), (1.0, 5, "lo must be an integer"),
+     (1, 5.5, "hi must be an integer"), (False, 5, "lo must be an integer")],
+)
+def test_odd_prime_density_rejects_invalid_ranges(lo, hi, message):
+    with pytest.raises(ValueError, match=message):
+        odd_prime_density(lo, hi)

@@ -1,0 +1,385 @@
+"""Shared helpers for Optimus: exact primality, the odd-integer map, sampling, densities, overrides.
+
+Bottom layer of the project: imports only the standard library, numpy, sympy (with its mpmath)
+and gmpy2, so every other file can import it.
+
+`is_prime` is the labelling oracle. Below 2**32 it runs fully vectorised in numpy: a sieve lookup
+for small n, residue filters against small primes, then a deterministic Miller-Rabin test with
+bases {2, 7, 61}, which is exact for n < 4,759,123,141 (Jaeschke 1993). For 2**32 <= n < 2**64
+the survivors of the same filters go one by one through gmpy2.is_strong_prp with the first
+twelve primes as bases, exact for n < 318,665,857,834,031,151,167,461 (Sorenson and Webster,
+Math. Comp. 2017). gmpy2.is_prime is not used: it is a probabilistic test.
+"""
+
+import ast
+import difflib
+import functools
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import gmpy2
+import mpmath  # sympy's own numerics library, installed with it
+import numpy as np
+import sympy
+
+# --- primality oracle -------------------------------------------------------------------------
+PRIME_INPUT_LIMIT = 2**64  # is_prime is exact for 0 <= n < this
+VECTOR_LIMIT = 2**32  # below this, n*n fits in uint64 and the test stays in numpy
+SIEVE_LIMIT = 2**16  # n below this is looked up in a sieve table (64 KiB)
+# Trial-division filters, grouped so each product indexes a small lookup table. They must cover
+# every Miller-Rabin base: gmpy2.is_strong_prp refuses n sharing a factor with the base.
+SMALL_PRIME_GROUPS = ((3, 5, 7, 11, 13), (17, 19, 23), (29, 31, 37), (41, 43, 47), (53, 59, 61))
+MR_BASES_32 = (2, 7, 61)  # deterministic Miller-Rabin bases for n < 4,759,123,141
+MR_BASES_64 = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)  # same, for n < 3.18e23
+
+# --- odd-integer map, densities -----------------------------------------------------------------
+MAX_ODD_INPUT = 2**62  # to_odd_integer input cap: 2*round(x)+1 < 2**63 + 2 fits in uint64
+EXACT_DENSITY_LIMIT = 10**11  # odd_prime_density counts primes exactly up to here (~3 s)
+
+
+class OptimusError(Exception):
+    """An error the user caused (bad constant, missing checkpoint): shown as one line, exit 2."""
+
+
+def _sieve(limit: int) -> np.ndarray:
+    """Boolean table of length `limit`: entry k says whether k is prime."""
+    table = np.ones(limit, dtype=bool)
+    table[:2] = False
+    for p in range(2, math.isqrt(limit - 1) + 1):
+        if table[p]:
+            table[p * p :: p] = False
+    return table
+
+
+def _coprime_table(modulus: int) -> np.ndarray:
+    """Boolean table of length `modulus`: entry r says whether gcd(r, modulus) == 1."""
+    return np.gcd(np.arange(modulus), modulus) == 1
+
+
+def _power_table(base: int) -> tuple[int, np.ndarray]:
+    """Largest window w with base**(2**w - 1) < 2**32, and base**v for v < 2**w (uint64)."""
+    width = 1
+    while base ** (2 ** (width + 1) - 1) < VECTOR_LIMIT:
+        width += 1
+    return width, np.array([base**v for v in range(2**width)], dtype=np.uint64)
+
+
+_SIEVE = _sieve(SIEVE_LIMIT)
+_FILTERS = tuple((math.prod(g), _coprime_table(math.prod(g))) for g in SMALL_PRIME_GROUPS)
+_POWER_TABLES = {base: _power_table(base) for base in MR_BASES_32}
+_FILTER_PRODUCT = math.prod(modulus for modulus, _ in _FILTERS)
+
+
+def _passes_filters(values: np.ndarray) -> np.ndarray:
+    """Mask of `values` (uint32 or uint64, all >= SIEVE_LIMIT) with no factor in SMALL_PRIME_GROUPS."""
+    keep = np.ones(values.shape, dtype=bool)
+    residue = np.empty_like(values)
+    for modulus, table in _FILTERS:
+        # v - (v // m) * m: numpy vectorises division by a scalar, not the remainder
+        m = values.dtype.type(modulus)
+        np.floor_divide(values, m, out=residue)
+        np.multiply(residue, m, out=residue)
+        np.subtract(values, residue, out=residue)
+        keep &= np.take(table, residue)
+    return keep
+
+
+def _strong_probable_prime(n: np.ndarray, base: int) -> np.ndarray:
+    """Miller-Rabin strong test of odd n (uint64, 61 < n < 2**32) to `base`; bool mask, shape of n.
+
+    Exponentiation is left to right in windows of the base's power table, so every product stays
+    below 2**64 and `%` on uint64 is exact.
+    """
+    width, powers = _POWER_TABLES[base]
+    n_minus_1 = n - np.uint64(1)
+    low_bit = n_minus_1 & (~n_minus_1 + np.uint64(1))  # 2**s, where n - 1 = d * 2**s
+    d = n_minus_1 // low_bit
+    n_windows = -(-int(d.max(initial=1)).bit_length() // width)
+    mask = np.uint64(2**width - 1)
+    shift = (n_windows - 1) * width
+    x = np.take(powers, d >> np.uint64(shift)) % n
+    digit = np.empty_like(n)
+    for shift in range(shift - width, -1, -width):
+        for _ in range(width):
+            np.multiply(x, x, out=x)
+            np.remainder(x, n, out=x)
+        np.right_shift(d, np.uint64(shift), out=digit)
+        np.bitwise_and(digit, mask, out=digit)
+        np.multiply(x, np.take(powers, digit), out=x)
+        np.remainder(x, n, out=x)
+    # x = base**d mod n. Prime n: x == 1, or x**(2**j) == n - 1 for some j < s.
+    passed = (x == 1) | (x == n_minus_1)
+    open_ = np.flatnonzero(~passed & (low_bit > 2))
+    x, n, n_minus_1, low_bit = x[open_], n[open_], n_minus_1[open_], low_bit[open_]
+    j = 1
+    while open_.size:
+        np.multiply(x, x, out=x)
+        np.remainder(x, n, out=x)
+        hit = x == n_minus_1
+        passed[open_[hit]] = True
+        # x == 1 now means composite; past j = s - 1 the chain has ended
+        j += 1
+        go_on = ~hit & (x != 1) & (low_bit > np.uint64(2**j))
+        open_, x, n, n_minus_1, low_bit = (a[go_on] for a in (open_, x, n, n_minus_1, low_bit))
+    return passed
+
+
+def _is_prime_below_2_32(n: np.ndarray) -> np.ndarray:
+    """Exact primality of odd n (uint64, SIEVE_LIMIT <= n < 2**32); bool, shape of n."""
+    result = np.zeros(n.shape, dtype=bool)
+    alive = np.flatnonzero(_passes_filters(n.astype(np.uint32)))
+    values = n[alive]
+    for base in MR_BASES_32:  # almost only primes get past base 2
+        keep = _strong_probable_prime(values, base)
+        alive, values = alive[keep], values[keep]
+    result[alive] = True
+    return result
+
+
+def _strong_probable_primes(values: list[int], bases: tuple[int, ...]) -> np.ndarray:
+    """Mask of `values` (odd, coprime to every base) that are strong probable primes to all bases.
+
+    Base by base over the whole list, so most composites cost one call.
+    """
+    result = np.zeros(len(values), dtype=bool)
+    alive = np.arange(len(values))
+    for base in bases:
+        passed = np.fromiter(map(gmpy2.is_strong_prp, values, itertools.repeat(base)), bool, len(values))
+        alive = alive[passed]
+        values = [gmpy2.mpz(v) for v in itertools.compress(values, passed)]  # mostly primes now
+    result[alive] = True
+    return result
+
+
+def _is_prime_scalar(value: int) -> bool:
+    """Exact primality of one integer 0 <= value < 2**64, through gmpy2's strong test."""
+    if value < SIEVE_LIMIT:
+        return bool(_SIEVE[value])
+    if value % 2 == 0 or math.gcd(value, _FILTER_PRODUCT) != 1:
+        return False
+    bases = MR_BASES_32 if value < VECTOR_LIMIT else MR_BASES_64
+    value = gmpy2.mpz(value)
+    return all(gmpy2.is_strong_prp(value, base) for base in bases)
+
+
+def _is_prime_flat(n: np.ndarray) -> np.ndarray:
+    """Exact primality of every entry of a 1-D uint64 array; bool, same shape."""
+    result = np.zeros(n.shape, dtype=bool)
+    small = n < SIEVE_LIMIT
+    result[small] = _SIEVE[n[small]]
+    mid = np.flatnonzero(~small & (n < VECTOR_LIMIT) & (n & np.uint64(1) == 1))
+    result[mid] = _is_prime_below_2_32(n[mid])
+    big = np.flatnonzero((n >= VECTOR_LIMIT) & (n & np.uint64(1) == 1))
+    big = big[_passes_filters(n[big])]
+    result[big] = _strong_probable_primes(n[big].tolist(), MR_BASES_64)
+    return result
+
+
+def _invalid_prime_input(value: object) -> ValueError:
+    return ValueError(f"is_prime: {value!r} is not an integer in [0, 2**64)")
+
+
+def _is_valid_integer(value: object) -> bool:
+    return (
+        isinstance(value, (int, np.integer))
+        and not isinstance(value, (bool, np.bool_))
+        and 0 <= value < PRIME_INPUT_LIMIT
+    )
+
+
+def _as_uint64(n: object) -> np.ndarray:
+    """Validated copy of n as a uint64 array, keeping the input's shape."""
+    if isinstance(n, np.ndarray) and n.dtype.kind in "iu":
+        if n.dtype.kind == "i" and n.size and n.min() < 0:
+            raise _invalid_prime_input(n[n < 0].flat[0].item())
+        return n.astype(np.uint64, copy=False)
+    if isinstance(n, np.ndarray) and n.dtype.kind != "O":
+        if n.size:
+            raise _invalid_prime_input(n.flat[0].item())
+        raise ValueError(f"is_prime: expected an integer array, got dtype {n.dtype}")
+    items = np.array(n, dtype=object)
+    for value in items.flat:
+        if not _is_valid_integer(value):
+            raise _invalid_prime_input(value)
+    return items.astype(np.uint64)
+
+
+def is_prime(n) -> bool | np.ndarray:
+    """Exact primality for integers 0 <= n < 2**64.
+
+    n: a Python or numpy integer (returns a bool), or a list (nested ok) or integer-dtype array
+    (returns a bool array of the same shape). Raises ValueError naming the first value that is
+    negative, not an integer (floats, bools, strings), or >= 2**64.
+    """
+    if isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)):
+        if not _is_valid_integer(n):
+            raise _invalid_prime_input(n)
+        return _is_prime_scalar(int(n))
+    values = _as_uint64(n)
+    return _is_prime_flat(values.ravel()).reshape(values.shape)
+
+
+def to_odd_integer(x) -> np.ndarray:
+    """Map strictly positive reals to odd integers 2*round(x)+1; uint64 array, shape of x.
+
+    x: real scalar or array-like (any integer or float dtype; integers map exactly). Rounding is
+    numpy's, half to even: 0.5 -> 1, 1.5 -> 5. Raises ValueError with the number of entries that
+    are NaN, infinite, <= 0 or >= MAX_ODD_INPUT, rather than wrapping around.
+    """
+    values = np.asarray(x)
+    if values.dtype.kind not in "iuf":
+        raise ValueError(f"to_odd_integer: expected real numbers, got dtype {values.dtype}")
+    finite = np.isfinite(values)
+    counts = {
+        "NaN or infinite": np.count_nonzero(~finite),
+        "<= 0": np.count_nonzero(finite & (values <= 0)),
+        f">= MAX_ODD_INPUT ({MAX_ODD_INPUT:.3g})": np.count_nonzero(finite & (values >= MAX_ODD_INPUT)),
+    }
+    if any(counts.values()):
+        detail = ", ".join(f"{count} {kind}" for kind, count in counts.items() if count)
+        raise ValueError(f"to_odd_integer: {sum(counts.values())} of {values.size} values are invalid ({detail})")
+    if values.dtype.kind == "f":
+        values = np.rint(values)
+    return values.astype(np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def _require_int(name: str, value: object, caller: str) -> int:
+    """`value` as a Python int; ValueError for bools, floats and other non-integers."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{caller}: {name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def random_vector_integers(low, high, size, rng: np.random.Generator | None = None) -> np.ndarray:
+    """`size` distinct integers drawn uniformly from [low, high]; int64 array of shape (size,).
+
+    Without replacement, in random order. rng: a numpy Generator (None: a fresh unseeded one).
+    Works for ranges up to 2**63 - 1 wide without building the range in memory.
+    """
+    caller = "random_vector_integers"
+    low, high, size = (_require_int(k, v, caller) for k, v in (("low", low), ("high", high), ("size", size)))
+    int64 = np.iinfo(np.int64)
+    if not int64.min <= low <= high <= int64.max:
+        raise ValueError(f"{caller}: need int64 bounds with low <= high, got low={low}, high={high}")
+    span = high - low + 1
+    if span > int64.max:
+        raise ValueError(f"{caller}: range [{low}, {high}] is wider than 2**63 - 1")
+    if not 0 <= size <= span:
+        raise ValueError(f"{caller}: size must be in [0, {span}] for [{low}, {high}], got {size}")
+    if rng is None:
+        rng = np.random.default_rng()
+    elif not isinstance(rng, np.random.Generator):
+        raise ValueError(f"{caller}: rng must be a numpy.random.Generator or None, got {type(rng).__name__}")
+    # Generator.choice without replacement uses Floyd's algorithm when span >> size
+    offsets = rng.choice(span, size=size, replace=False).astype(np.int64)
+    return offsets + np.int64(low)
+
+
+@functools.lru_cache(maxsize=256)
+def _prime_count(n: int) -> int:
+    """Number of primes <= n (exact; about 3 s at 1e11)."""
+    return int(sympy.primepi(n)) if n >= 2 else 0
+
+
+def _odd_count(lo: int, hi: int) -> int:
+    """Number of odd integers in [lo, hi], for 0 <= lo."""
+    return (hi + 1) // 2 - lo // 2
+
+
+def _approx_odd_prime_count(lo: int, hi: int) -> float:
+    """li(hi) - li(max(lo, 2)) primes in [lo, hi], less one for the prime 2 when lo <= 2."""
+    count = float(mpmath.li(hi) - mpmath.li(max(lo, 2)))
+    return count - 1.0 if lo <= 2 <= hi else count
+
+
+def odd_prime_density(lo, hi) -> float:
+    """Fraction of the odd integers in [lo, hi] that are prime (2 is even: it never counts).
+
+    Exact (sympy.primepi, cached) while hi <= EXACT_DENSITY_LIMIT. Above it, the prime count of
+    both ends is approximated by the logarithmic integral, (li(hi) - li(lo)) / #odd: accurate
+    to far better than 1% for ranges holding thousands of primes, rough for narrow ones.
+    Requires integers 0 <= lo <= hi with at least one odd integer between them.
+    """
+    caller = "odd_prime_density"
+    lo, hi = _require_int("lo", lo, caller), _require_int("hi", hi, caller)
+    if not 0 <= lo <= hi:
+        raise ValueError(f"{caller}: need 0 <= lo <= hi, got lo={lo}, hi={hi}")
+    n_odd = _odd_count(lo, hi)
+    if n_odd == 0:
+        raise ValueError(f"{caller}: [{lo}, {hi}] holds no odd integer")
+    if hi > EXACT_DENSITY_LIMIT:
+        return _approx_odd_prime_count(lo, hi) / n_odd
+    primes = _prime_count(hi) - _prime_count(lo - 1)
+    return (primes - (lo <= 2 <= hi)) / n_odd
+
+
+def _type_text(default: object) -> str:
+    """What a value must be to replace `default`, for error messages."""
+    if isinstance(default, bool):
+        return "True or False"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    return f"a {type(default).__name__}"
+
+
+def _coerce(value: object, default: object) -> tuple[bool, object]:
+    """(ok, value converted to the default's type); an int may stand for a float."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool), value
+    if isinstance(default, float) and isinstance(value, (int, float)):
+        try:
+            return True, float(value)
+        except OverflowError:
+            return False, value
+    return type(value) is type(default), value
+
+
+def parse_overrides(
+    argv: Sequence[str],
+    defaults: Mapping[str, object],
+    checks: Mapping[str, tuple[Callable[[object], bool], str]] | None = None,
+) -> dict:
+    """Apply nanoGPT-style `--name=value` overrides to `defaults`; returns a new dict.
+
+    argv: the arguments after the script name. A value is read with ast.literal_eval, or kept as
+    the raw text if it is not a literal (`--out=abc`); it must keep the default's type, except that
+    an int may replace a float and a str default takes any text. Expressions such as 10**6 are
+    not literals, and 1e6 is a float, so neither replaces an int default. A bare `--name` means
+    True for a bool default. checks: name -> (predicate(value) -> bool, "allowed values text").
+    Raises OptimusError with a one-line message for any other form, unknown names, wrong types
+    and failed checks.
+    """
+    checks = checks or {}
+    config = dict(defaults)
+    for token in argv:
+        if not token.startswith("--"):
+            raise OptimusError(f"{token}: expected --name=value")
+        name, has_value, text = token[2:].partition("=")
+        if name not in defaults:
+            close = difflib.get_close_matches(name, list(defaults), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(defaults)})"
+            raise OptimusError(f"{token}: unknown constant {name!r}{hint}")
+        default = defaults[name]
+        allowed = checks[name][1] if name in checks else _type_text(default)
+        if not has_value:
+            if not isinstance(default, bool):
+                raise OptimusError(f"{token}: give a value, as --{name}=VALUE ({name} must be {allowed})")
+            value = True
+        else:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                value = text
+            if isinstance(default, str) and not isinstance(value, str):
+                value = text
+        ok, value = _coerce(value, default)
+        if not ok:
+            raise OptimusError(f"{token}: {name} must be {allowed} (got {type(value).__name__} {value!r})")
+        if name in checks and not checks[name][0](value):
+            raise OptimusError(f"{token}: {name} must be {allowed}")
+        config[name] = value
+    return config
+
