@@ -1,0 +1,13 @@
+"""Shared test setup: repo root on sys.path, quiet TensorFlow, and the `slow` marker."""
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: seconds-long end-to-end test (CI runs these too)")
