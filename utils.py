@@ -383,3 +383,27 @@ def parse_overrides(
         config[name] = value
     return config
 
+
+
+# --- start-up ----------------------------------------------------------------------------------
+def import_quietly(*modules: str) -> None:
+    """Import ``modules`` with file descriptor 2 muted.
+
+    TensorFlow's C++ runtime prints start-up notes (oneDNN, CUDA) straight to fd 2 before its own
+    log settings apply; muting them keeps a user error to the one line the scripts print.
+    Errors raised by the imports still propagate.
+    """
+    import importlib
+    import os
+    import sys
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        for name in modules:
+            importlib.import_module(name)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -5,8 +5,14 @@ The generator maps a latent integer z to a real x >= 1; the candidate is the odd
 the same x to P(candidate is prime). Both are plain fully connected ``keras.Sequential`` models,
 so a user who loads a saved ``.h5`` gets the whole map, scaling included.
 """
-import keras
-from keras import layers
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import utils  # noqa: E402
+
+utils.import_quietly("tensorflow", "keras")
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
 
 # Generator
 GENERATOR_DEPTH = 10            # hidden Dense layers

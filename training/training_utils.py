@@ -44,6 +44,8 @@ REQUIRED_FILES = CHECKPOINT_FILES[:4]    # their presence means "resume"
 JOURNAL_FILE = ".optimus-journal.json"
 TEMP_PREFIX = ".optimus-tmp-"
 STATE_FORMAT = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class GeneratorDivergedError(utils.OptimusError):
@@ -336,6 +338,7 @@ def _stage(directory: Path, name: str, write) -> Path:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix="-" + name)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
