@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
-import keras
 
 import utils
-from training import model as model_lib
+from training import model as model_lib  # imports TensorFlow quietly, so it goes first
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 # Losses
 FOCAL_ALPHA = 0.65              # class balancing of the discriminator's focal loss (weight of primes)
