@@ -60,7 +60,7 @@ CHECKS = {
     "nb_batches": (lambda v: v >= 1, "an integer >= 1"),
     "batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "low_latent": (lambda v: v >= 1, "an integer >= 1"),
-    "high_latent": (lambda v: v < 2**53, "an integer < 2**53"),
+    "high_latent": (lambda v: v <= 2**24, "an integer <= 2**24 (latents enter as float32)"),
     "wanted_prime_ratio": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
     "minimum_batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "steps": (lambda v: v >= 1, "an integer >= 1"),
