@@ -91,6 +91,18 @@ def test_is_prime_rejects_base_2_pseudoprimes_in_the_vector_range():
     fooling = [int(n) for n in odd if gmpy2.is_strong_prp(int(n), 2) and not gmpy2.is_prime(int(n))]
     assert len(fooling) > 10
     assert not is_prime(fooling).any()
+    # the same numbers through the Miller-Rabin path, which is_prime uses from ODD_SIEVE_LIMIT on
+    assert not utils._is_prime_below_2_32(np.array(fooling, dtype=np.uint64)).any()
+
+
+def test_odd_sieve_and_miller_rabin_agree_on_their_shared_range():
+    rng = np.random.default_rng(5)
+    odd = rng.integers(utils.SIEVE_LIMIT // 2, utils.ODD_SIEVE_LIMIT // 2, 200_000, dtype=np.uint64) * 2 + 1
+    edge = np.arange(utils.ODD_SIEVE_LIMIT - 999, utils.ODD_SIEVE_LIMIT + 1000, 2, dtype=np.uint64)
+    for values in (odd, edge):
+        expected = np.array([gmpy2.is_prime(int(v)) for v in values])
+        np.testing.assert_array_equal(is_prime(values), expected)
+        np.testing.assert_array_equal(utils._is_prime_below_2_32(values), expected)
 
 
 def test_is_prime_around_2_32_and_2_64():
