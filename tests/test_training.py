@@ -258,3 +258,19 @@ def test_load_models_reads_either_generator_form(tmp_path):
 def test_load_models_without_files_says_to_train_first(tmp_path):
     with pytest.raises(utils.OptimusError, match="no pre-trained models in .*run training/train.py first"):
         tu.load_models(tmp_path)
+
+
+@pytest.mark.slow
+def test_hundred_default_batches_stay_finite_and_under_the_cap():
+    from training import train
+    config = dict(train.DEFAULTS)
+    keras.utils.set_random_seed(config["seed"])
+    trainer = tu.Trainer.create(model.initialize_generator(negative_l2=config["negative_l2"]),
+                                model.initialize_discriminator(), config["lr"], config["lambda_"])
+    rng = np.random.default_rng(config["seed"])
+    for _ in range(100):  # run_batch raises GeneratorDivergedError on any NaN, inf or <= 0 output
+        row = train.run_batch(trainer, config, rng)
+        assert 1.0 <= row["output_min"] and row["output_max"] <= model.OUTPUT_CAP
+    weights = trainer.generator.weights + trainer.discriminator.weights
+    assert all(np.isfinite(np.asarray(w)).all() for w in weights)
+    assert np.isfinite(trainer.ewc_generator.flat_fisher()).all()
