@@ -37,7 +37,7 @@ GENERATOR_FILE = "Optimus_Generator.h5"
 DISCRIMINATOR_FILE = "Optimus_Discriminator.h5"
 FISHER_GENERATOR_FILE = "fisher_generator.npy"
 FISHER_DISCRIMINATOR_FILE = "fisher_discriminator.npy"
-OPTIMIZER_FILE = "optimizer_state.npz"   # Adam moments and step counters of both networks
+OPTIMIZER_FILE = "optimizer_state.npz"   # Adam moments and step counters, dropout seed states
 STATE_FILE = "state.json"               # batch counter, metrics history, RNG state, constants
 CHECKPOINT_FILES = (GENERATOR_FILE, DISCRIMINATOR_FILE, FISHER_GENERATOR_FILE,
                     FISHER_DISCRIMINATOR_FILE, OPTIMIZER_FILE, STATE_FILE)
@@ -396,8 +396,8 @@ def save_checkpoint(directory, trainer: Trainer, state: dict) -> None:
     """
     directory = Path(directory)
     opt_arrays = {}
-    for prefix, opt in (("g", trainer.generator_optimizer), ("d", trainer.discriminator_optimizer)):
-        for i, v in enumerate(opt.variables):
+    for prefix, variables in _optimizer_file_groups(trainer):
+        for i, v in enumerate(variables):
             opt_arrays[f"{prefix}{i:03d}"] = np.asarray(v)
     writers = {
         GENERATOR_FILE: lambda p: trainer.generator.save(p),
@@ -534,14 +534,26 @@ def load_checkpoint(directory, trainer: Trainer) -> dict:
     return read_state(directory)
 
 
+def _optimizer_file_groups(trainer: Trainer) -> tuple:
+    """(key prefix, variables) kept in OPTIMIZER_FILE: both optimizers and the dropout seed states.
+
+    The seed states are the networks' only variables outside the weight files; without them a
+    resumed run would draw other dropout masks than an uninterrupted one.
+    """
+    seeds = [v for network in (trainer.generator, trainer.discriminator)
+             for v in network.variables if not any(v is w for w in network.weights)]
+    return (("g", trainer.generator_optimizer.variables),
+            ("d", trainer.discriminator_optimizer.variables), ("s", seeds))
+
+
 def _load_optimizers(path: Path, trainer: Trainer) -> None:
     try:
         with np.load(path, allow_pickle=False) as saved:
             arrays = {k: saved[k] for k in saved.files}
-        for prefix, opt in (("g", trainer.generator_optimizer),
-                            ("d", trainer.discriminator_optimizer)):
-            variables = opt.variables
+        for prefix, variables in _optimizer_file_groups(trainer):
             keys = sorted(k for k in arrays if k.startswith(prefix))
+            if prefix == "s" and not keys:  # written before the seed states were kept
+                continue
             if len(keys) != len(variables):
                 raise ValueError(f"{len(keys)} arrays for {len(variables)} optimizer variables")
             for key, v in zip(keys, variables):
