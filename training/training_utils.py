@@ -493,9 +493,14 @@ def load_models(directory) -> tuple:
 
     Only weights are read (no model config is deserialised), so a crafted file cannot run
     code. The generator's form (default or original) is taken from state.json, else tried in turn.
-    Returns (generator, discriminator).
+    A journal left by a crash refuses the load: its renames may be half done. Returns (generator,
+    discriminator).
     """
     directory = Path(directory)
+    if (directory / JOURNAL_FILE).exists():
+        raise utils.OptimusError(
+            f"{directory / JOURNAL_FILE}: a checkpoint write was interrupted, so the files may "
+            "mix two versions; run training/train.py with this checkpoint_dir to complete it")
     g_path, d_path = directory / GENERATOR_FILE, directory / DISCRIMINATOR_FILE
     if not g_path.is_file() and not d_path.is_file():
         raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
