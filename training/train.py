@@ -282,7 +282,7 @@ def main(argv: list) -> int:
     try:
         train(parse_config(argv))
     except utils.OptimusError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
+        print("error: " + " ".join(str(err).splitlines()), file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:
         print("\nAbandoned the batch in progress; the last saved checkpoint is intact. "
