@@ -1,0 +1,661 @@
+"""Reliability of training/train.py and test.py: crashes, Ctrl-C, bad input, hostile files, divergence.
+
+Fast tests call the scripts' ``main`` in-process. The slow ones start real processes, each paying
+seconds of TensorFlow import, so runs that do not depend on one another start together.
+"""
+import ctypes
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import utils
+from training import model, train
+from training import training_utils as tu
+
+optimus_test = train.test  # the repository's test.py, as train.py imported it
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_SCRIPT = ROOT / "training" / "train.py"
+STEPS = 3                       # training steps per batch in every run below
+TINY = ("--batch_size=200", f"--steps={STEPS}", "--nb_samples=10", "--test_samples=200",
+        "--minimum_batch_size=20")
+RUN_TIMEOUT = 180               # seconds for one script run to end on its own
+WAIT_TIMEOUT = 60               # seconds to wait for a line of output or a file
+PR_CAPBSET_DROP = 24            # prctl option (linux/prctl.h)
+CAPABILITIES_OVERRIDING_MODES = (1, 2, 3)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+START_LINE = re.compile(r"Resuming from .* at batch (\d+)|No checkpoint in .*: starting fresh")
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def make_trainer(original: bool = False, seed: int = 0) -> tu.Trainer:
+    keras.utils.set_random_seed(seed)
+    return tu.Trainer.create(model.initialize_generator(original=original),
+                             model.initialize_discriminator(), 1e-3, 1.0)
+
+
+def save(directory: Path, trainer: tu.Trainer, batch: int = 1, original: bool = False) -> Path:
+    """A checkpoint as train.py leaves it after ``batch`` batches (history left empty)."""
+    tu.save_checkpoint(directory, trainer, {"format": tu.STATE_FORMAT, "batch": batch,
+                                            "original_generator": original,
+                                            "history": [], "tests": []})
+    return directory
+
+
+def digests(directory: Path) -> dict:
+    """{relative path: sha256} of every file under ``directory``."""
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def leftovers(directory: Path) -> list:
+    """Temporary files and journal of an unfinished checkpoint write."""
+    return sorted(p.name for p in directory.glob(".optimus-*"))
+
+
+def one_error_line(stderr: str) -> str:
+    """The single ``error: ...`` line that is all of ``stderr``."""
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+def snapshot(trainer: tu.Trainer) -> list:
+    """Every array a checkpoint stores: weights, Fisher diagonals, optimizer variables."""
+    variables = (trainer.generator.weights + trainer.discriminator.weights
+                 + trainer.generator_optimizer.variables + trainer.discriminator_optimizer.variables)
+    return ([np.array(v.numpy()) for v in variables]
+            + [trainer.ewc_generator.flat_fisher(), trainer.ewc_discriminator.flat_fisher()])
+
+
+def assert_same_arrays(a: list, b: list) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def script_env() -> dict:
+    """The environment of a script run: without the test suite's TF_CPP settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+
+
+def start(args, log: Path, script: Path = TRAIN_SCRIPT, **kwargs) -> subprocess.Popen:
+    """Start a script with stdout and stderr going to ``log`` and ``log``.err."""
+    with open(log, "w") as out, open(log.with_suffix(".err"), "w") as err:
+        return subprocess.Popen([sys.executable, str(script), *args], stdout=out, stderr=err,
+                                cwd=ROOT, env=kwargs.pop("env", script_env()), **kwargs)
+
+
+def wait_for_output(proc: subprocess.Popen, log: Path, pattern) -> re.Match:
+    """Poll ``log`` until ``pattern`` appears; fail if the process ends or time runs out."""
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while time.monotonic() < deadline:
+        match = re.search(pattern, log.read_text())
+        if match:
+            return match
+        if proc.poll() is not None:
+            break
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    pytest.fail(f"{pattern!r} never appeared (exit {proc.returncode}):\n{log.read_text()}\n"
+                f"{log.with_suffix('.err').read_text()}")
+
+
+def finish(proc: subprocess.Popen, log: Path) -> tuple:
+    """(exit status, stdout, stderr) once the process has ended."""
+    proc.wait(timeout=RUN_TIMEOUT)
+    return proc.returncode, log.read_text(), log.with_suffix(".err").read_text()
+
+
+def check_checkpoint(directory: Path, batch: int, reader: tu.Trainer) -> None:
+    """The checkpoint in ``directory`` loads whole, is at ``batch``, and its files agree."""
+    for name in (tu.FISHER_GENERATOR_FILE, tu.FISHER_DISCRIMINATOR_FILE):
+        assert np.load(directory / name, allow_pickle=False).dtype == np.float32
+    state = tu.load_checkpoint(directory, reader)
+    assert state["batch"] == batch == len(state["history"])
+    trained = sum(1 for row in state["history"] if not row["skipped"])
+    # the optimizer file and state.json come from the same commit
+    assert int(reader.generator_optimizer.iterations) == trained * STEPS
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A valid default checkpoint at batch 1 (do not modify: copy it)."""
+    return save(tmp_path_factory.mktemp("base"), make_trainer())
+
+
+@pytest.fixture
+def copy_of(checkpoint, tmp_path):
+    return lambda: Path(shutil.copytree(checkpoint, tmp_path / "checkpoint"))
+
+
+@pytest.fixture
+def run_main(monkeypatch, capsys):
+    """Call a script's main(argv) in-process; returns (exit status, stdout, stderr)."""
+    # train() turns on TensorFlow's op determinism, which would outlive the test in this process
+    monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: None)
+
+    def run(module, argv):
+        status = module.main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return status, out, err
+    return run
+
+
+class Payload:
+    """Unpickling this creates the file ``path``: a harmless stand-in for running code."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def plant_pickle(path: Path, marker: Path) -> None:
+    np.save(path, np.array([Payload(marker)], dtype=object), allow_pickle=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad constants: exit 2 and one line naming the constant and what it may be, before any work
+
+BAD_CONSTANTS = [
+    (["--batch_size=0"], ["batch_size", "an integer >= 1"]),
+    (["--low_latent=10", "--high_latent=5"], ["low_latent", "high_latent", "<="]),
+    (["--wanted_prime_ratio=1.5"], ["wanted_prime_ratio", "(0, 1]"]),
+    (["--steps=-1"], ["steps", "an integer >= 1"]),
+    (["--steps=abc"], ["steps", "an integer >= 1", "'abc'"]),
+    (["--lr=-1"], ["lr", "(0, 1)"]),
+    (["--name=1"], ["unknown constant 'name'", "known: nb_batches"]),
+    (["--steps"], ["--steps=VALUE", "an integer >= 1"]),
+    (["--name"], ["unknown constant 'name'"]),
+    (["steps=3"], ["steps=3", "--name=value"]),
+    (["--batch_size=2001", "--high_latent=2000"], ["batch_size", "high_latent"]),
+    (["--seed=1.5"], ["seed", "an integer"]),
+    (["--original_generator=1"], ["original_generator", "True or False"]),
+    (["--discriminator_loss=mse"], ["discriminator_loss", '"focal" or "bce"']),
+    (["--fisher_decay=2"], ["fisher_decay", "[0, 1]"]),
+    (["--checkpoint_dir="], ["checkpoint_dir", "a directory path"]),
+    (["--test_samples=0"], ["test_samples", "[1, 10**7]"]),
+    (["--high_latent=10**6"], ["high_latent", "an integer"]),
+    (["--steps=3\n4"], ["steps", "an integer >= 1"]),
+]
+
+
+@pytest.mark.parametrize("argv, fragments", BAD_CONSTANTS, ids=[" ".join(a) for a, _ in BAD_CONSTANTS])
+def test_bad_constant_exits_2_with_one_line_naming_it_and_the_allowed_values(
+        argv, fragments, run_main, tmp_path):
+    with pytest.raises(utils.OptimusError):
+        train.parse_config(argv)
+    status, out, err = run_main(train, [f"--checkpoint_dir={tmp_path / 'unused'}", *argv])
+    assert status == 2 and out == ""
+    line = one_error_line(err)
+    for fragment in fragments:
+        assert fragment in line
+    assert not (tmp_path / "unused").exists()  # refused before touching the disk
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile or broken checkpoints: exit 2, one line naming the file, every file left as it was
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _pickled_optimizer_state(directory: Path) -> None:
+    with open(directory / tu.OPTIMIZER_FILE, "wb") as f:
+        np.savez(f, g000=np.array([Payload(directory.parent / "opened")], dtype=object))
+
+
+CORRUPTIONS = {
+    "truncated generator": (tu.GENERATOR_FILE, lambda d: _truncate(d / tu.GENERATOR_FILE)),
+    "truncated discriminator": (tu.DISCRIMINATOR_FILE,
+                                lambda d: _truncate(d / tu.DISCRIMINATOR_FILE)),
+    "empty generator": (tu.GENERATOR_FILE, lambda d: (d / tu.GENERATOR_FILE).write_bytes(b"")),
+    "original-form generator as discriminator": (
+        tu.DISCRIMINATOR_FILE,
+        lambda d: model.initialize_generator(original=True).save(d / tu.DISCRIMINATOR_FILE)),
+    "original-form generator for a default run": (
+        tu.GENERATOR_FILE,
+        lambda d: model.initialize_generator(original=True).save(d / tu.GENERATOR_FILE)),
+    "other dense sizes as generator": (
+        tu.GENERATOR_FILE,
+        lambda d: keras.Sequential([keras.Input((1,)), keras.layers.Dense(7),
+                                    keras.layers.Dense(1)]).save(d / tu.GENERATOR_FILE)),
+    "fisher of the wrong length": (
+        tu.FISHER_DISCRIMINATOR_FILE,
+        lambda d: np.save(d / tu.FISHER_DISCRIMINATOR_FILE, np.zeros(10, np.float32))),
+    "fisher with a negative entry": (
+        tu.FISHER_GENERATOR_FILE,
+        lambda d: np.save(d / tu.FISHER_GENERATOR_FILE,
+                          -np.load(d / tu.FISHER_GENERATOR_FILE) - 1.0)),
+    "truncated fisher": (tu.FISHER_GENERATOR_FILE,
+                         lambda d: _truncate(d / tu.FISHER_GENERATOR_FILE)),
+    "pickled optimizer state": (tu.OPTIMIZER_FILE, _pickled_optimizer_state),
+    "garbage state": (tu.STATE_FILE, lambda d: (d / tu.STATE_FILE).write_text("{\n")),
+    "garbage journal": (tu.JOURNAL_FILE, lambda d: (d / tu.JOURNAL_FILE).write_text("[")),
+    "journal pointing outside": (
+        tu.JOURNAL_FILE,
+        lambda d: (d / tu.JOURNAL_FILE).write_text(json.dumps({tu.STATE_FILE: "../state.json"}))),
+    "missing discriminator": (tu.DISCRIMINATOR_FILE,
+                              lambda d: (d / tu.DISCRIMINATOR_FILE).unlink()),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPTIONS))
+def test_broken_checkpoint_is_refused_with_one_line_and_left_unchanged(case, copy_of, run_main):
+    named, corrupt = CORRUPTIONS[case]
+    directory = copy_of()
+    corrupt(directory)
+    before = digests(directory.parent)
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", *TINY])
+    assert status == 2 and out == ""
+    assert named in one_error_line(err)
+    assert digests(directory.parent) == before
+
+
+def test_pickled_fisher_is_refused_without_being_unpickled(copy_of, run_main, tmp_path):
+    directory = copy_of()
+    control, marker = tmp_path / "control-marker", tmp_path / "marker"
+    plant_pickle(tmp_path / "control.npy", control)
+    np.load(tmp_path / "control.npy", allow_pickle=True)  # the payload is live: it runs when loaded
+    assert control.exists()
+    plant_pickle(directory / tu.FISHER_GENERATOR_FILE, marker)
+    before = digests(directory)
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", *TINY])
+    assert status == 2 and tu.FISHER_GENERATOR_FILE in one_error_line(err)
+    assert not marker.exists()
+    assert digests(directory) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Crashes inside the commit of a checkpoint: the next start sees one whole version
+
+
+class Crash(BaseException):
+    """Stands for the process dying at that point (not an Exception: nothing catches it)."""
+
+
+def test_a_crash_at_any_point_of_the_commit_leaves_one_whole_checkpoint(
+        checkpoint, tmp_path, monkeypatch):
+    writer, reader = make_trainer(), make_trainer(seed=7)
+    tu.load_checkpoint(checkpoint, writer)  # same weights, and the optimizer as saved
+    old = snapshot(writer)
+    for v in writer.generator.weights + writer.discriminator.weights:
+        v.assign(v * 1.5 + 0.25)
+    for opt in (writer.generator_optimizer, writer.discriminator_optimizer):
+        for v in opt.variables:
+            v.assign(v + tf.cast(1, v.dtype))
+    for ewc in (writer.ewc_generator, writer.ewc_discriminator):
+        ewc.set_flat_fisher(ewc.flat_fisher() + 1.0)
+    new = snapshot(writer)
+    real_replace, real_fsync = os.replace, tu._fsync_dir
+    # the commit's steps: journal rename, directory sync, six renames, directory sync
+    for crash_at in range(9):
+        directory = Path(shutil.copytree(checkpoint, tmp_path / f"crash{crash_at}"))
+        steps = []
+
+        def step(run, *args):
+            if len(steps) == crash_at:
+                raise Crash
+            steps.append(args)
+            return run(*args)
+        monkeypatch.setattr(os, "replace", lambda src, dst: step(real_replace, src, dst)
+                            if Path(dst).parent == directory else real_replace(src, dst))
+        monkeypatch.setattr(tu, "_fsync_dir", lambda d: step(real_fsync, d))
+        with pytest.raises(Crash):
+            save(directory, writer, batch=2)
+        monkeypatch.undo()
+        assert leftovers(directory)  # the crash left work for the next start
+        if crash_at == 0:  # test.py reads the checkpoint that stands
+            generator, discriminator = tu.load_models(directory)
+            assert_same_arrays([w.numpy() for w in generator.weights + discriminator.weights],
+                               old[:len(generator.weights) + len(discriminator.weights)])
+        else:  # some files may be renamed already: test.py must not read a mixed pair
+            with pytest.raises(utils.OptimusError, match=tu.JOURNAL_FILE):
+                tu.load_models(directory)
+        tu.recover_checkpoint(directory)  # what the next start does first
+        assert leftovers(directory) == []
+        state = tu.load_checkpoint(directory, reader)
+        assert state["batch"] == (1 if crash_at == 0 else 2)
+        assert_same_arrays(snapshot(reader), old if crash_at == 0 else new)
+
+
+# ---------------------------------------------------------------------------------------------
+# A misbehaving generator: caught before any label, one line, checkpoint untouched
+
+
+def diverging_checkpoint(directory: Path, kind: str) -> Path:
+    """A checkpoint with finite weights whose generator emits NaN, 0, huge values or inf."""
+    original = kind != "nan"
+    directory.mkdir()
+    trainer = make_trainer(original=original)
+    for layer in trainer.generator.layers:
+        if isinstance(layer, keras.layers.Dense):
+            shape = layer.kernel.shape
+            if kind == "nan":  # +-1e30 in a checkerboard: inf - inf in the second layer
+                value = np.where(np.indices(shape).sum(0) % 2 == 0, 1e30, -1e30)
+            else:  # the original form computes G(z) = 100**10 * c**11 * z
+                c = {"zero": 0.0, "huge": 10 ** (-6 / 11), "inf": 100.0}[kind]
+                value = np.full(shape, c)
+            layer.kernel.assign(value.astype(np.float32))
+    return save(directory, trainer, original=original)
+
+
+DIVERGENCES = {  # kind: what check_outputs reports first
+    "nan": "nan", "zero": "0.0", "huge": "e+1", "inf": "inf"}
+
+
+@pytest.mark.parametrize("kind", list(DIVERGENCES))
+def test_diverging_generator_stops_training_before_labels_with_one_line(
+        kind, tmp_path, run_main, monkeypatch):
+    directory = diverging_checkpoint(tmp_path / "checkpoint", kind)
+    before = digests(directory)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a generator output reached the primality labels")
+    monkeypatch.setattr(tu, "label", forbidden)
+    monkeypatch.setattr(utils, "to_odd_integer", forbidden)
+    original = [] if kind == "nan" else ["--original_generator=True"]
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", *TINY, *original])
+    assert status == 2 and "at batch 1" in out
+    line = one_error_line(err)
+    assert re.search(r"generator emitted \d+ of 200 outputs", line) and DIVERGENCES[kind] in line
+    assert digests(directory) == before
+
+
+def test_outputs_past_the_limit_are_refused_before_the_uint64_map():
+    for bad in (tu.OUTPUT_LIMIT * 2, 2.0**63, 2.0**64, -1.0, 0.0, np.nan, -np.inf):
+        with pytest.raises(tu.GeneratorDivergedError):
+            tu.check_outputs(np.array([3.0, bad]))
+    assert tu.check_outputs(np.array([tu.OUTPUT_LIMIT])).tolist() == [tu.OUTPUT_LIMIT]
+    for bad in (2.0**63, 2.0**64):  # the map itself refuses rather than wrapping around
+        with pytest.raises(ValueError):
+            utils.to_odd_integer(np.array([bad]))
+
+
+# ---------------------------------------------------------------------------------------------
+# test.py on a missing or broken checkpoint, or too many samples: exit 2, one line
+
+
+def test_test_script_refuses_bad_checkpoints_and_sample_counts(copy_of, tmp_path, run_main):
+    broken = copy_of()
+    model.initialize_generator(original=True).save(broken / tu.DISCRIMINATOR_FILE)
+    diverging = diverging_checkpoint(tmp_path / "diverging", "huge")
+    interrupted = diverging_checkpoint(tmp_path / "interrupted", "nan")
+    (interrupted / tu.JOURNAL_FILE).write_text("{}")
+    cases = [
+        ([f"--checkpoint_dir={tmp_path / 'absent'}"], "no pre-trained models"),
+        ([f"--checkpoint_dir={broken}"], tu.DISCRIMINATOR_FILE),
+        ([f"--checkpoint_dir={interrupted}"], tu.JOURNAL_FILE),
+        ([f"--checkpoint_dir={diverging}", "--n_samples=50"], "generator emitted"),
+        ([f"--checkpoint_dir={broken}", "--n_samples=11", "--high_latent=10"], "n_samples=11"),
+    ]
+    for argv, fragment in cases:
+        before = digests(tmp_path)
+        status, out, err = run_main(optimus_test, argv)
+        assert status == 2 and out == "" and fragment in one_error_line(err), argv
+        assert digests(tmp_path) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# The same refusals from real processes: nothing but the one line reaches stderr
+
+
+def drop_file_mode_override() -> None:
+    """In a child about to run as root: drop the capabilities that let root ignore file modes.
+
+    Root cannot simply become another user here: the interpreter may live in /root. Dropped from
+    the bounding set, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER are gone after exec.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in CAPABILITIES_OVERRIDING_MODES:
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory, checkpoint):
+    """{name: (exit status, stdout, stderr, checkpoint dir or None, digests before)}."""
+    root = tmp_path_factory.mktemp("cli")
+    diverging = diverging_checkpoint(root / "diverging", "nan")
+    pickled = Path(shutil.copytree(checkpoint, root / "pickled"))
+    plant_pickle(pickled / tu.FISHER_GENERATOR_FILE, root / "marker")
+    # read-only: mode 0o555 and, for root, no capability that overrides file modes
+    read_only = Path(shutil.copytree(checkpoint, root / "read_only"))
+    read_only.chmod(0o555)
+    unprivileged = {"preexec_fn": drop_file_mode_override} if os.geteuid() == 0 else {}
+    try:
+        probe = subprocess.run([sys.executable, "-c", f"open({str(read_only / 'probe')!r}, 'w')"],
+                               capture_output=True, **unprivileged)
+        writable = probe.returncode == 0
+    except subprocess.SubprocessError:  # no right to drop capabilities: root writes anyway
+        writable, unprivileged = True, {}
+    (read_only / "probe").unlink(missing_ok=True)
+    runs = {
+        "steps_abc": (None, ["--steps=abc"], {}),
+        "latent_order": (None, ["--low_latent=10", "--high_latent=5"], {}),
+        "diverging": (diverging, [], {}),
+        "pickled": (pickled, [], {}),
+        "read_only": (read_only, [], unprivileged),
+    }
+    before = {name: directory and digests(directory) for name, (directory, _, _) in runs.items()}
+    procs = {}
+    for name, (directory, argv, kwargs) in runs.items():
+        where = [f"--checkpoint_dir={directory}", *TINY] if directory else []
+        procs[name] = start([*where, *argv], root / f"{name}.out", **kwargs)
+    results = {}
+    for name, proc in procs.items():
+        results[name] = (*finish(proc, root / f"{name}.out"), runs[name][0], before[name])
+    results["read_only_writable"] = writable
+    results["marker"] = root / "marker"
+    yield results
+    read_only.chmod(0o755)
+
+
+def _assert_refused(result, *fragments):
+    status, out, err, directory, before = result
+    assert status == 2, err
+    line = one_error_line(err)
+    for fragment in fragments:
+        assert fragment in line
+    if directory is not None:
+        assert digests(directory) == before
+
+
+@pytest.mark.slow
+def test_cli_bad_constants_exit_2_with_only_one_line_on_stderr(cli):
+    _assert_refused(cli["steps_abc"], "steps", "an integer >= 1")
+    _assert_refused(cli["latent_order"], "low_latent", "high_latent")
+    assert cli["steps_abc"][1] == cli["latent_order"][1] == ""
+
+
+@pytest.mark.slow
+def test_cli_diverging_generator_exits_2_with_one_line_and_keeps_the_checkpoint(cli):
+    _assert_refused(cli["diverging"], "generator emitted", "NaN")
+
+
+@pytest.mark.slow
+def test_cli_pickled_fisher_exits_2_without_running_the_payload(cli):
+    _assert_refused(cli["pickled"], tu.FISHER_GENERATOR_FILE)
+    assert not cli["marker"].exists()
+
+
+@pytest.mark.slow
+def test_cli_read_only_checkpoint_dir_exits_2_and_changes_nothing(cli):
+    if cli["read_only_writable"]:
+        pytest.skip("this user can write to a mode 0o555 directory")
+    status, out, err, directory, before = cli["read_only"]
+    _assert_refused(cli["read_only"], str(directory), "not writable")
+    assert out == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# kill -9 at random moments, during checkpoint writes included
+
+
+def landed_batch(directory: Path) -> int | None:
+    """The batch of the last checkpoint that fully landed: a journal's, else state.json's."""
+    journal = directory / tu.JOURNAL_FILE
+    if journal.exists():
+        staged = directory / json.loads(journal.read_text()).get(tu.STATE_FILE, "-")
+        if staged.exists():
+            return json.loads(staged.read_text())["batch"]
+    state = directory / tu.STATE_FILE
+    return json.loads(state.read_text())["batch"] if state.exists() else None
+
+
+def wait_for_file(proc, directory: Path, pattern: str, timeout: float) -> bool:
+    """Poll as fast as possible until a file matching ``pattern`` appears; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(directory.glob(pattern)):
+            return True
+    return False
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_resumes_from_the_last_complete_checkpoint(tmp_path):
+    rng = random.Random(9)
+    directory = tmp_path / "checkpoint"
+    argv = [f"--checkpoint_dir={directory}", *TINY, "--nb_batches=100000"]
+    reader = make_trainer(seed=7)
+    expected, hit_a_write = None, 0
+    # (batches to finish first, when to stop it, how): the first batch takes seconds of tracing.
+    # SIGTERM, unhandled, ends the process as abruptly as SIGKILL.
+    plan = [(0, "staging", signal.SIGKILL), (rng.randint(2, 4), "random", signal.SIGKILL),
+            (rng.randint(2, 4), "journal", signal.SIGKILL),
+            (rng.randint(2, 4), "staging", signal.SIGKILL), (0, "random", signal.SIGTERM)]
+    for run, (batches, mode, stop) in enumerate(plan):
+        log = tmp_path / f"run{run}.out"
+        proc = start(argv, log)
+        match = wait_for_output(proc, log, START_LINE)
+        resumed = None if match.group(1) is None else int(match.group(1))
+        assert resumed == expected, log.read_text()
+        assert leftovers(directory) == []  # the previous run's temporaries are gone
+        if batches:
+            wait_for_output(proc, log, rf"batch {(resumed or 0) + batches}/")
+        if mode == "random":
+            time.sleep(rng.uniform(0.0, 0.2 if batches else 2.5))
+        elif mode == "staging":  # while one of the checkpoint files is being written
+            name = rng.choice(tu.CHECKPOINT_FILES[:-1])  # state.json is staged in microseconds
+            assert wait_for_file(proc, directory, f"{tu.TEMP_PREFIX}*-{name}", WAIT_TIMEOUT)
+        else:  # the journal exists for about a millisecond per commit: often missed
+            wait_for_file(proc, directory, tu.JOURNAL_FILE, 3.0)
+        proc.send_signal(stop)
+        assert proc.wait() == -stop
+        landed = landed_batch(directory)
+        hit_a_write += bool(leftovers(directory))
+        assert (landed or 0) >= (expected or 0)  # never goes back
+        copy = Path(shutil.copytree(directory, tmp_path / f"copy{run}"))
+        tu.recover_checkpoint(copy)
+        if landed is None:
+            assert not tu.has_checkpoint(copy)
+        else:
+            check_checkpoint(copy, landed, reader)
+        expected = landed
+    assert expected is not None and expected >= 3 and hit_a_write >= 2, (expected, hit_a_write)
+    log = tmp_path / "last.out"
+    proc = start([*argv[:-1], f"--nb_batches={expected + 1}"], log)
+    status, out, err = finish(proc, log)
+    assert status == 0, err
+    assert f"at batch {expected}\n" in out and f"batch {expected + 1}/{expected + 1}" in out
+    assert leftovers(directory) == []
+    check_checkpoint(directory, expected + 1, reader)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ctrl-C
+
+
+@pytest.mark.slow
+def test_first_ctrl_c_finishes_the_batch_saves_and_exits_0(tmp_path):
+    directory, log = tmp_path / "checkpoint", tmp_path / "run.out"
+    proc = start([f"--checkpoint_dir={directory}", *TINY, "--nb_batches=100000"], log)
+    wait_for_output(proc, log, r"batch 2/")
+    proc.send_signal(signal.SIGINT)
+    status, out, err = finish(proc, log)
+    assert status == 0 and err == ""
+    last = int(re.findall(r"batch (\d+)/", out)[-1])
+    assert f"Stopped after batch {last}; checkpoint saved" in out
+    assert "Run the same command to resume" in out
+    assert tu.read_state(directory)["batch"] == last
+    assert leftovers(directory) == []
+    rows = (directory / train.CSV_FILE).read_text().splitlines()
+    assert len(rows) == 1 + last
+
+
+@pytest.mark.slow
+def test_second_ctrl_c_abandons_the_batch_with_exit_130(tmp_path):
+    directory, log = tmp_path / "checkpoint", tmp_path / "run.out"
+    # 100 steps make a batch last about a second, so both signals land inside batch 2
+    argv = [f"--checkpoint_dir={directory}", *TINY, "--steps=100", "--nb_batches=100000"]
+    proc = start(argv, log)
+    wait_for_output(proc, log, r"batch 2/")
+    proc.send_signal(signal.SIGINT)
+    wait_for_output(proc, log, r"Ctrl-C: finishing this batch")
+    proc.send_signal(signal.SIGINT)
+    status, out, err = finish(proc, log)
+    assert status == 130
+    assert err.strip().splitlines() == [
+        "Abandoned the batch in progress; the last saved checkpoint is intact. "
+        "Run the same command to resume."]
+    assert "Traceback" not in out + err
+    assert leftovers(directory) == []
+    state = tu.read_state(directory)
+    assert state["batch"] == 1 == len(state["history"])
+    tu.load_checkpoint(directory, make_trainer(seed=7))
+
+
+# ---------------------------------------------------------------------------------------------
+# Repeatability
+
+
+@pytest.mark.slow
+def test_same_seed_repeats_every_number_and_a_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    def run(name, seed, nb_batches):
+        return start([f"--checkpoint_dir={tmp_path / name}", *TINY, f"--nb_batches={nb_batches}",
+                      "--test_session_occurrences=1", f"--seed={seed}"], tmp_path / f"{name}.out")
+
+    def outcome(name):
+        """Per batch: the CSV row less its timing, and the test session's report."""
+        state = tu.read_state(tmp_path / name)
+        rows = [{k: v for k, v in row.items() if k != "seconds"} for row in state["history"]]
+        return list(zip(rows, state["tests"]))
+    procs = {"straight": run("straight", 0, 3), "other": run("other", 1, 3),
+             "resumed": run("resumed", 0, 2)}
+    for name, proc in procs.items():
+        status, _, err = finish(proc, tmp_path / f"{name}.out")
+        assert status == 0, err
+    two = outcome("resumed")
+    proc = run("resumed", 0, 3)  # the same command again, with one more batch to go
+    status, out, err = finish(proc, tmp_path / "resumed.out")
+    assert status == 0 and "at batch 2" in out, err
+    straight, resumed = outcome("straight"), outcome("resumed")
+    assert len(straight) == 3 and "generator_loss_first" in straight[0][0]
+    assert two == straight[:2]  # two fresh runs, equal floats to the last digit
+    assert resumed == straight  # stopping and resuming changes nothing
+    other = outcome("other")
+    assert other[0][0]["generator_loss_first"] != straight[0][0]["generator_loss_first"]
+    assert other[-1][1] != straight[-1][1]
+
+    def csv_without_seconds(name):  # seconds is the last column
+        return [row.rsplit(",", 1)[0]
+                for row in (tmp_path / name / train.CSV_FILE).read_text().splitlines()]
+    assert csv_without_seconds("resumed") == csv_without_seconds("straight")
