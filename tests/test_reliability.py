@@ -659,3 +659,34 @@ def test_same_seed_repeats_every_number_and_a_resumed_run_matches_an_uninterrupt
         return [row.rsplit(",", 1)[0]
                 for row in (tmp_path / name / train.CSV_FILE).read_text().splitlines()]
     assert csv_without_seconds("resumed") == csv_without_seconds("straight")
+
+
+def test_a_second_run_on_a_locked_directory_is_refused(copy_of, run_main):
+    directory = copy_of()
+    before = digests(directory)
+    held = tu.lock_directory(directory)  # stands in for a train.py already running there
+    try:
+        status, out, err = run_main(train, [f"--checkpoint_dir={directory}", "--nb_batches=2"])
+    finally:
+        os.close(held)
+    line = one_error_line(err)
+    assert status == 2 and "another train.py" in line and str(directory) in line
+    assert digests(directory) == before
+
+
+def test_a_failed_save_is_one_line_and_keeps_the_previous_checkpoint(copy_of, run_main, monkeypatch):
+    directory = copy_of()
+    before = digests(directory)
+    real_stage = tu._stage
+
+    def disk_full(folder, name, write):
+        if name == tu.STATE_FILE:
+            raise OSError(28, "No space left on device")
+        return real_stage(folder, name, write)
+    monkeypatch.setattr(tu, "_stage", disk_full)
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", "--nb_batches=2",
+                                        "--batch_size=200", "--steps=2", "--nb_samples=10",
+                                        "--minimum_batch_size=20", "--test_samples=100"])
+    line = one_error_line(err)
+    assert status == 2 and "No space left on device" in line and "batch 1 is intact" in line
+    assert digests(directory) == before and leftovers(directory) == []

@@ -185,6 +185,15 @@ def train(config: dict) -> dict:
 
     directory = Path(config["checkpoint_dir"]).resolve()
     training_utils.check_writable(directory)
+    lock = training_utils.lock_directory(directory)
+    try:
+        return _train_locked(config, directory)
+    finally:
+        os.close(lock)
+
+
+def _train_locked(config: dict, directory: Path) -> dict:
+    """The body of ``train``, run while this process holds the directory's lock."""
     training_utils.recover_checkpoint(directory)
     present = [n for n in training_utils.REQUIRED_FILES if (directory / n).exists()]
     if present and len(present) < len(training_utils.REQUIRED_FILES):
@@ -245,8 +254,16 @@ def train(config: dict) -> dict:
                 print(f"test session at batch {batch}: prime ratio {report['prime_ratio']:.2%}, "
                       f"density-matched baseline {report['baseline_matched']:.2%}, "
                       f"score {report['score']:.3f}", flush=True)
-            training_utils.save_checkpoint(directory, trainer, _jsonable(state))
-            write_log_files(directory, state, plot=session)
+            saved = False
+            try:  # OSError here is a full disk or a folder gone read-only
+                training_utils.save_checkpoint(directory, trainer, _jsonable(state))
+                saved = True
+                write_log_files(directory, state, plot=session)
+            except OSError as err:
+                raise utils.OptimusError(
+                    f"{directory}: could not write batch {batch}'s "
+                    f"{'log or plot' if saved else 'checkpoint'} ({err.strerror or err}); the "
+                    f"checkpoint of batch {batch if saved else batch - 1} is intact") from err
     finally:
         signal.signal(signal.SIGINT, previous_handler)
     if stop.requested:

@@ -8,6 +8,7 @@ A checkpoint is a set of files written as one unit: each file goes to a temporar
 checkpoint folder, a journal then lists the renames, and the renames follow. A crash before the
 journal lands leaves the previous checkpoint; a crash after it is rolled forward on the next start.
 """
+import fcntl
 import json
 import os
 import tempfile
@@ -386,6 +387,23 @@ def check_writable(directory) -> None:
     except OSError as err:
         raise utils.OptimusError(f"{directory}: checkpoint directory is not writable "
                                  f"({err.strerror}); choose another with --checkpoint_dir=DIR")
+
+
+def lock_directory(directory) -> int:
+    """Hold an exclusive lock on ``directory`` for the life of this process; refuse if taken.
+
+    Two runs saving into one folder would interleave their checkpoints. The lock is on the folder
+    itself (flock), so no lock file is left behind and a killed process releases it.
+    Returns the descriptor that holds the lock.
+    """
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise utils.OptimusError(f"{directory}: another train.py is using this checkpoint "
+                                 "directory; wait for it to stop, or choose another --checkpoint_dir")
+    return fd
 
 
 def save_checkpoint(directory, trainer: Trainer, state: dict) -> None:
