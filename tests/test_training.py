@@ -199,6 +199,15 @@ def test_checkpoint_round_trips_weights_fisher_and_optimizer(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(w))
 
 
+def test_resume_keeps_this_runs_learning_rate(tmp_path):
+    _trained(tmp_path)
+    again = tiny_trainer(lr=5e-4)
+    tu.load_checkpoint(tmp_path, again)
+    assert float(again.generator_optimizer.learning_rate) == pytest.approx(5e-4)
+    assert float(again.discriminator_optimizer.learning_rate) == pytest.approx(5e-4)
+    assert int(again.generator_optimizer.iterations) == 2  # the two steps before the save
+
+
 def test_fisher_files_are_plain_float_arrays(tmp_path):
     _trained(tmp_path)
     for name in (tu.FISHER_GENERATOR_FILE, tu.FISHER_DISCRIMINATOR_FILE):

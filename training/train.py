@@ -211,11 +211,11 @@ def _train_locked(config: dict, directory: Path) -> dict:
                                             config["lambda_"], config["discriminator_loss"])
     rng = np.random.default_rng(config["seed"])
     if present:
-        saved = training_utils.read_state(directory)
-        if saved.get("original_generator", config["original_generator"]) != config["original_generator"]:
+        previous = training_utils.read_state(directory)
+        if previous.get("original_generator", config["original_generator"]) != config["original_generator"]:
             raise utils.OptimusError(
                 f"{directory}: checkpoint was trained with original_generator="
-                f"{saved['original_generator']}; pass the same value or another --checkpoint_dir")
+                f"{previous['original_generator']}; pass the same value or another --checkpoint_dir")
         state = training_utils.load_checkpoint(directory, trainer) or {}
         state.setdefault("batch", 0)
         if "rng" in state:

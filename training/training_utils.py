@@ -553,7 +553,11 @@ def load_checkpoint(directory, trainer: Trainer) -> dict:
             a.assign(w)
     opt_path = directory / OPTIMIZER_FILE
     if opt_path.exists():
+        rates = [float(o.learning_rate) for o in (trainer.generator_optimizer,
+                                                   trainer.discriminator_optimizer)]
         _load_optimizers(opt_path, trainer)
+        # the moments carry over, but the learning rate is this run's: --lr may have changed
+        trainer.generator_optimizer.learning_rate, trainer.discriminator_optimizer.learning_rate = rates
     return read_state(directory)
 
 
