@@ -11,3 +11,6 @@ sys.path.insert(0, str(ROOT))
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: seconds-long end-to-end test (CI runs these too)")
+    # Keras's own np.array(tensor) calls trip numpy 2's copy-keyword deprecation, thousands of times
+    config.addinivalue_line(
+        "filterwarnings", "ignore:__array__ implementation doesn't accept a copy keyword")

@@ -283,3 +283,32 @@ def test_hundred_default_batches_stay_finite_and_under_the_cap():
     weights = trainer.generator.weights + trainer.discriminator.weights
     assert all(np.isfinite(np.asarray(w)).all() for w in weights)
     assert np.isfinite(trainer.ewc_generator.flat_fisher()).all()
+
+
+@pytest.mark.slow
+def test_two_batch_run_writes_checkpoint_and_plot_and_an_identical_run_resumes(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    ckpt = tmp_path / "ckpt"
+    tiny = ["--batch_size=300", "--steps=3", "--nb_samples=10", "--minimum_batch_size=20",
+            "--test_samples=300", f"--checkpoint_dir={ckpt}"]
+
+    def run(args, cwd):
+        return subprocess.run([sys.executable, *args, *tiny], cwd=cwd, capture_output=True,
+                              text=True, timeout=300)
+    first = run(["train.py", "--nb_batches=2"], cwd=root / "training")  # from inside training/
+    assert first.returncode == 0, first.stderr
+    assert "starting fresh" in first.stdout and "Evaluation after batch 2" in first.stdout
+    for name in (*tu.REQUIRED_FILES, "training_metrics.png", "training_log.csv"):
+        assert (ckpt / name).is_file(), name
+    again = run([str(root / "training" / "train.py"), "--nb_batches=2"], cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Resuming from" in again.stdout and "at batch 2" in again.stdout
+    more = run(["training/train.py", "--nb_batches=3"], cwd=root)
+    assert more.returncode == 0 and "Resuming" in more.stdout, more.stderr
+    state = tu.read_state(ckpt)
+    assert state["batch"] == 3 and [row["batch"] for row in state["history"]] == [1, 2, 3]
+    assert [t["batch"] for t in state["tests"]] == [2, 3]  # the plot's history continues
+    assert len((ckpt / "training_log.csv").read_text().splitlines()) == 4
