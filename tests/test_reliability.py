@@ -75,9 +75,13 @@ def one_error_line(stderr: str) -> str:
 
 
 def snapshot(trainer: tu.Trainer) -> list:
-    """Every array a checkpoint stores: weights, Fisher diagonals, optimizer variables."""
-    variables = (trainer.generator.weights + trainer.discriminator.weights
-                 + trainer.generator_optimizer.variables + trainer.discriminator_optimizer.variables)
+    """Every array a checkpoint restores: weights, Fisher diagonals, optimizer variables.
+
+    The learning rate is left out: a resumed run keeps the one it was given (--lr).
+    """
+    optimizer_variables = [v for opt in (trainer.generator_optimizer, trainer.discriminator_optimizer)
+                           for v in opt.variables if not v.path.endswith("learning_rate")]
+    variables = trainer.generator.weights + trainer.discriminator.weights + optimizer_variables
     return ([np.array(v.numpy()) for v in variables]
             + [trainer.ewc_generator.flat_fisher(), trainer.ewc_discriminator.flat_fisher()])
 
