@@ -103,10 +103,7 @@ def _magnitude_bins(candidates: np.ndarray, primes: np.ndarray) -> list:
 
 def _confusion(discriminator, x: np.ndarray, primes: np.ndarray) -> dict:
     """The four cells of the discriminator's verdicts (P(prime) > 0.5) on outputs x, shape (n,)."""
-    rows = x.astype(np.float32).reshape(-1, 1)
-    chunk = training_utils.FORWARD_CHUNK
-    p = np.concatenate([np.asarray(discriminator(rows[i:i + chunk], training=False)).reshape(-1)
-                        for i in range(0, len(rows), chunk)])
+    p = training_utils.forward(discriminator, x)
     if p.shape != primes.shape:
         raise ValueError(f"discriminator returned {p.size} values for {primes.size} inputs")
     said_prime = p > PRIME_THRESHOLD

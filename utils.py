@@ -14,8 +14,11 @@ Math. Comp. 2017). gmpy2.is_prime is not used: it is a probabilistic test.
 import ast
 import difflib
 import functools
+import importlib
 import itertools
 import math
+import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 
 import gmpy2
@@ -407,7 +410,6 @@ def parse_overrides(
     return config
 
 
-
 # --- start-up ----------------------------------------------------------------------------------
 def import_quietly(*modules: str) -> None:
     """Import ``modules`` with file descriptor 2 muted.
@@ -416,9 +418,6 @@ def import_quietly(*modules: str) -> None:
     log settings apply; muting them keeps a user error to the one line the scripts print.
     Errors raised by the imports still propagate.
     """
-    import importlib
-    import os
-    import sys
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -79,18 +79,15 @@ def initialize_generator(original: bool = False, negative_l2: float = NEGATIVE_L
     can only compute G(z) = k*z; it is kept for reproduction only.
     """
     init = keras.initializers.HeNormal()
+    hidden = [layers.Dense(GENERATOR_WIDTH, activation=layers.LeakyReLU(LEAKY_RELU_SLOPE),
+                           use_bias=not original, kernel_initializer=init)
+              for _ in range(GENERATOR_DEPTH)]
     if original:
-        hidden = [layers.Dense(GENERATOR_WIDTH, activation=layers.LeakyReLU(LEAKY_RELU_SLOPE),
-                               use_bias=False, kernel_initializer=init)
-                  for _ in range(GENERATOR_DEPTH)]
         return keras.Sequential(
             [keras.Input(shape=(1,)), *hidden,
              layers.Dense(1, activation="linear", use_bias=False, kernel_initializer=init),
              layers.Activation(absolute, name="abs")],
             name="generator_original")
-    hidden = [layers.Dense(GENERATOR_WIDTH, activation=layers.LeakyReLU(LEAKY_RELU_SLOPE),
-                           kernel_initializer=init)
-              for _ in range(GENERATOR_DEPTH)]
     return keras.Sequential(
         [keras.Input(shape=(1,)),
          layers.Rescaling(1.0 / LATENT_SCALE, name="latent_scaling"),

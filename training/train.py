@@ -79,7 +79,6 @@ PLOT_FILE = "training_metrics.png"
 CSV_COLUMNS = ("batch", "skipped", "kept", "primes", "prime_share", "output_min", "output_median",
                "output_max", "generator_loss_first", "generator_loss_last",
                "discriminator_loss_first", "discriminator_loss_last", "seconds")
-TEST_LOW, TEST_HIGH = 1, 10**7   # latent range of the test sessions, as test.py's default
 
 
 def parse_config(argv: list) -> dict:
@@ -143,6 +142,13 @@ def plot_metrics(state: dict) -> bytes:
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def test_session(generator, discriminator, config: dict) -> dict:
+    """test.test_models on ``test_samples`` latents in test.py's default range, seeded."""
+    return test.test_models(generator, discriminator, n_samples=config["test_samples"],
+                            low_latent=test.LOW_LATENT, high_latent=test.HIGH_LATENT,
+                            seed=config["seed"])
 
 
 def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Generator) -> dict:
@@ -246,9 +252,7 @@ def _train_locked(config: dict, directory: Path) -> dict:
             state["rng"] = rng.bit_generator.state
             session = batch % config["test_session_occurrences"] == 0 or batch == config["nb_batches"]
             if session:
-                report = test.test_models(generator, discriminator, n_samples=config["test_samples"],
-                                          low_latent=TEST_LOW, high_latent=TEST_HIGH,
-                                          seed=config["seed"])
+                report = test_session(generator, discriminator, config)
                 report["batch"] = batch
                 state["tests"].append(report)
                 print(f"test session at batch {batch}: prime ratio {report['prime_ratio']:.2%}, "
@@ -273,8 +277,7 @@ def _train_locked(config: dict, directory: Path) -> dict:
     if report is None:  # nothing left to train: evaluate the checkpoint as it is
         print(f"Checkpoint is at batch {state['batch']} >= nb_batches={config['nb_batches']}: "
               "nothing to train (raise --nb_batches to continue)", flush=True)
-        report = test.test_models(generator, discriminator, n_samples=config["test_samples"],
-                                  low_latent=TEST_LOW, high_latent=TEST_HIGH, seed=config["seed"])
+        report = test_session(generator, discriminator, config)
     print(f"\nEvaluation after batch {state['batch']}:\n{test.format_report(report)}", flush=True)
     print(f"Log: {directory / CSV_FILE}   plot: {directory / PLOT_FILE}", flush=True)
     return state

@@ -31,7 +31,7 @@ LOG_EPSILON = 1e-7              # probabilities are clipped to [eps, 1-eps] befo
 
 # Outputs beyond this have no integer resolution even in float64: treated as divergence.
 OUTPUT_LIMIT = 2.0**53
-FORWARD_CHUNK = 65536           # rows per generator call when evaluating many latents
+FORWARD_CHUNK = 65536           # rows per network call when evaluating many inputs
 
 # Checkpoint files
 GENERATOR_FILE = "Optimus_Generator.h5"
@@ -46,6 +46,7 @@ REQUIRED_FILES = CHECKPOINT_FILES[:4]    # their presence means "resume"
 JOURNAL_FILE = ".optimus-journal.json"
 TEMP_PREFIX = ".optimus-tmp-"
 STATE_FORMAT = 1
+RESTORE_HINT = "restore it, or move the checkpoint away to start fresh"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -72,15 +73,23 @@ def check_outputs(x: np.ndarray, where: str = "generator") -> np.ndarray:
     return x
 
 
+def forward(network, inputs) -> np.ndarray:
+    """A network's output on scalar inputs (shape (n,) or (n, 1)), in inference mode.
+
+    Fed as float32 rows, FORWARD_CHUNK at a time; returns shape (n,).
+    """
+    rows = np.asarray(inputs, dtype=np.float32).reshape(-1, 1)
+    parts = [np.asarray(network(rows[i:i + FORWARD_CHUNK], training=False)).reshape(-1)
+             for i in range(0, len(rows), FORWARD_CHUNK)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
 def generate(generator, z) -> np.ndarray:
     """Generator outputs for latent integers z (shape (n,) or (n, 1)), as float64 of shape (n,).
 
     Raises GeneratorDivergedError on any NaN, inf, non-positive or huge output.
     """
-    z = np.asarray(z, dtype=np.float32).reshape(-1, 1)
-    parts = [np.asarray(generator(z[i:i + FORWARD_CHUNK], training=False)).reshape(-1)
-             for i in range(0, len(z), FORWARD_CHUNK)]
-    return check_outputs(np.concatenate(parts) if parts else np.zeros(0))
+    return check_outputs(forward(generator, z))
 
 
 def label(x: np.ndarray) -> np.ndarray:
@@ -298,12 +307,11 @@ def train_batch(trainer: Trainer, z: np.ndarray, labels: np.ndarray, steps: int,
     return {k: np.asarray(v) for k, v in logs.items()}
 
 
-def compute_fisher(trainer: Trainer, z: np.ndarray, fisher_decay: float,
-                   consolidate: bool = True) -> tuple:
+def compute_fisher(trainer: Trainer, z: np.ndarray, fisher_decay: float) -> tuple:
     """Diagonal Fisher of both networks on latents z (shape (n,)), then consolidate.
 
     Generator: log p = log D(G(z)). Discriminator: log p = log-likelihood of the true primality
-    label of G(z). With ``consolidate``, F <- fisher_decay * F + F_new and theta* <- weights.
+    label of G(z). Then F <- fisher_decay * F + F_new and theta* <- the current weights.
     Returns the new (generator, discriminator) Fisher lists.
     """
     g_fn, d_fn = trainer.fisher_fns()
@@ -312,9 +320,8 @@ def compute_fisher(trainer: Trainer, z: np.ndarray, fisher_decay: float,
     y = tf.constant(label(x).reshape(-1, 1))
     new_g = g_fn(z_t)
     new_d = d_fn(tf.constant(x.astype(np.float32).reshape(-1, 1)), y)
-    if consolidate:
-        trainer.ewc_generator.consolidate(trainer.generator, new_g, fisher_decay)
-        trainer.ewc_discriminator.consolidate(trainer.discriminator, new_d, fisher_decay)
+    trainer.ewc_generator.consolidate(trainer.generator, new_g, fisher_decay)
+    trainer.ewc_discriminator.consolidate(trainer.discriminator, new_d, fisher_decay)
     return new_g, new_d
 
 
@@ -458,18 +465,15 @@ def has_checkpoint(directory) -> bool:
 
 def _load_weights(network, path: Path) -> None:
     if not path.is_file():
-        raise utils.OptimusError(f"{path}: missing checkpoint file; restore it, or move the "
-                                 "checkpoint away to start fresh")
+        raise utils.OptimusError(f"{path}: missing checkpoint file; {RESTORE_HINT}")
     try:
         network.load_weights(path)
     except Exception as err:  # h5py and Keras raise many types for a bad file
         raise utils.OptimusError(
             f"{path}: not a weights file of this architecture ({type(err).__name__}: "
-            f"{str(err).splitlines()[0][:120] if str(err) else 'unreadable'}); restore it, or "
-            "move the checkpoint away to start fresh")
+            f"{str(err).splitlines()[0][:120] if str(err) else 'unreadable'}); {RESTORE_HINT}")
     if not all(np.isfinite(np.asarray(w)).all() for w in network.weights):
-        raise utils.OptimusError(f"{path}: holds non-finite weights; restore it, or move the "
-                                 "checkpoint away to start fresh")
+        raise utils.OptimusError(f"{path}: holds non-finite weights; {RESTORE_HINT}")
 
 
 def load_fisher(path: Path, ewc: EWC) -> None:
@@ -477,15 +481,13 @@ def load_fisher(path: Path, ewc: EWC) -> None:
     try:
         flat = np.load(path, allow_pickle=False)
     except Exception as err:
-        raise utils.OptimusError(f"{path}: not a plain float .npy array ({err}); restore it, or "
-                                 "move the checkpoint away to start fresh")
+        raise utils.OptimusError(f"{path}: not a plain float .npy array ({err}); {RESTORE_HINT}")
     expected = sum(int(np.prod(f.shape)) for f in ewc.fisher)
     if (not isinstance(flat, np.ndarray) or flat.dtype.kind != "f" or flat.shape != (expected,)
             or not np.isfinite(flat).all() or (flat < 0).any()):
         raise utils.OptimusError(
             f"{path}: expected {expected} finite non-negative floats, found dtype "
-            f"{getattr(flat, 'dtype', '?')} shape {getattr(flat, 'shape', '?')}; restore it, "
-            "or move the checkpoint away to start fresh")
+            f"{getattr(flat, 'dtype', '?')} shape {getattr(flat, 'shape', '?')}; {RESTORE_HINT}")
     ewc.set_flat_fisher(flat.astype(np.float32))
 
 
@@ -502,8 +504,7 @@ def read_state(directory) -> dict:
             raise ValueError("bad batch counter")
         return state
     except (OSError, ValueError) as err:
-        raise utils.OptimusError(f"{path}: unreadable training state ({err}); restore it, or "
-                                 "move the checkpoint away to start fresh")
+        raise utils.OptimusError(f"{path}: unreadable training state ({err}); {RESTORE_HINT}")
 
 
 def load_models(directory) -> tuple:
