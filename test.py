@@ -24,19 +24,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # the imports below work from any directory
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import utils  # noqa: E402
 
-utils.import_quietly("tensorflow", "keras")  # its start-up notes bypass TF_CPP_MIN_LOG_LEVEL
-from absl import logging as absl_logging  # noqa: E402
-
-from training import training_utils  # noqa: E402
-
-absl_logging.set_verbosity(absl_logging.ERROR)
+if __name__ == "__main__":
+    utils.quiet_startup()  # before anything imports TensorFlow
+from training import checkpoint, training_utils  # noqa: E402
 
 # Defaults (sample count and latent range as in the original test.py)
 N_SAMPLES = 1000                # latent integers drawn per test
@@ -146,7 +142,7 @@ def test_models(generator=None, discriminator=None, n_samples: int = N_SAMPLES,
     """
     _check_arguments(n_samples, low_latent, high_latent, seed, verbose)
     if generator is None:
-        generator, loaded = training_utils.load_models(checkpoint_dir or DEFAULT_CHECKPOINT_DIR)
+        generator, loaded = checkpoint.load_networks(checkpoint_dir or DEFAULT_CHECKPOINT_DIR)
         discriminator = loaded if discriminator is None else discriminator
     z = utils.random_vector_integers(low_latent, high_latent, n_samples, np.random.default_rng(seed))
     x = training_utils.generate(generator, z)

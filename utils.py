@@ -12,13 +12,16 @@ Math. Comp. 2017). gmpy2.is_prime is not used: it is a probabilistic test.
 """
 
 import ast
+import dataclasses
 import difflib
 import functools
 import importlib
 import itertools
 import math
 import os
+import re
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 
 import gmpy2
@@ -45,8 +48,8 @@ MAX_ODD_INPUT = 2**62  # to_odd_integer input cap: 2*round(x)+1 < 2**63 + 2 fits
 EXACT_DENSITY_LIMIT = 10**11  # odd_prime_density counts primes exactly up to here (~3 s)
 
 
-class OptimusError(Exception):
-    """An error the user caused (bad constant, missing checkpoint): shown as one line, exit 2."""
+class OptimusError(ValueError):
+    """A bad setting or input (constant, argument, checkpoint): the scripts show it as one line, exit 2."""
 
 
 def _sieve(limit: int) -> np.ndarray:
@@ -270,13 +273,6 @@ def to_odd_integer(x) -> np.ndarray:
     return values.astype(np.uint64) * np.uint64(2) + np.uint64(1)
 
 
-def _require_int(name: str, value: object, caller: str) -> int:
-    """`value` as a Python int; ValueError for bools, floats and other non-integers."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{caller}: {name} must be an integer, got {value!r}")
-    return int(value)
-
-
 def random_vector_integers(low, high, size, rng: np.random.Generator | None = None) -> np.ndarray:
     """`size` distinct integers drawn uniformly from [low, high]; int64 array of shape (size,).
 
@@ -284,7 +280,7 @@ def random_vector_integers(low, high, size, rng: np.random.Generator | None = No
     Works for ranges up to 2**63 - 1 wide without building the range in memory.
     """
     caller = "random_vector_integers"
-    low, high, size = (_require_int(k, v, caller) for k, v in (("low", low), ("high", high), ("size", size)))
+    low, high, size = (check(f"{caller}: {k}", v, 0) for k, v in (("low", low), ("high", high), ("size", size)))
     int64 = np.iinfo(np.int64)
     if not int64.min <= low <= high <= int64.max:
         raise ValueError(f"{caller}: need int64 bounds with low <= high, got low={low}, high={high}")
@@ -328,7 +324,7 @@ def odd_prime_density(lo, hi) -> float:
     Requires integers 0 <= lo <= hi with at least one odd integer between them.
     """
     caller = "odd_prime_density"
-    lo, hi = _require_int("lo", lo, caller), _require_int("hi", hi, caller)
+    lo, hi = check(f"{caller}: lo", lo, 0), check(f"{caller}: hi", hi, 0)
     if not 0 <= lo <= hi:
         raise ValueError(f"{caller}: need 0 <= lo <= hi, got lo={lo}, hi={hi}")
     n_odd = _odd_count(lo, hi)
@@ -340,45 +336,87 @@ def odd_prime_density(lo, hi) -> float:
     return (primes - (lo <= 2 <= hi)) / n_odd
 
 
-def _type_text(default: object) -> str:
-    """What a value must be to replace `default`, for error messages."""
-    if isinstance(default, bool):
+# --- settings: one way to check them ----------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """What a setting may be beyond its type: a test of the value, and the words for it."""
+    test: Callable[[object], bool]
+    allowed: str
+
+
+def at_least(low, kind: str = "an integer") -> Rule:
+    """Values >= low."""
+    return Rule(lambda v: v >= low, f"{kind} >= {low}")
+
+
+def between(low, high, kind: str = "a number", brackets: str = "[]") -> Rule:
+    """Values in the interval between low and high; brackets "[]", "(]", "[)" or "()"."""
+    closed_low, closed_high = brackets[0] == "[", brackets[1] == "]"
+    return Rule(lambda v: (low <= v if closed_low else low < v) and (v <= high if closed_high else v < high),
+                f"{kind} in {brackets[0]}{low}, {high}{brackets[1]}")
+
+
+def one_of(*choices) -> Rule:
+    """One of the given values."""
+    return Rule(lambda v: v in choices, " or ".join(repr(c) for c in choices))
+
+
+def _type_text(example: object) -> str:
+    """What a value must be to replace ``example``, for error messages."""
+    if isinstance(example, bool):
         return "True or False"
-    if isinstance(default, int):
+    if isinstance(example, int):
         return "an integer"
-    if isinstance(default, float):
+    if isinstance(example, float):
         return "a number"
-    return f"a {type(default).__name__}"
+    return f"a {type(example).__name__}"
 
 
-def _coerce(value: object, default: object) -> tuple[bool, object]:
-    """(ok, value converted to the default's type); an int may stand for a float."""
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool), value
-    if isinstance(default, float) and isinstance(value, (int, float)):
+def _coerce(value: object, example: object) -> tuple[bool, object]:
+    """(ok, value converted to the example's type); an int may stand for a float."""
+    if isinstance(example, bool) or isinstance(value, (bool, np.bool_)):
+        return isinstance(value, (bool, np.bool_)) and isinstance(example, bool), bool(value)
+    if isinstance(example, int):
+        return isinstance(value, (int, np.integer)), int(value) if isinstance(value, (int, np.integer)) else value
+    if isinstance(example, float) and isinstance(value, (int, float, np.integer, np.floating)):
         try:
-            return True, float(value)
+            return math.isfinite(float(value)), float(value)
         except OverflowError:
             return False, value
-    return type(value) is type(default), value
+    return type(value) is type(example), value
 
 
-def parse_overrides(
-    argv: Sequence[str],
-    defaults: Mapping[str, object],
-    checks: Mapping[str, tuple[Callable[[object], bool], str]] | None = None,
-) -> dict:
-    """Apply nanoGPT-style `--name=value` overrides to `defaults`; returns a new dict.
+def check(name: str, value: object, example: object, rule: Rule | None = None) -> object:
+    """``value`` with the type of ``example`` (an int may stand for a float), passing ``rule``.
+
+    The one check of every setting: the scripts' constants and arguments, and the library's.
+    Raises OptimusError "<name> must be <allowed> (got <type> <value>)", naming the rule's
+    words, or the type's when there is no rule.
+    """
+    ok, converted = _coerce(value, example)
+    if ok and rule is not None:
+        try:
+            ok = bool(rule.test(converted))
+        except TypeError:
+            ok = False
+    if not ok:
+        allowed = rule.allowed if rule is not None else _type_text(example)
+        raise OptimusError(f"{name} must be {allowed} (got {type(value).__name__} {value!r})")
+    return converted
+
+
+def parse_overrides(argv: Sequence[str], defaults: Mapping[str, object],
+                    rules: Mapping[str, Rule] | None = None) -> dict:
+    """Apply nanoGPT-style ``--name=value`` overrides to ``defaults``; returns a new dict.
 
     argv: the arguments after the script name. A value is read with ast.literal_eval, or kept as
-    the raw text if it is not a literal (`--out=abc`); it must keep the default's type, except that
-    an int may replace a float and a str default takes any text. Expressions such as 10**6 are
-    not literals, and 1e6 is a float, so neither replaces an int default. A bare `--name` means
-    True for a bool default. checks: name -> (predicate(value) -> bool, "allowed values text").
-    Raises OptimusError with a one-line message for any other form, unknown names, wrong types
-    and failed checks.
+    the raw text if it is not a literal (``--out=abc``); then ``check`` compares it with the
+    default and the name's rule. A str default takes any text. Expressions such as 10**6 are
+    not literals, and 1e6 is a float, so neither replaces an int default. A bare ``--name``
+    means True for a bool default. Raises OptimusError, one line that starts with the token,
+    for any other form, unknown names, wrong types and failed rules.
     """
-    checks = checks or {}
+    rules = rules or {}
     config = dict(defaults)
     for token in argv:
         if not token.startswith("--"):
@@ -389,43 +427,73 @@ def parse_overrides(
             hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(defaults)})"
             raise OptimusError(f"{token}: unknown constant {name!r}{hint}")
         default = defaults[name]
-        allowed = checks[name][1] if name in checks else _type_text(default)
         if not has_value:
             if not isinstance(default, bool):
+                allowed = rules[name].allowed if name in rules else _type_text(default)
                 raise OptimusError(f"{token}: give a value, as --{name}=VALUE ({name} must be {allowed})")
             value = True
+        elif isinstance(default, str):
+            value = text[1:-1] if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"" else text
         else:
             try:
                 value = ast.literal_eval(text)
             except (ValueError, SyntaxError, MemoryError, RecursionError):
                 value = text
-            if isinstance(default, str) and not isinstance(value, str):
-                value = text
-        ok, value = _coerce(value, default)
-        if not ok:
-            raise OptimusError(f"{token}: {name} must be {allowed} (got {type(value).__name__} {value!r})")
-        if name in checks and not checks[name][0](value):
-            raise OptimusError(f"{token}: {name} must be {allowed}")
-        config[name] = value
+        try:
+            config[name] = check(name, value, default, rules.get(name))
+        except OptimusError as err:
+            raise OptimusError(f"{token}: {err}") from None
     return config
 
 
-# --- start-up ----------------------------------------------------------------------------------
-def import_quietly(*modules: str) -> None:
-    """Import ``modules`` with file descriptor 2 muted.
+def given_names(argv: Sequence[str]) -> set:
+    """The names that ``--name=value`` arguments set (after ``parse_overrides`` accepted them)."""
+    return {token[2:].partition("=")[0] for token in argv}
 
-    TensorFlow's C++ runtime prints start-up notes (oneDNN, CUDA) straight to fd 2 before its own
-    log settings apply; muting them keeps a user error to the one line the scripts print.
-    Errors raised by the imports still propagate.
+
+# --- start-up ----------------------------------------------------------------------------------
+TF_LOG_LEVEL = "1"              # TF_CPP_MIN_LOG_LEVEL unless the user sets one: hide notes, show
+                                # warnings and errors (0 also shows notes, 2 hides warnings)
+_LOG_LINE = re.compile(rb"^([IWEF])\d{4} ")  # TensorFlow's C++ log lines: severity, then the date
+_ABSL_BANNER = b"WARNING: All log messages before absl::InitializeLog() is called"
+
+
+def _forward_log_lines(read_end: int, out: int, level: int) -> None:
+    """Copy lines from the pipe ``read_end`` to ``out``, dropping TensorFlow's below ``level``."""
+    with os.fdopen(read_end, "rb") as pipe:
+        for line in pipe:
+            severity = _LOG_LINE.match(line)
+            if severity and "IWEF".index(severity.group(1).decode()) < level:
+                continue
+            if line.startswith(_ABSL_BANNER) and level >= 1:
+                continue
+            os.write(out, line)
+
+
+def quiet_startup(modules: Sequence[str] = ("tensorflow", "keras")) -> None:
+    """For an entry script, before anything imports TensorFlow: import it at a documented log level.
+
+    TensorFlow's C++ side obeys TF_CPP_MIN_LOG_LEVEL (set here to TF_LOG_LEVEL unless the user
+    chose one), except for the notes it prints while it loads, before its logging starts. Those
+    pass through a pipe that applies the same level, line by line, as they are printed: no
+    warning or error is held back, and every other line goes through. Python-side notes
+    (absl logging, e.g. Keras's "legacy .h5" remark) are limited to errors.
     """
+    level_text = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
+    level = int(level_text) if level_text.isdigit() else 0
     sys.stderr.flush()
+    read_end, write_end = os.pipe()
     saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    forwarder = threading.Thread(target=_forward_log_lines, args=(read_end, saved, level), daemon=True)
+    forwarder.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
     try:
-        os.dup2(devnull, 2)
         for name in modules:
             importlib.import_module(name)
     finally:
-        os.dup2(saved, 2)
+        os.dup2(saved, 2)  # drops the pipe's last write end: the forwarder reads to the end
+        forwarder.join()
         os.close(saved)
-        os.close(devnull)
+    if "absl.logging" in sys.modules:
+        sys.modules["absl.logging"].set_verbosity("error")

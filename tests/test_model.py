@@ -1,30 +1,176 @@
-"""The networks: shapes, the original's homogeneity, the default's lack of it, NegativeL2."""
-import numpy as np
-import keras
-import pytest
+"""The networks: the residue encoding, the offset head, the seed's networks, weight files."""
+import json
 
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import utils
 from training import model
 
 Z = np.array([[1.0], [7.0], [1e3], [1e5], [5e5], [1e6], [1e7]], dtype=np.float32)
+# The largest candidate any generator can emit: the offset head at its limits
+LARGEST_X = model.MAX_OFFSETS * model.LATENT_LIMIT + model.MAX_OFFSETS - 1
 
+
+# -- residue encoding ----------------------------------------------------------------------------
+
+def python_features(n: int, primes) -> list:
+    """The encoding of n, from plain Python % and math: sin, cos of 2 pi j (n % p) / p."""
+    out = []
+    for p in primes:
+        r = n % p
+        phases = [2 * np.pi * j * r / p for j in range(1, (p - 1) // 2 + 1)]
+        out += [np.sin(a) for a in phases] + [np.cos(a) for a in phases]
+    return out
+
+
+def test_encoding_matches_python_modulo_up_to_the_largest_reachable_candidate():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.integers(0, LARGEST_X, 300), [0, 1, 2**24 - 1, 2**24, 2**24 + 1,
+                                                           2**40 - 1, LARGEST_X - 1, LARGEST_X]])
+    layer = model.ResidueEncoding(model.MAX_LARGEST_PRIME)
+    got = np.asarray(layer(x.astype(np.float64).reshape(-1, 1)))
+    expected = np.array([python_features(2 * int(v) + 1, layer.primes) for v in x])
+    np.testing.assert_allclose(got, expected, atol=2e-6)  # float32 table values
+
+
+def test_the_comparison_above_catches_a_float32_candidate():
+    # a generator output rounded to float32 near the largest x lands on another residue class
+    x = np.array([LARGEST_X - 1 - 2 * i for i in range(20)], dtype=np.float64)
+    layer = model.ResidueEncoding(model.MAX_LARGEST_PRIME)
+    rounded = np.asarray(layer(x.astype(np.float32).astype(np.float64).reshape(-1, 1)))
+    expected = np.array([python_features(2 * int(v) + 1, layer.primes) for v in x])
+    assert np.max(np.abs(rounded - expected)) > 0.1
+
+
+def test_encoding_rounds_half_to_even_like_the_odd_map():
+    x = np.array([[0.5], [1.5], [2.4999], [7.5]])
+    layer = model.ResidueEncoding(7)
+    candidates = utils.to_odd_integer(x.ravel())
+    expected = [python_features(int(n), layer.primes) for n in candidates]
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, atol=2e-6)
+
+
+def test_encoding_of_non_finite_values_does_not_fail():
+    features = np.asarray(model.ResidueEncoding(13)(np.array([[np.nan], [np.inf], [-np.inf]])))
+    assert np.all(np.isfinite(features))  # a diverged generator is reported after its step
+
+
+def test_encoding_of_integers_reads_z_itself():
+    layer = model.ResidueEncoding(13, candidate=False)
+    np.testing.assert_allclose(np.asarray(layer(np.array([[38.0]]))),
+                               [python_features(38, layer.primes)], atol=2e-6)
+
+
+def test_encoding_has_a_straight_through_gradient_equal_to_the_smooth_derivative():
+    layer = model.ResidueEncoding(13)
+    x = tf.Variable(np.array([[10.3], [77.0], [1e6 + 0.2]]))
+    weights = tf.constant(np.random.default_rng(1).normal(size=layer.features), tf.float32)
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(layer(x) * weights)
+    got = tape.gradient(total, x).numpy().ravel()
+
+    def smooth(n: float) -> float:  # the features as smooth functions of a real n
+        return float(np.dot(python_features_real(n, layer.primes), weights.numpy()))
+    for xi, g in zip(x.numpy().ravel(), got):
+        n = 2 * np.rint(xi) + 1
+        numeric = (smooth(n + 1e-4) - smooth(n - 1e-4)) / 2e-4 * 2  # dn/dx = 2, rounding passed
+        assert g == pytest.approx(numeric, rel=1e-3, abs=1e-3)
+    assert np.all(np.abs(got) > 0)
+
+
+def python_features_real(n: float, primes) -> list:
+    out = []
+    for p in primes:
+        phases = [2 * np.pi * j * n / p for j in range(1, (p - 1) // 2 + 1)]
+        out += [np.sin(a) for a in phases] + [np.cos(a) for a in phases]
+    return out
+
+
+def test_encoding_features_single_out_multiples_linearly():
+    # with every harmonic, "n is a multiple of p" is a linear function of the features
+    layer = model.ResidueEncoding(7)
+    x = np.arange(0, 420)
+    n_values = 2 * x + 1
+    f = np.asarray(layer(x.astype(np.float64).reshape(-1, 1)))
+    a = np.c_[f, np.ones(len(f))]
+    for p in (3, 5, 7):
+        target = (n_values % p == 0).astype(float)
+        coef, *_ = np.linalg.lstsq(a, target, rcond=None)
+        np.testing.assert_allclose(a @ coef, target, atol=1e-4)
+
+
+# -- the offset head ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("generator_input", ["candidates", "latent"])
+def test_offset_generator_outputs_distinct_integers_in_each_block(generator_input):
+    keras.utils.set_random_seed(0)
+    g = model.offset_generator(16, 31, generator_input)
+    last = g.get_layer(model.LOGITS_LAYER if generator_input == "latent" else "score")
+    last.kernel.assign(np.random.default_rng(0).normal(size=last.kernel.shape))  # leave the zero start
+    z = np.arange(1, 5001, dtype=np.float64).reshape(-1, 1)
+    x = np.asarray(g(z)).ravel()
+    k = x - 16 * z.ravel()
+    assert np.all((k >= 0) & (k < 16) & (k == np.round(k)))
+    assert np.unique(x).size == x.size
+    assert np.unique(k).size > 4  # the offsets depend on z
+
+
+def test_untrained_offset_generator_is_the_progression_at_chance():
+    # the zero last layer makes every offset equally likely; greedy takes k = 0
+    g = model.offset_generator(16, 31)
+    z = np.arange(1, 101, dtype=np.float64).reshape(-1, 1)
+    np.testing.assert_array_equal(np.asarray(g(z)), 16 * z)
+    logits = np.asarray(model.offset_policy(g)(z))
+    assert logits.shape == (100, 16) and np.all(logits == 0)
+
+
+def test_offset_generator_is_exact_beyond_float32():
+    g = model.offset_generator(model.MAX_OFFSETS, 31)
+    z = np.array([[model.LATENT_LIMIT]], dtype=np.float64)
+    assert float(np.asarray(g(z))[0, 0]) == model.MAX_OFFSETS * model.LATENT_LIMIT
+
+
+def test_split_encoding_gives_the_same_output():
+    g = model.offset_generator(8, 13)
+    policy = model.offset_policy(g)
+    encode, head = model.split_encoding(policy)
+    z = np.array([[3.0], [1234.0]])
+    np.testing.assert_allclose(np.asarray(head(encode(z))), np.asarray(policy(z)))
+    d = model.residue_discriminator(13)
+    encode, head = model.split_encoding(d)
+    assert [w.path for w in head.trainable_weights] == [w.path for w in d.trainable_weights]
+    scalar = model.scalar_discriminator()
+    encode, head = model.split_encoding(scalar)
+    assert head is scalar and encode(5) == 5
+
+
+def test_policy_of_a_real_head_is_none():
+    assert model.offset_policy(model.real_generator()) is None
+
+
+# -- the seed's networks --------------------------------------------------------------------------
 
 def test_original_generator_is_a_scaled_identity():
     keras.utils.set_random_seed(1)
-    g = model.initialize_generator(original=True)
+    g = model.real_generator(original=True)
     ratio = np.asarray(g(Z)).ravel() / Z.ravel()
     np.testing.assert_allclose(ratio, ratio[0], rtol=1e-3)  # float32 round-off only
 
 
-def test_default_generator_is_not_a_scaled_identity():
+def test_default_real_generator_is_not_a_scaled_identity():
     keras.utils.set_random_seed(1)
-    g = model.initialize_generator()
+    g = model.real_generator()
     ratio = np.asarray(g(Z)).ravel() / Z.ravel()
     assert np.ptp(np.log(ratio)) > 1.0  # G(z)/z varies by more than a factor e
 
 
-def test_default_generator_output_is_bounded_and_positive():
+def test_real_generator_output_is_bounded_and_positive():
     keras.utils.set_random_seed(2)
-    g = model.initialize_generator()
+    g = model.real_generator()
     for layer in g.layers:  # large random weights drive the pre-activation far past the fold
         if layer.weights:
             layer.kernel.assign(10.0 * np.asarray(layer.kernel))
@@ -35,45 +181,65 @@ def test_default_generator_output_is_bounded_and_positive():
 def test_fold_is_a_unit_triangle_wave_with_unit_slope():
     h = keras.ops.convert_to_tensor(np.array([0.0, 0.25, 1.0, 1.5, 2.0, -0.5, 3.75], np.float32))
     np.testing.assert_allclose(np.asarray(model.fold(h)), [0, 0.25, 1, 0.5, 0, 0.5, 0.25])
-    import tensorflow as tf
     v = tf.Variable([0.3, 1.4, -2.2])
     with tf.GradientTape() as tape:
         y = tf.reduce_sum(model.fold(v))
     np.testing.assert_allclose(np.abs(tape.gradient(y, v)), 1.0)
 
 
-def test_discriminator_outputs_probabilities_and_has_dropout():
-    d = model.initialize_discriminator()
+def test_scalar_discriminator_is_the_seeds():
+    d = model.scalar_discriminator()
     p = np.asarray(d(np.array([[3.0], [1e6], [1.6e7]], np.float32)))
     assert p.shape == (3, 1) and np.all((p > 0) & (p < 1))
     assert sum(isinstance(layer, keras.layers.Dropout) for layer in d.layers) == 6
     assert len(d.losses) == 6  # the L2 on each hidden kernel
 
 
-def test_negative_l2_rewards_large_values_up_to_its_cap():
-    reg = model.NegativeL2(0.5, cap=2.0)
-    x = keras.ops.convert_to_tensor(np.array([1.0, 3.0], np.float32))
-    assert float(reg(x)) == pytest.approx(-0.5 * (1.0 + 4.0))
-    assert float(model.NegativeL2(0.5)(x)) == pytest.approx(-0.5 * 10.0)
-    with pytest.raises(ValueError):
-        model.NegativeL2(-1.0)
+# -- weight files -------------------------------------------------------------------------------
+
+ARCHITECTURES = [
+    {"generator_head": "offset", "offsets": 8, "largest_prime": 13, "generator_input": "candidates"},
+    {"generator_head": "offset", "offsets": 4, "largest_prime": 7, "generator_input": "latent"},
+    {"generator_head": "real", "original_generator": False},
+    {"generator_head": "real", "original_generator": True},
+    {"discriminator_input": "residues", "largest_prime": 11},
+    {"discriminator_input": "scalar"},
+]
 
 
-def test_negative_l2_acts_in_the_generator_losses():
-    g = model.initialize_generator(negative_l2=0.1)
-    g(Z, training=True)
-    assert len(g.losses) == 1 and float(g.losses[0]) < 0
-    g0 = model.initialize_generator(negative_l2=0.0)
-    g0(Z, training=True)
-    assert float(g0.losses[0]) == 0.0
+@pytest.mark.parametrize("architecture", ARCHITECTURES, ids=lambda a: "-".join(map(str, a.values())))
+def test_weight_file_rebuilds_its_own_architecture(tmp_path, architecture):
+    network = model.build_network(architecture)
+    for w in network.trainable_weights:
+        w.assign(np.random.default_rng(0).normal(size=w.shape).astype(np.float32))
+    path = tmp_path / "net.h5"
+    model.save_network(network, path, architecture)
+    again = model.load_network(path)
+    rows = np.array([[3.0], [17.0], [1000.0]])
+    np.testing.assert_array_equal(np.asarray(again(rows)), np.asarray(network(rows)))
+    assert model.read_architecture(path) == architecture
 
 
-@pytest.mark.parametrize("original", [False, True])
-def test_saved_generator_reloads_as_the_whole_map(tmp_path, original):
-    g = model.initialize_generator(original=original)
+def test_weight_file_is_refused_for_another_architecture(tmp_path):
+    a, b = ARCHITECTURES[0], dict(ARCHITECTURES[0], offsets=16)
     path = tmp_path / "g.h5"
-    g.save(path)
-    again = keras.models.load_model(path)
-    np.testing.assert_allclose(np.asarray(again(Z)), np.asarray(g(Z)), rtol=1e-6)
-    assert any(isinstance(r, model.NegativeL2) for r in
-               [layer.activity_regularizer for layer in again.layers]) != original
+    model.save_network(model.build_network(a), path, a)
+    with pytest.raises(utils.OptimusError, match="g.h5"):
+        model.load_weights(model.build_network(b), path, b)
+
+
+@pytest.mark.parametrize("record", [
+    {"generator_head": "offset", "offsets": 8, "largest_prime": 13},  # a setting missing
+    {"generator_head": "offset", "offsets": 8, "largest_prime": 13, "generator_input": "x"},
+    {"generator_head": "real", "original_generator": 1},  # 1 is not a bool
+    {"discriminator_input": "residues", "largest_prime": 10**9},
+    {"discriminator_input": "scalar", "code": "__import__('os')"},
+    ["discriminator_input", "scalar"],
+])
+def test_unknown_architecture_records_are_refused(tmp_path, record):
+    path = tmp_path / "d.h5"
+    model.save_network(model.scalar_discriminator(), path, {"discriminator_input": "scalar"})
+    with h5py.File(path, "a") as f:
+        f.attrs[model.ARCHITECTURE_ATTRIBUTE] = json.dumps(record)
+    with pytest.raises(utils.OptimusError, match="d.h5"):
+        model.load_network(path)

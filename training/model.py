@@ -1,38 +1,171 @@
-"""The two networks of Optimus: a generator of positive reals and a primality discriminator.
+"""The networks of Optimus: generators of prime candidates and primality discriminators.
 
-The generator maps a latent integer z to a real x >= 1; the candidate is the odd integer
-2*round(x)+1 (``utils.to_odd_integer``, applied outside the networks). The discriminator maps
-the same x to P(candidate is prime). Both are plain fully connected ``keras.Sequential`` models,
-so a user who loads a saved ``.h5`` gets the whole map, scaling included.
+A generator maps a latent integer z to a real x > 0; its candidate is the odd integer 2*round(x)+1.
+A discriminator maps x to P(candidate is prime). Two generator heads and two discriminator inputs:
+
+- ``"offset"`` head: x = offsets*z + k, with k in [0, offsets) chosen by a softmax policy. Outputs
+  are distinct by construction; training samples k, evaluation takes the most likely k.
+- ``"real"`` head: the seed's generator of a positive real, trained through D's input gradient.
+- ``"residues"`` input: the discriminator reads the candidate's residues modulo small odd primes.
+- ``"scalar"`` input: the seed's discriminator, which reads x as one real number.
+
+Every builder is in the tables GENERATORS and DISCRIMINATORS, keyed by the constant that selects
+it, and every network is a plain Keras model built from registered layers. A checkpoint's weight
+file names its architecture (``ARCHITECTURE_ATTRIBUTE``), so ``load_network`` rebuilds it in code
+and reads only weights: no model config is deserialised.
 """
-import os
+import json
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import utils  # noqa: E402
+import numpy as np
 
-utils.import_quietly("tensorflow", "keras")
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import utils
 
-# Generator
+import h5py
+import keras
+import tensorflow as tf
+from keras import layers
+
+FLOAT32_EXACT = 2**24           # float32 holds every integer up to here, and not all beyond
+LATENT_LIMIT = FLOAT32_EXACT    # largest latent integer: the real head reads z as float32
+
+# Residue encoding
+LARGEST_PRIME = 31              # default: odd primes 3..31 (ceiling of the score: prod p/(p-1) = 3.27)
+MAX_LARGEST_PRIME = 257         # above this the encoding's width, sum(p-1), passes 6000 features
+ENCODING_LIMIT = 2**53          # candidates must stay below this: float64 holds every integer up to it
+
+# Offset head
+OFFSETS = 16                    # default number of offsets k per latent (a power of 2: see README)
+MAX_OFFSETS = 4096              # offsets*z stays exact: 4096 * 2**24 is far below ENCODING_LIMIT
+OFFSET_WIDTHS = (64, 64)        # hidden ReLU layers of the offset scorer
+
+# Real head (the seed's generator)
 GENERATOR_DEPTH = 10            # hidden Dense layers
 GENERATOR_WIDTH = 100           # units per hidden layer
 LEAKY_RELU_SLOPE = 0.3          # negative slope of LeakyReLU
 LATENT_SCALE = 1e6              # latent integers are divided by this inside the model (training range)
-OUTPUT_CAP = 2.0**24            # largest output x; float32 is exact on integers up to 2**24
-NEGATIVE_L2 = 1e-2              # strength of the pull toward large outputs, on x / OUTPUT_CAP
-PULL_CAP = 0.5                  # the pull stops at x = PULL_CAP * OUTPUT_CAP
+OUTPUT_CAP = float(FLOAT32_EXACT)  # largest output x, where float32 stops being exact
 
-# Discriminator
-DISCRIMINATOR_WIDTHS = (1000, 100, 100, 100, 100, 100)  # hidden Dense layers
-DROPOUT_RATE = 0.3              # after each hidden layer
-DISCRIMINATOR_L2 = 1e-3         # L2 on the kernels
+# Discriminators
+RESIDUE_WIDTHS = (64, 64)       # hidden ReLU layers of the residue discriminator
+SCALAR_WIDTHS = (1000, 100, 100, 100, 100, 100)  # the seed's hidden sigmoid layers
+DROPOUT_RATE = 0.3              # the seed's: after each hidden layer
+DISCRIMINATOR_L2 = 1e-3         # the seed's: L2 on the kernels
+
+ARCHITECTURE_ATTRIBUTE = "optimus_architecture"  # JSON in each weight file: how to rebuild it
+LOGITS_LAYER = "offset_logits"  # the offset head's policy output
+RESTORE_HINT = "restore it, or move the checkpoint away to start fresh"
+
+
+def odd_primes(largest: int) -> tuple:
+    """The odd primes p <= largest."""
+    return tuple(p for p in range(3, largest + 1, 2) if utils.is_prime(p))
+
+
+def residue_tables(primes) -> tuple:
+    """Per prime p: the (p, p-1) feature table and its derivative in n, both float32.
+
+    Row r holds sin(2 pi j r / p) for j = 1..(p-1)/2, then the cosines. With a constant these
+    span every function of r, so a linear layer can single out any residue class (r = 0 above
+    all). The phase is taken from (j * r) mod p, an exact integer, so no large angle is rounded.
+    """
+    tables, slopes = [], []
+    for p in primes:
+        r = np.arange(p)[:, None]
+        j = np.arange(1, (p - 1) // 2 + 1)[None, :]
+        phase = 2 * np.pi * ((j * r) % p) / p
+        rate = 2 * np.pi * j / p
+        tables.append(np.concatenate([np.sin(phase), np.cos(phase)], 1).astype(np.float32))
+        slopes.append(np.concatenate([rate * np.cos(phase), -rate * np.sin(phase)], 1).astype(np.float32))
+    return tables, slopes
 
 
 @keras.saving.register_keras_serializable(package="optimus")
-def absolute(x):
-    """Elementwise |x|: the original generator's output activation."""
-    return keras.ops.abs(x)
+class ResidueEncoding(layers.Layer):
+    """Residues of n modulo the odd primes <= largest_prime, as Fourier features.
+
+    candidate=True: n = 2*round(x)+1, the candidate of a generator output x; False: n = round(x).
+    Input (..., 1) of reals below ENCODING_LIMIT/2; output (..., sum(p-1)) float32 features
+    (see ``residue_tables``). Exact: n is formed and reduced (floormod) in float64, which holds
+    every integer below 2**53, and the sines are looked up by residue, so no phase is ever rounded.
+    The gradient is straight-through: rounding passes it unchanged, and the features are
+    differentiated as the smooth functions of n that they sample.
+    """
+
+    def __init__(self, largest_prime: int = LARGEST_PRIME, candidate: bool = True, **kwargs):
+        super().__init__(autocast=False, **kwargs)
+        self.largest_prime = int(largest_prime)
+        self.candidate = bool(candidate)
+        self.primes = odd_primes(self.largest_prime)
+        if not self.primes:
+            raise ValueError(f"ResidueEncoding: no odd prime <= {largest_prime}")
+        self._tables, self._slopes = residue_tables(self.primes)
+        self.features = sum(p - 1 for p in self.primes)
+
+    def call(self, x):
+        scale = 2.0 if self.candidate else 1.0
+        primes, tables, slopes = self.primes, self._tables, self._slopes
+
+        @tf.custom_gradient
+        def encode(x):
+            n = scale * tf.round(x) + (scale - 1.0)
+            # A diverged generator's NaN or inf must not index the tables: it is encoded as 0
+            # here and reported by training_utils.check_outputs after the step.
+            n = tf.where(tf.math.is_finite(n), n, tf.zeros_like(n))
+            residues = [tf.cast(tf.math.floormod(n[..., 0], float(p)), tf.int32) for p in primes]
+            features = tf.concat([tf.gather(t, r) for t, r in zip(tables, residues)], -1)
+
+            def gradient(upstream):
+                slope = tf.concat([tf.gather(s, r) for s, r in zip(slopes, residues)], -1)
+                return tf.cast(scale * tf.reduce_sum(upstream * slope, -1, keepdims=True), x.dtype)
+            return features, gradient
+        return encode(tf.cast(x, tf.float64))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.features)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "largest_prime": self.largest_prime,
+                "candidate": self.candidate}
+
+
+@keras.saving.register_keras_serializable(package="optimus")
+class OffsetCandidates(layers.Layer):
+    """z of shape (n, 1) -> the offset head's K choices offsets*z + k, shape (n, K, 1), float64."""
+
+    def __init__(self, offsets: int = OFFSETS, **kwargs):
+        super().__init__(autocast=False, dtype="float64", **kwargs)
+        self.offsets = int(offsets)
+
+    def call(self, z):
+        k = tf.range(self.offsets, dtype=tf.float64)
+        return (self.offsets * tf.cast(z, tf.float64) + k)[..., None]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.offsets, 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "offsets": self.offsets}
+
+
+@keras.saving.register_keras_serializable(package="optimus")
+class OffsetChoice(layers.Layer):
+    """[z (n, 1), logits (n, K)] -> x = K*z + argmax_k logits, shape (n, 1), float64: the greedy output."""
+
+    def __init__(self, offsets: int = OFFSETS, **kwargs):
+        super().__init__(autocast=False, dtype="float64", **kwargs)
+        self.offsets = int(offsets)
+
+    def call(self, inputs):
+        z, logits = inputs
+        k = tf.cast(tf.argmax(logits, axis=-1), tf.float64)[:, None]
+        return self.offsets * tf.cast(z, tf.float64) + k
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "offsets": self.offsets}
 
 
 @keras.saving.register_keras_serializable(package="optimus")
@@ -42,69 +175,237 @@ def fold(x):
 
 
 @keras.saving.register_keras_serializable(package="optimus")
-class NegativeL2(keras.regularizers.Regularizer):
-    """Opposite L2 penalty, -l2 * sum(min(x, cap)**2): rewards large values, up to ``cap``.
+def absolute(x):
+    """Elementwise |x|: the original generator's output activation."""
+    return keras.ops.abs(x)
 
-    Keras 3 rejects a negative ``L2``, hence this class. Used as an activity regularizer on the
-    generator's normalised output, it pushes outputs away from the small, prime-dense integers.
-    The cap bounds the pull: past it the penalty is flat, so it cannot drive outputs to inf.
+
+def _dense_stack(widths, activation: str, prefix: str) -> list:
+    return [layers.Dense(w, activation=activation, name=f"{prefix}_{i}") for i, w in enumerate(widths)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Generators: latent integer z, shape (n, 1) -> output x, shape (n, 1)
+
+
+def offset_generator(offsets: int = OFFSETS, largest_prime: int = LARGEST_PRIME,
+                     generator_input: str = "candidates") -> keras.Model:
+    """The offset head: x = offsets*z + k, with k the most likely of ``offsets`` choices.
+
+    generator_input "candidates": every choice's candidate 2*(offsets*z + k)+1 is residue-encoded
+    and scored by one shared MLP, so the policy is a softmax over the K scores. "latent": the
+    residues of z itself go through an MLP with K outputs. The last layer starts at zero: every
+    offset is equally likely, and the greedy choice k = 0 gives the progression 2*offsets*z + 1,
+    which for a power-of-2 ``offsets`` is exactly as prime as random odd integers.
+    The layer LOGITS_LAYER gives the policy's logits, shape (n, offsets) (see ``offset_policy``).
     """
+    z = keras.Input((1,), dtype="float64", name="latent")
+    if generator_input == "candidates":
+        h = ResidueEncoding(largest_prime, name="encoding")(OffsetCandidates(offsets, name="choices")(z))
+        for layer in _dense_stack(OFFSET_WIDTHS, "relu", "scorer"):
+            h = layer(h)
+        scores = layers.Dense(1, kernel_initializer="zeros", name="score")(h)
+        logits = layers.Reshape((offsets,), name=LOGITS_LAYER)(scores)
+    elif generator_input == "latent":
+        h = ResidueEncoding(largest_prime, candidate=False, name="encoding")(z)
+        for layer in _dense_stack(OFFSET_WIDTHS, "relu", "hidden"):
+            h = layer(h)
+        logits = layers.Dense(offsets, kernel_initializer="zeros", name=LOGITS_LAYER)(h)
+    else:
+        raise ValueError(f"generator_input must be 'candidates' or 'latent', got {generator_input!r}")
+    x = OffsetChoice(offsets, name="choice")([z, logits])
+    return keras.Model(z, x, name="generator_offset")
 
-    def __init__(self, l2: float = NEGATIVE_L2, cap: float | None = None):
-        if not l2 >= 0:
-            raise ValueError(f"NegativeL2 strength must be >= 0, got {l2}")
-        self.l2 = float(l2)
-        self.cap = None if cap is None else float(cap)
 
-    def __call__(self, x):
-        if self.cap is not None:
-            x = keras.ops.minimum(x, self.cap)
-        return -self.l2 * keras.ops.sum(keras.ops.square(x))
-
-    def get_config(self) -> dict:
-        return {"l2": self.l2, "cap": self.cap}
+def offset_policy(generator: keras.Model) -> keras.Model | None:
+    """The logits model of an offset generator (same weights), or None for a real-head generator."""
+    try:
+        logits = generator.get_layer(LOGITS_LAYER).output
+    except ValueError:
+        return None
+    return keras.Model(generator.input, logits, name="offset_policy")
 
 
-def initialize_generator(original: bool = False, negative_l2: float = NEGATIVE_L2) -> keras.Sequential:
-    """Build the generator: latent integer z, shape (batch, 1) -> real x >= 1, shape (batch, 1).
+def split_encoding(network: keras.Model) -> tuple:
+    """(encode, head) with network(x) == head(encode(x)): encode is its weightless residue encoding.
 
-    The default form has biases and a rescaled input, so it is a general piecewise-linear map of z.
-    Its output folds into [1, OUTPUT_CAP] with a triangle wave: bounded like a sigmoid, but with a
-    slope of +-1 everywhere, so outputs pushed against a bound come back instead of saturating
-    where no gradient reaches them. A negative L2 of strength ``negative_l2`` pulls x up, to
-    PULL_CAP * OUTPUT_CAP at most.
+    Inputs that stay fixed over many updates are encoded once, and only the head runs each
+    step. A network without a residue encoding splits into (identity, network).
+    """
+    try:
+        features = network.get_layer("encoding").output
+    except ValueError:
+        return (lambda x: x), network
+    return keras.Model(network.input, features), keras.Model(features, network.output)
 
-    ``original=True`` rebuilds the original's form (no biases, raw input, abs output, and no
-    regularizer, since the original's never acted). That network is positively homogeneous and
-    can only compute G(z) = k*z; it is kept for reproduction only.
+
+def real_generator(original: bool = False) -> keras.Sequential:
+    """The seed's generator: latent z -> real x in [1, OUTPUT_CAP].
+
+    Biases and a rescaled input make it a general piecewise-linear map of z. Its output folds into
+    [1, OUTPUT_CAP] with a triangle wave: bounded like a sigmoid, but with a slope of +-1
+    everywhere, so an output pushed against a bound comes back instead of saturating.
+    ``original=True`` rebuilds the original's form (no biases, raw input, abs output). That
+    network is positively homogeneous and can only compute G(z) = k*z; it is for reproduction.
     """
     init = keras.initializers.HeNormal()
     hidden = [layers.Dense(GENERATOR_WIDTH, activation=layers.LeakyReLU(LEAKY_RELU_SLOPE),
-                           use_bias=not original, kernel_initializer=init)
-              for _ in range(GENERATOR_DEPTH)]
+                           use_bias=not original, kernel_initializer=init, name=f"hidden_{i}")
+              for i in range(GENERATOR_DEPTH)]
     if original:
         return keras.Sequential(
             [keras.Input(shape=(1,)), *hidden,
-             layers.Dense(1, activation="linear", use_bias=False, kernel_initializer=init),
+             layers.Dense(1, activation="linear", use_bias=False, kernel_initializer=init,
+                          name="output"),
              layers.Activation(absolute, name="abs")],
             name="generator_original")
     return keras.Sequential(
         [keras.Input(shape=(1,)),
          layers.Rescaling(1.0 / LATENT_SCALE, name="latent_scaling"),
          *hidden,
-         layers.Dense(1, activation=fold, kernel_initializer="glorot_normal",
-                      activity_regularizer=NegativeL2(negative_l2, cap=PULL_CAP),
-                      name="unit_output"),
+         layers.Dense(1, activation=fold, kernel_initializer="glorot_normal", name="unit_output"),
          layers.Rescaling(OUTPUT_CAP - 1.0, offset=1.0, name="output_scaling")],
         name="generator")
 
 
-def initialize_discriminator() -> keras.Sequential:
-    """Build the discriminator: generator output x, shape (batch, 1) -> P(2*round(x)+1 is prime)."""
+# ---------------------------------------------------------------------------------------------
+# Discriminators: generator output x, shape (n, 1) -> P(2*round(x)+1 is prime), shape (n, 1)
+
+
+def residue_discriminator(largest_prime: int = LARGEST_PRIME) -> keras.Model:
+    """Residues of the candidate 2*round(x)+1, then a ReLU MLP and a sigmoid."""
+    x = keras.Input((1,), dtype="float64", name="output")
+    h = ResidueEncoding(largest_prime, name="encoding")(x)
+    for layer in _dense_stack(RESIDUE_WIDTHS, "relu", "hidden"):
+        h = layer(h)
+    p = layers.Dense(1, activation="sigmoid", name="probability")(h)
+    return keras.Model(x, p, name="discriminator_residues")
+
+
+def scalar_discriminator() -> keras.Sequential:
+    """The seed's discriminator: x/OUTPUT_CAP as one real, sigmoid layers with L2 and dropout."""
     stack = [keras.Input(shape=(1,)), layers.Rescaling(1.0 / OUTPUT_CAP, name="input_scaling")]
-    for width in DISCRIMINATOR_WIDTHS:
+    for i, width in enumerate(SCALAR_WIDTHS):
         stack += [layers.Dense(width, activation="sigmoid", kernel_initializer="glorot_normal",
-                               kernel_regularizer=keras.regularizers.L2(DISCRIMINATOR_L2)),
-                  layers.Dropout(DROPOUT_RATE)]
-    stack.append(layers.Dense(1, activation="sigmoid", kernel_initializer="glorot_normal"))
+                               kernel_regularizer=keras.regularizers.L2(DISCRIMINATOR_L2),
+                               name=f"hidden_{i}"),
+                  layers.Dropout(DROPOUT_RATE, name=f"dropout_{i}")]
+    stack.append(layers.Dense(1, activation="sigmoid", kernel_initializer="glorot_normal",
+                              name="probability"))
     return keras.Sequential(stack, name="discriminator")
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders by name, and weight files that name their architecture
+
+GENERATORS = {
+    "offset": lambda a: offset_generator(a["offsets"], a["largest_prime"], a["generator_input"]),
+    "real": lambda a: real_generator(a["original_generator"]),
+}
+DISCRIMINATORS = {
+    "residues": lambda a: residue_discriminator(a["largest_prime"]),
+    "scalar": lambda a: scalar_discriminator(),
+}
+# What each builder reads from the architecture, and the values it accepts
+ARCHITECTURE_KEYS = {
+    "generator_head": tuple(GENERATORS),
+    "generator_input": ("candidates", "latent"),
+    "discriminator_input": tuple(DISCRIMINATORS),
+    "largest_prime": range(3, MAX_LARGEST_PRIME + 1),
+    "offsets": range(2, MAX_OFFSETS + 1),
+    "original_generator": (False, True),
+}
+GENERATOR_KEYS = {"offset": ("generator_head", "offsets", "largest_prime", "generator_input"),
+                  "real": ("generator_head", "original_generator")}
+DISCRIMINATOR_KEYS = {"residues": ("discriminator_input", "largest_prime"),
+                      "scalar": ("discriminator_input",)}
+
+
+def generator_architecture(config: dict) -> dict:
+    """The part of ``config`` (train.py's constants) that shapes the generator."""
+    return {k: config[k] for k in GENERATOR_KEYS[config["generator_head"]]}
+
+
+def discriminator_architecture(config: dict) -> dict:
+    """The part of ``config`` (train.py's constants) that shapes the discriminator."""
+    return {k: config[k] for k in DISCRIMINATOR_KEYS[config["discriminator_input"]]}
+
+
+def build_network(architecture: dict) -> keras.Model:
+    """The network an architecture dict describes (from one of the two functions above)."""
+    if "generator_head" in architecture:
+        return GENERATORS[architecture["generator_head"]](architecture)
+    return DISCRIMINATORS[architecture["discriminator_input"]](architecture)
+
+
+def _checked_architecture(text: str) -> dict:
+    """Parse and validate an architecture attribute: known keys, allowed values, a full set."""
+    architecture = json.loads(text)
+    if not isinstance(architecture, dict):
+        raise ValueError("not a JSON object")
+    for key, value in architecture.items():
+        allowed = ARCHITECTURE_KEYS.get(key)
+        if allowed is None or type(value) not in (str, int, bool) or value not in allowed:
+            raise ValueError(f"{key}={value!r} is not a known setting")
+    if "generator_head" in architecture:
+        needed = GENERATOR_KEYS[architecture["generator_head"]]
+    elif "discriminator_input" in architecture:
+        needed = DISCRIMINATOR_KEYS[architecture["discriminator_input"]]
+    else:
+        raise ValueError("names neither a generator head nor a discriminator input")
+    if set(architecture) != set(needed):
+        raise ValueError(f"expected the settings {sorted(needed)}")
+    return architecture
+
+
+def save_network(network: keras.Model, path, architecture: dict) -> None:
+    """Save the whole model to ``path`` (.h5) and record ``architecture`` in it."""
+    network.save(path)
+    with h5py.File(path, "a") as f:
+        f.attrs[ARCHITECTURE_ATTRIBUTE] = json.dumps(architecture)
+
+
+def read_architecture(path) -> dict:
+    """The architecture recorded in a weight file; ValueError if absent or not a known one."""
+    with h5py.File(path, "r") as f:
+        text = f.attrs.get(ARCHITECTURE_ATTRIBUTE)
+    if text is None:
+        raise ValueError(f"no {ARCHITECTURE_ATTRIBUTE} attribute")
+    return _checked_architecture(text.decode() if isinstance(text, bytes) else str(text))
+
+
+def load_weights(network: keras.Model, path, architecture: dict) -> None:
+    """Load a weight file into ``network``, built for ``architecture``; never runs the file's config.
+
+    Raises utils.OptimusError naming the file when it is missing, unreadable, records another
+    architecture, or holds non-finite weights.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise utils.OptimusError(f"{path}: missing checkpoint file; {RESTORE_HINT}")
+    try:
+        recorded = read_architecture(path)
+        if recorded != architecture:
+            raise ValueError(f"it holds {recorded}, not {architecture}")
+        network.load_weights(path)
+    except Exception as err:  # h5py, json and Keras raise many types for a bad file
+        message = str(err).splitlines()[0][:200] if str(err) else "unreadable"
+        raise utils.OptimusError(f"{path}: not a weight file of this architecture "
+                                 f"({type(err).__name__}: {message}); {RESTORE_HINT}")
+    if not all(np.isfinite(np.asarray(w)).all() for w in network.weights):
+        raise utils.OptimusError(f"{path}: holds non-finite weights; {RESTORE_HINT}")
+
+
+def load_network(path) -> keras.Model:
+    """The network a weight file records (``save_network``), rebuilt in code, with its weights."""
+    try:
+        architecture = read_architecture(path)
+    except Exception as err:
+        if not Path(path).is_file():
+            raise utils.OptimusError(f"{path}: missing checkpoint file; {RESTORE_HINT}")
+        message = str(err).splitlines()[0][:200] if str(err) else "unreadable"
+        raise utils.OptimusError(f"{path}: not a weight file of a known architecture "
+                                 f"({type(err).__name__}: {message}); {RESTORE_HINT}")
+    network = build_network(architecture)
+    load_weights(network, path, architecture)
+    return network

@@ -1,9 +1,9 @@
 """Train Optimus online: a generator of prime candidates against a primality discriminator.
 
-Each batch draws ``batch_size`` latent integers, labels the generator's candidates with the exact
-oracle, undersamples the non-primes, trains both networks for ``steps`` steps, then refreshes the
-EWC Fisher diagonal and anchor weights. After every batch the whole checkpoint is saved; running
-the same command again resumes up to ``nb_batches``.
+Each batch draws ``batch_size`` latent integers, takes the generator's candidates for them, labels
+those with the exact oracle, undersamples the non-primes into the discriminator's batch, trains
+both networks, then refreshes the EWC Fisher diagonal and anchor weights. After every batch the
+whole checkpoint is saved; running the same command again resumes up to ``nb_batches``.
 
 Usage: python training/train.py [--name=value ...]   (any constant below; e.g. --nb_batches=200)
 """
@@ -14,76 +14,125 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import utils  # noqa: E402
 
-utils.import_quietly("tensorflow")
-import absl.logging  # noqa: E402
+if __name__ == "__main__":
+    utils.quiet_startup()  # before anything imports TensorFlow
 import keras  # noqa: E402
 import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import test  # noqa: E402
-from training import model, training_utils  # noqa: E402
+from training import checkpoint, model, training_utils  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 
 # -- constants (override any as --name=value) ---------------------------------------------------
+# The method
+generator_head = "offset"       # "offset": x = offsets*z + k, k from a softmax policy trained by the
+                                # score-function gradient; "real": the seed's real x, pathwise gradient
+generator_input = "candidates"  # offset head: "candidates" (score each choice's residues with one
+                                # shared MLP) or "latent" (an MLP from the residues of z to the logits)
+offsets = 16                    # offset head: choices k per latent (a power of 2 keeps k = 0 at chance)
+reward = "belief"               # offset head: D(x) ("belief"), log D(x) ("log"), minus the focal loss
+                                # ("focal"), or 0 ("constant": the negative control, no signal)
+generator_steps = 5             # offset head: generator updates per batch, after the discriminator's
+negative_l2 = 1e-2              # real head: pull of the outputs toward OUTPUT_CAP (0 = off)
+original_generator = False      # real head: the original's generator, which can only compute k*z
+                                # (True also selects the real head, scalar input, no negative L2)
+discriminator_input = "residues"  # "residues" of the candidate modulo odd primes, or "scalar": x as
+                                # one real number (the seed's)
+largest_prime = 31              # largest odd prime of the residue encoding (both networks)
+discriminator_loss = "focal"    # "focal" (class-balanced, as the seed) or "bce"
+discriminator_fisher = "model"  # D's Fisher for EWC: "model" (expected over its own labels) or
+                                # "empirical" (at the true labels, as the seed)
+# The stream
 nb_batches = 100                # batch counter to reach; a resumed run continues up to it
 batch_size = 2000               # latent integers drawn per batch
 low_latent = 1                  # smallest latent integer
 high_latent = 10**6             # largest latent integer
 wanted_prime_ratio = 0.5        # share of primes after undersampling, in (0, 1]
 minimum_batch_size = 100        # undersampling never keeps fewer samples than this
-steps = 75                      # training steps of both networks per batch
+steps = 75                      # discriminator updates per batch (real head: each updates both)
 lambda_ = 1.0                   # EWC strength
 lr = 1e-3                       # Adam learning rate, both networks
-nb_samples = 75                 # samples per Fisher estimate
+nb_samples = 75                 # latents per Fisher estimate
+fisher_decay = 0.9              # online EWC: F <- fisher_decay * F + F_new (0 = replace each batch)
+# Bookkeeping
 test_session_occurrences = 10   # a test session every this many batches (and after the last)
-checkpoint_dir = str(ROOT / "training")  # where checkpoints, log and plot live
-seed = 0                        # seeds latents, initial weights and dropout; same seed, same run
-fisher_decay = 0.9              # online EWC: F <- fisher_decay * F + F_new (0 = original's replace)
-discriminator_loss = "focal"    # "focal" (class-balanced, as the original's code) or "bce"
-negative_l2 = 1e-2              # pull of the generator's outputs toward OUTPUT_CAP (0 = off)
-original_generator = False      # True rebuilds the original's generator, which computes k*z
 test_samples = 10_000           # latent integers per test session, drawn in [1, 10**7]
+checkpoint_dir = str(ROOT / "training")  # where checkpoints, log and plot live
+seed = 0                        # seeds latents, initial weights, sampling and dropout
 # -------------------------------------------------------------------------------------------------
 DEFAULTS = {k: v for k, v in dict(globals()).items()
             if not k.startswith("_") and k.islower() and isinstance(v, (int, float, str, bool))}
 
-CHECKS = {
-    "nb_batches": (lambda v: v >= 1, "an integer >= 1"),
-    "batch_size": (lambda v: v >= 1, "an integer >= 1"),
-    "low_latent": (lambda v: v >= 1, "an integer >= 1"),
-    "high_latent": (lambda v: v <= 2**24, "an integer <= 2**24 (latents enter as float32)"),
-    "wanted_prime_ratio": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
-    "minimum_batch_size": (lambda v: v >= 1, "an integer >= 1"),
-    "steps": (lambda v: v >= 1, "an integer >= 1"),
-    "lambda_": (lambda v: v >= 0, "a number >= 0"),
-    "lr": (lambda v: 0 < v < 1, "a number in (0, 1)"),
-    "nb_samples": (lambda v: v >= 1, "an integer >= 1"),
-    "test_session_occurrences": (lambda v: v >= 1, "an integer >= 1"),
-    "checkpoint_dir": (lambda v: v.strip() != "", "a directory path"),
-    "fisher_decay": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "discriminator_loss": (lambda v: v in ("focal", "bce"), '"focal" or "bce"'),
-    "negative_l2": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "test_samples": (lambda v: 1 <= v <= 10**7, "an integer in [1, 10**7]"),
+RULES = {
+    "generator_head": utils.one_of(*model.GENERATORS),
+    "generator_input": utils.one_of(*model.ARCHITECTURE_KEYS["generator_input"]),
+    "offsets": utils.between(2, model.MAX_OFFSETS, "an integer"),
+    "reward": utils.one_of(*training_utils.REWARDS),
+    "generator_steps": utils.at_least(1),
+    "negative_l2": utils.between(0, 1),
+    "discriminator_input": utils.one_of(*model.DISCRIMINATORS),
+    "largest_prime": utils.between(3, model.MAX_LARGEST_PRIME, "an integer"),
+    "discriminator_loss": utils.one_of(*training_utils.DISCRIMINATOR_LOSSES),
+    "discriminator_fisher": utils.one_of(*training_utils.DISCRIMINATOR_FISHERS),
+    "nb_batches": utils.at_least(1),
+    "batch_size": utils.at_least(1),
+    "low_latent": utils.at_least(1),
+    "high_latent": utils.between(1, model.LATENT_LIMIT, "an integer"),
+    "wanted_prime_ratio": utils.between(0, 1, brackets="(]"),
+    "minimum_batch_size": utils.at_least(1),
+    "steps": utils.at_least(1),
+    "lambda_": utils.at_least(0, "a number"),
+    "lr": utils.between(0, 1, brackets="()"),
+    "nb_samples": utils.at_least(1),
+    "fisher_decay": utils.between(0, 1),
+    "test_session_occurrences": utils.at_least(1),
+    "test_samples": utils.between(1, 10**6, "an integer"),
+    "checkpoint_dir": utils.Rule(lambda v: v.strip() != "", "a directory path"),
+    "seed": utils.at_least(0),
 }
+# A resumed run must use the checkpoint's method: these may not change.
+METHOD_CONSTANTS = ("generator_head", "generator_input", "offsets", "reward", "original_generator",
+                    "discriminator_input", "largest_prime", "discriminator_loss",
+                    "discriminator_fisher")
+# Constants that act only in some configurations: setting one elsewhere is refused, not ignored.
+ACTS_ONLY = {
+    **{name: (lambda c: c["generator_head"] == "offset", "generator_head='offset'")
+       for name in ("generator_input", "offsets", "reward", "generator_steps")},
+    "negative_l2": (lambda c: c["generator_head"] == "real", "generator_head='real'"),
+    "largest_prime": (lambda c: c["generator_head"] == "offset" or c["discriminator_input"] == "residues",
+                      "generator_head='offset' or discriminator_input='residues'"),
+}
+ORIGINAL_METHOD = {"generator_head": "real", "discriminator_input": "scalar", "negative_l2": 0.0}
 CSV_FILE = "training_log.csv"
 PLOT_FILE = "training_metrics.png"
 CSV_COLUMNS = ("batch", "skipped", "kept", "primes", "prime_share", "output_min", "output_median",
-               "output_max", "generator_loss_first", "generator_loss_last",
-               "discriminator_loss_first", "discriminator_loss_last", "seconds")
+               "output_max", "discriminator_loss_first", "discriminator_loss_last",
+               "generator_loss_first", "generator_loss_last", "belief_last", "seconds")
 
 
 def parse_config(argv: list) -> dict:
-    """Defaults updated by ``--name=value`` arguments; cross-checks the latent range."""
-    config = utils.parse_overrides(argv, DEFAULTS, CHECKS)
+    """Defaults updated by ``--name=value`` arguments, with the cross-checks between constants."""
+    config = utils.parse_overrides(argv, DEFAULTS, RULES)
+    given = utils.given_names(argv)
+    if config["original_generator"]:
+        for name, value in ORIGINAL_METHOD.items():
+            if name in given and config[name] != value:
+                raise utils.OptimusError(f"--{name}={config[name]!r}: original_generator=True is the "
+                                         f"original's method, with {name}={value!r}")
+            config[name] = value
+    for name in sorted(given & set(ACTS_ONLY)):
+        acts, where = ACTS_ONLY[name]
+        if not acts(config):
+            raise utils.OptimusError(f"--{name}: {name} acts only with {where}; leave it out")
     if config["low_latent"] > config["high_latent"]:
         raise utils.OptimusError(
             f"--low_latent={config['low_latent']} --high_latent={config['high_latent']}: "
@@ -112,9 +161,9 @@ def write_log_files(directory: Path, state: dict, plot: bool) -> None:
     """Rewrite the per-batch CSV log and, with ``plot``, the metrics plot, both atomically."""
     lines = [",".join(CSV_COLUMNS)]
     lines += [",".join(str(row.get(c, "")) for c in CSV_COLUMNS) for row in state["history"]]
-    training_utils.write_atomic(directory / CSV_FILE, ("\n".join(lines) + "\n").encode())
+    checkpoint.write_atomic(directory / CSV_FILE, ("\n".join(lines) + "\n").encode())
     if plot:
-        training_utils.write_atomic(directory / PLOT_FILE, plot_metrics(state))
+        checkpoint.write_atomic(directory / PLOT_FILE, plot_metrics(state))
 
 
 def plot_metrics(state: dict) -> bytes:
@@ -151,7 +200,8 @@ def test_session(generator, discriminator, config: dict) -> dict:
                             seed=config["seed"])
 
 
-def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Generator) -> dict:
+def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Generator,
+              batch: int) -> dict:
     """Draw, label, undersample and train on one batch, then refresh the EWC state.
 
     Returns the batch's CSV row.
@@ -159,7 +209,7 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
     start = time.perf_counter()
     z = utils.random_vector_integers(config["low_latent"], config["high_latent"],
                                      config["batch_size"], rng)
-    x = training_utils.generate(trainer.generator, z)
+    x = training_utils.sample_candidates(trainer, z, batch)
     labels = training_utils.label(x)
     row = {"primes": int(labels.sum()), "prime_share": round(float(labels.mean()), 6),
            "output_min": float(x.min()), "output_median": float(np.median(x)),
@@ -169,71 +219,78 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
     if kept is None:
         row.update(skipped=1, kept=0, seconds=round(time.perf_counter() - start, 3))
         return row
-    bar = keras.utils.Progbar(config["steps"], stateful_metrics=["g_loss", "d_loss", "primes"])
-    logs = training_utils.train_batch(
-        trainer, z[kept], labels[kept], config["steps"],
-        on_step=lambda i, v: bar.update(i + 1, [("g_loss", v["generator_loss"]),
-                                                ("d_loss", v["discriminator_loss"]),
-                                                ("primes", v["prime_ratio"])]))
-    fisher_z = rng.choice(z[kept], size=min(config["nb_samples"], kept.size), replace=False)
-    training_utils.compute_fisher(trainer, fisher_z, config["fisher_decay"])
+    logs = training_utils.train_batch(trainer, z, x, labels, kept, batch)
+    fisher = rng.choice(kept, size=min(config["nb_samples"], kept.size), replace=False)
+    training_utils.compute_fisher(trainer, z[fisher], x[fisher], labels[fisher],
+                                  config["fisher_decay"])
     row.update(skipped=0, kept=int(kept.size),
-               generator_loss_first=logs["generator_loss"][0],
-               generator_loss_last=logs["generator_loss"][-1],
-               discriminator_loss_first=logs["discriminator_loss"][0],
-               discriminator_loss_last=logs["discriminator_loss"][-1],
+               discriminator_loss_first=float(logs["discriminator_loss"][0]),
+               discriminator_loss_last=float(logs["discriminator_loss"][-1]),
+               generator_loss_first=float(logs["generator_loss"][0]),
+               generator_loss_last=float(logs["generator_loss"][-1]),
                seconds=round(time.perf_counter() - start, 3))
+    if "belief" in logs:
+        row["belief_last"] = float(logs["belief"][-1])
     return row
+
+
+def _progress(row: dict) -> str:
+    """The rest of a batch's console line."""
+    if row["skipped"]:
+        return f"no prime among the candidates: skipped ({row['seconds']:.2f} s)"
+    belief = f"  belief {row['belief_last']:.3f}" if "belief_last" in row else ""
+    return (f"kept {row['kept']}  primes {row['prime_share']:.1%}  "
+            f"d_loss {row['discriminator_loss_last']:.4f}  g_loss {row['generator_loss_last']:.4f}"
+            f"{belief}  {row['seconds']:.2f} s")
 
 
 def train(config: dict) -> dict:
     """Run the online loop up to ``config["nb_batches"]``; returns the final state dict."""
-
     directory = Path(config["checkpoint_dir"]).resolve()
-    training_utils.check_writable(directory)
-    lock = training_utils.lock_directory(directory)
+    checkpoint.check_writable(directory)
+    lock = checkpoint.lock(directory)
     try:
         return _train_locked(config, directory)
     finally:
         os.close(lock)
 
 
+def _resume_state(directory: Path, config: dict, trainer, architectures: tuple) -> dict:
+    """Load the checkpoint in ``directory`` into ``trainer``, refusing a change of method."""
+    previous = checkpoint.read_state(directory).get("config", {})
+    for name in METHOD_CONSTANTS:
+        if name in previous and previous[name] != config[name]:
+            raise utils.OptimusError(
+                f"{directory}: checkpoint was trained with {name}={previous[name]!r}; pass "
+                f"--{name}={previous[name]!r} to resume it, or choose another --checkpoint_dir")
+    return checkpoint.load(directory, trainer, architectures)
+
+
 def _train_locked(config: dict, directory: Path) -> dict:
     """The body of ``train``, run while this process holds the directory's lock."""
-    training_utils.recover_checkpoint(directory)
-    present = [n for n in training_utils.REQUIRED_FILES if (directory / n).exists()]
-    if present and len(present) < len(training_utils.REQUIRED_FILES):
-        missing = sorted(set(training_utils.REQUIRED_FILES) - set(present))
+    checkpoint.recover(directory)
+    present = [n for n in checkpoint.REQUIRED_FILES if (directory / n).exists()]
+    if present and len(present) < len(checkpoint.REQUIRED_FILES):
+        missing = sorted(set(checkpoint.REQUIRED_FILES) - set(present))
         raise utils.OptimusError(
             f"{directory}: incomplete checkpoint, missing {', '.join(missing)}; restore them, "
             "or move the checkpoint files away to start fresh")
 
     keras.utils.set_random_seed(config["seed"])
     tf.config.experimental.enable_op_determinism()
-    generator = model.initialize_generator(original=config["original_generator"],
-                                           negative_l2=config["negative_l2"])
-    discriminator = model.initialize_discriminator()
+    architectures = (model.generator_architecture(config), model.discriminator_architecture(config))
+    generator, discriminator = (model.build_network(a) for a in architectures)
     trainer = training_utils.Trainer.create(generator, discriminator, config["lr"],
-                                            config["lambda_"], config["discriminator_loss"])
+                                            training_utils.Settings.from_config(config))
     rng = np.random.default_rng(config["seed"])
     if present:
-        previous = training_utils.read_state(directory)
-        if previous.get("original_generator", config["original_generator"]) != config["original_generator"]:
-            raise utils.OptimusError(
-                f"{directory}: checkpoint was trained with original_generator="
-                f"{previous['original_generator']}; pass the same value or another --checkpoint_dir")
-        state = training_utils.load_checkpoint(directory, trainer) or {}
-        state.setdefault("batch", 0)
-        if "rng" in state:
-            rng.bit_generator.state = state["rng"]
+        state = _resume_state(directory, config, trainer, architectures)
+        rng.bit_generator.state = state["rng"]
         print(f"Resuming from {directory} at batch {state['batch']}", flush=True)
     else:
-        state = {"batch": 0}
+        state = {"batch": 0, "history": [], "tests": []}
         print(f"No checkpoint in {directory}: starting fresh", flush=True)
-    state.update(format=training_utils.STATE_FORMAT, original_generator=config["original_generator"],
-                 config=config)
-    state.setdefault("history", [])
-    state.setdefault("tests", [])
+    state.update(format=checkpoint.STATE_FORMAT, config=config)
 
     stop = _StopFlag()
     previous_handler = signal.signal(signal.SIGINT, stop)
@@ -241,12 +298,10 @@ def _train_locked(config: dict, directory: Path) -> dict:
     try:
         while state["batch"] < config["nb_batches"] and not stop.requested:
             batch = state["batch"] + 1
-            print(f"batch {batch}/{config['nb_batches']}", flush=True)
-            row = run_batch(trainer, config, rng)
+            print(f"batch {batch}/{config['nb_batches']}", end="  ", flush=True)
+            row = run_batch(trainer, config, rng, batch)
             row["batch"] = batch
-            if row["skipped"]:
-                print(f"batch {batch}: no prime among {config['batch_size']} candidates: skipped",
-                      flush=True)
+            print(_progress(row), flush=True)
             state["history"].append(row)
             state["batch"] = batch
             state["rng"] = rng.bit_generator.state
@@ -260,7 +315,7 @@ def _train_locked(config: dict, directory: Path) -> dict:
                       f"score {report['score']:.3f}", flush=True)
             saved = False
             try:  # OSError here is a full disk or a folder gone read-only
-                training_utils.save_checkpoint(directory, trainer, _jsonable(state))
+                checkpoint.save(directory, trainer, _jsonable(state), architectures)
                 saved = True
                 write_log_files(directory, state, plot=session)
             except OSError as err:
@@ -298,7 +353,6 @@ def _jsonable(value):
 
 def main(argv: list) -> int:
     """Command-line entry: exit 0 when done, 2 on a user error, 130 when abandoned by Ctrl-C."""
-    absl.logging.set_verbosity(absl.logging.ERROR)  # Keras warns that .h5 is a legacy format
     try:
         train(parse_config(argv))
     except utils.OptimusError as err:

@@ -1,54 +1,44 @@
-"""Training pieces of Optimus: undersampling, losses, EWC, the compiled step and checkpoints.
+"""Training pieces of Optimus: labels, undersampling, losses and rewards, EWC, the compiled steps.
 
-One training batch (see ``train.py``): draw latent integers, label the generator's candidates
-with the exact primality oracle, undersample the non-primes, train both networks for a number of
-steps, then compute the Fisher diagonal and keep the weights as the EWC anchor theta*.
+One training batch (see ``train.py``): draw latent integers, take the generator's candidates for
+them, label those with the exact primality oracle, undersample the non-primes into the
+discriminator's batch, train both networks, then compute each network's Fisher diagonal and keep
+its weights as the EWC anchor theta*, so that the next batch's losses carry the EWC penalty.
 
-A checkpoint is a set of files written as one unit: each file goes to a temporary name in the
-checkpoint folder, a journal then lists the renames, and the renames follow. A crash before the
-journal lands leaves the previous checkpoint; a crash after it is rolled forward on the next start.
+How the generator learns depends on its head (``model.offset_policy`` tells which):
+- offset head, score-function gradient: D trains ``steps`` times on its labelled batch, then G
+  takes ``generator_steps`` REINFORCE steps: it samples offsets for every latent of the batch and
+  is rewarded by D's belief that the candidates are prime, less the batch mean.
+- real head, pathwise gradient (the seed's): each of ``steps`` steps updates G through D's input
+  gradient and D on G's current outputs, whose labels are recomputed after every step.
 """
-import fcntl
-import json
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+import keras
+import tensorflow as tf
+
 import utils
-from training import model as model_lib  # imports TensorFlow quietly, so it goes first
+from training import model as model_lib
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-# Losses
+# Losses and rewards
 FOCAL_ALPHA = 0.65              # class balancing of the discriminator's focal loss (weight of primes)
-FOCAL_GAMMA = 2.0               # focusing parameter of both focal losses
-DISCRIMINATOR_LOSSES = ("focal", "bce")
+FOCAL_GAMMA = 2.0               # focusing parameter of every focal term
 LOG_EPSILON = 1e-7              # probabilities are clipped to [eps, 1-eps] before a log
+PULL_CAP = 0.5                  # the negative L2 stops pulling at x = PULL_CAP * OUTPUT_CAP
+DISCRIMINATOR_LOSSES = ("focal", "bce")
+DISCRIMINATOR_FISHERS = ("model", "empirical")
+REWARDS = {  # reward of a sampled candidate, from D's belief p that it is prime
+    "belief": lambda p: p,
+    "log": lambda p: tf.math.log(p),
+    "focal": lambda p: tf.pow(1.0 - p, FOCAL_GAMMA) * tf.math.log(p),  # minus the focal loss
+    "constant": lambda p: tf.zeros_like(p),  # the negative control: no signal at all
+}
 
 # Outputs beyond this have no integer resolution even in float64: treated as divergence.
 OUTPUT_LIMIT = 2.0**53
 FORWARD_CHUNK = 65536           # rows per network call when evaluating many inputs
-
-# Checkpoint files
-GENERATOR_FILE = "Optimus_Generator.h5"
-DISCRIMINATOR_FILE = "Optimus_Discriminator.h5"
-FISHER_GENERATOR_FILE = "fisher_generator.npy"
-FISHER_DISCRIMINATOR_FILE = "fisher_discriminator.npy"
-OPTIMIZER_FILE = "optimizer_state.npz"   # Adam moments and step counters, dropout seed states
-STATE_FILE = "state.json"               # batch counter, metrics history, RNG state, constants
-CHECKPOINT_FILES = (GENERATOR_FILE, DISCRIMINATOR_FILE, FISHER_GENERATOR_FILE,
-                    FISHER_DISCRIMINATOR_FILE, OPTIMIZER_FILE, STATE_FILE)
-REQUIRED_FILES = CHECKPOINT_FILES[:4]    # their presence means "resume"
-JOURNAL_FILE = ".optimus-journal.json"
-TEMP_PREFIX = ".optimus-tmp-"
-STATE_FORMAT = 1
-RESTORE_HINT = "restore it, or move the checkpoint away to start fresh"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 class GeneratorDivergedError(utils.OptimusError):
@@ -59,7 +49,7 @@ class GeneratorDivergedError(utils.OptimusError):
 # Generating and labelling
 
 
-def check_outputs(x: np.ndarray, where: str = "generator") -> np.ndarray:
+def check_outputs(x: np.ndarray) -> np.ndarray:
     """Return x as float64 if every value is finite and in (0, OUTPUT_LIMIT]; else raise.
 
     Runs before any primality label is computed, so nothing downstream sees a bad value.
@@ -68,7 +58,7 @@ def check_outputs(x: np.ndarray, where: str = "generator") -> np.ndarray:
     bad = ~(np.isfinite(x) & (x > 0) & (x <= OUTPUT_LIMIT))
     if bad.any():
         raise GeneratorDivergedError(
-            f"{where} emitted {int(bad.sum())} of {x.size} outputs that are NaN, inf, <= 0 or "
+            f"generator emitted {int(bad.sum())} of {x.size} outputs that are NaN, inf, <= 0 or "
             f"> {OUTPUT_LIMIT:.0e} (first: {x[bad][0]!r})")
     return x
 
@@ -76,18 +66,20 @@ def check_outputs(x: np.ndarray, where: str = "generator") -> np.ndarray:
 def forward(network, inputs) -> np.ndarray:
     """A network's output on scalar inputs (shape (n,) or (n, 1)), in inference mode.
 
-    Fed as float32 rows, FORWARD_CHUNK at a time; returns shape (n,).
+    Fed as float64 rows (exact for every integer a generator can emit), FORWARD_CHUNK at a
+    time; returns shape (n,).
     """
-    rows = np.asarray(inputs, dtype=np.float32).reshape(-1, 1)
+    rows = np.asarray(inputs, dtype=np.float64).reshape(-1, 1)
     parts = [np.asarray(network(rows[i:i + FORWARD_CHUNK], training=False)).reshape(-1)
              for i in range(0, len(rows), FORWARD_CHUNK)]
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def generate(generator, z) -> np.ndarray:
     """Generator outputs for latent integers z (shape (n,) or (n, 1)), as float64 of shape (n,).
 
-    Raises GeneratorDivergedError on any NaN, inf, non-positive or huge output.
+    The offset head gives its most likely offset. Raises GeneratorDivergedError on any NaN, inf,
+    non-positive or huge output.
     """
     return check_outputs(forward(generator, z))
 
@@ -117,17 +109,27 @@ def sampling(labels: np.ndarray, wanted_prime_ratio: float, minimum_batch_size: 
 
 
 # ---------------------------------------------------------------------------------------------
-# Losses and EWC
+# Losses, EWC and the Fisher diagonal
 
 
 def discriminator_base_loss(name: str) -> keras.losses.Loss:
-    """The discriminator's base loss: "focal" (class-balanced, as the original) or "bce"."""
+    """The discriminator's base loss: "focal" (class-balanced, as the seed) or "bce"."""
     if name == "focal":
         return keras.losses.BinaryFocalCrossentropy(
             apply_class_balancing=True, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA)
     if name == "bce":
         return keras.losses.BinaryCrossentropy()
     raise ValueError(f"discriminator loss must be one of {DISCRIMINATOR_LOSSES}, got {name!r}")
+
+
+def negative_l2(x, strength: float) -> tf.Tensor:
+    """The seed's pull toward large outputs: -strength * mean(min(x/OUTPUT_CAP, PULL_CAP)**2).
+
+    Computed here, not as a Keras activity regularizer, whose scaling changed between Keras 3
+    releases (newer ones divide by the batch size). The cap stops the pull at half the range.
+    """
+    u = tf.minimum(tf.cast(x, tf.float32) / model_lib.OUTPUT_CAP, PULL_CAP)
+    return -strength * tf.reduce_mean(tf.square(u))
 
 
 def ewc_penalty(weights, fisher, anchor, lambda_) -> tf.Tensor:
@@ -137,31 +139,26 @@ def ewc_penalty(weights, fisher, anchor, lambda_) -> tf.Tensor:
     return 0.5 * lambda_ * total
 
 
-def log_prob_prime(discriminator, x) -> tf.Tensor:
-    """log D(x) per sample, shape (n,): the generator's log-likelihood for EWC."""
-    p = tf.reshape(discriminator(x, training=False), [-1])
-    return tf.math.log(tf.clip_by_value(p, LOG_EPSILON, 1.0 - LOG_EPSILON))
+def _clipped(p) -> tf.Tensor:
+    return tf.clip_by_value(p, LOG_EPSILON, 1.0 - LOG_EPSILON)
 
 
-def log_likelihood(discriminator, x, labels) -> tf.Tensor:
-    """log P(true label | x) under the discriminator, shape (n,): its log-likelihood for EWC."""
-    p = tf.clip_by_value(tf.reshape(discriminator(x, training=False), [-1]),
-                         LOG_EPSILON, 1.0 - LOG_EPSILON)
-    y = tf.reshape(tf.cast(labels, p.dtype), [-1])
-    return y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p)
+def fisher_diagonal(variables, log_prob, inputs: tuple, weights) -> list:
+    """Weighted sum over samples i of (d log_prob(sample i) / d theta)**2, per variable.
 
-
-def fisher_from_log_probs(variables, log_prob_fn) -> list:
-    """Diagonal Fisher E_n[(d log p_n / d theta)**2] from per-sample gradients.
-
-    ``log_prob_fn()`` returns the n per-sample log-probabilities; the per-sample gradients come
-    from one vectorized Jacobian (pfor), not from a Python loop of single-sample tapes.
-    Returns one tensor per variable, of the variable's shape.
+    log_prob(*batch) returns the (m,) log-probabilities of a batch; inputs are tensors whose
+    first axis runs over the m samples; weights (m,) float32. An expectation over outcomes (a
+    label, an offset) is a set of rows with the outcome's probability as weight. Per-sample
+    gradients come from one vectorized map over batches of one, not from a Python loop, and
+    cost O(m), not O(m**2) as a full Jacobian's would. Returns one tensor per variable.
     """
-    with tf.GradientTape() as tape:
-        log_p = log_prob_fn()
-    jacobians = tape.jacobian(log_p, variables, experimental_use_pfor=True)
-    return [tf.reduce_mean(tf.square(j), axis=0) for j in jacobians]
+    def squares(sample):
+        with tf.GradientTape() as tape:
+            value = tf.reduce_sum(log_prob(*[t[None] for t in sample]))
+        grads = tape.gradient(value, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return [tf.square(g) for g in grads]
+    per_sample = tf.vectorized_map(squares, tuple(inputs))
+    return [tf.tensordot(weights, s, axes=1) for s in per_sample]
 
 
 @dataclass
@@ -184,8 +181,16 @@ class EWC:
         """F <- fisher_decay * F + F_new, and theta* <- the network's current weights."""
         for f, new in zip(self.fisher, new_fisher):
             f.assign(fisher_decay * f + new)
+        self.reset_anchor(network)
+
+    def reset_anchor(self, network) -> None:
+        """theta* <- the network's current weights."""
         for a, w in zip(self.anchor, network.trainable_weights):
             a.assign(w)
+
+    def penalty(self, network, lambda_: float) -> tf.Tensor:
+        """lambda_/2 * sum F (theta - theta*)**2 for ``network``'s current weights."""
+        return ewc_penalty(network.trainable_weights, self.fisher, self.anchor, lambda_)
 
     def flat_fisher(self) -> np.ndarray:
         """The Fisher diagonal as one float32 vector, in trainable-weight order."""
@@ -201,7 +206,24 @@ class EWC:
 
 
 # ---------------------------------------------------------------------------------------------
-# The training state and the compiled step
+# The training state
+
+
+@dataclass
+class Settings:
+    """The constants of train.py that the compiled steps read (see train.py for their meaning)."""
+    lambda_: float = 1.0
+    steps: int = 75
+    generator_steps: int = 5
+    discriminator_loss: str = "focal"
+    discriminator_fisher: str = "model"
+    reward: str = "belief"
+    negative_l2: float = 0.01
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Settings":
+        return cls(**{k: config[k] for k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -213,388 +235,260 @@ class Trainer:
     discriminator_optimizer: keras.optimizers.Optimizer
     ewc_generator: EWC
     ewc_discriminator: EWC
-    discriminator_loss: str = "focal"
-    lambda_: float = 1.0
+    settings: Settings
+    policy: keras.Model | None = None
     _compiled: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def create(cls, generator, discriminator, lr: float, lambda_: float,
-               discriminator_loss: str = "focal") -> "Trainer":
-        """Adam for both networks at learning rate ``lr``; EWC starts with F = 0."""
-        discriminator_base_loss(discriminator_loss)  # validate early
-        g_opt = keras.optimizers.Adam(learning_rate=lr)
-        d_opt = keras.optimizers.Adam(learning_rate=lr)
-        g_opt.build(generator.trainable_variables)
-        d_opt.build(discriminator.trainable_variables)
-        return cls(generator, discriminator, g_opt, d_opt, EWC.zeros(generator),
-                   EWC.zeros(discriminator), discriminator_loss, lambda_)
+    def create(cls, generator, discriminator, lr: float, settings: Settings) -> "Trainer":
+        """Fresh Adam optimizers (built, so their state can be saved at once) and zero EWC."""
+        optimizers = []
+        for network in (generator, discriminator):
+            optimizer = keras.optimizers.Adam(learning_rate=lr)
+            optimizer.build(network.trainable_variables)
+            optimizers.append(optimizer)
+        return cls(generator, discriminator, *optimizers, EWC.zeros(generator),
+                   EWC.zeros(discriminator), settings, model_lib.offset_policy(generator))
 
-    def step_fn(self):
-        """The compiled training step (built once, traced once per input shape)."""
-        if "step" not in self._compiled:
-            self._compiled["step"] = _make_step(self)
-            self._compiled["traces"] = 0
-        return self._compiled["step"]
-
-    def fisher_fns(self):
-        """Compiled Fisher computations for the generator and the discriminator."""
-        if "fisher" not in self._compiled:
-            g, d = self.generator, self.discriminator
-            g_fn = tf.function(lambda z: fisher_from_log_probs(
-                g.trainable_variables, lambda: log_prob_prime(d, g(z, training=False))),
-                reduce_retracing=True)
-            d_fn = tf.function(lambda x, y: fisher_from_log_probs(
-                d.trainable_variables, lambda: log_likelihood(d, x, y)), reduce_retracing=True)
-            self._compiled["fisher"] = (g_fn, d_fn)
-        return self._compiled["fisher"]
+    def compiled(self, name: str, build):
+        """The compiled function ``name``, built by ``build(self)`` on first use."""
+        if name not in self._compiled:
+            self._compiled[name] = build(self)
+        return self._compiled[name]
 
     @property
-    def trace_count(self) -> int:
-        """How many times the step has been traced (1 per distinct batch shape; more is a bug)."""
-        return self._compiled.get("traces", 0)
+    def offsets(self) -> int:
+        """The offset head's number of choices (the generator must have one)."""
+        return self.generator.get_layer("choice").offsets
+
+    def batch_seed(self, batch: int, phase: int) -> tf.Tensor:
+        """Seed of the offset sampling in ``phase`` of ``batch``: a resumed run draws the same."""
+        return tf.constant([self.settings.seed, batch * 16 + phase], tf.int64)
 
 
-def _make_step(trainer: Trainer):
-    g, d = trainer.generator, trainer.discriminator
-    g_opt, d_opt = trainer.generator_optimizer, trainer.discriminator_optimizer
-    ewc_g, ewc_d = trainer.ewc_generator, trainer.ewc_discriminator
+# ---------------------------------------------------------------------------------------------
+# Discriminator updates: Adam on its loss, or the model's own rule when it has one
+
+
+def _discriminator_update(trainer: Trainer) -> tuple:
+    """(encode, update): update(encode(x), labels) -> loss is one update of D on a labelled batch.
+
+    A batch that stays fixed over several updates is encoded once (``model.split_encoding``).
+    """
+    d, s = trainer.discriminator, trainer.settings
+    encode, head = model_lib.split_encoding(d)
+    base = discriminator_base_loss(s.discriminator_loss)
+    ewc, optimizer = trainer.ewc_discriminator, trainer.discriminator_optimizer
+
+    def update(inputs, labels):
+        with tf.GradientTape() as tape:
+            p = head(inputs, training=True)
+            loss = base(labels, p) + ewc.penalty(d, s.lambda_)
+            if d.losses:  # the seed's L2 on the scalar discriminator's kernels
+                loss += tf.add_n(d.losses)
+        optimizer.apply_gradients(zip(tape.gradient(loss, d.trainable_weights), d.trainable_weights))
+        return loss
+    return encode, update
+
+
+# ---------------------------------------------------------------------------------------------
+# Offset head: sampling, the two phases of a batch
+
+
+def _offset_log_probs(trainer: Trainer, z):
+    return tf.nn.log_softmax(trainer.policy(z, training=False), axis=-1)
+
+
+def _sample_offsets(trainer: Trainer, z, seed):
+    """k ~ pi(k | z) per row and its candidate x = offsets*z + k, shape (n, 1) float64."""
+    k = tf.random.stateless_categorical(trainer.policy(z, training=False), 1, seed=seed)
+    return k, trainer.offsets * z + tf.cast(k, tf.float64)
+
+
+def _build_sampler(trainer: Trainer):
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([2], tf.int64)])
+    def sample(z, seed):
+        return _sample_offsets(trainer, z, seed)[1]
+    return sample
+
+
+def _build_discriminator_phase(trainer: Trainer):
+    (encode, update), steps = _discriminator_update(trainer), trainer.settings.steps
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([None, 1], tf.float32)])
+    def phase(x, labels):
+        """``steps`` updates of D on one labelled batch; returns the losses, shape (steps,)."""
+        inputs = encode(x)
+        losses = tf.TensorArray(tf.float32, size=steps)
+        for i in tf.range(steps):
+            losses = losses.write(i, update(inputs, labels))
+        return losses.stack()
+    return phase
+
+
+def _build_generator_phase(trainer: Trainer):
+    g, d, s = trainer.generator, trainer.discriminator, trainer.settings
+    reward_of, optimizer, ewc = REWARDS[s.reward], trainer.generator_optimizer, trainer.ewc_generator
+    steps = s.generator_steps
+    encode, head = model_lib.split_encoding(trainer.policy)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([2], tf.int64)])
+    def phase(z, seed):
+        """``generator_steps`` REINFORCE updates on latents z; returns losses and mean beliefs."""
+        inputs = encode(z)  # the same latents at every step: encode them once
+        losses = tf.TensorArray(tf.float32, size=steps)
+        beliefs = tf.TensorArray(tf.float32, size=steps)
+        for i in tf.range(steps):
+            with tf.GradientTape() as tape:
+                logits = head(inputs, training=True)
+                k = tf.random.stateless_categorical(logits, 1, seed=seed + [0, 1 + tf.cast(i, tf.int64)])
+                x = trainer.offsets * z + tf.cast(k, tf.float64)
+                p = _clipped(tf.reshape(d(x, training=False), [-1]))
+                reward = reward_of(p)
+                advantage = tf.stop_gradient(reward - tf.reduce_mean(reward))
+                log_pi = tf.gather(tf.nn.log_softmax(logits), k[:, 0], batch_dims=1)
+                loss = -tf.reduce_mean(advantage * log_pi) + ewc.penalty(g, s.lambda_)
+            optimizer.apply_gradients(zip(tape.gradient(loss, g.trainable_weights), g.trainable_weights))
+            losses = losses.write(i, loss)
+            beliefs = beliefs.write(i, tf.reduce_mean(p))
+        return losses.stack(), beliefs.stack()
+    return phase
+
+
+def sample_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray:
+    """The generator's training candidates for latents z: sampled offsets, or the real head's G(z).
+
+    Returns float64 x of shape (n,), checked like ``generate``.
+    """
+    if trainer.policy is None:
+        return generate(trainer.generator, z)
+    sample = trainer.compiled("sample", _build_sampler)
+    z_t = tf.constant(np.asarray(z, np.float64).reshape(-1, 1))
+    return check_outputs(sample(z_t, trainer.batch_seed(batch, 0)).numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# Real head: the seed's pathwise step
+
+
+def _build_pathwise_step(trainer: Trainer):
+    g, d, s = trainer.generator, trainer.discriminator, trainer.settings
     g_base = keras.losses.BinaryFocalCrossentropy(gamma=FOCAL_GAMMA)
-    d_base = discriminator_base_loss(trainer.discriminator_loss)
-    lambda_ = float(trainer.lambda_)
+    (d_encode, d_update), optimizer, ewc = (_discriminator_update(trainer), trainer.generator_optimizer,
+                                             trainer.ewc_generator)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32),
-                                  tf.TensorSpec([None, 1], tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32), tf.TensorSpec([None, 1], tf.float32)])
     def step(z, labels):
         """One update of both networks. z: (n, 1) latents; labels: (n, 1) primality of G(z)."""
-        trainer._compiled["traces"] += 1  # Python side effect: runs only while tracing
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+        with tf.GradientTape() as tape:
             x = g(z, training=True)
-            g_reg = tf.add_n(g.losses) if g.losses else 0.0  # the negative L2 acts here
-            reward = d(x, training=False)
-            g_loss = (g_base(tf.ones_like(reward), reward) + g_reg
-                      + ewc_penalty(g.trainable_weights, ewc_g.fisher, ewc_g.anchor, lambda_))
-            p = d(tf.stop_gradient(x), training=True)
-            d_loss = (d_base(labels, p) + tf.add_n(d.losses)
-                      + ewc_penalty(d.trainable_weights, ewc_d.fisher, ewc_d.anchor, lambda_))
-        g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g.trainable_weights), g.trainable_weights))
-        d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d.trainable_weights), d.trainable_weights))
-        return g_loss, d_loss, g(z, training=False)
-
+            belief = d(x, training=False)  # the generator's gradient flows through D's input
+            loss = (g_base(tf.ones_like(belief), belief) + negative_l2(x, s.negative_l2)
+                    + ewc.penalty(g, s.lambda_))
+        optimizer.apply_gradients(zip(tape.gradient(loss, g.trainable_weights), g.trainable_weights))
+        d_loss = d_update(d_encode(tf.stop_gradient(x)), labels)
+        return loss, d_loss, g(z, training=False)
     return step
 
 
-def train_batch(trainer: Trainer, z: np.ndarray, labels: np.ndarray, steps: int,
-                on_step=None) -> dict:
-    """Train both networks together for ``steps`` steps on one undersampled batch.
-
-    z: (n,) latent integers; labels: (n,) primality of the current G(z). Labels are recomputed
-    after every step from the updated generator, outside the compiled graph, after the outputs
-    pass ``check_outputs``. ``on_step(i, logs)`` is called after each step (progress bar).
-    Returns per-step arrays: generator_loss, discriminator_loss, prime_ratio (shape (steps,)).
-    """
-    step = trainer.step_fn()
+def _train_pathwise(trainer: Trainer, z: np.ndarray, labels: np.ndarray) -> dict:
+    step = trainer.compiled("pathwise_step", _build_pathwise_step)
     z_t = tf.constant(np.asarray(z, np.float32).reshape(-1, 1))
     y = np.asarray(labels, np.float32).reshape(-1, 1)
     logs = {"generator_loss": [], "discriminator_loss": [], "prime_ratio": []}
-    for i in range(steps):
+    for _ in range(trainer.settings.steps):
         g_loss, d_loss, x_next = step(z_t, tf.constant(y))
         y = label(check_outputs(x_next.numpy())).reshape(-1, 1)
         logs["generator_loss"].append(float(g_loss))
         logs["discriminator_loss"].append(float(d_loss))
         logs["prime_ratio"].append(float(y.mean()))
-        if on_step is not None:
-            on_step(i, {k: v[-1] for k, v in logs.items()})
     return {k: np.asarray(v) for k, v in logs.items()}
 
 
-def compute_fisher(trainer: Trainer, z: np.ndarray, fisher_decay: float) -> tuple:
-    """Diagonal Fisher of both networks on latents z (shape (n,)), then consolidate.
+# ---------------------------------------------------------------------------------------------
+# One batch, and the Fisher that follows it
 
-    Generator: log p = log D(G(z)). Discriminator: log p = log-likelihood of the true primality
-    label of G(z). Then F <- fisher_decay * F + F_new and theta* <- the current weights.
-    Returns the new (generator, discriminator) Fisher lists.
+
+def train_batch(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
+                kept: np.ndarray, batch: int) -> dict:
+    """Train both networks on one batch.
+
+    z: (n,) latents; x: (n,) their training candidates (``sample_candidates``); labels: (n,)
+    primality of x; kept: indices of the discriminator's undersampled batch; batch: the batch
+    number, which seeds the offset sampling. Returns per-step numpy arrays: discriminator_loss,
+    generator_loss, and prime_ratio (real head: share of primes after each step) or belief
+    (offset head: D's mean belief in the sampled candidates at each generator step).
     """
-    g_fn, d_fn = trainer.fisher_fns()
-    z_t = tf.constant(np.asarray(z, np.float32).reshape(-1, 1))
-    x = generate(trainer.generator, z)
-    y = tf.constant(label(x).reshape(-1, 1))
-    new_g = g_fn(z_t)
-    new_d = d_fn(tf.constant(x.astype(np.float32).reshape(-1, 1)), y)
+    if trainer.policy is None:
+        return _train_pathwise(trainer, z[kept], labels[kept])
+    d_phase = trainer.compiled("discriminator_phase", _build_discriminator_phase)
+    g_phase = trainer.compiled("generator_phase", _build_generator_phase)
+    d_losses = d_phase(tf.constant(x[kept].reshape(-1, 1)), tf.constant(labels[kept].reshape(-1, 1)))
+    g_losses, beliefs = g_phase(tf.constant(np.asarray(z, np.float64).reshape(-1, 1)),
+                                trainer.batch_seed(batch, 1))
+    return {"discriminator_loss": d_losses.numpy(), "generator_loss": g_losses.numpy(),
+            "belief": beliefs.numpy()}
+
+
+def _build_fisher_fns(trainer: Trainer) -> dict:
+    g, d, s = trainer.generator, trainer.discriminator, trainer.settings
+    g_vars, d_vars = g.trainable_variables, d.trainable_variables
+    spec64, spec32 = tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([None, 1], tf.float32)
+
+    def label_log_prob(x, y):  # log P(y | x) under D
+        p = _clipped(tf.reshape(d(x, training=False), [-1]))
+        y = tf.reshape(y, [-1])
+        return y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p)
+
+    @tf.function(input_signature=[spec64, spec32])
+    def discriminator(x, y):
+        """D's Fisher on candidates x (labels y, used only by the empirical Fisher)."""
+        n = tf.cast(tf.shape(x)[0], tf.float32)
+        if s.discriminator_fisher == "empirical":
+            return fisher_diagonal(d_vars, label_log_prob, (x, y), tf.fill([tf.shape(x)[0]], 1.0 / n))
+        # model Fisher: E over y ~ Bernoulli(D(x)); the same as p(1-p) (d logit/d theta)**2
+        p = tf.reshape(d(x, training=False), [-1])
+        xs = tf.concat([x, x], 0)
+        ys = tf.concat([tf.ones_like(y), tf.zeros_like(y)], 0)
+        return fisher_diagonal(d_vars, label_log_prob, (xs, ys), tf.concat([p, 1.0 - p], 0) / n)
+
+    if trainer.policy is None:
+        @tf.function(input_signature=[spec64])
+        def generator(z):
+            """The seed's: per-sample log D(G(z))."""
+            n = tf.cast(tf.shape(z)[0], tf.float32)
+            log_belief = lambda z: tf.math.log(_clipped(tf.reshape(d(g(z, training=False)), [-1])))  # noqa: E731
+            return fisher_diagonal(g_vars, log_belief, (tf.cast(z, tf.float32),),
+                                   tf.fill([tf.shape(z)[0]], 1.0 / n))
+    else:
+        offsets = trainer.offsets
+
+        @tf.function(input_signature=[spec64])
+        def generator(z):
+            """The policy's Fisher, E over k ~ pi(k|z) of (d log pi(k|z)/d theta)**2, exactly over k."""
+            n = tf.shape(z)[0]
+            pi = tf.exp(_offset_log_probs(trainer, z))
+            zs = tf.repeat(z, offsets, axis=0)
+            ks = tf.tile(tf.range(offsets), [n])
+            log_pi = lambda z, k: tf.gather(_offset_log_probs(trainer, z), k, batch_dims=1)  # noqa: E731
+            return fisher_diagonal(g_vars, log_pi, (zs, ks),
+                                   tf.reshape(pi, [-1]) / tf.cast(n, tf.float32))
+    return {"generator": generator, "discriminator": discriminator}
+
+
+def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
+                   fisher_decay: float) -> None:
+    """Fisher diagonal of both networks on a sample of the batch, then online EWC consolidation.
+
+    z: (m,) latents (the generator's Fisher); x, labels: (m,) candidates that D trained on and
+    their primality (D's Fisher). Then F <- fisher_decay * F + F_new and theta* <- the weights.
+    """
+    if trainer.policy is None:  # the real head's D trained on its moving outputs: take them now
+        x = generate(trainer.generator, z)
+        labels = label(x)
+    fns = trainer.compiled("fisher", _build_fisher_fns)
+    new_g = fns["generator"](tf.constant(np.asarray(z, np.float64).reshape(-1, 1)))
+    new_d = fns["discriminator"](tf.constant(np.asarray(x, np.float64).reshape(-1, 1)),
+                                 tf.constant(np.asarray(labels, np.float32).reshape(-1, 1)))
     trainer.ewc_generator.consolidate(trainer.generator, new_g, fisher_decay)
     trainer.ewc_discriminator.consolidate(trainer.discriminator, new_d, fisher_decay)
-    return new_g, new_d
-
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _stage(directory: Path, name: str, write) -> Path:
-    """Write one file through ``write(path)`` to a fresh temporary name in ``directory``."""
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix="-" + name)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return Path(tmp)
-
-
-def recover_checkpoint(directory) -> None:
-    """Finish or discard an interrupted checkpoint write in ``directory``.
-
-    A journal means every new file was complete: the renames are finished. Without one, any
-    temporary file belongs to an unfinished write and is deleted; the previous checkpoint stands.
-    """
-    directory = Path(directory)
-    journal = directory / JOURNAL_FILE
-    if journal.exists():
-        try:
-            renames = json.loads(journal.read_text())
-            assert isinstance(renames, dict) and all(
-                n in CHECKPOINT_FILES and isinstance(t, str) and t.startswith(TEMP_PREFIX)
-                and "/" not in t for n, t in renames.items())
-        except (OSError, ValueError, AssertionError):
-            raise utils.OptimusError(f"{journal}: unreadable checkpoint journal; "
-                                     "delete it to fall back to the previous checkpoint")
-        for name, tmp in renames.items():
-            if (directory / tmp).exists():
-                os.replace(directory / tmp, directory / name)
-        _fsync_dir(directory)
-        journal.unlink()
-    for stray in directory.glob(TEMP_PREFIX + "*"):
-        stray.unlink()
-
-
-def check_writable(directory) -> None:
-    """Raise OptimusError unless files can be created in ``directory`` (created if missing)."""
-    directory = Path(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix="-probe")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise utils.OptimusError(f"{directory}: checkpoint directory is not writable "
-                                 f"({err.strerror}); choose another with --checkpoint_dir=DIR")
-
-
-def lock_directory(directory) -> int:
-    """Hold an exclusive lock on ``directory`` for the life of this process; refuse if taken.
-
-    Two runs saving into one folder would interleave their checkpoints. The lock is on the folder
-    itself (flock), so no lock file is left behind and a killed process releases it.
-    Returns the descriptor that holds the lock.
-    """
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise utils.OptimusError(f"{directory}: another train.py is using this checkpoint "
-                                 "directory; wait for it to stop, or choose another --checkpoint_dir")
-    return fd
-
-
-def save_checkpoint(directory, trainer: Trainer, state: dict) -> None:
-    """Write the whole checkpoint to ``directory`` as one unit (see the module docstring).
-
-    ``state`` is JSON-serialisable: batch counter, metrics history, RNG state, constants.
-    The EWC anchors are not stored apart: after ``compute_fisher`` they equal the saved weights.
-    """
-    directory = Path(directory)
-    opt_arrays = {}
-    for prefix, variables in _optimizer_file_groups(trainer):
-        for i, v in enumerate(variables):
-            opt_arrays[f"{prefix}{i:03d}"] = np.asarray(v)
-    writers = {
-        GENERATOR_FILE: lambda p: trainer.generator.save(p),
-        DISCRIMINATOR_FILE: lambda p: trainer.discriminator.save(p),
-        FISHER_GENERATOR_FILE: lambda p: _save_npy(p, trainer.ewc_generator.flat_fisher()),
-        FISHER_DISCRIMINATOR_FILE: lambda p: _save_npy(p, trainer.ewc_discriminator.flat_fisher()),
-        OPTIMIZER_FILE: lambda p: _save_npz(p, opt_arrays),
-        STATE_FILE: lambda p: Path(p).write_text(json.dumps(state, indent=1)),
-    }
-    staged = {}
-    try:
-        for name, write in writers.items():
-            # Keras picks the format from the suffix, so the temporary name ends like the final one.
-            staged[name] = _stage(directory, name, write)
-        journal_tmp = _stage(directory, JOURNAL_FILE, lambda p: Path(p).write_text(
-            json.dumps({n: t.name for n, t in staged.items()})))
-    except BaseException:
-        for tmp in staged.values():
-            tmp.unlink(missing_ok=True)
-        raise
-    os.replace(journal_tmp, directory / JOURNAL_FILE)
-    _fsync_dir(directory)
-    recover_checkpoint(directory)
-
-
-def _save_npy(path, array: np.ndarray) -> None:
-    with open(path, "wb") as f:
-        np.save(f, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
-
-
-def _save_npz(path, arrays: dict) -> None:
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-
-
-def has_checkpoint(directory) -> bool:
-    """True when ``directory`` holds the four files whose presence means "resume"."""
-    return all((Path(directory) / n).is_file() for n in REQUIRED_FILES)
-
-
-def _load_weights(network, path: Path) -> None:
-    if not path.is_file():
-        raise utils.OptimusError(f"{path}: missing checkpoint file; {RESTORE_HINT}")
-    try:
-        network.load_weights(path)
-    except Exception as err:  # h5py and Keras raise many types for a bad file
-        raise utils.OptimusError(
-            f"{path}: not a weights file of this architecture ({type(err).__name__}: "
-            f"{str(err).splitlines()[0][:120] if str(err) else 'unreadable'}); {RESTORE_HINT}")
-    if not all(np.isfinite(np.asarray(w)).all() for w in network.weights):
-        raise utils.OptimusError(f"{path}: holds non-finite weights; {RESTORE_HINT}")
-
-
-def load_fisher(path: Path, ewc: EWC) -> None:
-    """Load a flat float Fisher vector into ``ewc``, refusing pickles and wrong shapes."""
-    try:
-        flat = np.load(path, allow_pickle=False)
-    except Exception as err:
-        raise utils.OptimusError(f"{path}: not a plain float .npy array ({err}); {RESTORE_HINT}")
-    expected = sum(int(np.prod(f.shape)) for f in ewc.fisher)
-    if (not isinstance(flat, np.ndarray) or flat.dtype.kind != "f" or flat.shape != (expected,)
-            or not np.isfinite(flat).all() or (flat < 0).any()):
-        raise utils.OptimusError(
-            f"{path}: expected {expected} finite non-negative floats, found dtype "
-            f"{getattr(flat, 'dtype', '?')} shape {getattr(flat, 'shape', '?')}; {RESTORE_HINT}")
-    ewc.set_flat_fisher(flat.astype(np.float32))
-
-
-def read_state(directory) -> dict:
-    """The checkpoint's state.json, or {} when absent (a checkpoint from elsewhere)."""
-    path = Path(directory) / STATE_FILE
-    if not path.exists():
-        return {}
-    try:
-        state = json.loads(path.read_text())
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise ValueError("unknown format")
-        if not isinstance(state.get("batch"), int) or state["batch"] < 0:
-            raise ValueError("bad batch counter")
-        return state
-    except (OSError, ValueError) as err:
-        raise utils.OptimusError(f"{path}: unreadable training state ({err}); {RESTORE_HINT}")
-
-
-def load_models(directory) -> tuple:
-    """Build both networks and load their weights from ``directory``.
-
-    Only weights are read (no model config is deserialised), so a crafted file cannot run
-    code. The generator's form (default or original) is taken from state.json, else tried in turn.
-    A journal left by a crash refuses the load: its renames may be half done. Returns (generator,
-    discriminator).
-    """
-    directory = Path(directory)
-    if (directory / JOURNAL_FILE).exists():
-        raise utils.OptimusError(
-            f"{directory / JOURNAL_FILE}: a checkpoint write was interrupted, so the files may "
-            "mix two versions; run training/train.py with this checkpoint_dir to complete it")
-    g_path, d_path = directory / GENERATOR_FILE, directory / DISCRIMINATOR_FILE
-    if not g_path.is_file() and not d_path.is_file():
-        raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
-    state = read_state(directory)
-    forms = [state["original_generator"]] if "original_generator" in state else [False, True]
-    for i, original in enumerate(forms):
-        generator = model_lib.initialize_generator(original=bool(original))
-        try:
-            _load_weights(generator, g_path)
-            break
-        except utils.OptimusError:
-            if i == len(forms) - 1:
-                raise
-    discriminator = model_lib.initialize_discriminator()
-    _load_weights(discriminator, d_path)
-    return generator, discriminator
-
-
-def load_checkpoint(directory, trainer: Trainer) -> dict:
-    """Load a full checkpoint into ``trainer`` (weights, Fisher, anchors, optimizer state).
-
-    Returns the state dict. Raises OptimusError naming the first bad file.
-    """
-    directory = Path(directory)
-    _load_weights(trainer.generator, directory / GENERATOR_FILE)
-    _load_weights(trainer.discriminator, directory / DISCRIMINATOR_FILE)
-    load_fisher(directory / FISHER_GENERATOR_FILE, trainer.ewc_generator)
-    load_fisher(directory / FISHER_DISCRIMINATOR_FILE, trainer.ewc_discriminator)
-    for ewc, network in ((trainer.ewc_generator, trainer.generator),
-                         (trainer.ewc_discriminator, trainer.discriminator)):
-        for a, w in zip(ewc.anchor, network.trainable_weights):
-            a.assign(w)
-    opt_path = directory / OPTIMIZER_FILE
-    if opt_path.exists():
-        rates = [float(o.learning_rate) for o in (trainer.generator_optimizer,
-                                                   trainer.discriminator_optimizer)]
-        _load_optimizers(opt_path, trainer)
-        # the moments carry over, but the learning rate is this run's: --lr may have changed
-        trainer.generator_optimizer.learning_rate, trainer.discriminator_optimizer.learning_rate = rates
-    return read_state(directory)
-
-
-def _optimizer_file_groups(trainer: Trainer) -> tuple:
-    """(key prefix, variables) kept in OPTIMIZER_FILE: both optimizers and the dropout seed states.
-
-    The seed states are the networks' only variables outside the weight files; without them a
-    resumed run would draw other dropout masks than an uninterrupted one.
-    """
-    seeds = [v for network in (trainer.generator, trainer.discriminator)
-             for v in network.variables if not any(v is w for w in network.weights)]
-    return (("g", trainer.generator_optimizer.variables),
-            ("d", trainer.discriminator_optimizer.variables), ("s", seeds))
-
-
-def _load_optimizers(path: Path, trainer: Trainer) -> None:
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            arrays = {k: saved[k] for k in saved.files}
-        for prefix, variables in _optimizer_file_groups(trainer):
-            keys = sorted(k for k in arrays if k.startswith(prefix))
-            if prefix == "s" and not keys:  # written before the seed states were kept
-                continue
-            if len(keys) != len(variables):
-                raise ValueError(f"{len(keys)} arrays for {len(variables)} optimizer variables")
-            for key, v in zip(keys, variables):
-                if tuple(arrays[key].shape) != tuple(v.shape):
-                    raise ValueError(f"shape {arrays[key].shape} for {tuple(v.shape)}")
-                v.assign(arrays[key])
-    except Exception as err:
-        raise utils.OptimusError(f"{path}: unusable optimizer state ({err}); restore it, or "
-                                 "delete it to resume with fresh Adam moments")
-
-
-def write_atomic(path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new one."""
-    path = Path(path)
-    tmp = _stage(path.parent, path.name, lambda p: Path(p).write_bytes(data))
-    os.replace(tmp, path)

@@ -1,0 +1,113 @@
+"""training/checkpoint.py: a whole checkpoint round-trips, crashes are recovered, pickles refused."""
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import utils
+from training import checkpoint, model, train
+from training import training_utils as tu
+
+
+def trained(directory, argv=()) -> tuple:
+    """A trainer after one small batch, saved to ``directory``; returns (trainer, architectures)."""
+    offset = "--generator_head=real" not in argv
+    config = train.parse_config([*argv, "--batch_size=300", "--steps=2",
+                                 *(["--generator_steps=1"] if offset else [])])
+    keras.utils.set_random_seed(0)
+    architectures = (model.generator_architecture(config), model.discriminator_architecture(config))
+    trainer = tu.Trainer.create(*(model.build_network(a) for a in architectures), config["lr"],
+                                tu.Settings.from_config(config))
+    train.run_batch(trainer, config, np.random.default_rng(0), 1)
+    checkpoint.save(directory, trainer, {"format": checkpoint.STATE_FORMAT, "batch": 1,
+                                         "config": config}, architectures)
+    return trainer, architectures
+
+
+def fresh(architectures, lr=1e-3, seed=7) -> tu.Trainer:
+    keras.utils.set_random_seed(seed)
+    return tu.Trainer.create(*(model.build_network(a) for a in architectures), lr, tu.Settings())
+
+
+def test_checkpoint_round_trips_weights_fisher_and_optimizer(tmp_path):
+    trainer, architectures = trained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(checkpoint.FILES)
+    again = fresh(architectures)
+    state = checkpoint.load(tmp_path, again, architectures)
+    assert state["batch"] == 1
+    for a, b in zip(trainer.generator.weights + trainer.discriminator.weights,
+                    again.generator.weights + again.discriminator.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for ewc in ("ewc_generator", "ewc_discriminator"):
+        np.testing.assert_array_equal(getattr(trainer, ewc).flat_fisher(), getattr(again, ewc).flat_fisher())
+    for a, b in zip(trainer.generator_optimizer.variables, again.generator_optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for a, w in zip(again.ewc_discriminator.anchor, again.discriminator.trainable_weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(w))
+
+
+def test_resume_keeps_this_runs_learning_rate(tmp_path):
+    _, architectures = trained(tmp_path)
+    again = fresh(architectures, lr=5e-4)
+    checkpoint.load(tmp_path, again, architectures)
+    assert float(again.generator_optimizer.learning_rate) == pytest.approx(5e-4)
+    assert float(again.discriminator_optimizer.learning_rate) == pytest.approx(5e-4)
+    assert int(again.discriminator_optimizer.iterations) == 2  # the two steps before the save
+
+
+def test_a_checkpoint_of_another_architecture_is_refused_naming_the_file(tmp_path):
+    _, architectures = trained(tmp_path)
+    other = (dict(architectures[0], offsets=8), architectures[1])
+    with pytest.raises(utils.OptimusError, match=checkpoint.GENERATOR_FILE):
+        checkpoint.load(tmp_path, fresh(other), other)
+
+
+def test_load_networks_rebuilds_both_from_their_files(tmp_path):
+    trainer, _ = trained(tmp_path, ["--generator_head=real", "--discriminator_input=scalar"])
+    generator, discriminator = checkpoint.load_networks(tmp_path)
+    z = np.array([[5.0], [123456.0]])
+    np.testing.assert_array_equal(np.asarray(generator(z)), np.asarray(trainer.generator(z)))
+    assert discriminator.name == trainer.discriminator.name
+
+
+def test_load_networks_without_files_says_to_train_first(tmp_path):
+    with pytest.raises(utils.OptimusError, match="run training/train.py first"):
+        checkpoint.load_networks(tmp_path)
+
+
+def test_fisher_files_are_plain_float_arrays_and_pickles_are_refused(tmp_path):
+    trainer, architectures = trained(tmp_path)
+    for name in (checkpoint.FISHER_GENERATOR_FILE, checkpoint.FISHER_DISCRIMINATOR_FILE):
+        array = np.load(tmp_path / name, allow_pickle=False)
+        assert array.dtype == np.float32 and array.ndim == 1
+    np.save(tmp_path / checkpoint.FISHER_GENERATOR_FILE, np.array([object()], dtype=object),
+            allow_pickle=True)
+    with pytest.raises(utils.OptimusError, match=checkpoint.FISHER_GENERATOR_FILE):
+        checkpoint.load(tmp_path, trainer, architectures)
+
+
+def test_a_journal_left_by_a_crash_is_rolled_forward(tmp_path):
+    trained(tmp_path)
+    state = json.loads((tmp_path / checkpoint.STATE_FILE).read_text())
+    staged = tmp_path / (checkpoint.TEMP_PREFIX + "x-state.json")
+    staged.write_text(json.dumps(dict(state, batch=2)))
+    (tmp_path / checkpoint.JOURNAL_FILE).write_text(json.dumps({checkpoint.STATE_FILE: staged.name}))
+    with pytest.raises(utils.OptimusError, match=checkpoint.JOURNAL_FILE):
+        checkpoint.load_networks(tmp_path)  # test.py must not read a half-renamed pair
+    checkpoint.recover(tmp_path)
+    assert checkpoint.read_state(tmp_path)["batch"] == 2
+    assert not (tmp_path / checkpoint.JOURNAL_FILE).exists() and not staged.exists()
+
+
+def test_temporaries_without_a_journal_are_discarded(tmp_path):
+    trained(tmp_path)
+    stray = tmp_path / (checkpoint.TEMP_PREFIX + "abc-Optimus_Generator.h5")
+    stray.write_bytes(b"half a file")
+    checkpoint.recover(tmp_path)
+    assert not stray.exists() and checkpoint.read_state(tmp_path)["batch"] == 1
+
+
+def test_written_files_have_the_usual_mode(tmp_path):
+    trained(tmp_path)
+    assert all((p.stat().st_mode & 0o777) == checkpoint.FILE_MODE for p in tmp_path.iterdir())
