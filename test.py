@@ -1,23 +1,30 @@
-"""Test a generator: how often its odd integers are prime, compared with what chance gives.
+"""Test a generator: how many distinct primes it makes, against chance at the same magnitudes.
 
-Draws distinct latent integers z, maps them to odd candidates 2*round(G(z))+1 and counts the
-primes exactly. Random odd integers are prime at a rate that falls with their size (about
-2/ln n), so the prime ratio alone says little: it is compared with the prime density of odd
-integers of the same magnitudes. The headline ``score`` also counts each prime once, so a
-generator that collapses onto a few known primes scores near 0, chance scores 1, and the
-progression 210z+1 scores about 2.19 (Dirichlet: 210 / (2 * phi(210))).
+Draws distinct latent integers z in two ranges, the training range and the range beyond it that
+training never saw, maps them to odd candidates 2*round(G(z))+1 and counts the primes exactly.
+Random odd integers are prime at a rate that falls with their size (about 2/ln n), so each
+candidate is compared with chance at its own magnitude: the exact prime share of the odd
+integers in a narrow window around it (``utils.local_density``).
+
+The headline ``score`` counts each prime once: distinct primes / the primes chance expects from
+as many odd integers at the same magnitudes. A uniform odd sampler scores 1, the progression
+210z+1 about 2.19 (Dirichlet: 210 / (2 * phi(210))), a generator collapsed onto a few primes
+about 0. The p-value is a one-sided binomial test of the same count of distinct primes.
 
 Usage, from any directory:
-    python test.py [--checkpoint_dir=DIR] [--n_samples=N] [--low_latent=A] [--high_latent=B]
-                   [--seed=S] [--verbose=0..3] [--json]
+    python test.py [--checkpoint_dir=DIR] [--n_samples=N] [--low_latent=A --high_latent=B]
+                   [--beyond_latent=C] [--seed=S] [--verbose=0..3] [--json]
+                   [--candidates=FILE] [--calibration]
 
-Without --json, stdout is the readable report (``format_report``). With --json, stdout is one
-line: the report dict as a JSON object, and nothing else. An error the user can cause (bad flag,
-too many samples for the latent range, missing or broken checkpoint) prints one line
-``error: ...`` to stderr and exits with status 2.
+The training range defaults to the checkpoint's own (from its state.json), the range beyond to
+(B, min(10 B, 2**24)]. Without --json, stdout is the readable report; with --json, one line: the
+report as a JSON object {"in_range": ..., "beyond": ...}. --candidates=FILE writes every sampled
+latent as CSV (latent,candidate,is_prime; FILE "-" is stdout, and the report then goes to
+stderr). --calibration reports known generators instead of a checkpoint. An error the user can
+cause prints one line ``error: ...`` to stderr and exits with status 2.
 """
 import json
-import os
+import math
 import sys
 from pathlib import Path
 
@@ -32,68 +39,70 @@ import utils  # noqa: E402
 
 if __name__ == "__main__":
     utils.quiet_startup()  # before anything imports TensorFlow
-from training import checkpoint, training_utils  # noqa: E402
+from training import checkpoint, model, training_utils  # noqa: E402
 
-# Defaults (sample count and latent range as in the original test.py)
-N_SAMPLES = 1000                # latent integers drawn per test
-LOW_LATENT = 1                  # smallest latent integer
-HIGH_LATENT = 10**7             # largest latent integer
-SEED = 0                        # seed of the latent draw on the command line
+# Defaults
+N_SAMPLES = 10_000              # latent integers drawn in each range
+TRAINING_RANGE = (1, 10**6)     # train.py's default latents; a checkpoint's own range replaces it
+BEYOND_FACTOR = 10              # the held-out range runs from the training range's end to 10x it
+SEED = 0                        # seed of the latent draws
 VERBOSE = 0                     # 0 headline, 1 + confusion table, 2 + magnitude bins, 3 + samples
+CALIBRATION_RANGE = (1, 10**5)  # latents of --calibration: 2310z+1 stays below 2.4e8
 
-MAX_LATENT = 2**24              # latents are fed as float32, which is exact on integers up to here
 PRIME_THRESHOLD = 0.5           # the discriminator says "prime" when P(prime) is above this
+SMALL_PRIMES = (3, 5, 7)        # the report gives the share of outputs divisible by each
 SHOWN_SAMPLES = 10              # numbers listed at verbose 3
 DEFAULT_CHECKPOINT_DIR = REPO_ROOT / "training"
+CSV_HEADER = "latent,candidate,is_prime"
+
+RULES = {
+    "n_samples": utils.at_least(1),
+    "low_latent": utils.between(0, model.LATENT_LIMIT, "an integer"),
+    "high_latent": utils.between(0, model.LATENT_LIMIT, "an integer"),
+    "beyond_latent": utils.between(0, model.LATENT_LIMIT, "an integer"),
+    "seed": utils.at_least(0),
+    "verbose": utils.one_of(0, 1, 2, 3),
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # Measuring
 
 
-def _check_arguments(n_samples, low_latent, high_latent, seed, verbose) -> None:
-    """Raise OptimusError, in one line, on the first argument test_models cannot use."""
-    for name, value in (("n_samples", n_samples), ("low_latent", low_latent),
-                        ("high_latent", high_latent), ("verbose", verbose)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            raise utils.OptimusError(f"{name} must be an integer, got {value!r}")
-    if not 0 <= low_latent <= high_latent <= MAX_LATENT:
-        raise utils.OptimusError(
-            f"need 0 <= low_latent <= high_latent <= 2**24 ({MAX_LATENT}, the float32 exact "
-            f"integer range), got low_latent={low_latent}, high_latent={high_latent}")
-    span = high_latent - low_latent + 1
-    if not 1 <= n_samples <= span:
-        raise utils.OptimusError(
-            f"n_samples={n_samples} must be between 1 and the {span} integers of the latent "
-            f"range [{low_latent}, {high_latent}]: lower n_samples or widen the range")
-    if seed is not None and (isinstance(seed, (bool, np.bool_))
-                             or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise utils.OptimusError(f"seed must be None or an integer >= 0, got {seed!r}")
-    if not 0 <= verbose <= 3:
-        raise utils.OptimusError(f"verbose must be 0, 1, 2 or 3, got {verbose}")
+def draw(generator, n_samples: int, low_latent: int, high_latent: int, seed=None) -> tuple:
+    """(z, x): ``n_samples`` distinct latents in [low_latent, high_latent] and the outputs for them.
 
-
-def _magnitude_bins(candidates: np.ndarray, primes: np.ndarray) -> list:
-    """Per power-of-two bin [2^k, 2^(k+1)) holding candidates: its share and prime densities.
-
-    candidates: (n,) uint64 odd integers; primes: (n,) bool. The end bins are clipped to the
-    candidates' range, so a single bin reproduces the whole-range density. Returns a list of
-    {lo, hi, share, prime_ratio, density}: density is the exact share of primes among all odd
-    integers in [lo, hi].
+    generator: a keras model or any callable f(rows, training=False), float64 (n, 1) -> (n, 1).
+    Raises OptimusError on bad arguments and GeneratorDivergedError on bad outputs.
     """
-    order = np.argsort(candidates, kind="stable")
-    values, is_prime = candidates[order], primes[order]
-    lo, hi = int(values[0]), int(values[-1])
+    n_samples = utils.check("n_samples", n_samples, N_SAMPLES, RULES["n_samples"])
+    low_latent = utils.check("low_latent", low_latent, 0, utils.between(1, model.LATENT_LIMIT, "an integer"))
+    high_latent = utils.check("high_latent", high_latent, 0, RULES["high_latent"])
+    if seed is not None:
+        seed = utils.check("seed", seed, SEED, RULES["seed"])
+    if low_latent > high_latent:
+        raise utils.OptimusError(f"low_latent={low_latent} must be <= high_latent={high_latent}")
+    span = high_latent - low_latent + 1
+    if n_samples > span:
+        raise utils.OptimusError(
+            f"n_samples={n_samples} is more than the {span} latents of [{low_latent}, {high_latent}]: "
+            "lower n_samples or widen the range")
+    z = utils.random_vector_integers(low_latent, high_latent, n_samples, np.random.default_rng(seed))
+    x = training_utils.generate(generator, z)
+    if x.size != n_samples:
+        raise ValueError(f"generator returned {x.size} values for {n_samples} latents")
+    return z, x
+
+
+def _magnitude_bins(candidates: np.ndarray, primes: np.ndarray, chance: np.ndarray) -> list:
+    """Per power-of-two bin [2^k, 2^(k+1)) that holds candidates: its share, prime rate and chance."""
     bins = []
-    for k in range(lo.bit_length() - 1, hi.bit_length()):
-        start, stop = np.searchsorted(values, np.array([2**k, 2**(k + 1)], dtype=np.uint64))
-        if stop == start:
-            continue
-        bin_lo, bin_hi = max(2**k, lo), min(2**(k + 1) - 1, hi)
-        bins.append({"lo": bin_lo, "hi": bin_hi,
-                     "share": float((stop - start) / values.size),
-                     "prime_ratio": float(is_prime[start:stop].mean()),
-                     "density": utils.odd_prime_density(bin_lo, bin_hi)})
+    exponent = np.floor(np.log2(candidates.astype(np.float64))).astype(int)
+    for k in np.unique(exponent):
+        inside = exponent == k
+        bins.append({"lo": int(2**k), "hi": int(2 ** (k + 1) - 1), "share": float(inside.mean()),
+                     "prime_ratio": float(primes[inside].mean()),
+                     "chance": float(chance[inside].mean())})
     return bins
 
 
@@ -123,65 +132,150 @@ def _first_distinct(values: np.ndarray, count: int) -> list:
     return [int(v) for v in values[np.sort(first)][:count]]
 
 
-def test_models(generator=None, discriminator=None, n_samples: int = N_SAMPLES,
-                low_latent: int = LOW_LATENT, high_latent: int = HIGH_LATENT, seed=None,
-                checkpoint_dir=None, verbose: int = VERBOSE) -> dict:
-    """Measure the generator's prime output against chance and the discriminator's verdicts.
+def measure(z: np.ndarray, x: np.ndarray, discriminator=None, verbose: int = VERBOSE) -> dict:
+    """The report on outputs x of latents z (from ``draw``): primes against chance, and D's verdicts.
 
-    generator, discriminator: keras models or any callables f(rows, training=False) mapping
-    float32 (n, 1) to (n, 1). A missing generator loads both networks from ``checkpoint_dir``
-    (default training/); a given discriminator still overrides the loaded one. With a generator
-    but no discriminator, ``confusion`` and ``balanced_accuracy`` are None.
-    seed: seed of the draw of ``n_samples`` distinct latents in [low_latent, high_latent].
-    Returns a JSON-serialisable dict of plain floats, ints and None: prime_ratio (all outputs),
-    prime_ratio_unique (distinct outputs), baseline_range and baseline_matched (chance),
-    score, distinct_fraction, primes, distinct_primes, p_value, confusion, balanced_accuracy,
-    the arguments, the output and candidate ranges, ``bins`` (see ``_magnitude_bins``) and,
-    only when verbose >= 3, ``samples``. Raises OptimusError on bad arguments, a missing or
-    broken checkpoint, or diverged outputs (GeneratorDivergedError).
+    Returns a JSON-serialisable dict: n_samples; primes and prime_ratio (all outputs); distinct_outputs,
+    distinct_fraction and distinct_primes; chance (the mean local density: chance's prime rate at
+    these magnitudes) and expected_primes (its sum); score = distinct_primes / expected_primes
+    and score_sd (chance's spread); p_value (one-sided binomial test of distinct_primes);
+    multiples (share of outputs divisible by 3, 5, 7); confusion and balanced_accuracy (None
+    without a discriminator); output and candidate ranges; bins; and at verbose 3, samples.
     """
-    _check_arguments(n_samples, low_latent, high_latent, seed, verbose)
-    if generator is None:
-        generator, loaded = checkpoint.load_networks(checkpoint_dir or DEFAULT_CHECKPOINT_DIR)
-        discriminator = loaded if discriminator is None else discriminator
-    z = utils.random_vector_integers(low_latent, high_latent, n_samples, np.random.default_rng(seed))
-    x = training_utils.generate(generator, z)
-    if x.size != n_samples:
-        raise ValueError(f"generator returned {x.size} values for {n_samples} latents")
     candidates = utils.to_odd_integer(x)
     primes = utils.is_prime(candidates)
+    chance = utils.local_density(candidates)
     distinct, first = np.unique(candidates, return_index=True)
     distinct_primes = int(primes[first].sum())
-    n_primes = int(primes.sum())
-    lo, hi = int(distinct[0]), int(distinct[-1])
-    bins = _magnitude_bins(candidates, primes)
-    baseline = float(sum(b["share"] * b["density"] for b in bins))
+    n = candidates.size
+    expected = float(chance.sum())
     confusion = None if discriminator is None else _confusion(discriminator, x, primes)
     report = {
-        "n_samples": int(n_samples), "low_latent": int(low_latent), "high_latent": int(high_latent),
-        "seed": None if seed is None else int(seed),
-        "prime_ratio": n_primes / n_samples,
-        "prime_ratio_unique": distinct_primes / distinct.size,
-        "baseline_range": utils.odd_prime_density(lo, hi),
-        "baseline_matched": baseline,
-        # baseline is 0 only when no bin can hold a prime, so then distinct_primes is 0 too
-        "score": distinct_primes / (n_samples * baseline) if distinct_primes else 0.0,
-        "distinct_fraction": distinct.size / n_samples,
-        "primes": n_primes,
+        "n_samples": int(n), "primes": int(primes.sum()), "prime_ratio": float(primes.mean()),
+        "distinct_outputs": int(distinct.size), "distinct_fraction": distinct.size / n,
         "distinct_primes": distinct_primes,
-        # X ~ Binomial(n, baseline): P(X >= observed primes)
-        "p_value": float(stats.binom.sf(n_primes - 1, n_samples, baseline)),
+        "chance": expected / n, "expected_primes": expected,
+        "score": distinct_primes / expected,
+        "score_sd": math.sqrt(float(np.sum(chance * (1 - chance)))) / expected,
+        # distinct primes against Binomial(n, chance): a repeated prime counts once, as in the score
+        "p_value": float(stats.binomtest(distinct_primes, n, min(expected / n, 1.0),
+                                         alternative="greater").pvalue),
+        "multiples": {str(p): float(np.mean(candidates % np.uint64(p) == 0)) for p in SMALL_PRIMES},
         "confusion": confusion,
         "balanced_accuracy": None if confusion is None else _balanced_accuracy(confusion),
         "min_output": float(x.min()), "max_output": float(x.max()),
-        "min_candidate": lo, "max_candidate": hi,
-        "bins": bins,
+        "min_candidate": int(distinct[0]), "max_candidate": int(distinct[-1]),
+        "bins": _magnitude_bins(candidates, primes, chance),
     }
     if verbose >= 3:
         report["samples"] = {"latents": [int(v) for v in z[:SHOWN_SAMPLES]],
                              "candidates": [int(v) for v in candidates[:SHOWN_SAMPLES]],
                              "primes": _first_distinct(candidates[primes], SHOWN_SAMPLES)}
     return report
+
+
+def test_models(generator, discriminator=None, n_samples: int = N_SAMPLES,
+                low_latent: int = TRAINING_RANGE[0], high_latent: int = TRAINING_RANGE[1],
+                seed=None, verbose: int = VERBOSE) -> dict:
+    """``measure`` on ``n_samples`` latents drawn in [low_latent, high_latent] (see ``draw``)."""
+    verbose = utils.check("verbose", verbose, VERBOSE, RULES["verbose"])
+    z, x = draw(generator, n_samples, low_latent, high_latent, seed)
+    return {**measure(z, x, discriminator, verbose), "low_latent": low_latent,
+            "high_latent": high_latent, "seed": seed}
+
+
+def beyond_range(high_latent: int, beyond_latent: int = 0) -> tuple | None:
+    """The held-out latents (high_latent, end]: end = beyond_latent, or by default
+    min(BEYOND_FACTOR * high_latent, LATENT_LIMIT). None when no latent is left beyond."""
+    end = beyond_latent or min(BEYOND_FACTOR * high_latent, model.LATENT_LIMIT)
+    return (high_latent + 1, end) if end > high_latent else None
+
+
+def evaluate(generator, discriminator, n_samples: int, low_latent: int, high_latent: int,
+             seed=None, beyond_latent: int = 0, verbose: int = VERBOSE, samples: list | None = None) -> dict:
+    """Reports on the training range and on the range beyond it, each with its own draw.
+
+    Returns {"in_range": report, "beyond": report or None}. samples: a list that receives the
+    (z, x) of each draw, for ``write_candidates``.
+    """
+    result = {}
+    for name, bounds in (("in_range", (low_latent, high_latent)),
+                         ("beyond", beyond_range(high_latent, beyond_latent))):
+        if bounds is None:
+            result[name] = None
+            continue
+        z, x = draw(generator, n_samples, *bounds, seed)
+        if samples is not None:
+            samples.append((z, x))
+        result[name] = {**measure(z, x, discriminator, verbose), "low_latent": bounds[0],
+                        "high_latent": bounds[1], "seed": seed}
+    return result
+
+
+def write_candidates(path: str, samples: list, stream=None) -> None:
+    """Write every (latent, candidate, is_prime) of ``samples`` as CSV to ``path``.
+
+    path "-" writes to ``stream`` (stdout); a file is replaced in one step, never left half written.
+    """
+    lines = [CSV_HEADER]
+    for z, x in samples:
+        candidates = utils.to_odd_integer(x)
+        primes = utils.is_prime(candidates)
+        lines += [f"{a},{b},{int(c)}" for a, b, c in zip(z.tolist(), candidates.tolist(), primes)]
+    text = "\n".join(lines) + "\n"
+    if path == "-":
+        (stream or sys.stdout).write(text)
+        return
+    try:
+        checkpoint.write_atomic(Path(path), text.encode())
+    except OSError as err:
+        raise utils.OptimusError(f"{path}: cannot write the candidates ({err.strerror or err})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Calibration: generators whose scores number theory predicts
+
+
+def _progression(modulus: int):
+    """The generator of the candidates modulus*z + 1 (x = modulus*z/2)."""
+    return lambda z: (modulus // 2) * z
+
+
+CALIBRATION = (  # (name, generator of x, the expected score)
+    ("uniform odd, 2z+1", lambda z: z, 1.0),
+    ("6z+1", _progression(6), 6 / (2 * 2)),
+    ("30z+1", _progression(30), 30 / (2 * 8)),
+    ("210z+1", _progression(210), 210 / (2 * 48)),
+    ("2310z+1", _progression(2310), 2310 / (2 * 480)),
+    ("constant 7", lambda z: np.full_like(z, 3.0), 0.0),
+    ("two primes, 7 and 11", lambda z: 3.0 + 2.0 * (z % 2), 0.0),
+)
+
+
+class _Map:
+    """A stand-in generator: f applied to float64 rows of shape (n, 1)."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __call__(self, rows, training=False):
+        return self.f(np.asarray(rows, dtype=np.float64))
+
+
+def calibration(n_samples: int, seed=None) -> list:
+    """test_models of each CALIBRATION generator on latents in CALIBRATION_RANGE."""
+    return [{"name": name, "expected": expected,
+             **test_models(_Map(f), None, n_samples, *CALIBRATION_RANGE, seed)}
+            for name, f, expected in CALIBRATION]
+
+
+def format_calibration(rows: list) -> str:
+    """The calibration as a markdown table."""
+    lines = [f"{rows[0]['n_samples']} latents in [{CALIBRATION_RANGE[0]}, {CALIBRATION_RANGE[1]}]",
+             "", "| generator | expected | score | p-value | distinct outputs |", "|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['expected']:.3f} | {r['score']:.3f} +- {r['score_sd']:.3f} | "
+              f"{_p_value_text(r['p_value'])} | {_percent(r['distinct_fraction'])} |" for r in rows]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,92 +293,97 @@ def _p_value_text(p: float) -> str:
     return "< 1e-300" if p < 1e-300 else f"{p:.3g}"
 
 
-def format_report(report: dict, verbose: int = VERBOSE, samples: dict | None = None) -> str:
-    """The report of ``test_models`` as readable lines.
+def _columns(label: str, cells: list, note: str = "") -> str:
+    return f"  {label:<18}" + "".join(f"{c:>22}" for c in cells) + (f"   {note}" if note else "")
 
-    verbose: 0 headline figures; 1 adds the discriminator's confusion table; 2 adds the output
-    range and the per-magnitude-bin breakdown; 3 adds sample latents, candidates and primes.
-    samples: shown at verbose 3; defaults to ``report["samples"]``.
+
+def format_report(result: dict, verbose: int = VERBOSE) -> str:
+    """The result of ``evaluate`` as readable lines: the two ranges side by side.
+
+    verbose: 0 headline figures; 1 adds the discriminator's confusion tables; 2 adds the output
+    ranges and the per-magnitude-bin breakdown; 3 adds sample latents, candidates and primes.
     """
-    r = report
-    baseline = r["baseline_matched"]
-    lift = r["prime_ratio"] / baseline if r["primes"] else 0.0
-    seed = "unseeded" if r.get("seed") is None else f"seed {r['seed']}"
-    lines = [
-        f"Optimus test: {r['n_samples']} distinct latents in [{r['low_latent']}, "
-        f"{r['high_latent']}] ({seed})",
-        f"  prime ratio         {_percent(r['prime_ratio']):>8}   "
-        f"{r['primes']} primes; distinct outputs: {_percent(r['prime_ratio_unique'])}",
-        f"  chance, same sizes  {_percent(baseline):>8}   odd integers of the outputs' magnitudes",
-        f"  chance, same range  {_percent(r['baseline_range']):>8}   odd integers in "
-        f"[{r['min_candidate']}, {r['max_candidate']}]",
-        f"  lift                {lift:>8.3f}   "
-        "prime ratio / chance at the same sizes",
-        f"  score               {r['score']:>8.3f}   "
-        "distinct primes / chance's expected primes (chance 1, 210z+1 about 2.19)",
-        f"  distinct outputs    {_percent(r['distinct_fraction']):>8}   "
-        f"{r['distinct_primes']} distinct primes",
-        f"  p-value             {_p_value_text(r['p_value']):>8}   "
-        f"P(chance gives >= {r['primes']} primes in {r['n_samples']})",
-    ]
-    cells = r["confusion"]
-    if cells is None:
-        lines.append("  discriminator            n/a   not given")
-    else:
-        n_prime = cells["true_positives"] + cells["false_negatives"]
-        lines.append(f"  discriminator       {_percent(r['balanced_accuracy']):>8}   balanced "
-                     f"accuracy; {cells['true_positives']} of {n_prime} primes called prime")
-    if verbose >= 1 and cells is not None:
-        lines += [
-            f"  discriminator verdicts on all outputs (prime when P > {PRIME_THRESHOLD}):",
-            f"    {'':12}{'said prime':>14}{'said not':>14}",
-            f"    {'prime':12}{cells['true_positives']:>14}{cells['false_negatives']:>14}",
-            f"    {'not prime':12}{cells['false_positives']:>14}{cells['true_negatives']:>14}",
-        ]
-    if verbose >= 2:
-        lines += [
-            f"  generator outputs in [{r['min_output']:.6g}, {r['max_output']:.6g}], "
-            f"odd candidates in [{r['min_candidate']}, {r['max_candidate']}]",
-            "  by magnitude: share of outputs, their prime ratio, chance for odd integers in [lo, hi]",
-            f"    {'lo':>20} {'hi':>20} {'share':>8} {'primes':>8} {'chance':>8}",
-        ]
-        lines += [f"    {b['lo']:>20} {b['hi']:>20} {_percent(b['share']):>8} "
-                  f"{_percent(b['prime_ratio']):>8} {_percent(b['density']):>8}"
-                  for b in r["bins"]]
-    samples = r.get("samples") if samples is None else samples
-    if verbose >= 3 and samples is not None:
-        pairs = ", ".join(f"{z} -> {c}" for z, c in zip(samples["latents"], samples["candidates"]))
-        lines += [f"  first latents -> candidates: {pairs}",
-                  f"  first distinct primes: {', '.join(map(str, samples['primes'])) or 'none'}"]
-    return "\n".join(lines)
+    reports = [(name, r) for name, r in (("in range", result["in_range"]),
+                                         ("beyond", result.get("beyond"))) if r is not None]
+    first = reports[0][1]
+    seed = "unseeded" if first.get("seed") is None else f"seed {first['seed']}"
+    rows = [f"Optimus test: {first['n_samples']} latents in each range ({seed})",
+            _columns("", [name for name, _ in reports]),
+            _columns("latents", [f"[{r['low_latent']}, {r['high_latent']}]" for _, r in reports],
+                     "training range" + ("; the range beyond was never trained on"
+                                         if len(reports) > 1 else "")),
+            _columns("score", [f"{r['score']:.3f} +- {r['score_sd']:.3f}" for _, r in reports],
+                     "distinct primes / chance's count (chance 1, 210z+1 2.19)"),
+            _columns("p-value", [_p_value_text(r["p_value"]) for _, r in reports],
+                     "P(chance gives as many distinct primes)"),
+            _columns("prime ratio", [_percent(r["prime_ratio"]) for _, r in reports], "of all outputs"),
+            _columns("chance", [_percent(r["chance"]) for _, r in reports],
+                     "prime share of odd integers near the outputs"),
+            _columns("distinct outputs", [_percent(r["distinct_fraction"]) for _, r in reports])]
+    rows += [_columns(f"multiples of {p}", [_percent(r["multiples"][str(p)]) for _, r in reports],
+                      "chance: 1/p" if p == SMALL_PRIMES[0] else "") for p in SMALL_PRIMES]
+    rows.append(_columns("discriminator", [_percent(r["balanced_accuracy"]) for _, r in reports],
+                         "balanced accuracy on the outputs"))
+    for name, r in reports:
+        cells = r["confusion"]
+        if verbose >= 1 and cells is not None:
+            rows += [f"  {name}: discriminator verdicts (prime when P > {PRIME_THRESHOLD})",
+                     f"    {'':12}{'said prime':>14}{'said not':>14}",
+                     f"    {'prime':12}{cells['true_positives']:>14}{cells['false_negatives']:>14}",
+                     f"    {'not prime':12}{cells['false_positives']:>14}{cells['true_negatives']:>14}"]
+        if verbose >= 2:
+            rows += [f"  {name}: outputs in [{r['min_output']:.6g}, {r['max_output']:.6g}], "
+                     f"candidates in [{r['min_candidate']}, {r['max_candidate']}]",
+                     f"    {'from 2^k':>12} {'share':>8} {'primes':>8} {'chance':>8}"]
+            rows += [f"    {b['lo']:>12} {_percent(b['share']):>8} {_percent(b['prime_ratio']):>8} "
+                     f"{_percent(b['chance']):>8}" for b in r["bins"]]
+        samples = r.get("samples")
+        if verbose >= 3 and samples is not None:
+            pairs = ", ".join(f"{z} -> {c}" for z, c in zip(samples["latents"], samples["candidates"]))
+            rows += [f"  {name}: first latents -> candidates: {pairs}",
+                     f"  {name}: first distinct primes: {', '.join(map(str, samples['primes'])) or 'none'}"]
+    return "\n".join(rows)
 
 
 # ---------------------------------------------------------------------------------------------
 # Command line
 
 DEFAULTS = {"checkpoint_dir": str(DEFAULT_CHECKPOINT_DIR), "n_samples": N_SAMPLES,
-            "low_latent": LOW_LATENT, "high_latent": HIGH_LATENT, "seed": SEED,
-            "verbose": VERBOSE, "json": False}
-CHECKS = {
-    "n_samples": (lambda v: v >= 1, "an integer >= 1"),
-    "low_latent": (lambda v: 0 <= v <= MAX_LATENT, f"an integer in [0, {MAX_LATENT}]"),
-    "high_latent": (lambda v: 0 <= v <= MAX_LATENT, f"an integer in [0, {MAX_LATENT}]"),
-    "seed": (lambda v: v >= 0, "an integer >= 0"),
-    "verbose": (lambda v: 0 <= v <= 3, "0, 1, 2 or 3"),
-}
+            "low_latent": 0, "high_latent": 0, "beyond_latent": 0, "seed": SEED,
+            "verbose": VERBOSE, "json": False, "candidates": "", "calibration": False}
+
+
+def _training_range(config: dict) -> tuple:
+    """The latents to test as in range: given, else the checkpoint's own, else TRAINING_RANGE."""
+    if config["low_latent"] or config["high_latent"]:
+        return config["low_latent"] or TRAINING_RANGE[0], config["high_latent"] or TRAINING_RANGE[1]
+    trained = checkpoint.read_state(config["checkpoint_dir"]).get("config", {})
+    return trained.get("low_latent", TRAINING_RANGE[0]), trained.get("high_latent", TRAINING_RANGE[1])
 
 
 def main(argv: list | None = None) -> int:
     """Run the command line; returns the exit status (2 on an OptimusError)."""
     try:
-        config = utils.parse_overrides(sys.argv[1:] if argv is None else argv, DEFAULTS, CHECKS)
-        report = test_models(n_samples=config["n_samples"], low_latent=config["low_latent"],
-                             high_latent=config["high_latent"], seed=config["seed"],
-                             checkpoint_dir=config["checkpoint_dir"], verbose=config["verbose"])
+        config = utils.parse_overrides(sys.argv[1:] if argv is None else argv, DEFAULTS, RULES)
+        if config["json"] and config["candidates"] == "-":
+            raise utils.OptimusError("--json --candidates=-: both would write to stdout; give "
+                                     "--candidates a file name")
+        if config["calibration"]:
+            text = format_calibration(calibration(config["n_samples"], config["seed"]))
+            print(text)
+            return 0
+        generator, discriminator = checkpoint.load_networks(config["checkpoint_dir"])
+        low, high = _training_range(config)
+        samples = []
+        result = evaluate(generator, discriminator, config["n_samples"], low, high, config["seed"],
+                          config["beyond_latent"], config["verbose"], samples)
+        if config["candidates"]:
+            write_candidates(config["candidates"], samples)
     except utils.OptimusError as err:
         print("error: " + " ".join(str(err).splitlines()), file=sys.stderr)
         return 2
-    print(json.dumps(report) if config["json"] else format_report(report, config["verbose"]))
+    report = json.dumps(result) if config["json"] else format_report(result, config["verbose"])
+    print(report, file=sys.stderr if config["candidates"] == "-" else sys.stdout)
     return 0
 
 

@@ -1,13 +1,18 @@
-"""Tests of test.py: calibration of the score against known samplers, the report, the command line."""
+"""test.py: the score against known generators, edge bias, distinct primes, ranges, the CLI."""
+import csv
 import importlib.util
+import io
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import mpmath
 import numpy as np
 import pytest
+from support import error_line
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Loaded by path: the name "test" would also match the standard library's test package.
@@ -16,21 +21,11 @@ optimus_test = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(optimus_test)
 
 import utils  # noqa: E402  (on sys.path once test.py is loaded)
-from training import model as model_lib  # noqa: E402
-from training import training_utils  # noqa: E402
+from training import checkpoint, model  # noqa: E402
 
-CALIBRATION_SAMPLES = 100_000   # about 1e4 primes: the score's noise is about 1%
+CALIBRATION_SAMPLES = 100_000   # every latent of [1, 10**5]: about 1e4 primes, 1% noise
 CLI_TIMEOUT = 240               # seconds per command-line run (TensorFlow's import dominates)
-
-
-class Map:
-    """Stand-in network: applies ``f`` to float64 rows of shape (n, 1), as a keras model would."""
-
-    def __init__(self, f):
-        self.f = f
-
-    def __call__(self, rows, training=False):
-        return self.f(np.asarray(rows, dtype=np.float64))
+Map = optimus_test._Map
 
 
 def oracle(rows):
@@ -38,216 +33,245 @@ def oracle(rows):
     return utils.is_prime(utils.to_odd_integer(rows)).astype(np.float32)
 
 
-def run_test(generator, discriminator=None, n_samples=CALIBRATION_SAMPLES, **kwargs):
-    return optimus_test.test_models(generator, discriminator, n_samples=n_samples,
-                                    seed=kwargs.pop("seed", 0), **kwargs)
+def run_test(f, discriminator=None, n_samples=CALIBRATION_SAMPLES, low=1, high=10**5, seed=0, **kw):
+    return optimus_test.test_models(Map(f), discriminator, n_samples, low, high, seed, **kw)
 
 
-# ---------------------------------------------------------------------------------------------
-# Calibration of the score
+# -- calibration --------------------------------------------------------------------------------
+
+def test_uniform_odd_sampler_scores_one_within_its_sd():
+    report = run_test(lambda z: z, n_samples=20_000, high=10**6)
+    assert abs(report["score"] - 1.0) <= 2 * report["score_sd"]
+    assert report["score_sd"] == pytest.approx(1 / math.sqrt(report["expected_primes"]), rel=0.1)
+    assert report["distinct_fraction"] == 1.0 and report["p_value"] > 0.01
 
 
-def test_uniform_odd_sampler_scores_one_and_is_not_significant():
-    report = run_test(Map(lambda z: z))
-    assert report["score"] == pytest.approx(1.0, abs=0.1)
-    assert report["distinct_fraction"] == 1.0
-    assert report["p_value"] > 0.01
-
-
-def test_progression_210z_plus_1_scores_about_2_19_and_is_significant():
-    report = run_test(Map(lambda z: 105 * z))
-    assert report["score"] == pytest.approx(210 / (2 * 48), abs=0.15)
+@pytest.mark.parametrize("modulus, phi", [(6, 2), (30, 8), (210, 48)])
+def test_progressions_score_their_dirichlet_values(modulus, phi):
+    report = run_test(lambda z: (modulus // 2) * z)
+    assert report["score"] == pytest.approx(modulus / (2 * phi), rel=0.03)
     assert report["p_value"] < 1e-6
 
 
-def test_constant_generator_scores_near_zero_despite_all_primes():
-    report = run_test(Map(lambda z: np.full_like(z, 3.0)), n_samples=1000)  # always 7
-    assert report["prime_ratio"] == 1.0
-    assert report["distinct_primes"] == 1
-    assert report["score"] < 0.05
+def test_a_constant_prime_scores_zero_and_is_not_significant():
+    report = run_test(lambda z: np.full_like(z, 3.0), n_samples=1000)  # always 7
+    assert report["prime_ratio"] == 1.0 and report["distinct_primes"] == 1
+    assert report["score"] < 0.02 and report["p_value"] > 0.99
 
 
-def test_collapse_onto_a_composite_scores_zero_without_dividing_by_zero():
-    report = run_test(Map(lambda z: np.full_like(z, 4.0)), n_samples=100)  # always 9
-    assert report["baseline_matched"] == 0.0
+def test_a_two_prime_repeater_scores_near_zero_with_p_near_one():
+    report = run_test(lambda z: 3.0 + 2.0 * (z % 2), n_samples=1000)  # 7, 11, 7, 11, ...
+    assert report["primes"] == 1000 and report["distinct_primes"] == 2
+    assert report["score"] < 0.05 and report["p_value"] > 0.99
+    # counted with repeats, the same outputs would look overwhelming
+    from scipy import stats
+    assert stats.binomtest(report["primes"], 1000, report["chance"], alternative="greater").pvalue < 1e-100
+
+
+def test_collapse_onto_a_composite_scores_zero():
+    report = run_test(lambda z: np.full_like(z, 4.0), n_samples=100)  # always 9
     assert report["score"] == 0.0 and report["p_value"] == 1.0
-    assert "score" in optimus_test.format_report(report, verbose=3)
 
 
 def test_original_slope_17_29_scores_one():
-    assert run_test(Map(lambda z: 17.29 * z))["score"] == pytest.approx(1.0, abs=0.1)
+    report = run_test(lambda z: 17.29 * z, n_samples=20_000, high=10**6)
+    assert abs(report["score"] - 1.0) <= 3 * report["score_sd"]
 
 
-def test_original_form_keras_generator_is_homogeneous_and_scores_one():
-    generator = model_lib.initialize_generator(original=True)
-    z = np.array([1, 2, 77, 1000, 123_457, 10**7], dtype=np.float32).reshape(-1, 1)
-    slope = np.asarray(generator(z, training=False)).reshape(-1) / z.reshape(-1)
-    np.testing.assert_allclose(slope, slope[0], rtol=1e-5)  # G(z) = k*z
-    last = generator.layers[-2]  # the output Dense, before abs
-    last.kernel.assign(last.kernel * (17.29 / slope[0]))  # the shipped model's k
-    report = run_test(generator, n_samples=20_000)
-    assert report["score"] == pytest.approx(1.0, abs=0.1)
+# -- edge bias of the local baseline ------------------------------------------------------------
+
+def test_no_window_lets_outputs_at_its_bottom_gain_more_than_0_2_percent():
+    # under the smooth density 1/ln n, the bottom of each window against the window's mean
+    edges = utils._EDGES[(utils._EDGES >= 3000) & (utils._EDGES < 2**50)].astype(np.float64)
+    lo, hi = edges[:-1], edges[1:] - 1
+    li = np.vectorize(lambda v: float(mpmath.li(v)))
+    mean = (li(hi) - li(lo)) / (hi - lo)
+    assert np.max((1 / np.log(lo)) / mean) - 1 < 0.002
 
 
-# ---------------------------------------------------------------------------------------------
-# Baselines, significance, confusion, report
+def bottoms_of_power_of_two_bins(exponents=range(20, 27), count=100_000) -> np.ndarray:
+    """The first ``count`` odd integers of each bin [2^k, 2^(k+1)): an adversary of bin baselines."""
+    return np.concatenate([2**k + 1 + 2 * np.arange(count) for k in exponents]).astype(np.uint64)
 
 
-def test_baseline_matched_equals_baseline_range_within_one_power_of_two_bin():
-    # candidates 2z+1 in [2^21 + 1, 2^21 + 2e5 + 1]: all in [2^21, 2^22)
-    report = run_test(Map(lambda z: z), n_samples=10_000, low_latent=2**20,
-                      high_latent=2**20 + 10**5)
-    assert len(report["bins"]) == 1
-    assert report["baseline_matched"] == pytest.approx(report["baseline_range"], rel=1e-12)
+def test_outputs_at_the_bottom_of_power_of_two_bins_score_at_most_1_01():
+    candidates = bottoms_of_power_of_two_bins()
+    primes = utils.is_prime(candidates).sum()
+    score = primes / utils.local_density(candidates).sum()  # every such output, no sampling
+    assert score <= 1.01
+    # the control: against the density of whole power-of-two bins the same outputs gain
+    by_bin = sum(utils.odd_prime_density(2**k, 2 ** (k + 1) - 1) * 100_000 for k in range(20, 27))
+    assert primes / by_bin > 1.02
 
 
-def test_baseline_matched_weights_bins_by_output_share():
-    report = run_test(Map(lambda z: z), n_samples=10_000)
-    shares = [b["share"] for b in report["bins"]]
-    assert sum(shares) == pytest.approx(1.0)
-    assert report["baseline_matched"] == pytest.approx(
-        sum(b["share"] * b["density"] for b in report["bins"]))
-    assert report["baseline_matched"] > report["baseline_range"]  # small outputs are denser
+# -- the report -----------------------------------------------------------------------------------
+
+def test_multiples_and_bins_describe_the_outputs():
+    report = run_test(lambda z: 3 * z, n_samples=30_000)  # 6z+1: never a multiple of 3
+    assert report["multiples"]["3"] == 0.0
+    assert report["multiples"]["5"] == pytest.approx(0.2, abs=0.01)
+    assert sum(b["share"] for b in report["bins"]) == pytest.approx(1.0)
+    assert report["chance"] == pytest.approx(sum(b["share"] * b["chance"] for b in report["bins"]))
 
 
 def test_confusion_cells_sum_to_n_samples_and_oracle_is_perfect():
-    report = run_test(Map(lambda z: z), Map(oracle), n_samples=5000)
+    report = run_test(lambda z: z, Map(oracle), n_samples=5000)
     cells = report["confusion"]
     assert sum(cells.values()) == 5000
     assert cells["false_positives"] == cells["false_negatives"] == 0
-    assert cells["true_positives"] == report["primes"]
-    assert report["balanced_accuracy"] == 1.0
+    assert cells["true_positives"] == report["primes"] and report["balanced_accuracy"] == 1.0
 
 
-def test_discriminator_always_saying_prime_calls_every_output_positive():
-    report = run_test(Map(lambda z: z), Map(lambda x: np.full_like(x, 0.9)), n_samples=5000)
-    cells = report["confusion"]
-    assert cells["true_positives"] + cells["false_positives"] == 5000
-    assert report["balanced_accuracy"] == 0.5
+def test_discriminator_always_saying_prime_has_balanced_accuracy_one_half():
+    report = run_test(lambda z: z, Map(lambda x: np.full_like(x, 0.9)), n_samples=5000)
+    assert report["confusion"]["true_negatives"] == 0 and report["balanced_accuracy"] == 0.5
 
 
-def test_missing_discriminator_skips_confusion():
-    report = run_test(Map(lambda z: z), n_samples=100)
-    assert report["confusion"] is None and report["balanced_accuracy"] is None
-    assert "not given" in optimus_test.format_report(report, verbose=1)
+def test_evaluate_reports_the_training_range_and_the_range_beyond():
+    result = optimus_test.evaluate(Map(lambda z: z), None, 1000, 1, 10**5, seed=3)
+    assert (result["in_range"]["low_latent"], result["in_range"]["high_latent"]) == (1, 10**5)
+    assert (result["beyond"]["low_latent"], result["beyond"]["high_latent"]) == (10**5 + 1, 10**6)
+    assert result["in_range"]["n_samples"] == result["beyond"]["n_samples"] == 1000
+    everything_trained = optimus_test.evaluate(Map(lambda z: z), None, 100, 1, model.LATENT_LIMIT)
+    assert everything_trained["beyond"] is None
+    assert "beyond" not in optimus_test.format_report(everything_trained)
 
 
-def test_report_is_json_serialisable_at_every_verbosity():
-    report = run_test(Map(lambda z: z), Map(oracle), n_samples=1000, verbose=3)
-    assert json.loads(json.dumps(report, allow_nan=False)) == report
-
-
-def test_verbose_levels_add_confusion_bins_then_samples():
-    report = run_test(Map(lambda z: 3 * z), Map(oracle), n_samples=500, verbose=3)
-    texts = [optimus_test.format_report(report, verbose=v) for v in range(4)]
+def test_report_is_json_serialisable_and_verbose_levels_add_detail():
+    result = optimus_test.evaluate(Map(lambda z: 3 * z), Map(oracle), 500, 1, 10**4, seed=0, verbose=3)
+    assert json.loads(json.dumps(result, allow_nan=False)) == result
+    texts = [optimus_test.format_report(result, verbose=v) for v in range(4)]
     assert "said prime" not in texts[0] and "said prime" in texts[1]
-    assert "by magnitude" not in texts[1] and "by magnitude" in texts[2]
+    assert "from 2^k" not in texts[1] and "from 2^k" in texts[2]
     assert "first distinct primes" not in texts[2] and "first distinct primes" in texts[3]
-    assert "score" in texts[0] and "p-value" in texts[0] and "lift" in texts[0]
-    assert "samples" not in run_test(Map(lambda z: z), n_samples=10, verbose=2)
+    assert all(word in texts[0] for word in ("score", "p-value", "in range", "beyond"))
 
 
-def test_samples_list_first_candidates_and_primes():
-    report = run_test(Map(lambda z: z), n_samples=100, verbose=3)
-    samples = report["samples"]
-    assert samples["candidates"] == [2 * z + 1 for z in samples["latents"]]
-    assert all(utils.is_prime(p) for p in samples["primes"])
-    assert len(samples["candidates"]) == optimus_test.SHOWN_SAMPLES
+def test_candidates_csv_lists_every_sampled_latent(tmp_path):
+    samples = []
+    optimus_test.evaluate(Map(lambda z: 3 * z + 0.4), None, 200, 1, 1000, seed=1, samples=samples)
+    path = tmp_path / "out.csv"
+    optimus_test.write_candidates(str(path), samples)
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert path.read_text().splitlines()[0] == "latent,candidate,is_prime"
+    assert len(rows) == 400 and len({r["latent"] for r in rows}) == 400
+    for r in rows:
+        assert int(r["candidate"]) == 6 * int(r["latent"]) + 1
+        assert int(r["is_prime"]) == int(utils.is_prime(int(r["candidate"])))
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"n_samples": 0},
-    {"n_samples": 11, "low_latent": 1, "high_latent": 10},
-    {"low_latent": 5, "high_latent": 4},
-    {"low_latent": -1},
-    {"high_latent": 2**24 + 1},
-    {"n_samples": 10.0},
-    {"seed": -1},
-    {"verbose": 4},
-])
+    {"n_samples": 0}, {"n_samples": 11, "low": 1, "high": 10}, {"low": 5, "high": 4},
+    {"low": 0}, {"high": 2**24 + 1}, {"n_samples": 10.0}, {"seed": -1}, {"verbose": 4}])
 def test_invalid_arguments_raise_one_line_optimus_error(kwargs):
+    kwargs = {"n_samples": 5, **kwargs}
     with pytest.raises(utils.OptimusError) as info:
-        optimus_test.test_models(Map(lambda z: z), **kwargs)
+        run_test(lambda z: z, **kwargs)
     assert "\n" not in str(info.value)
 
 
 def test_diverging_generator_raises_optimus_error():
     with pytest.raises(utils.OptimusError, match="NaN"):
-        run_test(Map(lambda z: np.full_like(z, np.nan)), n_samples=10)
+        run_test(lambda z: np.full_like(z, np.nan), n_samples=10)
 
 
-# ---------------------------------------------------------------------------------------------
-# Command line: every run starts in a temporary directory, to show it works from anywhere.
-# TensorFlow's import costs seconds per run, so all runs start together and are awaited once.
+# -- command line: every run starts in a temporary directory, to show it works from anywhere ----
 
-
-def _save_models(directory: Path) -> None:
+def save_pair(directory: Path) -> None:
     directory.mkdir()
-    model_lib.initialize_generator().save(directory / training_utils.GENERATOR_FILE)
-    model_lib.initialize_discriminator().save(directory / training_utils.DISCRIMINATOR_FILE)
+    for architecture, name in (({"generator_head": "offset", "offsets": 16, "largest_prime": 31,
+                                 "generator_input": "candidates"}, checkpoint.GENERATOR_FILE),
+                               ({"discriminator_input": "residues", "largest_prime": 31},
+                                checkpoint.DISCRIMINATOR_FILE)):
+        model.save_network(model.build_network(architecture), directory / name, architecture)
 
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory):
-    """Results {name: CompletedProcess-like (returncode, stdout, stderr)} of all CLI runs."""
+    """{name: CompletedProcess} of all command-line runs, started together (imports take seconds)."""
     root = tmp_path_factory.mktemp("cli")
     fresh, broken, empty = root / "fresh", root / "broken", root / "empty"
-    _save_models(fresh)
-    _save_models(broken)
-    generator_file = broken / training_utils.GENERATOR_FILE
+    save_pair(fresh)
+    save_pair(broken)
+    generator_file = broken / checkpoint.GENERATOR_FILE
     generator_file.write_bytes(generator_file.read_bytes()[:2000])  # truncated .h5
     empty.mkdir()
+    small = ["--n_samples=300", "--low_latent=1", "--high_latent=10000"]
     runs = {
-        "end_to_end": [f"--checkpoint_dir={fresh}", "--n_samples=200", "--json"],
+        "json": [f"--checkpoint_dir={fresh}", *small, "--json"],
+        "csv_stdout": [f"--checkpoint_dir={fresh}", *small, "--candidates=-"],
+        "csv_file": [f"--checkpoint_dir={fresh}", *small, f"--candidates={root / 'c.csv'}"],
+        "calibration": ["--calibration", "--n_samples=2000"],
+        "json_and_csv_stdout": [f"--checkpoint_dir={fresh}", "--json", "--candidates=-"],
         "no_models": [f"--checkpoint_dir={empty}"],
         "truncated": [f"--checkpoint_dir={broken}"],
-        "too_many_samples": [f"--checkpoint_dir={fresh}", "--n_samples=11", "--low_latent=1",
-                             "--high_latent=10"],
+        "too_many_samples": [f"--checkpoint_dir={fresh}", "--n_samples=11", "--high_latent=10"],
         "bad_flag": ["--n_sample=5"],
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
-    procs = {name: subprocess.Popen([sys.executable, str(REPO_ROOT / "test.py"), *args],
-                                    cwd=root, env=env, stdout=subprocess.PIPE,
+    procs = {name: subprocess.Popen([sys.executable, str(REPO_ROOT / "test.py"), *args], cwd=root,
+                                    env=dict(os.environ), stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
              for name, args in runs.items()}
     results = {}
     for name, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=CLI_TIMEOUT)
         results[name] = subprocess.CompletedProcess(runs[name], proc.returncode, stdout, stderr)
+    results["csv_path"] = root / "c.csv"
     return results
 
 
-def _assert_one_line_error(result, *fragments):
+def assert_one_line_error(result, *names):
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
+    line = error_line(result.stderr)
+    for name in names:
+        assert name in line
 
 
-def test_cli_end_to_end_prints_json_report_on_last_line(cli):
-    result = cli["end_to_end"]
+def test_cli_json_carries_both_ranges(cli):
+    result = cli["json"]
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    report = json.loads(result.stdout.splitlines()[-1])
-    assert report["n_samples"] == 200
-    assert sum(report["confusion"].values()) == 200
-    assert 0.0 <= report["prime_ratio"] <= 1.0
+    report = json.loads(result.stdout)
+    assert report["in_range"]["high_latent"] == 10_000 and report["beyond"]["low_latent"] == 10_001
+    assert report["in_range"]["n_samples"] == report["beyond"]["n_samples"] == 300
+    assert sum(report["beyond"]["confusion"].values()) == 300
 
 
-def test_cli_without_pretrained_models_exits_2_with_one_line(cli):
-    _assert_one_line_error(cli["no_models"], "no pre-trained models in",
-                           "run training/train.py first")
+def test_cli_candidates_to_stdout_leave_the_report_on_stderr(cli):
+    result = cli["csv_stdout"]
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == optimus_test.CSV_HEADER and len(lines) == 601
+    assert "score" in result.stderr
+
+
+def test_cli_candidates_to_a_file(cli):
+    assert cli["csv_file"].returncode == 0, cli["csv_file"].stderr
+    assert len(cli["csv_path"].read_text().splitlines()) == 601
+    assert "score" in cli["csv_file"].stdout
+
+
+def test_cli_calibration_prints_the_table(cli):
+    result = cli["calibration"]
+    assert result.returncode == 0, result.stderr
+    assert all(name in result.stdout for name, _, _ in optimus_test.CALIBRATION)
+
+
+def test_cli_refuses_json_and_candidates_both_on_stdout(cli):
+    assert_one_line_error(cli["json_and_csv_stdout"], "--json", "--candidates")
+
+
+def test_cli_without_pretrained_models_exits_2(cli):
+    assert_one_line_error(cli["no_models"], "run training/train.py first")
 
 
 def test_cli_truncated_checkpoint_exits_2_naming_the_file(cli):
-    _assert_one_line_error(cli["truncated"], training_utils.GENERATOR_FILE)
+    assert_one_line_error(cli["truncated"], checkpoint.GENERATOR_FILE)
 
 
 def test_cli_n_samples_beyond_latent_range_exits_2(cli):
-    _assert_one_line_error(cli["too_many_samples"], "n_samples=11")
+    assert_one_line_error(cli["too_many_samples"], "n_samples")
 
 
 def test_cli_unknown_flag_exits_2(cli):
-    _assert_one_line_error(cli["bad_flag"], "n_sample")
+    assert_one_line_error(cli["bad_flag"], "n_sample")

@@ -65,7 +65,7 @@ nb_samples = 75                 # latents per Fisher estimate
 fisher_decay = 0.9              # online EWC: F <- fisher_decay * F + F_new (0 = replace each batch)
 # Bookkeeping
 test_session_occurrences = 10   # a test session every this many batches (and after the last)
-test_samples = 10_000           # latent integers per test session, drawn in [1, 10**7]
+test_samples = 10_000           # latents per test session in each range: training, beyond it
 checkpoint_dir = str(ROOT / "training")  # where checkpoints, log and plot live
 seed = 0                        # seeds latents, initial weights, sampling and dropout
 # -------------------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ RULES = {
     "nb_samples": utils.at_least(1),
     "fisher_decay": utils.between(0, 1),
     "test_session_occurrences": utils.at_least(1),
-    "test_samples": utils.between(1, 10**6, "an integer"),
+    "test_samples": utils.at_least(1),
     "checkpoint_dir": utils.Rule(lambda v: v.strip() != "", "a directory path"),
     "seed": utils.at_least(0),
 }
@@ -137,6 +137,11 @@ def parse_config(argv: list) -> dict:
         raise utils.OptimusError(
             f"--low_latent={config['low_latent']} --high_latent={config['high_latent']}: "
             "low_latent must be <= high_latent")
+    for bounds in ((config["low_latent"], config["high_latent"]), test.beyond_range(config["high_latent"])):
+        if bounds and config["test_samples"] > bounds[1] - bounds[0] + 1:
+            raise utils.OptimusError(
+                f"--test_samples={config['test_samples']}: test_samples must be <= the "
+                f"{bounds[1] - bounds[0] + 1} latents of the test range [{bounds[0]}, {bounds[1]}]")
     if config["batch_size"] > config["high_latent"] - config["low_latent"] + 1:
         raise utils.OptimusError(
             f"--batch_size={config['batch_size']}: batch_size must be <= high_latent - "
@@ -167,25 +172,23 @@ def write_log_files(directory: Path, state: dict, plot: bool) -> None:
 
 
 def plot_metrics(state: dict) -> bytes:
-    """PNG of the test-session metrics over the batch index, drawn headless."""
+    """PNG of the test sessions' scores over the batch index, in range and beyond, drawn headless."""
     tests = state["tests"]
     batches = [t["batch"] for t in tests]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    top.plot(batches, [100 * t["prime_ratio"] for t in tests], "o-", label="prime ratio")
-    top.plot(batches, [100 * t["baseline_matched"] for t in tests], "s--",
-             label="baseline (density-matched)")
-    top.plot(batches, [100 * t["baseline_range"] for t in tests], "^:", label="baseline (range)")
-    top.set_ylabel("% of outputs prime")
-    top.legend(loc="best")
-    bottom.plot(batches, [t["score"] for t in tests], "o-", color="C3", label="score")
-    bottom.axhline(1.0, color="gray", lw=0.8, ls="--", label="uniform odd sampler")
-    if tests:  # chance's spread: the prime count is ~Poisson, so the score's sd is 1/sqrt(mean)
-        sd = 1.0 / np.sqrt(max(tests[-1]["n_samples"] * tests[-1]["baseline_matched"], 1.0))
-        bottom.axhspan(1 - 2 * sd, 1 + 2 * sd, color="gray", alpha=0.15, label="chance, +-2 sd")
-    bottom.set_ylabel("score")
-    bottom.set_xlabel("batch")
-    bottom.legend(loc="best")
-    top.set_title(f"Optimus test sessions ({tests[-1]['n_samples'] if tests else 0} latents each)")
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, style in (("in_range", "o-"), ("beyond", "s--")):
+        scores = [t[name]["score"] for t in tests if t.get(name)]
+        if scores:
+            ax.plot(batches[:len(scores)], scores, style, label=f"score, {name.replace('_', ' ')}")
+    ax.axhline(1.0, color="gray", lw=0.8, ls="--", label="uniform odd sampler")
+    if tests:
+        sd = tests[-1]["in_range"]["score_sd"]
+        ax.axhspan(1 - 2 * sd, 1 + 2 * sd, color="gray", alpha=0.15, label="chance, +-2 sd")
+    ax.set_xlabel("batch")
+    ax.set_ylabel("score: distinct primes / chance's")
+    ax.legend(loc="best")
+    n = tests[-1]["in_range"]["n_samples"] if tests else 0
+    ax.set_title(f"Optimus test sessions ({n} latents per range)")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
@@ -194,10 +197,15 @@ def plot_metrics(state: dict) -> bytes:
 
 
 def test_session(generator, discriminator, config: dict) -> dict:
-    """test.test_models on ``test_samples`` latents in test.py's default range, seeded."""
-    return test.test_models(generator, discriminator, n_samples=config["test_samples"],
-                            low_latent=test.LOW_LATENT, high_latent=test.HIGH_LATENT,
-                            seed=config["seed"])
+    """test.evaluate on ``test_samples`` latents in the training range and beyond it, seeded."""
+    return test.evaluate(generator, discriminator, config["test_samples"], config["low_latent"],
+                         config["high_latent"], config["seed"])
+
+
+def _session_line(batch: int, result: dict) -> str:
+    scores = ", ".join(f"{r['score']:.3f} {name.replace('_', ' ')}"
+                       for name, r in result.items() if isinstance(r, dict) and "score" in r)
+    return f"test session at batch {batch}: score {scores} (chance 1)"
 
 
 def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Generator,
@@ -310,9 +318,7 @@ def _train_locked(config: dict, directory: Path) -> dict:
                 report = test_session(generator, discriminator, config)
                 report["batch"] = batch
                 state["tests"].append(report)
-                print(f"test session at batch {batch}: prime ratio {report['prime_ratio']:.2%}, "
-                      f"density-matched baseline {report['baseline_matched']:.2%}, "
-                      f"score {report['score']:.3f}", flush=True)
+                print(_session_line(batch, report), flush=True)
             saved = False
             try:  # OSError here is a full disk or a folder gone read-only
                 checkpoint.save(directory, trainer, _jsonable(state), architectures)
