@@ -1,12 +1,15 @@
-"""Shared test setup: repo root on sys.path, quiet TensorFlow, and the `slow` marker."""
+"""Shared test setup: repo root on sys.path, TensorFlow started quietly, and the `slow` marker."""
 import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MPLBACKEND", "Agg")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import utils  # noqa: E402
+
+utils.quiet_startup()
 
 
 def pytest_configure(config):

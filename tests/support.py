@@ -3,7 +3,7 @@ import re
 
 # A line of TensorFlow's own C++ log (severity, date, time, thread, file:line]). The scripts do not
 # hide its warnings and errors: on a machine with a CUDA driver but no GPU it logs a cuInit error.
-TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] ")
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] ")
 
 
 def own_lines(stderr: str) -> list:

@@ -214,7 +214,7 @@ def test_weight_file_rebuilds_its_own_architecture(tmp_path, architecture):
         w.assign(np.random.default_rng(0).normal(size=w.shape).astype(np.float32))
     path = tmp_path / "net.h5"
     model.save_network(network, path, architecture)
-    again = model.load_network(path)
+    again = model.load_network(path, "generator" if "generator_head" in architecture else "discriminator")
     rows = np.array([[3.0], [17.0], [1000.0]])
     np.testing.assert_array_equal(np.asarray(again(rows)), np.asarray(network(rows)))
     assert model.read_architecture(path) == architecture
@@ -242,4 +242,11 @@ def test_unknown_architecture_records_are_refused(tmp_path, record):
     with h5py.File(path, "a") as f:
         f.attrs[model.ARCHITECTURE_ATTRIBUTE] = json.dumps(record)
     with pytest.raises(utils.OptimusError, match="d.h5"):
-        model.load_network(path)
+        model.load_network(path, "discriminator")
+
+
+def test_a_generator_file_is_refused_as_a_discriminator(tmp_path):
+    architecture = ARCHITECTURES[2]
+    model.save_network(model.build_network(architecture), tmp_path / "g.h5", architecture)
+    with pytest.raises(utils.OptimusError, match="no discriminator"):
+        model.load_network(tmp_path / "g.h5", "discriminator")

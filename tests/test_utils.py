@@ -373,3 +373,68 @@ def test_odd_prime_density_above_the_limit_matches_a_window_count():
 def test_odd_prime_density_rejects_invalid_ranges(lo, hi, message):
     with pytest.raises(ValueError, match=message):
         odd_prime_density(lo, hi)
+
+
+# --- prime_count and the local density ---------------------------------------------------------------
+
+
+def test_prime_count_matches_sympy_on_both_sides_of_the_sieve_limit():
+    rng = np.random.default_rng(5)
+    limit = utils.ODD_SIEVE_LIMIT
+    points = [0, 1, 2, 3, 4, 5, 7, 8, 9, 100, 65535, 65536, limit - 3, limit - 2, limit - 1, limit,
+              limit + 1, limit + 2, *rng.integers(0, limit, 50), *rng.integers(limit, 4 * limit, 3)]
+    for n in points:
+        assert utils.prime_count(int(n)) == sympy.primepi(int(n)), n
+
+
+def test_density_windows_tile_the_integers():
+    edges = utils._EDGES
+    assert edges[0] == 1 and np.all(np.diff(edges) >= utils.MIN_WINDOW)
+    for n in (1, 2, 63, 64, 65, 3000, 10**6, 2**40 + 17):
+        lo, hi = utils.density_window(n)
+        assert lo <= n <= hi
+        assert utils.density_window(hi + 1)[0] == hi + 1
+
+
+def test_local_density_is_the_prime_share_of_the_window():
+    candidates = np.array([3, 65, 999_999, 123_456_789], dtype=np.uint64)
+    densities = utils.local_density(candidates)
+    for n, density in zip(candidates, densities):
+        lo, hi = utils.density_window(int(n))
+        odd = np.arange(lo | 1, hi + 1, 2, dtype=np.uint64)
+        assert density == pytest.approx(np.count_nonzero(is_prime(odd)) / odd.size, rel=1e-12)
+
+
+# --- quiet_startup ----------------------------------------------------------------------------------
+
+FAKE_MODULE = '''
+import os
+os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
+os.write(2, b"I0000 00:00:1.000000    1 port.cc:153] a note\\n")
+os.write(2, b"W0000 00:00:1.000000    1 stub.cc:31] a warning\\n")
+os.write(2, b"E0000 00:00:1.000000    1 cuda.cc:52] a library error\\n")
+os.write(2, b"something else entirely\\n")
+'''
+
+
+@pytest.mark.parametrize("level, shown", [
+    (None, ["a warning", "a library error", "something else"]),  # the default, TF_LOG_LEVEL
+    ("0", ["All log messages", "a note", "a warning", "a library error", "something else"]),
+    ("2", ["a library error", "something else"]),
+])
+def test_quiet_startup_applies_the_documented_level_to_start_up_notes(tmp_path, level, shown):
+    import os
+    import subprocess
+    (tmp_path / "fake_tf.py").write_text(FAKE_MODULE)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = level
+    code = (f"import sys; sys.path[:0] = [{str(tmp_path)!r}, {str(Path(utils.__file__).parent)!r}]; "
+            "import utils; utils.quiet_startup(['fake_tf']); import os; "
+            "print(os.environ['TF_CPP_MIN_LOG_LEVEL'], file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[-1] == (level or utils.TF_LOG_LEVEL)
+    for fragment in ["All log messages", "a note", "a warning", "a library error", "something else"]:
+        assert any(fragment in line for line in lines[:-1]) == (fragment in shown), (fragment, lines)

@@ -212,7 +212,7 @@ def load_networks(directory) -> tuple:
     g_path, d_path = directory / GENERATOR_FILE, directory / DISCRIMINATOR_FILE
     if not g_path.is_file() and not d_path.is_file():
         raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
-    return model_lib.load_network(g_path), model_lib.load_network(d_path)
+    return model_lib.load_network(g_path, "generator"), model_lib.load_network(d_path, "discriminator")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -396,15 +396,20 @@ def load_weights(network: keras.Model, path, architecture: dict) -> None:
         raise utils.OptimusError(f"{path}: holds non-finite weights; {RESTORE_HINT}")
 
 
-def load_network(path) -> keras.Model:
-    """The network a weight file records (``save_network``), rebuilt in code, with its weights."""
+def load_network(path, role: str) -> keras.Model:
+    """The network a weight file records (``save_network``), rebuilt in code, with its weights.
+
+    role: "generator" or "discriminator", which the file must hold.
+    """
     try:
         architecture = read_architecture(path)
+        if ("generator_head" in architecture) != (role == "generator"):
+            raise ValueError(f"it holds no {role}")
     except Exception as err:
         if not Path(path).is_file():
             raise utils.OptimusError(f"{path}: missing checkpoint file; {RESTORE_HINT}")
         message = str(err).splitlines()[0][:200] if str(err) else "unreadable"
-        raise utils.OptimusError(f"{path}: not a weight file of a known architecture "
+        raise utils.OptimusError(f"{path}: not a weight file of a known {role} "
                                  f"({type(err).__name__}: {message}); {RESTORE_HINT}")
     network = build_network(architecture)
     load_weights(network, path, architecture)

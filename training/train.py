@@ -65,7 +65,8 @@ nb_samples = 75                 # latents per Fisher estimate
 fisher_decay = 0.9              # online EWC: F <- fisher_decay * F + F_new (0 = replace each batch)
 # Bookkeeping
 test_session_occurrences = 10   # a test session every this many batches (and after the last)
-test_samples = 10_000           # latents per test session in each range: training, beyond it
+test_samples = 10_000           # latents per test session in each range, the training range and
+                                # beyond it (at most as many as the smaller range holds)
 checkpoint_dir = str(ROOT / "training")  # where checkpoints, log and plot live
 seed = 0                        # seeds latents, initial weights, sampling and dropout
 # -------------------------------------------------------------------------------------------------
@@ -137,11 +138,6 @@ def parse_config(argv: list) -> dict:
         raise utils.OptimusError(
             f"--low_latent={config['low_latent']} --high_latent={config['high_latent']}: "
             "low_latent must be <= high_latent")
-    for bounds in ((config["low_latent"], config["high_latent"]), test.beyond_range(config["high_latent"])):
-        if bounds and config["test_samples"] > bounds[1] - bounds[0] + 1:
-            raise utils.OptimusError(
-                f"--test_samples={config['test_samples']}: test_samples must be <= the "
-                f"{bounds[1] - bounds[0] + 1} latents of the test range [{bounds[0]}, {bounds[1]}]")
     if config["batch_size"] > config["high_latent"] - config["low_latent"] + 1:
         raise utils.OptimusError(
             f"--batch_size={config['batch_size']}: batch_size must be <= high_latent - "
@@ -198,8 +194,10 @@ def plot_metrics(state: dict) -> bytes:
 
 def test_session(generator, discriminator, config: dict) -> dict:
     """test.evaluate on ``test_samples`` latents in the training range and beyond it, seeded."""
-    return test.evaluate(generator, discriminator, config["test_samples"], config["low_latent"],
-                         config["high_latent"], config["seed"])
+    low, high = config["low_latent"], config["high_latent"]
+    spans = [high - low + 1] + [b[1] - b[0] + 1 for b in [test.beyond_range(high)] if b]
+    return test.evaluate(generator, discriminator, min(config["test_samples"], *spans), low, high,
+                         config["seed"])
 
 
 def _session_line(batch: int, result: dict) -> str:
