@@ -202,8 +202,9 @@ ARCHITECTURES = [
     {"generator_head": "offset", "offsets": 4, "largest_prime": 7, "generator_input": "latent"},
     {"generator_head": "real", "original_generator": False},
     {"generator_head": "real", "original_generator": True},
-    {"discriminator_input": "residues", "largest_prime": 11},
-    {"discriminator_input": "scalar"},
+    {"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 11},
+    {"discriminator": "mlp", "discriminator_input": "scalar"},
+    {"discriminator": "gln", "discriminator_input": "residues", "largest_prime": 7},
 ]
 
 
@@ -232,13 +233,14 @@ def test_weight_file_is_refused_for_another_architecture(tmp_path):
     {"generator_head": "offset", "offsets": 8, "largest_prime": 13},  # a setting missing
     {"generator_head": "offset", "offsets": 8, "largest_prime": 13, "generator_input": "x"},
     {"generator_head": "real", "original_generator": 1},  # 1 is not a bool
-    {"discriminator_input": "residues", "largest_prime": 10**9},
-    {"discriminator_input": "scalar", "code": "__import__('os')"},
+    {"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 10**9},
+    {"discriminator": "mlp", "discriminator_input": "scalar", "code": "__import__('os')"},
+    {"discriminator": "gln", "discriminator_input": "scalar"},
     ["discriminator_input", "scalar"],
 ])
 def test_unknown_architecture_records_are_refused(tmp_path, record):
     path = tmp_path / "d.h5"
-    model.save_network(model.scalar_discriminator(), path, {"discriminator_input": "scalar"})
+    model.save_network(model.scalar_discriminator(), path, {"discriminator": "mlp", "discriminator_input": "scalar"})
     with h5py.File(path, "a") as f:
         f.attrs[model.ARCHITECTURE_ATTRIBUTE] = json.dumps(record)
     with pytest.raises(utils.OptimusError, match="d.h5"):

@@ -207,6 +207,10 @@ BAD_CONSTANTS = [  # (arguments, what the one line must name)
     (["--generator_head=real", "--offsets=8"], ["offsets", "generator_head"]),
     (["--negative_l2=0.1"], ["negative_l2", "generator_head"]),
     (["--original_generator=True", "--generator_head=offset"], ["generator_head", "original_generator"]),
+    (["--discriminator=gln", "--generator_head=real"], ["gln", "generator_head"]),
+    (["--discriminator=gln", "--discriminator_input=scalar"], ["gln", "discriminator_input"]),
+    (["--discriminator=gln", "--discriminator_fisher=model"], ["discriminator_fisher"]),
+    (["--discriminator=svm"], ["discriminator", "'mlp'"]),
 ]
 
 

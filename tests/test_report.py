@@ -181,7 +181,7 @@ def save_pair(directory: Path) -> None:
     directory.mkdir()
     for architecture, name in (({"generator_head": "offset", "offsets": 16, "largest_prime": 31,
                                  "generator_input": "candidates"}, checkpoint.GENERATOR_FILE),
-                               ({"discriminator_input": "residues", "largest_prime": 31},
+                               ({"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 31},
                                 checkpoint.DISCRIMINATOR_FILE)):
         model.save_network(model.build_network(architecture), directory / name, architecture)
 

@@ -48,6 +48,15 @@ OUTPUT_CAP = float(FLOAT32_EXACT)  # largest output x, where float32 stops being
 
 # Discriminators
 RESIDUE_WIDTHS = (64, 64)       # hidden ReLU layers of the residue discriminator
+GLN_WIDTHS = (16, 16, 1)        # neurons per layer of the gated linear network (the last: P(prime))
+GLN_CONTEXT_BITS = 4            # halfspaces per neuron: 2**4 weight vectors to choose from
+GLN_EPSILON = 0.01              # probabilities are clipped to [eps, 1 - eps] (Veness et al.)
+GLN_WEIGHT_LIMIT = 200.0        # weights are clipped to [-limit, limit] (Veness et al.)
+GLN_LEARNING_RATE = 0.1         # step size of the local rule at first (on the batch-mean gradient)...
+GLN_DECAY = 1e-3                # ... then lr_t = GLN_LEARNING_RATE / (1 + GLN_DECAY * t), t in updates
+GLN_BIAS_LOGIT = 1.0            # the constant input every layer also sees, as a logit
+GLN_INPUT_SCALE = 5.0           # base inputs are sigmoid(scale * feature): their logits reach +-scale
+GLN_OFFSET_SCALE = 0.5          # sd of the hyperplanes' offsets (a projection of the features has sd ~0.7)
 SCALAR_WIDTHS = (1000, 100, 100, 100, 100, 100)  # the seed's hidden sigmoid layers
 DROPOUT_RATE = 0.3              # the seed's: after each hidden layer
 DISCRIMINATOR_L2 = 1e-3         # the seed's: L2 on the kernels
@@ -184,6 +193,114 @@ def _dense_stack(widths, activation: str, prefix: str) -> list:
     return [layers.Dense(w, activation=activation, name=f"{prefix}_{i}") for i, w in enumerate(widths)]
 
 
+def _logit(p):
+    return tf.math.log(p) - tf.math.log1p(-p)
+
+
+@keras.saving.register_keras_serializable(package="optimus")
+class GatedLinearNetwork(layers.Layer):
+    """A Bernoulli gated linear network (Veness et al. 2021) on residue features.
+
+    Input: features f, shape (n, F), in [-1, 1] (a ResidueEncoding's). The base inputs are the
+    probabilities sigmoid(f), so their logits are f itself; the side information that gates every
+    neuron is f too. Each neuron picks one of 2**context_bits weight vectors w by which side of its
+    context_bits random hyperplanes f lies on, and outputs p = sigmoid(w . logit(p_in)) with
+    p_in its layer's inputs and a constant bias input. Output: the last neuron's p, shape (n, 1).
+    There is no backpropagation: ``local_update`` moves each neuron's chosen weights by its own
+    log-loss gradient. The weights are non-trainable variables, so no optimizer or EWC touches
+    them, and they are saved with the model.
+    """
+
+    def __init__(self, widths=GLN_WIDTHS, context_bits: int = GLN_CONTEXT_BITS, **kwargs):
+        super().__init__(**kwargs)
+        self.widths = tuple(int(w) for w in widths)
+        self.context_bits = int(context_bits)
+        if self.context_bits < 1 or not self.widths or self.widths[-1] != 1:
+            raise ValueError("a GLN needs context_bits >= 1 and one neuron in its last layer")
+
+    def build(self, input_shape):
+        features = int(input_shape[-1])
+        # the gating is drawn once (seeded by keras.utils.set_random_seed) and saved with the weights
+        self.weights_, self.hyperplanes, self.offsets = [], [], []
+        fan_in = features + 1
+        for i, width in enumerate(self.widths):
+            self.weights_.append(self.add_weight(
+                name=f"weights_{i}", shape=(width, 2**self.context_bits, fan_in), trainable=False,
+                initializer=keras.initializers.Constant(1.0 / fan_in)))
+            self.hyperplanes.append(self.add_weight(
+                name=f"hyperplanes_{i}", shape=(features, width * self.context_bits), trainable=False,
+                initializer=keras.initializers.RandomNormal(stddev=1.0 / np.sqrt(features))))
+            self.offsets.append(self.add_weight(
+                name=f"offsets_{i}", shape=(width * self.context_bits,), trainable=False,
+                initializer=keras.initializers.RandomNormal(stddev=GLN_OFFSET_SCALE)))
+            fan_in = width + 1
+        self.updates_done = self.add_weight(name="updates_done", shape=(), dtype="int64",
+                                            trainable=False, initializer="zeros")
+
+    def _contexts(self, side, layer: int):
+        """Context index of every neuron of ``layer`` for each row of ``side``: (n, width) int32."""
+        above = tf.cast(side @ self.hyperplanes[layer] > self.offsets[layer], tf.int32)
+        above = tf.reshape(above, [-1, self.widths[layer], self.context_bits])
+        return tf.reduce_sum(above * (2 ** tf.range(self.context_bits)), axis=-1)
+
+    def _forward(self, features):
+        """Per layer: (input logits (n, fan_in), one-hot contexts (n, width, 2**bits), output p (n, width)).
+
+        Each layer is one matmul of its inputs with every context's weights, from which each
+        neuron takes the context its row falls in. A neuron clipped at eps or 1 - eps has no
+        gradient there, so its one-hot row is zeroed for the update.
+        """
+        side = tf.cast(features, tf.float32)
+        limit = float(np.log((1 - GLN_EPSILON) / GLN_EPSILON))
+        logits = tf.clip_by_value(GLN_INPUT_SCALE * side, -limit, limit)  # logit(sigmoid(scale f))
+        trace = []
+        for layer, width in enumerate(self.widths):
+            inputs = tf.concat([logits, tf.fill([tf.shape(logits)[0], 1], GLN_BIAS_LOGIT)], 1)
+            contexts = tf.one_hot(self._contexts(side, layer), 2**self.context_bits)
+            every = tf.reshape(tf.matmul(inputs, tf.reshape(self.weights_[layer], [-1, inputs.shape[-1]]),
+                                         transpose_b=True), [-1, width, 2**self.context_bits])
+            chosen = tf.reduce_sum(every * contexts, -1)
+            p = tf.sigmoid(tf.clip_by_value(chosen, -limit, limit))
+            trace.append((inputs, contexts * tf.cast(tf.abs(chosen) < limit, tf.float32)[..., None], p))
+            logits = _logit(p)
+        return trace
+
+    def call(self, features):
+        return self._forward(features)[-1][2]
+
+    def learning_rate(self):
+        """lr_t = GLN_LEARNING_RATE / (1 + GLN_DECAY * t), t the updates done so far."""
+        return GLN_LEARNING_RATE / (1.0 + GLN_DECAY * tf.cast(self.updates_done, tf.float32))
+
+    def local_update(self, features, labels):
+        """One step of every neuron on a batch: w_c <- clip(w_c - lr * mean (p - y) logit(p_in)).
+
+        Each neuron's gradient is that of its own log-loss, added to the weight vector its context
+        chose for each row; the batch mean is taken over all rows. Returns the output's log-loss
+        before the step.
+        """
+        y = tf.reshape(tf.cast(labels, tf.float32), [-1, 1])
+        trace = self._forward(features)
+        rate = self.learning_rate()
+        n = tf.cast(tf.shape(y)[0], tf.float32)
+        for layer, (inputs, contexts, p) in enumerate(trace):
+            per_context = tf.reshape(contexts * (p - y)[..., None], [tf.shape(y)[0], -1])
+            gradient = tf.reshape(tf.matmul(per_context, inputs, transpose_a=True) / n,
+                                  self.weights_[layer].shape)
+            self.weights_[layer].assign(tf.clip_by_value(
+                self.weights_[layer] - rate * gradient, -GLN_WEIGHT_LIMIT, GLN_WEIGHT_LIMIT))
+        self.updates_done.assign_add(1)
+        out = tf.clip_by_value(trace[-1][2], GLN_EPSILON, 1 - GLN_EPSILON)
+        return -tf.reduce_mean(y * tf.math.log(out) + (1 - y) * tf.math.log(1 - out))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "widths": list(self.widths),
+                "context_bits": self.context_bits}
+
+
 # ---------------------------------------------------------------------------------------------
 # Generators: latent integer z, shape (n, 1) -> output x, shape (n, 1)
 
@@ -282,6 +399,14 @@ def residue_discriminator(largest_prime: int = LARGEST_PRIME) -> keras.Model:
     return keras.Model(x, p, name="discriminator_residues")
 
 
+def gln_discriminator(largest_prime: int = LARGEST_PRIME) -> keras.Model:
+    """Residues of the candidate 2*round(x)+1, then a gated linear network (``GatedLinearNetwork``)."""
+    x = keras.Input((1,), dtype="float64", name="output")
+    features = ResidueEncoding(largest_prime, name="encoding")(x)
+    p = GatedLinearNetwork(name="gln")(features)
+    return keras.Model(x, p, name="discriminator_gln")
+
+
 def scalar_discriminator() -> keras.Sequential:
     """The seed's discriminator: x/OUTPUT_CAP as one real, sigmoid layers with L2 and dropout."""
     stack = [keras.Input(shape=(1,)), layers.Rescaling(1.0 / OUTPUT_CAP, name="input_scaling")]
@@ -303,22 +428,25 @@ GENERATORS = {
     "real": lambda a: real_generator(a["original_generator"]),
 }
 DISCRIMINATORS = {
-    "residues": lambda a: residue_discriminator(a["largest_prime"]),
-    "scalar": lambda a: scalar_discriminator(),
+    "mlp": lambda a: (residue_discriminator(a["largest_prime"]) if a["discriminator_input"] == "residues"
+                      else scalar_discriminator()),
+    "gln": lambda a: gln_discriminator(a["largest_prime"]),
 }
 # What each builder reads from the architecture, and the values it accepts
 ARCHITECTURE_KEYS = {
     "generator_head": tuple(GENERATORS),
     "generator_input": ("candidates", "latent"),
-    "discriminator_input": tuple(DISCRIMINATORS),
+    "discriminator": tuple(DISCRIMINATORS),
+    "discriminator_input": ("residues", "scalar"),
     "largest_prime": range(3, MAX_LARGEST_PRIME + 1),
     "offsets": range(2, MAX_OFFSETS + 1),
     "original_generator": (False, True),
 }
 GENERATOR_KEYS = {"offset": ("generator_head", "offsets", "largest_prime", "generator_input"),
                   "real": ("generator_head", "original_generator")}
-DISCRIMINATOR_KEYS = {"residues": ("discriminator_input", "largest_prime"),
-                      "scalar": ("discriminator_input",)}
+DISCRIMINATOR_KEYS = {("mlp", "residues"): ("discriminator", "discriminator_input", "largest_prime"),
+                      ("mlp", "scalar"): ("discriminator", "discriminator_input"),
+                      ("gln", "residues"): ("discriminator", "discriminator_input", "largest_prime")}
 
 
 def generator_architecture(config: dict) -> dict:
@@ -328,14 +456,14 @@ def generator_architecture(config: dict) -> dict:
 
 def discriminator_architecture(config: dict) -> dict:
     """The part of ``config`` (train.py's constants) that shapes the discriminator."""
-    return {k: config[k] for k in DISCRIMINATOR_KEYS[config["discriminator_input"]]}
+    return {k: config[k] for k in DISCRIMINATOR_KEYS[config["discriminator"], config["discriminator_input"]]}
 
 
 def build_network(architecture: dict) -> keras.Model:
     """The network an architecture dict describes (from one of the two functions above)."""
     if "generator_head" in architecture:
         return GENERATORS[architecture["generator_head"]](architecture)
-    return DISCRIMINATORS[architecture["discriminator_input"]](architecture)
+    return DISCRIMINATORS[architecture["discriminator"]](architecture)
 
 
 def _checked_architecture(text: str) -> dict:
@@ -349,8 +477,8 @@ def _checked_architecture(text: str) -> dict:
             raise ValueError(f"{key}={value!r} is not a known setting")
     if "generator_head" in architecture:
         needed = GENERATOR_KEYS[architecture["generator_head"]]
-    elif "discriminator_input" in architecture:
-        needed = DISCRIMINATOR_KEYS[architecture["discriminator_input"]]
+    elif (architecture.get("discriminator"), architecture.get("discriminator_input")) in DISCRIMINATOR_KEYS:
+        needed = DISCRIMINATOR_KEYS[architecture["discriminator"], architecture["discriminator_input"]]
     else:
         raise ValueError("names neither a generator head nor a discriminator input")
     if set(architecture) != set(needed):

@@ -45,6 +45,8 @@ generator_steps = 5             # offset head: generator updates per batch, afte
 negative_l2 = 1e-2              # real head: pull of the outputs toward OUTPUT_CAP (0 = off)
 original_generator = False      # real head: the original's generator, which can only compute k*z
                                 # (True also selects the real head, scalar input, no negative L2)
+discriminator = "mlp"           # "mlp" (trained by Adam through its loss) or "gln": a gated linear
+                                # network with its own local rule (offset head and residues only)
 discriminator_input = "residues"  # "residues" of the candidate modulo odd primes, or "scalar": x as
                                 # one real number (the seed's)
 largest_prime = 31              # largest odd prime of the residue encoding (both networks)
@@ -80,7 +82,8 @@ RULES = {
     "reward": utils.one_of(*training_utils.REWARDS),
     "generator_steps": utils.at_least(1),
     "negative_l2": utils.between(0, 1),
-    "discriminator_input": utils.one_of(*model.DISCRIMINATORS),
+    "discriminator": utils.one_of(*model.DISCRIMINATORS),
+    "discriminator_input": utils.one_of(*model.ARCHITECTURE_KEYS["discriminator_input"]),
     "largest_prime": utils.between(3, model.MAX_LARGEST_PRIME, "an integer"),
     "discriminator_loss": utils.one_of(*training_utils.DISCRIMINATOR_LOSSES),
     "discriminator_fisher": utils.one_of(*training_utils.DISCRIMINATOR_FISHERS),
@@ -102,7 +105,7 @@ RULES = {
 }
 # A resumed run must use the checkpoint's method: these may not change.
 METHOD_CONSTANTS = ("generator_head", "generator_input", "offsets", "reward", "original_generator",
-                    "discriminator_input", "largest_prime", "discriminator_loss",
+                    "discriminator", "discriminator_input", "largest_prime", "discriminator_loss",
                     "discriminator_fisher")
 # Constants that act only in some configurations: setting one elsewhere is refused, not ignored.
 ACTS_ONLY = {
@@ -111,7 +114,11 @@ ACTS_ONLY = {
     "negative_l2": (lambda c: c["generator_head"] == "real", "generator_head='real'"),
     "largest_prime": (lambda c: c["generator_head"] == "offset" or c["discriminator_input"] == "residues",
                       "generator_head='offset' or discriminator_input='residues'"),
+    **{name: (lambda c: c["discriminator"] == "mlp", "discriminator='mlp' (a GLN learns by its own rule)")
+       for name in ("discriminator_loss", "discriminator_fisher")},
 }
+# A GLN gives no useful input gradient and reads residues: what it needs of the other constants.
+GLN_NEEDS = {"generator_head": "offset", "discriminator_input": "residues"}
 ORIGINAL_METHOD = {"generator_head": "real", "discriminator_input": "scalar", "negative_l2": 0.0}
 CSV_FILE = "training_log.csv"
 PLOT_FILE = "training_metrics.png"
@@ -130,6 +137,11 @@ def parse_config(argv: list) -> dict:
                 raise utils.OptimusError(f"--{name}={config[name]!r}: original_generator=True is the "
                                          f"original's method, with {name}={value!r}")
             config[name] = value
+    if config["discriminator"] == "gln":
+        for name, value in GLN_NEEDS.items():
+            if config[name] != value:
+                raise utils.OptimusError(f"--discriminator=gln: a GLN needs {name}={value!r} "
+                                         f"(got {config[name]!r})")
     for name in sorted(given & set(ACTS_ONLY)):
         acts, where = ACTS_ONLY[name]
         if not acts(config):

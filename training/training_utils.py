@@ -134,9 +134,8 @@ def negative_l2(x, strength: float) -> tf.Tensor:
 
 def ewc_penalty(weights, fisher, anchor, lambda_) -> tf.Tensor:
     """EWC penalty lambda_/2 * sum_i F_i (theta_i - theta*_i)**2 over lists of matching tensors."""
-    total = tf.add_n([tf.reduce_sum(f * tf.square(w - a))
-                      for w, f, a in zip(weights, fisher, anchor)])
-    return 0.5 * lambda_ * total
+    terms = [tf.reduce_sum(f * tf.square(w - a)) for w, f, a in zip(weights, fisher, anchor)]
+    return 0.5 * lambda_ * tf.add_n(terms) if terms else tf.constant(0.0)
 
 
 def _clipped(p) -> tf.Tensor:
@@ -157,6 +156,8 @@ def fisher_diagonal(variables, log_prob, inputs: tuple, weights) -> list:
             value = tf.reduce_sum(log_prob(*[t[None] for t in sample]))
         grads = tape.gradient(value, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return [tf.square(g) for g in grads]
+    if not variables:  # a network that learns by its own rule (a GLN) has none
+        return []
     per_sample = tf.vectorized_map(squares, tuple(inputs))
     return [tf.tensordot(weights, s, axes=1) for s in per_sample]
 
@@ -194,7 +195,7 @@ class EWC:
 
     def flat_fisher(self) -> np.ndarray:
         """The Fisher diagonal as one float32 vector, in trainable-weight order."""
-        return np.concatenate([np.asarray(f).reshape(-1) for f in self.fisher]).astype(np.float32)
+        return np.concatenate([np.asarray(f).reshape(-1) for f in self.fisher] + [np.zeros(0)]).astype(np.float32)
 
     def set_flat_fisher(self, flat: np.ndarray) -> None:
         """Inverse of ``flat_fisher``; the length must match."""
@@ -277,6 +278,9 @@ def _discriminator_update(trainer: Trainer) -> tuple:
     """
     d, s = trainer.discriminator, trainer.settings
     encode, head = model_lib.split_encoding(d)
+    rule = [layer.local_update for layer in d.layers if hasattr(layer, "local_update")]
+    if rule:  # a network with its own update (a GLN): the step calls it, on the encoded inputs
+        return encode, rule[0]
     base = discriminator_base_loss(s.discriminator_loss)
     ewc, optimizer = trainer.ewc_discriminator, trainer.discriminator_optimizer
 
