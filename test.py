@@ -50,6 +50,8 @@ VERBOSE = 0                     # 0 headline, 1 + confusion table, 2 + magnitude
 CALIBRATION_RANGE = (1, 10**5)  # latents of --calibration: 2310z+1 stays below 2.4e8
 
 PRIME_THRESHOLD = 0.5           # the discriminator says "prime" when P(prime) is above this
+LOG_EPSILON = 1e-7              # probabilities are clipped to [eps, 1-eps] in a log-loss
+UNIFORM_DRAWS = 10              # uniform outputs drawn per sample, to find enough primes for a balanced set
 SMALL_PRIMES = (3, 5, 7)        # the report gives the share of outputs divisible by each
 SHOWN_SAMPLES = 10              # numbers listed at verbose 3
 DEFAULT_CHECKPOINT_DIR = REPO_ROOT / "training"
@@ -106,16 +108,39 @@ def _magnitude_bins(candidates: np.ndarray, primes: np.ndarray, chance: np.ndarr
     return bins
 
 
-def _confusion(discriminator, x: np.ndarray, primes: np.ndarray) -> dict:
-    """The four cells of the discriminator's verdicts (P(prime) > 0.5) on outputs x, shape (n,)."""
+def _log_loss(p: np.ndarray, primes: np.ndarray) -> float:
+    p = np.clip(p.astype(np.float64), LOG_EPSILON, 1 - LOG_EPSILON)
+    return float(-np.mean(np.where(primes, np.log(p), np.log(1 - p))))
+
+
+def _judge(discriminator, x: np.ndarray, primes: np.ndarray) -> dict:
+    """The discriminator's verdicts on outputs x, shape (n,): confusion cells, balanced accuracy,
+    log-loss, and the log-loss of the best constant (the prime share) for comparison."""
     p = training_utils.forward(discriminator, x)
     if p.shape != primes.shape:
         raise ValueError(f"discriminator returned {p.size} values for {primes.size} inputs")
     said_prime = p > PRIME_THRESHOLD
-    return {"true_positives": int(np.sum(said_prime & primes)),
-            "false_positives": int(np.sum(said_prime & ~primes)),
-            "true_negatives": int(np.sum(~said_prime & ~primes)),
-            "false_negatives": int(np.sum(~said_prime & primes))}
+    cells = {"true_positives": int(np.sum(said_prime & primes)),
+             "false_positives": int(np.sum(said_prime & ~primes)),
+             "true_negatives": int(np.sum(~said_prime & ~primes)),
+             "false_negatives": int(np.sum(~said_prime & primes))}
+    return {"confusion": cells, "balanced_accuracy": _balanced_accuracy(cells),
+            "log_loss": _log_loss(p, primes),
+            "constant_log_loss": _log_loss(np.full(p.shape, primes.mean()), primes)}
+
+
+def _judge_uniform(discriminator, x: np.ndarray) -> dict:
+    """``_judge`` on uniform random outputs in [min(x), max(x)], half of them prime.
+
+    The discriminator learned from batches undersampled to half primes, so its probabilities
+    answer that balance: here a constant 0.5 has log-loss ln 2. Seeded by the size of x.
+    """
+    uniform = np.random.default_rng(x.size).uniform(x.min(), x.max(), UNIFORM_DRAWS * x.size).round()
+    primes = utils.is_prime(utils.to_odd_integer(uniform))
+    half = min(primes.sum(), (~primes).sum(), x.size // 2)
+    chosen = np.concatenate([np.flatnonzero(primes)[:half], np.flatnonzero(~primes)[:half]])
+    result = _judge(discriminator, uniform[chosen], primes[chosen])
+    return {k: v for k, v in result.items() if k != "confusion"}
 
 
 def _balanced_accuracy(cells: dict) -> float | None:
@@ -139,8 +164,11 @@ def measure(z: np.ndarray, x: np.ndarray, discriminator=None, verbose: int = VER
     distinct_fraction and distinct_primes; chance (the mean local density: chance's prime rate at
     these magnitudes) and expected_primes (its sum); score = distinct_primes / expected_primes
     and score_sd (chance's spread); p_value (one-sided binomial test of distinct_primes);
-    multiples (share of outputs divisible by 3, 5, 7); confusion and balanced_accuracy (None
-    without a discriminator); output and candidate ranges; bins; and at verbose 3, samples.
+    multiples (share of outputs divisible by 3, 5, 7); without a discriminator None, else its
+    confusion, balanced_accuracy and log-loss on the outputs, and discriminator_on_uniform: its
+    balanced accuracy and log-loss (and the best constant's) on uniform odd candidates at the
+    same magnitudes, half of them prime; output and candidate ranges; bins; and at verbose 3,
+    samples.
     """
     candidates = utils.to_odd_integer(x)
     primes = utils.is_prime(candidates)
@@ -149,7 +177,7 @@ def measure(z: np.ndarray, x: np.ndarray, discriminator=None, verbose: int = VER
     distinct_primes = int(primes[first].sum())
     n = candidates.size
     expected = float(chance.sum())
-    confusion = None if discriminator is None else _confusion(discriminator, x, primes)
+    judged = None if discriminator is None else _judge(discriminator, x, primes)
     report = {
         "n_samples": int(n), "primes": int(primes.sum()), "prime_ratio": float(primes.mean()),
         "distinct_outputs": int(distinct.size), "distinct_fraction": distinct.size / n,
@@ -161,8 +189,12 @@ def measure(z: np.ndarray, x: np.ndarray, discriminator=None, verbose: int = VER
         "p_value": float(stats.binomtest(distinct_primes, n, min(expected / n, 1.0),
                                          alternative="greater").pvalue),
         "multiples": {str(p): float(np.mean(candidates % np.uint64(p) == 0)) for p in SMALL_PRIMES},
-        "confusion": confusion,
-        "balanced_accuracy": None if confusion is None else _balanced_accuracy(confusion),
+        "confusion": None if judged is None else judged["confusion"],
+        "balanced_accuracy": None if judged is None else judged["balanced_accuracy"],
+        "discriminator_log_loss": None if judged is None else judged["log_loss"],
+        # the same discriminator on uniform odd candidates at the outputs' magnitudes, where
+        # residues tell primes apart (the outputs themselves may all avoid small factors)
+        "discriminator_on_uniform": None if judged is None else _judge_uniform(discriminator, x),
         "min_output": float(x.min()), "max_output": float(x.max()),
         "min_candidate": int(distinct[0]), "max_candidate": int(distinct[-1]),
         "bins": _magnitude_bins(candidates, primes, chance),
@@ -324,6 +356,11 @@ def format_report(result: dict, verbose: int = VERBOSE) -> str:
                       "chance: 1/p" if p == SMALL_PRIMES[0] else "") for p in SMALL_PRIMES]
     rows.append(_columns("discriminator", [_percent(r["balanced_accuracy"]) for _, r in reports],
                          "balanced accuracy on the outputs"))
+    if all(r["discriminator_on_uniform"] for _, r in reports):
+        rows.append(_columns("  on uniform odd", [
+            f"{_percent(r['discriminator_on_uniform']['balanced_accuracy'])}, "
+            f"{r['discriminator_on_uniform']['log_loss']:.3f}" for _, r in reports],
+            "balanced accuracy, log-loss (a constant: 0.693), half primes"))
     for name, r in reports:
         cells = r["confusion"]
         if verbose >= 1 and cells is not None:

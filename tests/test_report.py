@@ -275,3 +275,12 @@ def test_cli_n_samples_beyond_latent_range_exits_2(cli):
 
 def test_cli_unknown_flag_exits_2(cli):
     assert_one_line_error(cli["bad_flag"], "n_sample")
+
+
+def test_discriminator_is_also_judged_on_uniform_candidates_half_of_them_prime():
+    perfect = run_test(lambda z: z, Map(oracle), n_samples=4000)["discriminator_on_uniform"]
+    assert perfect["balanced_accuracy"] == 1.0 and perfect["log_loss"] < 1e-5
+    coin = run_test(lambda z: z, Map(lambda x: np.full_like(x, 0.5)), n_samples=4000)
+    assert coin["discriminator_on_uniform"]["log_loss"] == pytest.approx(math.log(2))
+    assert coin["discriminator_log_loss"] == pytest.approx(math.log(2))
+    assert coin["discriminator_on_uniform"]["balanced_accuracy"] == 0.5
