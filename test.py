@@ -39,7 +39,7 @@ import utils  # noqa: E402
 
 if __name__ == "__main__":
     utils.quiet_startup()  # before anything imports TensorFlow
-from training import checkpoint, model, training_utils  # noqa: E402
+from training import checkpoint, model  # noqa: E402
 
 # Defaults
 N_SAMPLES = 10_000              # latent integers drawn in each range
@@ -90,7 +90,7 @@ def draw(generator, n_samples: int, low_latent: int, high_latent: int, seed=None
             f"n_samples={n_samples} is more than the {span} latents of [{low_latent}, {high_latent}]: "
             "lower n_samples or widen the range")
     z = utils.random_vector_integers(low_latent, high_latent, n_samples, np.random.default_rng(seed))
-    x = training_utils.generate(generator, z)
+    x = model.generate(generator, z)
     if x.size != n_samples:
         raise ValueError(f"generator returned {x.size} values for {n_samples} latents")
     return z, x
@@ -116,7 +116,7 @@ def _log_loss(p: np.ndarray, primes: np.ndarray) -> float:
 def _judge(discriminator, x: np.ndarray, primes: np.ndarray) -> dict:
     """The discriminator's verdicts on outputs x, shape (n,): confusion cells, balanced accuracy,
     log-loss, and the log-loss of the best constant (the prime share) for comparison."""
-    p = training_utils.forward(discriminator, x)
+    p = model.forward(discriminator, x)
     if p.shape != primes.shape:
         raise ValueError(f"discriminator returned {p.size} values for {primes.size} inputs")
     said_prime = p > PRIME_THRESHOLD

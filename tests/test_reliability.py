@@ -398,10 +398,10 @@ def test_diverging_generator_stops_training_before_labels_with_one_line(
 
 
 def test_outputs_past_the_limit_are_refused_before_the_uint64_map():
-    for bad in (tu.OUTPUT_LIMIT * 2, 2.0**63, 2.0**64, -1.0, 0.0, np.nan, -np.inf):
-        with pytest.raises(tu.GeneratorDivergedError):
-            tu.check_outputs(np.array([3.0, bad]))
-    assert tu.check_outputs(np.array([tu.OUTPUT_LIMIT])).tolist() == [tu.OUTPUT_LIMIT]
+    for bad in (model.OUTPUT_LIMIT * 2, 2.0**63, 2.0**64, -1.0, 0.0, np.nan, -np.inf):
+        with pytest.raises(model.GeneratorDivergedError):
+            model.check_outputs(np.array([3.0, bad]))
+    assert model.check_outputs(np.array([model.OUTPUT_LIMIT])).tolist() == [model.OUTPUT_LIMIT]
     for bad in (2.0**63, 2.0**64):  # the map itself refuses rather than wrapping around
         with pytest.raises(ValueError):
             utils.to_odd_integer(np.array([bad]))

@@ -207,7 +207,7 @@ def multiples_of_3_after_generator_phase(reward: str) -> tuple:
     trainer, _ = make_trainer([f"--reward={reward}", "--generator_steps=20"])
     fixed = tu.Trainer.create(trainer.generator, NotMultipleOf3(), 1e-2, trainer.settings)
     z = np.arange(1, 2001, dtype=np.float64)
-    share = lambda: float(np.mean(utils.to_odd_integer(tu.generate(trainer.generator, z)) % 3 == 0))  # noqa: E731
+    share = lambda: float(np.mean(utils.to_odd_integer(model.generate(trainer.generator, z)) % 3 == 0))  # noqa: E731
     before = share()
     phase = fixed.compiled("generator_phase", tu._build_generator_phase)
     phase(tf.constant(z.reshape(-1, 1)), fixed.batch_seed(1, 1))
@@ -256,8 +256,8 @@ def generator_change_after_one_pathwise_step(cut: bool, negative_l2: float) -> f
         trainer = tu.Trainer.create(trainer.generator, Cut(trainer.discriminator), 1e-3, trainer.settings)
     before = weights_of(trainer.generator)
     z = utils.random_vector_integers(1, 10**6, 200, np.random.default_rng(0))
-    labels = tu.label(tu.generate(trainer.generator, z))
-    tu.train_batch(trainer, z, tu.generate(trainer.generator, z), labels, np.arange(200), 1)
+    labels = tu.label(model.generate(trainer.generator, z))
+    tu.train_batch(trainer, z, model.generate(trainer.generator, z), labels, np.arange(200), 1)
     return moved(before, trainer.generator)
 
 
@@ -287,9 +287,9 @@ def test_real_generator_carries_no_activity_regularizer():
 def test_train_batch_stops_on_a_generator_made_to_emit_nan():
     trainer, _ = make_trainer(["--generator_head=real", "--steps=2"])
     z = utils.random_vector_integers(1, 10**6, 100, np.random.default_rng(0))
-    x = tu.generate(trainer.generator, z)
+    x = model.generate(trainer.generator, z)
     trainer.generator.get_layer("unit_output").bias.assign([np.nan])
-    with pytest.raises(tu.GeneratorDivergedError):
+    with pytest.raises(model.GeneratorDivergedError):
         tu.train_batch(trainer, z, x, tu.label(x), np.arange(100), 1)
 
 
@@ -301,9 +301,9 @@ def test_generate_refuses_nan_zero_and_huge_outputs():
         def __call__(self, z, training=False):
             return np.full((len(z), 1), self.value)
     for bad in (np.nan, np.inf, 0.0, -3.0, 1e300):
-        with pytest.raises(tu.GeneratorDivergedError):
-            tu.generate(Fixed(bad), np.arange(1, 5))
-    assert tu.generate(Fixed(5.0), np.arange(1, 5)).tolist() == [5.0] * 4
+        with pytest.raises(model.GeneratorDivergedError):
+            model.generate(Fixed(bad), np.arange(1, 5))
+    assert model.generate(Fixed(5.0), np.arange(1, 5)).tolist() == [5.0] * 4
 
 
 # -- controls of the whole method: a short training, scored on latents it never saw --------------

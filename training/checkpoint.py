@@ -9,7 +9,7 @@ train.py out of a folder in use. The weight files come from ``model.save_network
 import fcntl
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,6 @@ JOURNAL_FILE = ".optimus-journal.json"
 TEMP_PREFIX = ".optimus-tmp-"
 STATE_FORMAT = 2                        # 2: the method constants and architectures are recorded
 RESTORE_HINT = model_lib.RESTORE_HINT
-FILE_MODE = 0o644                       # mode of written files (mkstemp would leave 0600)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,19 +49,32 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _fresh_file(directory: Path, name: str) -> Path:
+    """Create an empty file with a new temporary name in ``directory``, with the usual mode.
+
+    Opened with mode 0o666, the process's umask applies as for any file it writes (mkstemp
+    would give 0600, and reading the umask would mean changing it).
+    """
+    while True:
+        path = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}-{name}"
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return path
+        except FileExistsError:
+            continue
+
+
 def _stage(directory: Path, name: str, write) -> Path:
     """Write one file through ``write(path)`` to a fresh temporary name in ``directory``."""
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix="-" + name)
-    os.close(fd)
+    tmp = _fresh_file(Path(directory), name)
     try:
-        os.chmod(tmp, FILE_MODE)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
     except BaseException:
         os.unlink(tmp)
         raise
-    return Path(tmp)
+    return tmp
 
 
 def commit(directory, writers: dict) -> None:
@@ -130,9 +142,7 @@ def check_writable(directory) -> None:
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix="-probe")
-        os.close(fd)
-        os.unlink(probe)
+        _fresh_file(directory, "probe").unlink()
     except OSError as err:
         raise utils.OptimusError(f"{directory}: checkpoint directory is not writable "
                                  f"({err.strerror}); choose another with --checkpoint_dir=DIR")

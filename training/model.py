@@ -61,6 +61,10 @@ SCALAR_WIDTHS = (1000, 100, 100, 100, 100, 100)  # the seed's hidden sigmoid lay
 DROPOUT_RATE = 0.3              # the seed's: after each hidden layer
 DISCRIMINATOR_L2 = 1e-3         # the seed's: L2 on the kernels
 
+# Running the networks
+OUTPUT_LIMIT = 2.0**53          # outputs beyond this have no integer resolution: divergence
+FORWARD_CHUNK = 65536           # rows per network call when evaluating many inputs
+
 ARCHITECTURE_ATTRIBUTE = "optimus_architecture"  # JSON in each weight file: how to rebuild it
 LOGITS_LAYER = "offset_logits"  # the offset head's policy output
 RESTORE_HINT = "restore it, or move the checkpoint away to start fresh"
@@ -119,7 +123,7 @@ class ResidueEncoding(layers.Layer):
         def encode(x):
             n = scale * tf.round(x) + (scale - 1.0)
             # A diverged generator's NaN or inf must not index the tables: it is encoded as 0
-            # here and reported by training_utils.check_outputs after the step.
+            # here and reported by check_outputs after the step.
             n = tf.where(tf.math.is_finite(n), n, tf.zeros_like(n))
             residues = [tf.cast(tf.math.floormod(n[..., 0], float(p)), tf.int32) for p in primes]
             features = tf.concat([tf.gather(t, r) for t, r in zip(tables, residues)], -1)
@@ -418,6 +422,52 @@ def scalar_discriminator() -> keras.Sequential:
     stack.append(layers.Dense(1, activation="sigmoid", kernel_initializer="glorot_normal",
                               name="probability"))
     return keras.Sequential(stack, name="discriminator")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a network on many inputs
+
+class GeneratorDivergedError(utils.OptimusError):
+    """The generator emitted NaN, inf, a non-positive value or a value beyond OUTPUT_LIMIT."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Generating and labelling
+
+
+def check_outputs(x: np.ndarray) -> np.ndarray:
+    """Return x as float64 if every value is finite and in (0, OUTPUT_LIMIT]; else raise.
+
+    Runs before any primality label is computed, so nothing downstream sees a bad value.
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    bad = ~(np.isfinite(x) & (x > 0) & (x <= OUTPUT_LIMIT))
+    if bad.any():
+        raise GeneratorDivergedError(
+            f"generator emitted {int(bad.sum())} of {x.size} outputs that are NaN, inf, <= 0 or "
+            f"> {OUTPUT_LIMIT:.0e} (first: {x[bad][0]!r})")
+    return x
+
+
+def forward(network, inputs) -> np.ndarray:
+    """A network's output on scalar inputs (shape (n,) or (n, 1)), in inference mode.
+
+    Fed as float64 rows (exact for every integer a generator can emit), FORWARD_CHUNK at a
+    time; returns shape (n,).
+    """
+    rows = np.asarray(inputs, dtype=np.float64).reshape(-1, 1)
+    parts = [np.asarray(network(rows[i:i + FORWARD_CHUNK], training=False)).reshape(-1)
+             for i in range(0, len(rows), FORWARD_CHUNK)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def generate(generator, z) -> np.ndarray:
+    """Generator outputs for latent integers z (shape (n,) or (n, 1)), as float64 of shape (n,).
+
+    The offset head gives its most likely offset. Raises GeneratorDivergedError on any NaN, inf,
+    non-positive or huge output.
+    """
+    return check_outputs(forward(generator, z))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,15 +22,12 @@ import utils  # noqa: E402
 if __name__ == "__main__":
     utils.quiet_startup()  # before anything imports TensorFlow
 import keras  # noqa: E402
-import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
 
 import test  # noqa: E402
 from training import checkpoint, model, training_utils  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 
 # -- constants (override any as --name=value) ---------------------------------------------------
 # The method
@@ -183,7 +180,8 @@ def plot_metrics(state: dict) -> bytes:
     """PNG of the test sessions' scores over the batch index, in range and beyond, drawn headless."""
     tests = state["tests"]
     batches = [t["batch"] for t in tests]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
     for name, style in (("in_range", "o-"), ("beyond", "s--")):
         scores = [t[name]["score"] for t in tests if t.get(name)]
         if scores:
@@ -200,7 +198,6 @@ def plot_metrics(state: dict) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return buffer.getvalue()
 
 

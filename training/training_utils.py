@@ -36,54 +36,6 @@ REWARDS = {  # reward of a sampled candidate, from D's belief p that it is prime
     "constant": lambda p: tf.zeros_like(p),  # the negative control: no signal at all
 }
 
-# Outputs beyond this have no integer resolution even in float64: treated as divergence.
-OUTPUT_LIMIT = 2.0**53
-FORWARD_CHUNK = 65536           # rows per network call when evaluating many inputs
-
-
-class GeneratorDivergedError(utils.OptimusError):
-    """The generator emitted NaN, inf, a non-positive value or a value beyond OUTPUT_LIMIT."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Generating and labelling
-
-
-def check_outputs(x: np.ndarray) -> np.ndarray:
-    """Return x as float64 if every value is finite and in (0, OUTPUT_LIMIT]; else raise.
-
-    Runs before any primality label is computed, so nothing downstream sees a bad value.
-    """
-    x = np.asarray(x, dtype=np.float64).reshape(-1)
-    bad = ~(np.isfinite(x) & (x > 0) & (x <= OUTPUT_LIMIT))
-    if bad.any():
-        raise GeneratorDivergedError(
-            f"generator emitted {int(bad.sum())} of {x.size} outputs that are NaN, inf, <= 0 or "
-            f"> {OUTPUT_LIMIT:.0e} (first: {x[bad][0]!r})")
-    return x
-
-
-def forward(network, inputs) -> np.ndarray:
-    """A network's output on scalar inputs (shape (n,) or (n, 1)), in inference mode.
-
-    Fed as float64 rows (exact for every integer a generator can emit), FORWARD_CHUNK at a
-    time; returns shape (n,).
-    """
-    rows = np.asarray(inputs, dtype=np.float64).reshape(-1, 1)
-    parts = [np.asarray(network(rows[i:i + FORWARD_CHUNK], training=False)).reshape(-1)
-             for i in range(0, len(rows), FORWARD_CHUNK)]
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def generate(generator, z) -> np.ndarray:
-    """Generator outputs for latent integers z (shape (n,) or (n, 1)), as float64 of shape (n,).
-
-    The offset head gives its most likely offset. Raises GeneratorDivergedError on any NaN, inf,
-    non-positive or huge output.
-    """
-    return check_outputs(forward(generator, z))
-
-
 def label(x: np.ndarray) -> np.ndarray:
     """Exact primality of the candidates 2*round(x)+1, as float32 0/1 of the shape of x."""
     return utils.is_prime(utils.to_odd_integer(x)).astype(np.float32)
@@ -365,10 +317,10 @@ def sample_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray
     Returns float64 x of shape (n,), checked like ``generate``.
     """
     if trainer.policy is None:
-        return generate(trainer.generator, z)
+        return model_lib.generate(trainer.generator, z)
     sample = trainer.compiled("sample", _build_sampler)
     z_t = tf.constant(np.asarray(z, np.float64).reshape(-1, 1))
-    return check_outputs(sample(z_t, trainer.batch_seed(batch, 0)).numpy())
+    return model_lib.check_outputs(sample(z_t, trainer.batch_seed(batch, 0)).numpy())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,7 +354,7 @@ def _train_pathwise(trainer: Trainer, z: np.ndarray, labels: np.ndarray) -> dict
     logs = {"generator_loss": [], "discriminator_loss": [], "prime_ratio": []}
     for _ in range(trainer.settings.steps):
         g_loss, d_loss, x_next = step(z_t, tf.constant(y))
-        y = label(check_outputs(x_next.numpy())).reshape(-1, 1)
+        y = label(model_lib.check_outputs(x_next.numpy())).reshape(-1, 1)
         logs["generator_loss"].append(float(g_loss))
         logs["discriminator_loss"].append(float(d_loss))
         logs["prime_ratio"].append(float(y.mean()))
@@ -488,7 +440,7 @@ def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.nd
     their primality (D's Fisher). Then F <- fisher_decay * F + F_new and theta* <- the weights.
     """
     if trainer.policy is None:  # the real head's D trained on its moving outputs: take them now
-        x = generate(trainer.generator, z)
+        x = model_lib.generate(trainer.generator, z)
         labels = label(x)
     fns = trainer.compiled("fisher", _build_fisher_fns)
     new_g = fns["generator"](tf.constant(np.asarray(z, np.float64).reshape(-1, 1)))
