@@ -416,10 +416,12 @@ def run_trial(study: optuna.Study, storage, trial, sweep: dict, settings: dict, 
               flush=True)
         return
     done = completed(study.get_trials(deepcopy=False), sweep)
+    p_value = attributes["p_value"]
+    p_text = "< 1e-300" if p_value < 1e-300 else f"{p_value:.3g}"  # as test.py's report shows it
     print(f"[{sum(p in done for p in grid(sweep))}/{len(grid(sweep))}] {label}: held-out score "
           f"{value:.3f}, in range {attributes['in_range_score']:.3f}, distinct "
-          f"{attributes['distinct_fraction']:.2%}, p {attributes['p_value']:.3g}, "
-          f"{attributes['seconds']:.1f} s training", flush=True)
+          f"{attributes['distinct_fraction']:.2%}, p {p_text}, {attributes['seconds']:.1f} s training",
+          flush=True)
     write_outputs(study, sweep, folder)
 
 
