@@ -389,7 +389,9 @@ def _label(trial, point: tuple) -> str:
 def run_trial(study: optuna.Study, storage, trial, sweep: dict, settings: dict, folder: Path) -> None:
     """Run a claimed trial to its end and print its line; rewrites the outputs when it completes."""
     point = _point(trial)
-    if point[0] is None:  # another machine's worker took the waiting trial first: ask made one
+    if point not in grid(sweep, list(sweep["configurations"])):
+        # ask made an empty trial, as another machine's worker took the waiting one first; or a
+        # worker that died while claiming left one for a point the sweep file no longer has
         _finish(study, trial, {}, state=TrialState.PRUNED)
         return
     label = _label(trial, point)
