@@ -1,0 +1,204 @@
+"""training/sweep.py: every grid point completes exactly once, a killed sweep resumes, bad input is
+one line, and the table agrees with the CSV.
+
+The sweep runs as real commands on a tiny grid (2 configurations x 2 seeds, a few small batches).
+Each command pays seconds of TensorFlow import per worker, so there are two: one worker killed
+midway, then two workers that finish the grid; several tests read that one history.
+"""
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from support import error_line, own_lines
+from training import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP_SCRIPT = ROOT / "training" / "sweep.py"
+NB_BATCHES = 6                  # per run: batch 1 traces the networks (seconds), the rest are quick
+TINY_GRID = f'''"""A tiny grid for the tests."""
+SEEDS = (0, 1)
+COMMON = {{"nb_batches": {NB_BATCHES}, "batch_size": 200, "steps": 3, "nb_samples": 10,
+          "test_samples": 200, "minimum_batch_size": 20, "high_latent": 5000}}
+CONFIGURATIONS = {{
+    "offset head": {{"generator_steps": 1}},
+    "seed's method": {{"generator_head": "real", "discriminator_input": "scalar"}},
+}}
+'''
+POINTS = [(name, seed) for name in ("offset head", "seed's method") for seed in (0, 1)]
+FAST_HEARTBEAT = ("--heartbeat_seconds=1", "--grace_seconds=5")
+RUN_TIMEOUT = 150               # seconds for a sweep command to end on its own
+POLL_SECONDS = 0.02             # between looks at the run folders
+
+
+def grid_file(directory: Path) -> Path:
+    """Write TINY_GRID to ``directory``/tiny.py; its sweep folder is ``directory``/tiny."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "tiny.py"
+    path.write_text(TINY_GRID)
+    return path
+
+
+def start(args, log: Path) -> subprocess.Popen:
+    """Start sweep.py in its own process group, stdout to ``log`` and stderr to ``log``.err."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    with open(log, "w") as out, open(log.with_suffix(".err"), "w") as err:
+        return subprocess.Popen([sys.executable, str(SWEEP_SCRIPT), *map(str, args)], stdout=out,
+                                stderr=err, cwd=log.parent, env=env, start_new_session=True)
+
+
+def finish(proc: subprocess.Popen, log: Path) -> tuple:
+    """(exit status, stdout, stderr) once the process has ended."""
+    proc.wait(timeout=RUN_TIMEOUT)
+    return proc.returncode, log.read_text(), log.with_suffix(".err").read_text()
+
+
+def study_trials(folder: Path) -> list:
+    """Every trial of the tiny grid's study in ``folder``."""
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{folder / sweep.STUDY_FILE}")
+    return study.get_trials()
+
+
+def point_of(trial) -> tuple:
+    """A trial's (configuration, seed)."""
+    return trial.user_attrs["configuration"], trial.user_attrs["seed"]
+
+
+def batch_of(run: Path) -> int:
+    """The batch of a run folder's saved checkpoint (0 before the first)."""
+    try:
+        return json.loads((run / "state.json").read_text())["batch"]
+    except (OSError, ValueError):  # absent, or being replaced at this instant
+        return 0
+
+
+@pytest.fixture(scope="module")
+def killed_then_rerun(tmp_path_factory) -> dict:
+    """The tiny grid run by one worker, killed with kill -9 once its first run has finished and its
+    second is midway, then by the same command again with two workers.
+
+    Returns the sweep folder, the run folders that were midway, and the second command's exit
+    status and output.
+    """
+    directory = tmp_path_factory.mktemp("sweep")
+    path, folder = grid_file(directory), directory / "tiny"
+    runs = [sweep.run_folder(folder, point) for point in POINTS]
+    proc = start([path, *FAST_HEARTBEAT], directory / "first.out")
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not (any(batch_of(r) == NB_BATCHES for r in runs)
+               and any(0 < batch_of(r) < NB_BATCHES for r in runs)):
+        assert proc.poll() is None and time.monotonic() < deadline, finish(proc, directory / "first.out")
+        time.sleep(POLL_SECONDS)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    midway = [r for r in runs if 0 < batch_of(r) < NB_BATCHES]
+    again = start([path, "--workers=2", *FAST_HEARTBEAT], directory / "again.out")
+    status, out, err = finish(again, directory / "again.out")
+    return {"folder": folder, "runs": runs, "midway": midway, "status": status, "out": out, "err": err}
+
+
+@pytest.mark.slow
+def test_two_workers_complete_every_grid_point_exactly_once(killed_then_rerun):
+    result = killed_then_rerun
+    assert result["status"] == 0 and not own_lines(result["err"]), result["out"] + result["err"]
+    trials = study_trials(result["folder"])
+    complete = sorted(point_of(t) for t in trials if t.state == TrialState.COMPLETE)
+    assert complete == sorted(POINTS), [(t.number, t.state, t.user_attrs) for t in trials]
+    # besides one complete trial per point, only the killed one: nothing waits, runs or was skipped
+    assert len(trials) == len(POINTS) + 1 and [t.state for t in trials].count(TrialState.FAIL) == 1
+    assert len(re.findall(r"^\[\d/4\] trial \d+ \(", result["out"], re.M)) == 3  # a line per trial
+    for name in (sweep.CSV_FILE, sweep.TABLE_FILE, sweep.PLOT_FILE):
+        assert (result["folder"] / name).stat().st_size > 0
+    for trial in trials:
+        if trial.state == TrialState.COMPLETE:
+            assert trial.value == trial.user_attrs["scores"][-1][1]  # the last held-out score
+            assert set(sweep.RESULTS) <= set(trial.user_attrs)
+
+
+@pytest.mark.slow
+def test_a_killed_trial_runs_again_and_its_run_resumes(killed_then_rerun):
+    result = killed_then_rerun
+    assert result["midway"] and "1 trial(s) were running already" in result["out"]
+    for run in result["runs"]:
+        history = [row["batch"] for row in json.loads((run / "state.json").read_text())["history"]]
+        assert history == list(range(1, NB_BATCHES + 1))  # no batch twice, none lost
+    for run in result["midway"]:
+        log = (run / sweep.LOG_FILE).read_text()
+        resumed = re.findall(r"^Resuming from .* at batch (\d+)$", log, re.M)
+        assert resumed and int(resumed[-1]) > 0  # it went on from its checkpoint, not from scratch
+
+
+@pytest.mark.slow
+def test_re_running_skips_finished_trials(killed_then_rerun):
+    result = killed_then_rerun
+    assert "1 of 4 trials done before" in result["out"]
+    finished_first = result["runs"][0]
+    assert (finished_first / sweep.LOG_FILE).read_text().count("--- trial") == 1  # one attempt
+
+
+@pytest.mark.slow
+def test_table_means_match_the_csv(killed_then_rerun):
+    folder = killed_then_rerun["folder"]
+    with open(folder / sweep.CSV_FILE) as f:
+        rows = [r for r in csv.DictReader(f) if r["state"] == "COMPLETE"]
+    table = (folder / sweep.TABLE_FILE).read_text()
+    columns = (("value", 1, 1e-3), ("in_range_score", 1, 1e-3), ("distinct_fraction", 100, 1e-2),
+               ("seconds", 1, 1e-1))  # CSV column, scale in the table, the table's last digit
+    for name in ("offset head", "seed's method"):
+        cells = re.search(rf"^\| {re.escape(name)} \| 2 \|(.*)\|$", table, re.M).group(1).split("|")
+        for (column, scale, digit), cell in zip(columns, cells):
+            mean = scale * np.mean([float(r[column]) for r in rows if r["configuration"] == name])
+            assert abs(float(cell.split()[0].rstrip("%")) - mean) <= digit / 2 + 1e-9, (column, cell)
+
+
+BAD_INPUT = {
+    "unknown constant": ({"offset head": {"stepz": 3}}, [], ["'offset head'", "stepz", "steps"]),
+    "bad value": ({"offset head": {"steps": 0}}, [], ["'offset head'", "steps", ">= 1"]),
+    "constant the sweep sets": ({"offset head": {"seed": 3}}, [], ["'offset head'", "seed", "SEEDS"]),
+    "bad override": ({}, ["--workers=0"], ["--workers=0", "workers", ">= 1"]),
+    "unknown override": ({}, ["--worker=2"], ["--worker=2", "workers"]),
+    "unknown --only": ({}, ["--only=default"], ["--only=default", "'offset head'"]),
+    "grace within a heartbeat": ({}, ["--grace_seconds=5", "--heartbeat_seconds=5"], ["grace_seconds"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_configuration_or_override_is_one_line_and_exit_2(case, tmp_path, capsys):
+    configurations, argv, fragments = BAD_INPUT[case]
+    path = grid_file(tmp_path)
+    if configurations:
+        path.write_text(TINY_GRID + f"CONFIGURATIONS = {configurations!r}\n")
+    assert sweep.main([str(path), *argv]) == 2
+    out, err = capsys.readouterr()
+    line = error_line(err)
+    for fragment in fragments:
+        assert fragment in line, line
+    assert out == "" and not (tmp_path / "tiny").exists()  # refused before any trial or folder
+
+
+def test_a_missing_sweep_file_is_one_line_and_exit_2(tmp_path, capsys):
+    assert sweep.main([str(tmp_path / "none.py")]) == 2
+    assert "no such sweep file" in error_line(capsys.readouterr().err)
+
+
+def test_only_the_lowest_numbered_trial_of_a_point_runs():
+    states = (TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING, TrialState.RUNNING)
+    seeds = (0, 0, 0, 1)
+    trials = []
+    for number, (state, seed) in enumerate(zip(states, seeds)):
+        trials.append(optuna.trial.create_trial(state=state, user_attrs={"configuration": "default",
+                                                                         "seed": seed}))
+        trials[-1].number = number
+    assert sweep.holder(trials, 1, ("default", 0)) is None  # a failed trial holds nothing
+    assert sweep.holder(trials, 2, ("default", 0)) == 1     # two claims at once: the first runs
+    assert sweep.holder(trials, 3, ("default", 1)) is None

@@ -1,0 +1,18 @@
+"""Ablations of the default method: one part changed per configuration, over 3 seeds.
+
+Each configuration is a dict of train.py constants (see the top of training/train.py); every other
+constant keeps its default. Run: python training/sweep.py training/sweeps/ablations.py
+"""
+SEEDS = (0, 1, 2)               # train.py's --seed of each configuration's runs
+COMMON = {}                     # constants every configuration shares
+CONFIGURATIONS = {
+    "default": {},
+    "no EWC": {"lambda_": 0.0},
+    "BCE discriminator": {"discriminator_loss": "bce"},
+    "empirical D Fisher": {"discriminator_fisher": "empirical"},
+    "log reward": {"reward": "log"},
+    "focal reward": {"reward": "focal"},
+    "no undersampling": {"wanted_prime_ratio": 0.01},  # below the batch's prime share: keeps all
+    "latent-encoded offsets": {"generator_input": "latent"},
+    "constant reward (negative control)": {"reward": "constant"},
+}
