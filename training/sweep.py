@@ -52,18 +52,15 @@ if __name__ in ("__main__", "__mp_main__"):  # the command, and its worker proce
     utils.quiet_startup()  # before anything imports TensorFlow
     # Each trial builds new networks, whose tf.functions trace anew: expected, not worth a warning.
     logging.getLogger("tensorflow").addFilter(lambda r: "tf.function retracing" not in r.getMessage())
-import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import sqlalchemy.exc  # noqa: E402  (Optuna's database layer)
 from optuna.trial import TrialState  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
 from scipy import stats  # noqa: E402
 
 import test  # noqa: E402  (the repository's test.py)
 from training import checkpoint, train  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 
 # -- constants (override any as --name=value) ---------------------------------------------------
 workers = 1                     # local worker processes, each running one trial at a time
@@ -97,7 +94,11 @@ PLOT_FILE = "scores.png"
 # test session): its last session's report, the run's training seconds (its batches' summed) and
 # the batch of that session. Its value is the session's held-out score.
 RESULTS = ("in_range_score", "distinct_fraction", "p_value", "multiples_3", "multiples_5",
-           "multiples_7", "seconds", "batches")
+           "multiples_7", "discriminator_accuracy", "discriminator_log_loss", "seconds",
+           "seconds_per_batch", "batches")
+MEANS = ("value", "in_range_score", "distinct_fraction", "multiples_3", "multiples_5",
+         "multiples_7", "discriminator_accuracy", "discriminator_log_loss", "seconds",
+         "seconds_per_batch")  # averaged over seeds in the tables
 CSV_COLUMNS = ("number", "state", "configuration", "seed", "value", *RESULTS, "run_dir",
                "overrides", "invocation", "error", "scores")
 CONFIDENCE = 0.95               # of the intervals in the table (Student t over seeds)
@@ -362,11 +363,14 @@ def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, lab
         raise _Stopped(f"stopped by Ctrl-C after batch {state['batch']}")
     last = state["tests"][-1]
     beyond = last["beyond"]
+    judged = beyond["discriminator_on_uniform"]  # half primes: the balance D trained on
+    seconds = sum(row["seconds"] for row in state["history"])
     return beyond["score"], {
         "in_range_score": last["in_range"]["score"], "distinct_fraction": beyond["distinct_fraction"],
         "p_value": beyond["p_value"],
         **{f"multiples_{p}": beyond["multiples"][str(p)] for p in test.SMALL_PRIMES},
-        "seconds": round(sum(row["seconds"] for row in state["history"]), 3),
+        "discriminator_accuracy": judged["balanced_accuracy"], "discriminator_log_loss": judged["log_loss"],
+        "seconds": round(seconds, 3), "seconds_per_batch": round(seconds / len(state["history"]), 4),
         "batches": last["batch"],
         "scores": [[t["batch"], t["beyond"]["score"]] for t in state["tests"]]}
 
@@ -490,7 +494,7 @@ def _mean_ci(values: list) -> tuple:
 
 def summarize(trials: list, sweep: dict) -> list:
     """Per configuration of the file with a complete trial, in file order: its name, the number of
-    complete seeds, and (mean, CI half-width) of value, in_range_score, distinct_fraction, seconds."""
+    complete seeds, (mean, CI half-width) of each of MEANS, and the largest p_value."""
     done = completed(trials, sweep)
     rows = []
     for name in sweep["configurations"]:
@@ -498,8 +502,8 @@ def summarize(trials: list, sweep: dict) -> list:
         if runs:
             rows.append({"configuration": name, "seeds": len(runs),
                          "value": _mean_ci([t.value for t in runs]),
-                         **{key: _mean_ci([t.user_attrs[key] for t in runs])
-                            for key in ("in_range_score", "distinct_fraction", "seconds")}})
+                         **{key: _mean_ci([t.user_attrs[key] for t in runs]) for key in MEANS[1:]},
+                         "p_value": max(t.user_attrs["p_value"] for t in runs)})
     return rows
 
 
@@ -509,22 +513,37 @@ def _cell(mean_ci: tuple, form: str, unit: str = "") -> str:
     return format(mean, form) + unit + ("" if half is None else f" +- {half:{form}}{unit}")
 
 
+def _percent(mean_ci: tuple) -> tuple:
+    return tuple(None if v is None else 100 * v for v in mean_ci)
+
+
 def format_table(rows: list, sweep: dict) -> str:
-    """The markdown table of ``summarize``'s rows, with what it shows and the command that made it."""
+    """The markdown tables of ``summarize``'s rows (the generator's outputs, then the
+    discriminator), with what they show and the command that made them."""
     command = f"python training/sweep.py {_shown_path(sweep['path'])}"
     lines = [f"Held-out score: distinct primes among the outputs for latents beyond the training "
              f"range, over chance's count at the same magnitudes (a uniform odd sampler scores 1); "
              f"in-range score: the same on the training range. Mean +- {CONFIDENCE:.0%} confidence "
-             "interval (Student t) over seeds.", "",
+             "interval (Student t) over seeds; p-value: the largest over seeds; multiples: the "
+             "shares of held-out outputs divisible by 3, 5 and 7 (chance: 33, 20 and 14%).", "",
              "| configuration | seeds | held-out score | in-range score | distinct outputs | "
-             "training seconds |", "|---|---|---|---|---|---|"]
+             "p-value | multiples of 3 / 5 / 7 | training seconds |", "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         seeds = str(row["seeds"]) + ("" if row["seeds"] == len(sweep["seeds"]) else
                                      f" of {len(sweep['seeds'])}")
-        percent = tuple(None if v is None else 100 * v for v in row["distinct_fraction"])
+        p = row["p_value"]
+        multiples = " / ".join(f"{100 * row[f'multiples_{q}'][0]:.1f}" for q in test.SMALL_PRIMES)
         lines.append(f"| {row['configuration']} | {seeds} | {_cell(row['value'], '.3f')} | "
-                     f"{_cell(row['in_range_score'], '.3f')} | {_cell(percent, '.2f', '%')} | "
+                     f"{_cell(row['in_range_score'], '.3f')} | {_cell(_percent(row['distinct_fraction']), '.2f', '%')} | "
+                     f"{'< 1e-300' if p < 1e-300 else format(p, '.3g')} | {multiples}% | "
                      f"{_cell(row['seconds'], '.1f')} |")
+    lines += ["", "The discriminator at the end, on uniform odd candidates at the held-out outputs' "
+              "magnitudes, half of them prime (the balance it trained on; a constant scores 50% and "
+              "log-loss 0.693):", "",
+              "| configuration | balanced accuracy | log-loss | seconds per batch |", "|---|---|---|---|"]
+    lines += [f"| {row['configuration']} | {_cell(_percent(row['discriminator_accuracy']), '.1f', '%')} | "
+              f"{_cell(row['discriminator_log_loss'], '.3f')} | {_cell(row['seconds_per_batch'], '.2f')} |"
+              for row in rows]
     return "\n".join(lines + ["", f"Made by `{command}`."]) + "\n"
 
 
@@ -540,7 +559,8 @@ def plot_scores(trials: list, sweep: dict) -> bytes:
     """PNG of the held-out score over batches: per configuration the mean over its complete seeds
     and a band from the lowest to the highest seed, drawn headless."""
     done = completed(trials, sweep)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
     for name in sweep["configurations"]:
         series = [dict(map(tuple, done[(name, s)].user_attrs["scores"]))
                   for s in sweep["seeds"] if (name, s) in done]
@@ -559,7 +579,6 @@ def plot_scores(trials: list, sweep: dict) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return buffer.getvalue()
 
 

@@ -9,4 +9,5 @@ CONFIGURATIONS = {
     "seed's method": {"generator_head": "real", "discriminator_input": "scalar"},
     "residue D, pathwise G": {"generator_head": "real"},
     "default": {},
+    "GLN discriminator": {"discriminator": "gln"},
 }
