@@ -130,7 +130,7 @@ def discriminator_fisher(trainer, x, y) -> np.ndarray:
 
 
 def test_model_fisher_of_the_discriminator_is_p_one_minus_p_times_the_logit_gradient():
-    trainer, _ = make_trainer()
+    trainer, _ = make_trainer(["--discriminator_fisher=model"])
     d = trainer.discriminator
     x = np.array([11.0, 12.0, 400.0, 9001.0])
     y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
@@ -147,7 +147,7 @@ def test_model_fisher_of_the_discriminator_is_p_one_minus_p_times_the_logit_grad
 
 
 def test_empirical_fisher_of_the_discriminator_depends_on_the_labels():
-    trainer, _ = make_trainer(["--discriminator_fisher=empirical"])
+    trainer, _ = make_trainer()  # the default: the seed's empirical Fisher
     x = np.array([11.0, 12.0, 400.0, 9001.0])
     y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
     assert not np.allclose(discriminator_fisher(trainer, x, y), discriminator_fisher(trainer, x, 1 - y))

@@ -48,8 +48,8 @@ discriminator_input = "residues"  # "residues" of the candidate modulo odd prime
                                 # one real number (the seed's)
 largest_prime = 31              # largest odd prime of the residue encoding (both networks)
 discriminator_loss = "focal"    # "focal" (class-balanced, as the seed) or "bce"
-discriminator_fisher = "model"  # D's Fisher for EWC: "model" (expected over its own labels) or
-                                # "empirical" (at the true labels, as the seed)
+discriminator_fisher = "empirical"  # D's Fisher for EWC: "empirical" (at the true labels, as the
+                                # seed) or "model" (expected over D's own labels: label-free)
 # The stream
 nb_batches = 100                # batch counter to reach; a resumed run continues up to it
 batch_size = 2000               # latent integers drawn per batch

@@ -28,7 +28,7 @@ FOCAL_GAMMA = 2.0               # focusing parameter of every focal term
 LOG_EPSILON = 1e-7              # probabilities are clipped to [eps, 1-eps] before a log
 PULL_CAP = 0.5                  # the negative L2 stops pulling at x = PULL_CAP * OUTPUT_CAP
 DISCRIMINATOR_LOSSES = ("focal", "bce")
-DISCRIMINATOR_FISHERS = ("model", "empirical")
+DISCRIMINATOR_FISHERS = ("empirical", "model")
 REWARDS = {  # reward of a sampled candidate, from D's belief p that it is prime
     "belief": lambda p: p,
     "log": lambda p: tf.math.log(p),
@@ -169,7 +169,7 @@ class Settings:
     steps: int = 75
     generator_steps: int = 5
     discriminator_loss: str = "focal"
-    discriminator_fisher: str = "model"
+    discriminator_fisher: str = "empirical"
     reward: str = "belief"
     negative_l2: float = 0.01
     seed: int = 0

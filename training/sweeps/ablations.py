@@ -9,7 +9,7 @@ CONFIGURATIONS = {
     "default": {},
     "no EWC": {"lambda_": 0.0},
     "BCE discriminator": {"discriminator_loss": "bce"},
-    "empirical D Fisher": {"discriminator_fisher": "empirical"},
+    "model D Fisher": {"discriminator_fisher": "model"},
     "log reward": {"reward": "log"},
     "focal reward": {"reward": "focal"},
     "no undersampling": {"wanted_prime_ratio": 0.01},  # below the batch's prime share: keeps all
