@@ -14,9 +14,8 @@ How the generator learns depends on its head (``model.offset_policy`` tells whic
 """
 from dataclasses import dataclass, field
 
-import numpy as np
-
 import keras
+import numpy as np
 import tensorflow as tf
 
 import utils
@@ -214,9 +213,15 @@ class Trainer:
         """The offset head's number of choices (the generator must have one)."""
         return self.generator.get_layer("choice").offsets
 
-    def batch_seed(self, batch: int, phase: int) -> tf.Tensor:
-        """Seed of the offset sampling in ``phase`` of ``batch``: a resumed run draws the same."""
-        return tf.constant([self.settings.seed, batch * 16 + phase], tf.int64)
+    def batch_seed(self, batch: int) -> tf.Tensor:
+        """Seed of ``batch``'s offset sampling; each draw folds in its own number (``draw_seed``)."""
+        return tf.constant([self.settings.seed, batch], tf.int64)
+
+
+def draw_seed(batch_seed, draw) -> tf.Tensor:
+    """The seed of one draw of offsets in a batch: 0 for the training candidates, 1 + i for the
+    generator's step i. Derived from the batch number alone, so a resumed run draws the same."""
+    return tf.random.experimental.stateless_fold_in(batch_seed, tf.cast(draw, tf.int64))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,16 +260,13 @@ def _offset_log_probs(trainer: Trainer, z):
     return tf.nn.log_softmax(trainer.policy(z, training=False), axis=-1)
 
 
-def _sample_offsets(trainer: Trainer, z, seed):
-    """k ~ pi(k | z) per row and its candidate x = offsets*z + k, shape (n, 1) float64."""
-    k = tf.random.stateless_categorical(trainer.policy(z, training=False), 1, seed=seed)
-    return k, trainer.offsets * z + tf.cast(k, tf.float64)
-
-
 def _build_sampler(trainer: Trainer):
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([2], tf.int64)])
-    def sample(z, seed):
-        return _sample_offsets(trainer, z, seed)[1]
+    def sample(z, batch_seed):
+        """k ~ pi(k | z) per row; returns the candidates x = offsets*z + k, shape (n, 1) float64."""
+        k = tf.random.stateless_categorical(trainer.policy(z, training=False), 1,
+                                            seed=draw_seed(batch_seed, 0))
+        return trainer.offsets * z + tf.cast(k, tf.float64)
     return sample
 
 
@@ -289,7 +291,7 @@ def _build_generator_phase(trainer: Trainer):
     encode, head = model_lib.split_encoding(trainer.policy)
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([2], tf.int64)])
-    def phase(z, seed):
+    def phase(z, batch_seed):
         """``generator_steps`` REINFORCE updates on latents z; returns losses and mean beliefs."""
         inputs = encode(z)  # the same latents at every step: encode them once
         losses = tf.TensorArray(tf.float32, size=steps)
@@ -297,7 +299,7 @@ def _build_generator_phase(trainer: Trainer):
         for i in tf.range(steps):
             with tf.GradientTape() as tape:
                 logits = head(inputs, training=True)
-                k = tf.random.stateless_categorical(logits, 1, seed=seed + [0, 1 + tf.cast(i, tf.int64)])
+                k = tf.random.stateless_categorical(logits, 1, seed=draw_seed(batch_seed, 1 + i))
                 x = trainer.offsets * z + tf.cast(k, tf.float64)
                 p = _clipped(tf.reshape(d(x, training=False), [-1]))
                 reward = reward_of(p)
@@ -320,7 +322,7 @@ def sample_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray
         return model_lib.generate(trainer.generator, z)
     sample = trainer.compiled("sample", _build_sampler)
     z_t = tf.constant(np.asarray(z, np.float64).reshape(-1, 1))
-    return model_lib.check_outputs(sample(z_t, trainer.batch_seed(batch, 0)).numpy())
+    return model_lib.check_outputs(sample(z_t, trainer.batch_seed(batch)).numpy())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,7 +383,7 @@ def train_batch(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarr
     g_phase = trainer.compiled("generator_phase", _build_generator_phase)
     d_losses = d_phase(tf.constant(x[kept].reshape(-1, 1)), tf.constant(labels[kept].reshape(-1, 1)))
     g_losses, beliefs = g_phase(tf.constant(np.asarray(z, np.float64).reshape(-1, 1)),
-                                trainer.batch_seed(batch, 1))
+                                trainer.batch_seed(batch))
     return {"discriminator_loss": d_losses.numpy(), "generator_loss": g_losses.numpy(),
             "belief": beliefs.numpy()}
 
