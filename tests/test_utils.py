@@ -387,6 +387,13 @@ def test_prime_count_matches_sympy_on_both_sides_of_the_sieve_limit():
         assert utils.prime_count(int(n)) == sympy.primepi(int(n)), n
 
 
+def test_rough_ceiling_is_the_density_of_rough_numbers():
+    assert utils.rough_ceiling(3) == 1.5 and utils.rough_ceiling(31) == pytest.approx(3.2711, abs=1e-4)
+    n = np.arange(1, 30030 * 2, 2)  # odd integers over whole periods of 3*5*7*11*13
+    rough = np.all([n % p != 0 for p in (3, 5, 7, 11, 13)], axis=0)
+    assert utils.rough_ceiling(13) == pytest.approx(1 / rough.mean())
+
+
 def test_density_windows_tile_the_integers():
     edges = utils._EDGES
     assert edges[0] == 1 and np.all(np.diff(edges) >= utils.MIN_WINDOW)

@@ -1,13 +1,14 @@
 """The networks of Optimus: generators of prime candidates and primality discriminators.
 
 A generator maps a latent integer z to a real x > 0; its candidate is the odd integer 2*round(x)+1.
-A discriminator maps x to P(candidate is prime). Two generator heads and two discriminator inputs:
+A discriminator maps x to P(candidate is prime). Two generator heads, three discriminators:
 
 - ``"offset"`` head: x = offsets*z + k, with k in [0, offsets) chosen by a softmax policy. Outputs
   are distinct by construction; training samples k, evaluation takes the most likely k.
 - ``"real"`` head: the seed's generator of a positive real, trained through D's input gradient.
-- ``"residues"`` input: the discriminator reads the candidate's residues modulo small odd primes.
-- ``"scalar"`` input: the seed's discriminator, which reads x as one real number.
+- MLP on ``"residues"``: the candidate's residues modulo small odd primes (``ResidueEncoding``).
+- MLP on the ``"scalar"`` x: the seed's discriminator, which reads x as one real number.
+- ``"gln"``: a gated linear network on the residues, which learns by its own local rule.
 
 Every builder is in the tables GENERATORS and DISCRIMINATORS, keyed by the constant that selects
 it, and every network is a plain Keras model built from registered layers. A checkpoint's weight
@@ -17,26 +18,25 @@ and reads only weights: no model config is deserialised.
 import json
 from pathlib import Path
 
-import numpy as np
-
-import utils
-
 import h5py
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
+import utils
+
 FLOAT32_EXACT = 2**24           # float32 holds every integer up to here, and not all beyond
+FLOAT64_EXACT = 2**53           # float64 holds every integer up to here: candidates stay below it
 LATENT_LIMIT = FLOAT32_EXACT    # largest latent integer: the real head reads z as float32
 
 # Residue encoding
 LARGEST_PRIME = 31              # default: odd primes 3..31 (ceiling of the score: prod p/(p-1) = 3.27)
 MAX_LARGEST_PRIME = 257         # above this the encoding's width, sum(p-1), passes 6000 features
-ENCODING_LIMIT = 2**53          # candidates must stay below this: float64 holds every integer up to it
 
 # Offset head
 OFFSETS = 16                    # default number of offsets k per latent (a power of 2: see README)
-MAX_OFFSETS = 4096              # offsets*z stays exact: 4096 * 2**24 is far below ENCODING_LIMIT
+MAX_OFFSETS = 4096              # offsets*z stays exact: 4096 * 2**24 is far below FLOAT64_EXACT
 OFFSET_WIDTHS = (64, 64)        # hidden ReLU layers of the offset scorer
 
 # Real head (the seed's generator)
@@ -62,7 +62,7 @@ DROPOUT_RATE = 0.3              # the seed's: after each hidden layer
 DISCRIMINATOR_L2 = 1e-3         # the seed's: L2 on the kernels
 
 # Running the networks
-OUTPUT_LIMIT = 2.0**53          # outputs beyond this have no integer resolution: divergence
+OUTPUT_LIMIT = float(FLOAT64_EXACT)  # outputs beyond this have no integer resolution: divergence
 FORWARD_CHUNK = 65536           # rows per network call when evaluating many inputs
 
 ARCHITECTURE_ATTRIBUTE = "optimus_architecture"  # JSON in each weight file: how to rebuild it
@@ -98,7 +98,7 @@ class ResidueEncoding(layers.Layer):
     """Residues of n modulo the odd primes <= largest_prime, as Fourier features.
 
     candidate=True: n = 2*round(x)+1, the candidate of a generator output x; False: n = round(x).
-    Input (..., 1) of reals below ENCODING_LIMIT/2; output (..., sum(p-1)) float32 features
+    Input (..., 1) of reals below FLOAT64_EXACT/2; output (..., sum(p-1)) float32 features
     (see ``residue_tables``). Exact: n is formed and reduced (floormod) in float64, which holds
     every integer below 2**53, and the sines are looked up by residue, so no phase is ever rounded.
     The gradient is straight-through: rounding passes it unchanged, and the features are
@@ -142,13 +142,20 @@ class ResidueEncoding(layers.Layer):
                 "candidate": self.candidate}
 
 
-@keras.saving.register_keras_serializable(package="optimus")
-class OffsetCandidates(layers.Layer):
-    """z of shape (n, 1) -> the offset head's K choices offsets*z + k, shape (n, K, 1), float64."""
+class _OffsetLayer(layers.Layer):
+    """A float64 layer of the offset head that knows its number of offsets."""
 
     def __init__(self, offsets: int = OFFSETS, **kwargs):
         super().__init__(autocast=False, dtype="float64", **kwargs)
         self.offsets = int(offsets)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "offsets": self.offsets}
+
+
+@keras.saving.register_keras_serializable(package="optimus")
+class OffsetCandidates(_OffsetLayer):
+    """z of shape (n, 1) -> the offset head's K choices offsets*z + k, shape (n, K, 1), float64."""
 
     def call(self, z):
         k = tf.range(self.offsets, dtype=tf.float64)
@@ -157,17 +164,10 @@ class OffsetCandidates(layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.offsets, 1)
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "offsets": self.offsets}
-
 
 @keras.saving.register_keras_serializable(package="optimus")
-class OffsetChoice(layers.Layer):
+class OffsetChoice(_OffsetLayer):
     """[z (n, 1), logits (n, K)] -> x = K*z + argmax_k logits, shape (n, 1), float64: the greedy output."""
-
-    def __init__(self, offsets: int = OFFSETS, **kwargs):
-        super().__init__(autocast=False, dtype="float64", **kwargs)
-        self.offsets = int(offsets)
 
     def call(self, inputs):
         z, logits = inputs
@@ -176,9 +176,6 @@ class OffsetChoice(layers.Layer):
 
     def compute_output_shape(self, input_shapes):
         return (input_shapes[0][0], 1)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "offsets": self.offsets}
 
 
 @keras.saving.register_keras_serializable(package="optimus")

@@ -187,6 +187,11 @@ def plot_metrics(state: dict) -> bytes:
         if scores:
             ax.plot(batches[:len(scores)], scores, style, label=f"score, {name.replace('_', ' ')}")
     ax.axhline(1.0, color="gray", lw=0.8, ls="--", label="uniform odd sampler")
+    config = state["config"]
+    if config["discriminator_input"] == "residues":  # what avoiding the encoded primes can give
+        ceiling = utils.rough_ceiling(config["largest_prime"])
+        ax.axhline(ceiling, color="gray", lw=0.8, ls=":",
+                   label=f"ceiling {ceiling:.2f}: no factor <= {config['largest_prime']}")
     if tests:
         sd = tests[-1]["in_range"]["score_sd"]
         ax.axhspan(1 - 2 * sd, 1 + 2 * sd, color="gray", alpha=0.15, label="chance, +-2 sd")
