@@ -63,7 +63,8 @@ DISCRIMINATOR_L2 = 1e-3         # the seed's: L2 on the kernels
 
 # Running the networks
 OUTPUT_LIMIT = float(FLOAT64_EXACT)  # outputs beyond this have no integer resolution: divergence
-FORWARD_CHUNK = 65536           # rows per network call when evaluating many inputs
+FORWARD_CHUNK = 16384           # inputs per network call when evaluating many (the offset head makes
+                                # 16 candidate rows of each: larger chunks thrash memory)
 
 ARCHITECTURE_ATTRIBUTE = "optimus_architecture"  # JSON in each weight file: how to rebuild it
 LOGITS_LAYER = "offset_logits"  # the offset head's policy output
