@@ -5,6 +5,7 @@ seconds of TensorFlow import, so runs that do not depend on one another start to
 """
 import ctypes
 import hashlib
+import io
 import json
 import os
 import random
@@ -637,6 +638,37 @@ def test_second_ctrl_c_abandons_the_batch_with_exit_130(tmp_path):
     checkpoint.load(directory, reader[0], reader[2])
 
 
+def test_ctrl_c_inside_a_print_does_not_crash(monkeypatch):
+    """Python runs a signal handler while a print to stdout holds the stream's lock; the
+    handler's own message must not print to that stream (a reentrant print raises)."""
+    stop = train._StopFlag()
+    read_end, write_end = os.pipe()
+
+    class Raw(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def fileno(self):
+            return write_end
+
+        def write(self, data):  # the handler lands while BufferedWriter holds its lock
+            if not stop.requested:
+                stop(signal.SIGINT, None)
+            return os.write(write_end, data)
+
+    stream = io.TextIOWrapper(io.BufferedWriter(Raw()), write_through=False)
+    monkeypatch.setattr(sys, "stdout", stream)
+    try:
+        print("batch 2/100", flush=True)
+        os.close(write_end)
+        with os.fdopen(read_end) as pipe:
+            text = pipe.read()
+    finally:
+        monkeypatch.undo()
+    assert stop.requested
+    assert "Ctrl-C: finishing this batch" in text and "batch 2/100" in text
+
+
 # ---------------------------------------------------------------------------------------------
 # Repeatability
 
@@ -673,6 +705,25 @@ def test_same_seed_repeats_every_number_and_a_resumed_run_matches_an_uninterrupt
         return [row.rsplit(",", 1)[0]
                 for row in (tmp_path / name / train.CSV_FILE).read_text().splitlines()]
     assert csv_without_seconds("resumed") == csv_without_seconds("straight")
+
+
+@pytest.mark.parametrize("changed", ["--reward=log", "--discriminator_fisher=model", "--offsets=8",
+                                     "--discriminator=gln"])
+def test_resuming_with_another_method_is_refused(changed, copy_of, run_main):
+    directory = copy_of()
+    before = digests(directory)
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", *TINY, changed])
+    name = changed[2:].partition("=")[0]
+    assert status == 2 and out == ""
+    assert f"{name}=" in error_line(err) and str(directory) in error_line(err)
+    assert digests(directory) == before
+
+
+def test_resuming_with_other_stream_constants_is_allowed(copy_of, run_main):
+    directory = copy_of()
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", *TINY, "--nb_batches=2",
+                                        "--lr=5e-4", "--steps=2"])
+    assert status == 0 and "at batch 1" in out, err
 
 
 def test_a_second_run_on_a_locked_directory_is_refused(copy_of, run_main):

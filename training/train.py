@@ -164,7 +164,13 @@ class _StopFlag:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nCtrl-C: finishing this batch and saving (press again to abandon it)", flush=True)
+        # os.write, not print: the handler can run while the main thread is inside a print to
+        # the same buffered stdout, and a reentrant print raises RuntimeError
+        message = b"\nCtrl-C: finishing this batch and saving (press again to abandon it)\n"
+        try:
+            os.write(sys.stdout.fileno(), message)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass  # no file descriptor behind stdout: the stop still happens
 
 
 def write_log_files(directory: Path, state: dict, plot: bool) -> None:
