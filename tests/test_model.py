@@ -221,6 +221,14 @@ def test_weight_file_rebuilds_its_own_architecture(tmp_path, architecture):
     assert model.read_architecture(path) == architecture
 
 
+def test_weight_file_is_a_whole_keras_model_too(tmp_path):
+    network = model.build_network(ARCHITECTURES[0])
+    model.save_network(network, tmp_path / "g.h5", ARCHITECTURES[0])
+    again = keras.models.load_model(tmp_path / "g.h5")  # for users: the registered layers rebuild it
+    rows = np.array([[3.0], [12345.0]])
+    np.testing.assert_array_equal(np.asarray(again(rows)), np.asarray(network(rows)))
+
+
 def test_weight_file_is_refused_for_another_architecture(tmp_path):
     a, b = ARCHITECTURES[0], dict(ARCHITECTURES[0], offsets=16)
     path = tmp_path / "g.h5"

@@ -107,7 +107,8 @@ class ResidueEncoding(layers.Layer):
     """
 
     def __init__(self, largest_prime: int = LARGEST_PRIME, candidate: bool = True, **kwargs):
-        super().__init__(autocast=False, **kwargs)
+        kwargs.setdefault("autocast", False)  # float64 in: a saved config already names it
+        super().__init__(**kwargs)
         self.largest_prime = int(largest_prime)
         self.candidate = bool(candidate)
         self.primes = odd_primes(self.largest_prime)
@@ -147,7 +148,9 @@ class _OffsetLayer(layers.Layer):
     """A float64 layer of the offset head that knows its number of offsets."""
 
     def __init__(self, offsets: int = OFFSETS, **kwargs):
-        super().__init__(autocast=False, dtype="float64", **kwargs)
+        kwargs.setdefault("dtype", "float64")  # a saved config already names it
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
         self.offsets = int(offsets)
 
     def get_config(self) -> dict:
