@@ -208,10 +208,15 @@ def measure(z: np.ndarray, x: np.ndarray, discriminator=None, verbose: int = VER
 
 def test_models(generator, discriminator=None, n_samples: int = N_SAMPLES,
                 low_latent: int = TRAINING_RANGE[0], high_latent: int = TRAINING_RANGE[1],
-                seed=None, verbose: int = VERBOSE) -> dict:
-    """``measure`` on ``n_samples`` latents drawn in [low_latent, high_latent] (see ``draw``)."""
+                seed=None, verbose: int = VERBOSE, samples: list | None = None) -> dict:
+    """``measure`` on ``n_samples`` latents drawn in [low_latent, high_latent] (see ``draw``).
+
+    samples: a list that receives the draw's (z, x), for ``write_candidates``.
+    """
     verbose = utils.check("verbose", verbose, VERBOSE, RULES["verbose"])
     z, x = draw(generator, n_samples, low_latent, high_latent, seed)
+    if samples is not None:
+        samples.append((z, x))
     return {**measure(z, x, discriminator, verbose), "low_latent": low_latent,
             "high_latent": high_latent, "seed": seed}
 
@@ -230,18 +235,10 @@ def evaluate(generator, discriminator, n_samples: int, low_latent: int, high_lat
     Returns {"in_range": report, "beyond": report or None}. samples: a list that receives the
     (z, x) of each draw, for ``write_candidates``.
     """
-    result = {}
-    for name, bounds in (("in_range", (low_latent, high_latent)),
-                         ("beyond", beyond_range(high_latent, beyond_latent))):
-        if bounds is None:
-            result[name] = None
-            continue
-        z, x = draw(generator, n_samples, *bounds, seed)
-        if samples is not None:
-            samples.append((z, x))
-        result[name] = {**measure(z, x, discriminator, verbose), "low_latent": bounds[0],
-                        "high_latent": bounds[1], "seed": seed}
-    return result
+    ranges = (("in_range", (low_latent, high_latent)), ("beyond", beyond_range(high_latent, beyond_latent)))
+    return {name: None if bounds is None else
+            test_models(generator, discriminator, n_samples, *bounds, seed, verbose, samples)
+            for name, bounds in ranges}
 
 
 def write_candidates(path: str, samples: list, stream=None) -> None:
@@ -306,7 +303,7 @@ def format_calibration(rows: list) -> str:
     lines = [f"{rows[0]['n_samples']} latents in [{CALIBRATION_RANGE[0]}, {CALIBRATION_RANGE[1]}]",
              "", "| generator | expected | score | p-value | distinct outputs |", "|---|---|---|---|---|"]
     lines += [f"| {r['name']} | {r['expected']:.3f} | {r['score']:.3f} +- {r['score_sd']:.3f} | "
-              f"{_p_value_text(r['p_value'])} | {_percent(r['distinct_fraction'])} |" for r in rows]
+              f"{p_value_text(r['p_value'])} | {_percent(r['distinct_fraction'])} |" for r in rows]
     return "\n".join(lines)
 
 
@@ -321,7 +318,8 @@ def _percent(value: float | None) -> str:
     return f"{percent:.2g}%" if 0 < percent < 0.01 else f"{percent:.2f}%"
 
 
-def _p_value_text(p: float) -> str:
+def p_value_text(p: float) -> str:
+    """A p-value as the reports show it (below 1e-300, a float no longer tells it apart)."""
     return "< 1e-300" if p < 1e-300 else f"{p:.3g}"
 
 
@@ -346,7 +344,7 @@ def format_report(result: dict, verbose: int = VERBOSE) -> str:
                                          if len(reports) > 1 else "")),
             _columns("score", [f"{r['score']:.3f} +- {r['score_sd']:.3f}" for _, r in reports],
                      "distinct primes / chance's count (chance 1, 210z+1 2.19)"),
-            _columns("p-value", [_p_value_text(r["p_value"]) for _, r in reports],
+            _columns("p-value", [p_value_text(r["p_value"]) for _, r in reports],
                      "P(chance gives as many distinct primes)"),
             _columns("prime ratio", [_percent(r["prime_ratio"]) for _, r in reports], "of all outputs"),
             _columns("chance", [_percent(r["chance"]) for _, r in reports],
@@ -417,7 +415,7 @@ def main(argv: list | None = None) -> int:
         if config["candidates"]:
             write_candidates(config["candidates"], samples)
     except utils.OptimusError as err:
-        print("error: " + " ".join(str(err).splitlines()), file=sys.stderr)
+        utils.print_error(err)
         return 2
     report = json.dumps(result) if config["json"] else format_report(result, config["verbose"])
     print(report, file=sys.stderr if config["candidates"] == "-" else sys.stdout)

@@ -55,6 +55,16 @@ class OptimusError(ValueError):
     """A bad setting or input (constant, argument, checkpoint): the scripts show it as one line, exit 2."""
 
 
+def one_line(err: BaseException) -> str:
+    """An error's message on one line, as the scripts print it."""
+    return " ".join(str(err).splitlines())
+
+
+def print_error(err: BaseException) -> None:
+    """The scripts' report of a user error: one line ``error: ...`` on stderr."""
+    print("error: " + one_line(err), file=sys.stderr, flush=True)
+
+
 def _sieve(limit: int) -> np.ndarray:
     """Boolean table of length `limit`: entry k says whether k is prime."""
     table = np.ones(limit, dtype=bool)
@@ -362,10 +372,15 @@ def odd_prime_density(lo, hi) -> float:
     return (primes - (lo <= 2 <= hi)) / n_odd
 
 
+def odd_primes(largest: int) -> tuple:
+    """The odd primes p <= largest."""
+    return tuple(p for p in range(3, largest + 1, 2) if is_prime(p))
+
+
 def rough_ceiling(largest_prime: int) -> float:
     """prod p/(p-1) over the odd primes p <= largest_prime: how much more often than random odd
     integers of their size outputs that avoid every such factor are prime (3.27 for 31)."""
-    return math.prod(p / (p - 1) for p in range(3, largest_prime + 1, 2) if is_prime(p))
+    return math.prod(p / (p - 1) for p in odd_primes(largest_prime))
 
 
 def _window_edges(limit: int) -> np.ndarray:

@@ -71,11 +71,6 @@ LOGITS_LAYER = "offset_logits"  # the offset head's policy output
 RESTORE_HINT = "restore it, or move the checkpoint away to start fresh"
 
 
-def odd_primes(largest: int) -> tuple:
-    """The odd primes p <= largest."""
-    return tuple(p for p in range(3, largest + 1, 2) if utils.is_prime(p))
-
-
 def residue_tables(primes) -> tuple:
     """Per prime p: the (p, p-1) feature table and its derivative in n, both float32.
 
@@ -111,7 +106,7 @@ class ResidueEncoding(layers.Layer):
         super().__init__(**kwargs)
         self.largest_prime = int(largest_prime)
         self.candidate = bool(candidate)
-        self.primes = odd_primes(self.largest_prime)
+        self.primes = utils.odd_primes(self.largest_prime)
         if not self.primes:
             raise ValueError(f"ResidueEncoding: no odd prime <= {largest_prime}")
         self._tables, self._slopes = residue_tables(self.primes)
@@ -426,14 +421,11 @@ def scalar_discriminator() -> keras.Sequential:
 
 
 # ---------------------------------------------------------------------------------------------
-# Running a network on many inputs
+# Generating and labelling
+
 
 class GeneratorDivergedError(utils.OptimusError):
     """The generator emitted NaN, inf, a non-positive value or a value beyond OUTPUT_LIMIT."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Generating and labelling
 
 
 def check_outputs(x: np.ndarray) -> np.ndarray:
@@ -553,6 +545,18 @@ def read_architecture(path) -> dict:
     return _checked_architecture(text.decode() if isinstance(text, bytes) else str(text))
 
 
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise utils.OptimusError(f"{path}: missing checkpoint file; {RESTORE_HINT}")
+
+
+def _unusable(path: Path, what: str, err: Exception) -> utils.OptimusError:
+    """The one-line error for a weight file that is not ``what``, with the first line of ``err``."""
+    message = str(err).splitlines()[0][:200] if str(err) else "unreadable"
+    return utils.OptimusError(f"{path}: not a weight file of {what} ({type(err).__name__}: "
+                              f"{message}); {RESTORE_HINT}")
+
+
 def load_weights(network: keras.Model, path, architecture: dict) -> None:
     """Load a weight file into ``network``, built for ``architecture``; never runs the file's config.
 
@@ -560,17 +564,14 @@ def load_weights(network: keras.Model, path, architecture: dict) -> None:
     architecture, or holds non-finite weights.
     """
     path = Path(path)
-    if not path.is_file():
-        raise utils.OptimusError(f"{path}: missing checkpoint file; {RESTORE_HINT}")
+    _require_file(path)
     try:
         recorded = read_architecture(path)
         if recorded != architecture:
             raise ValueError(f"it holds {recorded}, not {architecture}")
         network.load_weights(path)
     except Exception as err:  # h5py, json and Keras raise many types for a bad file
-        message = str(err).splitlines()[0][:200] if str(err) else "unreadable"
-        raise utils.OptimusError(f"{path}: not a weight file of this architecture "
-                                 f"({type(err).__name__}: {message}); {RESTORE_HINT}")
+        raise _unusable(path, "this architecture", err)
     if not all(np.isfinite(np.asarray(w)).all() for w in network.weights):
         raise utils.OptimusError(f"{path}: holds non-finite weights; {RESTORE_HINT}")
 
@@ -580,16 +581,14 @@ def load_network(path, role: str) -> keras.Model:
 
     role: "generator" or "discriminator", which the file must hold.
     """
+    path = Path(path)
+    _require_file(path)
     try:
         architecture = read_architecture(path)
         if ("generator_head" in architecture) != (role == "generator"):
             raise ValueError(f"it holds no {role}")
     except Exception as err:
-        if not Path(path).is_file():
-            raise utils.OptimusError(f"{path}: missing checkpoint file; {RESTORE_HINT}")
-        message = str(err).splitlines()[0][:200] if str(err) else "unreadable"
-        raise utils.OptimusError(f"{path}: not a weight file of a known {role} "
-                                 f"({type(err).__name__}: {message}); {RESTORE_HINT}")
+        raise _unusable(path, f"a known {role}", err)
     network = build_network(architecture)
     load_weights(network, path, architecture)
     return network

@@ -408,7 +408,7 @@ def run_trial(study: optuna.Study, storage, trial, sweep: dict, settings: dict, 
         try:
             value, attributes = train_and_score(sweep, point, folder, settings, label)
         except utils.OptimusError as err:
-            message = " ".join(str(err).splitlines())
+            message = utils.one_line(err)
             _finish(study, trial, {"error": message}, state=TrialState.FAIL)
             print(f"{label} failed: {message}", flush=True)
             return
@@ -422,12 +422,10 @@ def run_trial(study: optuna.Study, storage, trial, sweep: dict, settings: dict, 
               flush=True)
         return
     done = completed(study.get_trials(deepcopy=False), sweep)
-    p_value = attributes["p_value"]
-    p_text = "< 1e-300" if p_value < 1e-300 else f"{p_value:.3g}"  # as test.py's report shows it
     print(f"[{sum(p in done for p in grid(sweep))}/{len(grid(sweep))}] {label}: held-out score "
           f"{value:.3f}, in range {attributes['in_range_score']:.3f}, distinct "
-          f"{attributes['distinct_fraction']:.2%}, p {p_text}, {attributes['seconds']:.1f} s training",
-          flush=True)
+          f"{attributes['distinct_fraction']:.2%}, p {test.p_value_text(attributes['p_value'])}, "
+          f"{attributes['seconds']:.1f} s training", flush=True)
     write_outputs(study, sweep, folder)
 
 
@@ -462,7 +460,7 @@ def _worker_process(settings: dict, sweep: dict, folder: str, invocation: str) -
         study, storage = open_study(settings, sweep, Path(folder))
         work(study, storage, sweep, settings, Path(folder), invocation)
     except utils.OptimusError as err:
-        print("error: " + " ".join(str(err).splitlines()), file=sys.stderr, flush=True)
+        utils.print_error(err)
         sys.exit(2)
     except (_Stopped, KeyboardInterrupt):
         sys.exit(130)
@@ -531,11 +529,10 @@ def format_table(rows: list, sweep: dict) -> str:
     for row in rows:
         seeds = str(row["seeds"]) + ("" if row["seeds"] == len(sweep["seeds"]) else
                                      f" of {len(sweep['seeds'])}")
-        p = row["p_value"]
         multiples = " / ".join(f"{100 * row[f'multiples_{q}'][0]:.1f}" for q in test.SMALL_PRIMES)
         lines.append(f"| {row['configuration']} | {seeds} | {_cell(row['value'], '.3f')} | "
                      f"{_cell(row['in_range_score'], '.3f')} | {_cell(_percent(row['distinct_fraction']), '.2f', '%')} | "
-                     f"{'< 1e-300' if p < 1e-300 else format(p, '.3g')} | {multiples}% | "
+                     f"{test.p_value_text(row['p_value'])} | {multiples}% | "
                      f"{_cell(row['seconds'], '.1f')} |")
     lines += ["", "The discriminator at the end, on uniform odd candidates at the held-out outputs' "
               "magnitudes, half of them prime (the balance it trained on; a constant scores 50% and "
@@ -576,10 +573,7 @@ def plot_scores(trials: list, sweep: dict) -> bytes:
     ax.set_ylabel("held-out score")
     ax.set_title(f"Sweep {sweep['name']}: mean over seeds, band from lowest to highest seed")
     ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
+    return train.png_bytes(fig)
 
 
 def trials_csv(trials: list) -> str:
@@ -643,7 +637,7 @@ def main(argv: list) -> int:
         study, storage = open_study(settings, sweep, folder)
         check_unchanged(study, sweep)
     except utils.OptimusError as err:
-        print("error: " + " ".join(str(err).splitlines()), file=sys.stderr, flush=True)
+        utils.print_error(err)
         return 2
     trials = study.get_trials(deepcopy=False)
     points = grid(sweep)

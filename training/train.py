@@ -206,6 +206,11 @@ def plot_metrics(state: dict) -> bytes:
     ax.legend(loc="best")
     n = tests[-1]["in_range"]["n_samples"] if tests else 0
     ax.set_title(f"Optimus test sessions ({n} latents per range)")
+    return png_bytes(fig)
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """A figure drawn headless as PNG bytes, for an atomic write."""
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
@@ -380,7 +385,7 @@ def main(argv: list) -> int:
     try:
         train(parse_config(argv))
     except utils.OptimusError as err:
-        print("error: " + " ".join(str(err).splitlines()), file=sys.stderr, flush=True)
+        utils.print_error(err)
         return 2
     except KeyboardInterrupt:
         print("\nAbandoned the batch in progress; the last saved checkpoint is intact. "
