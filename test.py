@@ -74,8 +74,9 @@ RULES = {
 def draw(generator, n_samples: int, low_latent: int, high_latent: int, seed=None) -> tuple:
     """(z, x): ``n_samples`` distinct latents in [low_latent, high_latent] and the outputs for them.
 
-    generator: a keras model or any callable f(rows, training=False), float64 (n, 1) -> (n, 1).
-    Raises OptimusError on bad arguments and GeneratorDivergedError on bad outputs.
+    generator: a generator part (``registry.load_network``) or a stand-in with the same
+    ``outputs(z) -> x``. Raises OptimusError on bad arguments and GeneratorDivergedError on bad
+    outputs.
     """
     n_samples = utils.check("n_samples", n_samples, N_SAMPLES, RULES["n_samples"])
     low_latent = utils.check("low_latent", low_latent, 0, utils.between(1, model.LATENT_LIMIT, "an integer"))
@@ -90,7 +91,7 @@ def draw(generator, n_samples: int, low_latent: int, high_latent: int, seed=None
             f"n_samples={n_samples} is more than the {span} latents of [{low_latent}, {high_latent}]: "
             "lower n_samples or widen the range")
     z = utils.random_vector_integers(low_latent, high_latent, n_samples, np.random.default_rng(seed))
-    x = model.generate(generator, z)
+    x = model.check_outputs(generator.outputs(z))
     if x.size != n_samples:
         raise ValueError(f"generator returned {x.size} values for {n_samples} latents")
     return z, x
@@ -116,7 +117,7 @@ def _log_loss(p: np.ndarray, primes: np.ndarray) -> float:
 def _judge(discriminator, x: np.ndarray, primes: np.ndarray) -> dict:
     """The discriminator's verdicts on outputs x, shape (n,): confusion cells, balanced accuracy,
     log-loss, and the log-loss of the best constant (the prime share) for comparison."""
-    p = model.forward(discriminator, x)
+    p = np.asarray(discriminator.beliefs(x), dtype=np.float64).reshape(-1)
     if p.shape != primes.shape:
         raise ValueError(f"discriminator returned {p.size} values for {primes.size} inputs")
     said_prime = p > PRIME_THRESHOLD
@@ -282,13 +283,16 @@ CALIBRATION = (  # (name, generator of x, the expected score)
 
 
 class _Map:
-    """A stand-in generator: f applied to float64 rows of shape (n, 1)."""
+    """A stand-in network: f applied to float64 values, as a generator's outputs(z) or a
+    discriminator's beliefs(x)."""
 
     def __init__(self, f):
         self.f = f
 
-    def __call__(self, rows, training=False):
-        return self.f(np.asarray(rows, dtype=np.float64))
+    def outputs(self, z) -> np.ndarray:
+        return np.asarray(self.f(np.asarray(z, dtype=np.float64).reshape(-1, 1))).reshape(-1)
+
+    beliefs = outputs
 
 
 def calibration(n_samples: int, seed=None) -> list:

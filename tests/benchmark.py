@@ -44,7 +44,7 @@ import sympy  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import test  # noqa: E402
-from training import model, train, training_utils  # noqa: E402
+from training import registry, train, training_utils  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - _import_start
 
@@ -149,7 +149,7 @@ def fresh_default_run() -> dict:
     """
     timer, sessions, start = PhaseTimer(), [], [0.0]
     phases = [(training_utils, name, functools.partial(timer.wrap, name))
-              for name in ("sample_candidates", "label", "sampling", "train_batch", "compute_fisher")]
+              for name in ("sampled_candidates", "label", "sampling", "train_batch", "consolidate")]
     phases += [(train.checkpoint, "save", functools.partial(timer.wrap, "save"))]
 
     def session(fn):
@@ -181,10 +181,7 @@ def other_batches(argv: list) -> list:
     """Seconds of OTHER_BATCHES batches of a fresh run with ``argv``, after one warm-up batch."""
     config = train.parse_config(argv)
     keras.utils.set_random_seed(SEED)
-    networks = [model.build_network(a) for a in (model.generator_architecture(config),
-                                                 model.discriminator_architecture(config))]
-    trainer = training_utils.Trainer.create(*networks, config["lr"],
-                                            training_utils.Settings.from_config(config))
+    trainer = registry.build_trainer(config)
     rng = np.random.default_rng(SEED)
     train.run_batch(trainer, config, rng, 1)
     return [train.run_batch(trainer, config, rng, batch)["seconds"]
@@ -232,8 +229,8 @@ def main() -> int:
     keras.utils.set_random_seed(SEED)
     config = train.parse_config([])
     start = time.perf_counter()
-    generator = model.build_network(model.generator_architecture(config))
-    discriminator = model.build_network(model.discriminator_architecture(config))
+    generator = registry.build(registry.generator_architecture(config), "generator")
+    discriminator = registry.build(registry.discriminator_architecture(config), "discriminator")
     report = test.test_models(generator, discriminator, n_samples=EVAL_SAMPLES, seed=SEED)
     eval_s = time.perf_counter() - start
 
@@ -281,9 +278,9 @@ def main() -> int:
     table.row("  target", f"<= {TARGET_BATCH_S:g} s", verdict(batch_s <= TARGET_BATCH_S))
     phases, total = run["phases"], sum(r["seconds"] for r in rows)
     table.title(f"  where those {len(rows)} batches went (timing shims; saves and sessions are outside batches):")
-    for name, text in (("sample_candidates", "sample the offsets"), ("label", "oracle labels"),
+    for name, text in (("sampled_candidates", "sample the offsets"), ("label", "oracle labels"),
                        ("sampling", "undersampling"), ("train_batch", "D phase + G phase (compiled)"),
-                       ("compute_fisher", "Fisher of both networks")):
+                       ("consolidate", "Fisher of both networks, EWC")):
         table.row(f"  {text}", f"{100 * phases[name] / total:.1f} %", f"{1e3 * phases[name] / len(rows):.1f} ms per batch")
     table.row("  checkpoint save, per batch", f"{1e3 * phases['save'] / len(rows):.0f} ms", "six files, one commit")
 

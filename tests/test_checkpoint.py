@@ -7,69 +7,70 @@ import numpy as np
 import pytest
 
 import utils
-from training import checkpoint, model, train
+from training import checkpoint, registry, train
 from training import training_utils as tu
 
 
 def trained(directory, argv=()) -> tuple:
-    """A trainer after one small batch, saved to ``directory``; returns (trainer, architectures)."""
+    """A trainer after one small batch, saved to ``directory``; returns (trainer, config)."""
     offset = "--generator_head=real" not in argv
     config = train.parse_config([*argv, "--batch_size=300", "--steps=2",
                                  *(["--generator_steps=1"] if offset else [])])
     keras.utils.set_random_seed(0)
-    architectures = (model.generator_architecture(config), model.discriminator_architecture(config))
-    trainer = tu.Trainer.create(*(model.build_network(a) for a in architectures), config["lr"],
-                                tu.Settings.from_config(config))
+    trainer = registry.build_trainer(config)
     train.run_batch(trainer, config, np.random.default_rng(0), 1)
     checkpoint.save(directory, trainer, {"format": checkpoint.STATE_FORMAT, "batch": 1,
-                                         "config": config}, architectures)
-    return trainer, architectures
+                                         "config": config})
+    return trainer, config
 
 
-def fresh(architectures, lr=1e-3, seed=7) -> tu.Trainer:
+def fresh(config, lr=1e-3, seed=7) -> tu.Trainer:
     keras.utils.set_random_seed(seed)
-    return tu.Trainer.create(*(model.build_network(a) for a in architectures), lr, tu.Settings())
+    return registry.build_trainer(dict(config, lr=lr))
+
+
+def weights(trainer) -> list:
+    return trainer.generator.model.weights + trainer.discriminator.model.weights
 
 
 def test_checkpoint_round_trips_weights_fisher_and_optimizer(tmp_path):
-    trainer, architectures = trained(tmp_path)
+    trainer, config = trained(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(checkpoint.FILES)
-    again = fresh(architectures)
-    state = checkpoint.load(tmp_path, again, architectures)
+    again = fresh(config)
+    state = checkpoint.load(tmp_path, again)
     assert state["batch"] == 1
-    for a, b in zip(trainer.generator.weights + trainer.discriminator.weights,
-                    again.generator.weights + again.discriminator.weights):
+    for a, b in zip(weights(trainer), weights(again)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for ewc in ("ewc_generator", "ewc_discriminator"):
         np.testing.assert_array_equal(getattr(trainer, ewc).flat_fisher(), getattr(again, ewc).flat_fisher())
     for a, b in zip(trainer.generator_optimizer.variables, again.generator_optimizer.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    for a, w in zip(again.ewc_discriminator.anchor, again.discriminator.trainable_weights):
+    for a, w in zip(again.ewc_discriminator.anchor, again.discriminator.model.trainable_weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(w))
 
 
 def test_resume_keeps_this_runs_learning_rate(tmp_path):
-    _, architectures = trained(tmp_path)
-    again = fresh(architectures, lr=5e-4)
-    checkpoint.load(tmp_path, again, architectures)
+    _, config = trained(tmp_path)
+    again = fresh(config, lr=5e-4)
+    checkpoint.load(tmp_path, again)
     assert float(again.generator_optimizer.learning_rate) == pytest.approx(5e-4)
     assert float(again.discriminator_optimizer.learning_rate) == pytest.approx(5e-4)
     assert int(again.discriminator_optimizer.iterations) == 2  # the two steps before the save
 
 
 def test_a_checkpoint_of_another_architecture_is_refused_naming_the_file(tmp_path):
-    _, architectures = trained(tmp_path)
-    other = (dict(architectures[0], offsets=8), architectures[1])
+    _, config = trained(tmp_path)
     with pytest.raises(utils.OptimusError, match=checkpoint.GENERATOR_FILE):
-        checkpoint.load(tmp_path, fresh(other), other)
+        checkpoint.load(tmp_path, fresh(dict(config, offsets=8)))
 
 
 def test_load_networks_rebuilds_both_from_their_files(tmp_path):
     trainer, _ = trained(tmp_path, ["--generator_head=real", "--discriminator_input=scalar"])
     generator, discriminator = checkpoint.load_networks(tmp_path)
     z = np.array([[5.0], [123456.0]])
-    np.testing.assert_array_equal(np.asarray(generator(z)), np.asarray(trainer.generator(z)))
-    assert discriminator.name == trainer.discriminator.name
+    np.testing.assert_array_equal(generator.outputs(z), trainer.generator.outputs(z))
+    assert discriminator.model.name == trainer.discriminator.model.name
+    assert generator.architecture == trainer.generator.architecture
 
 
 def test_load_networks_without_files_says_to_train_first(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import model
+from training import registry
 from test_training import HELD_OUT, held_out_score
 
 STREAM_BATCHES = 200            # batches of the labelled stream
@@ -22,9 +22,9 @@ def candidates(rng, n: int, low: int, high: int) -> tuple:
 def gln(largest_prime: int, seed: int = 0) -> tuple:
     """(encode, head, layer) of a fresh GLN discriminator."""
     keras.utils.set_random_seed(seed)
-    d = model.gln_discriminator(largest_prime)
-    encode, head = model.split_encoding(d)
-    return encode, head, d.get_layer("gln")
+    d = registry.build({"discriminator": "gln", "discriminator_input": "residues",
+                        "largest_prime": largest_prime}, "discriminator")
+    return d.encode, d.head, d.gln
 
 
 def stream(network: tuple, rng, low: int, high: int, batches: int = STREAM_BATCHES) -> None:
@@ -93,7 +93,7 @@ def test_gln_keeps_the_first_range_after_a_stream_from_another():
 
 
 def test_gln_weights_are_its_own_not_an_optimizers():
-    d = model.gln_discriminator(7)
+    d = gln(7)[1]
     assert d.trainable_weights == [] and len(d.weights) > 0
 
 
@@ -129,6 +129,6 @@ def test_a_resumed_gln_run_matches_an_uninterrupted_one(tmp_path, monkeypatch):
     run("resumed", 2)
     resumed = run("resumed", 3)
     assert resumed[:2] == straight[:2]
-    for a, b in zip(straight[2].weights, resumed[2].weights):
+    for a, b in zip(straight[2].model.weights, resumed[2].model.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert int(straight[2].get_layer("gln").updates_done) == 9  # 3 batches of 3 steps
+    assert int(straight[2].gln.updates_done) == 9  # 3 batches of 3 steps

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import model
+from training import model, registry
 
 Z = np.array([[1.0], [7.0], [1e3], [1e5], [5e5], [1e6], [1e7]], dtype=np.float32)
 # The largest candidate any generator can emit: the offset head at its limits
@@ -105,10 +105,17 @@ def test_encoding_features_single_out_multiples_linearly():
 
 # -- the offset head ----------------------------------------------------------------------------
 
+def offset_head(offsets: int = 16, largest_prime: int = 31, generator_input: str = "candidates"):
+    return registry.build({"generator_head": "offset", "offsets": offsets,
+                           "largest_prime": largest_prime, "generator_input": generator_input},
+                          "generator")
+
+
 @pytest.mark.parametrize("generator_input", ["candidates", "latent"])
 def test_offset_generator_outputs_distinct_integers_in_each_block(generator_input):
     keras.utils.set_random_seed(0)
-    g = model.offset_generator(16, 31, generator_input)
+    head = offset_head(16, 31, generator_input)
+    g = head.model
     last = g.get_layer(model.LOGITS_LAYER if generator_input == "latent" else "score")
     last.kernel.assign(np.random.default_rng(0).normal(size=last.kernel.shape))  # leave the zero start
     z = np.arange(1, 5001, dtype=np.float64).reshape(-1, 1)
@@ -117,39 +124,35 @@ def test_offset_generator_outputs_distinct_integers_in_each_block(generator_inpu
     assert np.all((k >= 0) & (k < 16) & (k == np.round(k)))
     assert np.unique(x).size == x.size
     assert np.unique(k).size > 4  # the offsets depend on z
+    np.testing.assert_array_equal(k, np.argmax(np.asarray(head.policy(z)), axis=1))
 
 
 def test_untrained_offset_generator_is_the_progression_at_chance():
     # the zero last layer makes every offset equally likely; greedy takes k = 0
-    g = model.offset_generator(16, 31)
+    head = offset_head()
     z = np.arange(1, 101, dtype=np.float64).reshape(-1, 1)
-    np.testing.assert_array_equal(np.asarray(g(z)), 16 * z)
-    logits = np.asarray(model.offset_policy(g)(z))
+    np.testing.assert_array_equal(head.outputs(z), 16 * z.ravel())
+    logits = np.asarray(head.policy(z))
     assert logits.shape == (100, 16) and np.all(logits == 0)
 
 
 def test_offset_generator_is_exact_beyond_float32():
-    g = model.offset_generator(model.MAX_OFFSETS, 31)
+    g = offset_head(model.MAX_OFFSETS).model
     z = np.array([[model.LATENT_LIMIT]], dtype=np.float64)
     assert float(np.asarray(g(z))[0, 0]) == model.MAX_OFFSETS * model.LATENT_LIMIT
 
 
-def test_split_encoding_gives_the_same_output():
-    g = model.offset_generator(8, 13)
-    policy = model.offset_policy(g)
-    encode, head = model.split_encoding(policy)
+def test_each_part_splits_at_its_encoding_into_the_same_network():
+    head = offset_head(8, 13)
     z = np.array([[3.0], [1234.0]])
-    np.testing.assert_allclose(np.asarray(head(encode(z))), np.asarray(policy(z)))
-    d = model.residue_discriminator(13)
-    encode, head = model.split_encoding(d)
-    assert [w.path for w in head.trainable_weights] == [w.path for w in d.trainable_weights]
-    scalar = model.scalar_discriminator()
-    encode, head = model.split_encoding(scalar)
-    assert head is scalar and encode(5) == 5
-
-
-def test_policy_of_a_real_head_is_none():
-    assert model.offset_policy(model.real_generator()) is None
+    np.testing.assert_allclose(np.asarray(head.score(head.encode(z))), np.asarray(head.policy(z)))
+    x = np.array([[3.0], [1234.0], [99.0]])
+    for architecture in ({"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 13},
+                         {"discriminator": "gln", "discriminator_input": "residues", "largest_prime": 7},
+                         {"discriminator": "mlp", "discriminator_input": "scalar"}):
+        d = registry.build(architecture, "discriminator")
+        np.testing.assert_allclose(np.asarray(d.head(d.encode(x))), np.asarray(d.model(x)))
+        assert [w.path for w in d.head.weights] == [w.path for w in d.model.weights]
 
 
 # -- the seed's networks --------------------------------------------------------------------------
@@ -197,66 +200,82 @@ def test_scalar_discriminator_is_the_seeds():
 
 # -- weight files -------------------------------------------------------------------------------
 
-ARCHITECTURES = [
-    {"generator_head": "offset", "offsets": 8, "largest_prime": 13, "generator_input": "candidates"},
-    {"generator_head": "offset", "offsets": 4, "largest_prime": 7, "generator_input": "latent"},
-    {"generator_head": "real", "original_generator": False},
-    {"generator_head": "real", "original_generator": True},
-    {"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 11},
-    {"discriminator": "mlp", "discriminator_input": "scalar"},
-    {"discriminator": "gln", "discriminator_input": "residues", "largest_prime": 7},
+ARCHITECTURES = [  # (role, architecture)
+    ("generator", {"generator_head": "offset", "offsets": 8, "largest_prime": 13, "generator_input": "candidates"}),
+    ("generator", {"generator_head": "offset", "offsets": 4, "largest_prime": 7, "generator_input": "latent"}),
+    ("generator", {"generator_head": "real"}),
+    ("generator", {"generator_head": "original"}),
+    ("discriminator", {"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 11}),
+    ("discriminator", {"discriminator": "mlp", "discriminator_input": "scalar"}),
+    ("discriminator", {"discriminator": "gln", "discriminator_input": "residues", "largest_prime": 7}),
 ]
 
 
-@pytest.mark.parametrize("architecture", ARCHITECTURES, ids=lambda a: "-".join(map(str, a.values())))
-def test_weight_file_rebuilds_its_own_architecture(tmp_path, architecture):
-    network = model.build_network(architecture)
-    for w in network.trainable_weights:
+def saved(tmp_path, role: str, architecture: dict):
+    network = registry.build(architecture, role)
+    path = tmp_path / f"{role}.h5"
+    model.save_network(network.model, path, architecture)
+    return network, path
+
+
+@pytest.mark.parametrize("role, architecture", ARCHITECTURES, ids=lambda a: "-".join(map(str, a.values()))
+                         if isinstance(a, dict) else a)
+def test_weight_file_rebuilds_its_own_architecture(tmp_path, role, architecture):
+    network = registry.build(architecture, role)
+    for w in network.model.trainable_weights:
         w.assign(np.random.default_rng(0).normal(size=w.shape).astype(np.float32))
     path = tmp_path / "net.h5"
-    model.save_network(network, path, architecture)
-    again = model.load_network(path, "generator" if "generator_head" in architecture else "discriminator")
+    model.save_network(network.model, path, architecture)
+    again = registry.load_network(path, role)
     rows = np.array([[3.0], [17.0], [1000.0]])
-    np.testing.assert_array_equal(np.asarray(again(rows)), np.asarray(network(rows)))
-    assert model.read_architecture(path) == architecture
+    np.testing.assert_array_equal(np.asarray(again.model(rows)), np.asarray(network.model(rows)))
+    assert model.read_architecture(path) == architecture == again.architecture
 
 
 def test_weight_file_is_a_whole_keras_model_too(tmp_path):
-    network = model.build_network(ARCHITECTURES[0])
-    model.save_network(network, tmp_path / "g.h5", ARCHITECTURES[0])
-    again = keras.models.load_model(tmp_path / "g.h5")  # for users: the registered layers rebuild it
+    network, path = saved(tmp_path, *ARCHITECTURES[0])
+    again = keras.models.load_model(path)  # for users: the registered layers rebuild it
     rows = np.array([[3.0], [12345.0]])
-    np.testing.assert_array_equal(np.asarray(again(rows)), np.asarray(network(rows)))
+    np.testing.assert_array_equal(np.asarray(again(rows)), np.asarray(network.model(rows)))
 
 
 def test_weight_file_is_refused_for_another_architecture(tmp_path):
-    a, b = ARCHITECTURES[0], dict(ARCHITECTURES[0], offsets=16)
-    path = tmp_path / "g.h5"
-    model.save_network(model.build_network(a), path, a)
-    with pytest.raises(utils.OptimusError, match="g.h5"):
-        model.load_weights(model.build_network(b), path, b)
+    role, a = ARCHITECTURES[0]
+    b = dict(a, offsets=16)
+    _, path = saved(tmp_path, role, a)
+    with pytest.raises(utils.OptimusError, match="generator.h5"):
+        model.load_weights(registry.build(b, role).model, path, b)
 
 
-@pytest.mark.parametrize("record", [
-    {"generator_head": "offset", "offsets": 8, "largest_prime": 13},  # a setting missing
-    {"generator_head": "offset", "offsets": 8, "largest_prime": 13, "generator_input": "x"},
-    {"generator_head": "real", "original_generator": 1},  # 1 is not a bool
-    {"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 10**9},
-    {"discriminator": "mlp", "discriminator_input": "scalar", "code": "__import__('os')"},
-    {"discriminator": "gln", "discriminator_input": "scalar"},
-    ["discriminator_input", "scalar"],
-])
-def test_unknown_architecture_records_are_refused(tmp_path, record):
-    path = tmp_path / "d.h5"
-    model.save_network(model.scalar_discriminator(), path, {"discriminator": "mlp", "discriminator_input": "scalar"})
+BAD_RECORDS = [  # (role, record) of files that each would otherwise load
+    ("generator", {"generator_head": "offset", "offsets": 8, "largest_prime": 13}),  # a setting missing
+    ("generator", {"generator_head": "offset", "offsets": 8, "largest_prime": 13, "generator_input": "x"}),
+    ("generator", {"generator_head": "offset", "offsets": True, "largest_prime": 13,
+                   "generator_input": "candidates"}),  # True is not the integer 1
+    ("generator", {"generator_head": "offset", "offsets": 8.0, "largest_prime": 13,
+                   "generator_input": "candidates"}),  # 8.0 is not an integer
+    ("generator", {"generator_head": "original", "largest_prime": 13}),  # a key it does not have
+    ("generator", {"generator_head": 1}),
+    ("discriminator", {"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 10**9}),
+    ("discriminator", {"discriminator": "mlp", "discriminator_input": "scalar", "code": "__import__('os')"}),
+    ("discriminator", {"discriminator": "gln", "discriminator_input": "scalar"}),
+    ("discriminator", ["discriminator_input", "scalar"]),
+]
+
+
+@pytest.mark.parametrize("role, record", BAD_RECORDS)
+def test_unknown_architecture_records_are_refused(tmp_path, role, record):
+    good = next(a for r, a in ARCHITECTURES if r == role)
+    _, path = saved(tmp_path, role, good)
+    assert registry.load_network(path, role).architecture == good  # the file loads as written
     with h5py.File(path, "a") as f:
         f.attrs[model.ARCHITECTURE_ATTRIBUTE] = json.dumps(record)
-    with pytest.raises(utils.OptimusError, match="d.h5"):
-        model.load_network(path, "discriminator")
+    with pytest.raises(utils.OptimusError, match=f"{role}.h5") as refused:
+        registry.load_network(path, role)
+    assert "holds no" not in str(refused.value)  # refused for the record, not for its role
 
 
 def test_a_generator_file_is_refused_as_a_discriminator(tmp_path):
-    architecture = ARCHITECTURES[2]
-    model.save_network(model.build_network(architecture), tmp_path / "g.h5", architecture)
+    _, path = saved(tmp_path, *ARCHITECTURES[2])
     with pytest.raises(utils.OptimusError, match="no discriminator"):
-        model.load_network(tmp_path / "g.h5", "discriminator")
+        registry.load_network(path, "discriminator")

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 import utils
 from support import error_line, own_lines
-from training import checkpoint, model, train
+from training import checkpoint, model, registry, train
 from training import training_utils as tu
 
 optimus_test = train.test  # the repository's test.py, as train.py imported it
@@ -47,23 +47,23 @@ START_LINE = re.compile(r"Resuming from .* at batch (\d+)|No checkpoint in .*: s
 
 
 def make_trainer(argv=(), seed: int = 0) -> tuple:
-    """(trainer, config, architectures) for train.py's constants with ``argv`` overrides."""
+    """(trainer, config) for train.py's constants with ``argv`` overrides."""
     config = train.parse_config(list(argv))
     keras.utils.set_random_seed(seed)
-    architectures = (model.generator_architecture(config), model.discriminator_architecture(config))
-    trainer = tu.Trainer.create(*(model.build_network(a) for a in architectures), config["lr"],
-                                tu.Settings.from_config(config))
-    return trainer, config, architectures
+    return registry.build_trainer(config), config
 
 
 def save(directory: Path, made: tuple, batch: int = 1) -> Path:
     """A checkpoint as train.py leaves it after ``batch`` batches (history left empty)."""
-    trainer, config, architectures = made
+    trainer, config = made
     checkpoint.save(directory, trainer, {"format": checkpoint.STATE_FORMAT, "batch": batch,
                                          "config": config, "history": [], "tests": [],
-                                         "rng": np.random.default_rng(0).bit_generator.state},
-                    architectures)
+                                         "rng": np.random.default_rng(0).bit_generator.state})
     return directory
+
+
+def network_weights(trainer: tu.Trainer) -> list:
+    return trainer.generator.model.weights + trainer.discriminator.model.weights
 
 
 def digests(directory: Path) -> dict:
@@ -84,7 +84,7 @@ def snapshot(trainer: tu.Trainer) -> list:
     """
     optimizer_variables = [v for opt in (trainer.generator_optimizer, trainer.discriminator_optimizer)
                            for v in opt.variables if not v.path.endswith("learning_rate")]
-    variables = trainer.generator.weights + trainer.discriminator.weights + optimizer_variables
+    variables = network_weights(trainer) + optimizer_variables
     return ([np.array(v.numpy()) for v in variables]
             + [trainer.ewc_generator.flat_fisher(), trainer.ewc_discriminator.flat_fisher()])
 
@@ -131,8 +131,8 @@ def finish(proc: subprocess.Popen, log: Path) -> tuple:
 
 def check_checkpoint(directory: Path, batch: int, reader: tuple) -> None:
     """The checkpoint in ``directory`` loads whole, is at ``batch``, and its files agree."""
-    trainer, _, architectures = reader
-    state = checkpoint.load(directory, trainer, architectures)
+    trainer, _ = reader
+    state = checkpoint.load(directory, trainer)
     assert state["batch"] == batch == len(state["history"])
     trained = sum(1 for row in state["history"] if not row["skipped"])
     # the optimizer file and state.json come from the same commit
@@ -193,7 +193,6 @@ BAD_CONSTANTS = [  # (arguments, what the one line must name)
     (["steps=3"], ["steps=3", "--name=value"]),
     (["--batch_size=2001", "--high_latent=2000"], ["batch_size", "high_latent"]),
     (["--seed=1.5"], ["seed"]),
-    (["--original_generator=1"], ["original_generator"]),
     (["--discriminator_loss=mse"], ["discriminator_loss", "'focal'"]),
     (["--fisher_decay=2"], ["fisher_decay"]),
     (["--checkpoint_dir="], ["checkpoint_dir"]),
@@ -207,7 +206,7 @@ BAD_CONSTANTS = [  # (arguments, what the one line must name)
     (["--discriminator_fisher=diagonal"], ["discriminator_fisher"]),
     (["--generator_head=real", "--offsets=8"], ["offsets", "generator_head"]),
     (["--negative_l2=0.1"], ["negative_l2", "generator_head"]),
-    (["--original_generator=True", "--generator_head=offset"], ["generator_head", "original_generator"]),
+    (["--generator_head=original"], ["generator_head", "discriminator_input", "'scalar'"]),
     (["--discriminator=gln", "--generator_head=real"], ["gln", "generator_head"]),
     (["--discriminator=gln", "--discriminator_input=scalar"], ["gln", "discriminator_input"]),
     (["--discriminator=gln", "--discriminator_fisher=model"], ["discriminator_fisher"]),
@@ -247,7 +246,7 @@ CORRUPTIONS = {
     "another architecture's generator": (
         checkpoint.GENERATOR_FILE,
         lambda d: model.save_network(model.real_generator(original=True), d / checkpoint.GENERATOR_FILE,
-                                     {"generator_head": "real", "original_generator": True})),
+                                     {"generator_head": "original"})),
     "a keras model that names no architecture": (
         checkpoint.GENERATOR_FILE,
         lambda d: keras.Sequential([keras.Input((1,)), keras.layers.Dense(7),
@@ -312,9 +311,9 @@ class Crash(BaseException):
 
 def test_a_crash_at_any_point_of_the_commit_leaves_one_whole_checkpoint(base, tmp_path, monkeypatch):
     writer, reader = make_trainer(TINY), make_trainer(TINY, seed=7)
-    checkpoint.load(base, writer[0], writer[2])  # same weights, and the optimizer as saved
+    checkpoint.load(base, writer[0])  # same weights, and the optimizer as saved
     old = snapshot(writer[0])
-    for v in writer[0].generator.weights + writer[0].discriminator.weights:
+    for v in network_weights(writer[0]):
         v.assign(v * 1.5 + 0.25)
     for opt in (writer[0].generator_optimizer, writer[0].discriminator_optimizer):
         for v in opt.variables:
@@ -342,14 +341,14 @@ def test_a_crash_at_any_point_of_the_commit_leaves_one_whole_checkpoint(base, tm
         assert leftovers(directory)  # the crash left work for the next start
         if crash_at == 0:  # test.py reads the checkpoint that stands
             generator, discriminator = checkpoint.load_networks(directory)
-            assert_same_arrays([w.numpy() for w in generator.weights + discriminator.weights],
-                               old[:len(generator.weights) + len(discriminator.weights)])
+            loaded = generator.model.weights + discriminator.model.weights
+            assert_same_arrays([w.numpy() for w in loaded], old[:len(loaded)])
         else:  # some files may be renamed already: test.py must not read a mixed pair
             with pytest.raises(utils.OptimusError, match=checkpoint.JOURNAL_FILE):
                 checkpoint.load_networks(directory)
         checkpoint.recover(directory)  # what the next start does first
         assert leftovers(directory) == []
-        state = checkpoint.load(directory, reader[0], reader[2])
+        state = checkpoint.load(directory, reader[0])
         assert state["batch"] == (1 if crash_at == 0 else 2)
         assert_same_arrays(snapshot(reader[0]), old if crash_at == 0 else new)
 
@@ -361,11 +360,12 @@ def test_a_crash_at_any_point_of_the_commit_leaves_one_whole_checkpoint(base, tm
 def diverging_checkpoint(directory: Path, kind: str) -> tuple:
     """(directory, the run's arguments): a checkpoint with finite weights whose generator emits
     NaN, 0, huge values or inf (the real head: the offset head cannot diverge)."""
-    argv = [*SEED_TINY] if kind == "nan" else [*TINY[:-1], "--original_generator=True"]
+    argv = [*SEED_TINY] if kind == "nan" else [*TINY[:-1], "--generator_head=original",
+                                                "--discriminator_input=scalar"]
     argv = [a for a in argv if not a.startswith("--generator_steps")]
     directory.mkdir()
     made = make_trainer(argv)
-    for layer in made[0].generator.layers:
+    for layer in made[0].generator.model.layers:
         if isinstance(layer, keras.layers.Dense):
             shape = layer.kernel.shape
             if kind == "nan":  # +-1e30 in a checkerboard: inf - inf in the second layer
@@ -635,7 +635,7 @@ def test_second_ctrl_c_abandons_the_batch_with_exit_130(tmp_path):
     state = checkpoint.read_state(directory)
     assert state["batch"] == 1 == len(state["history"])
     reader = make_trainer([*SEED_TINY, "--steps=100"], seed=7)
-    checkpoint.load(directory, reader[0], reader[2])
+    checkpoint.load(directory, reader[0])
 
 
 def test_ctrl_c_inside_a_print_does_not_crash(monkeypatch):

@@ -21,7 +21,7 @@ optimus_test = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(optimus_test)
 
 import utils  # noqa: E402  (on sys.path once test.py is loaded)
-from training import checkpoint, model  # noqa: E402
+from training import checkpoint, model, registry  # noqa: E402
 
 CALIBRATION_SAMPLES = 100_000   # every latent of [1, 10**5]: about 1e4 primes, 1% noise
 CLI_TIMEOUT = 240               # seconds per command-line run (TensorFlow's import dominates)
@@ -183,7 +183,8 @@ def save_pair(directory: Path) -> None:
                                  "generator_input": "candidates"}, checkpoint.GENERATOR_FILE),
                                ({"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 31},
                                 checkpoint.DISCRIMINATOR_FILE)):
-        model.save_network(model.build_network(architecture), directory / name, architecture)
+        role = "generator" if "generator_head" in architecture else "discriminator"
+        model.save_network(registry.build(architecture, role).model, directory / name, architecture)
 
 
 @pytest.fixture(scope="module")

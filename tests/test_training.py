@@ -4,13 +4,15 @@ Each method test has a positive control (the signal is there and the generator f
 beside a negative control (the signal is cut and nothing moves), so that neither can pass by
 construction.
 """
+import copy
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import utils
-from training import model, train
+from training import model, registry, train
 from training import training_utils as tu
 
 HELD_OUT = (10**6 + 1, 10**7)   # latents beyond the training range [1, 10**6]
@@ -20,9 +22,16 @@ def make_trainer(argv=(), seed=0) -> tuple:
     """(trainer, config) for train.py's constants with ``argv`` overrides."""
     config = train.parse_config(list(argv))
     keras.utils.set_random_seed(seed)
-    networks = (model.build_network(model.generator_architecture(config)),
-                model.build_network(model.discriminator_architecture(config)))
-    return tu.Trainer.create(*networks, config["lr"], tu.Settings.from_config(config)), config
+    return registry.build_trainer(config), config
+
+
+def with_discriminator(trainer, network, lr=None) -> tu.Trainer:
+    """A trainer of the same generator and method whose discriminator computes ``network``."""
+    part = copy.copy(trainer.discriminator)
+    part.model = network
+    config = trainer.config if lr is None else dict(trainer.config, lr=lr)
+    return tu.Trainer.create(trainer.generator, part, config, trainer.reward, trainer.loss,
+                             trainer.fisher)
 
 
 def weights_of(network) -> list:
@@ -75,7 +84,7 @@ def test_ewc_penalty_is_zero_at_the_anchor_and_grows_with_the_fisher():
 
 def test_consolidate_accumulates_with_decay_and_moves_the_anchor():
     trainer, _ = make_trainer()
-    ewc, g = trainer.ewc_generator, trainer.generator
+    ewc, g = trainer.ewc_generator, trainer.generator.model
     ones = [tf.ones_like(w) for w in g.trainable_weights]
     ewc.consolidate(g, ones, 0.5)
     ewc.consolidate(g, ones, 0.5)
@@ -131,7 +140,7 @@ def discriminator_fisher(trainer, x, y) -> np.ndarray:
 
 def test_model_fisher_of_the_discriminator_is_p_one_minus_p_times_the_logit_gradient():
     trainer, _ = make_trainer(["--discriminator_fisher=model"])
-    d = trainer.discriminator
+    d = trainer.discriminator.model
     x = np.array([11.0, 12.0, 400.0, 9001.0])
     y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
     fast = discriminator_fisher(trainer, x, y)
@@ -155,7 +164,7 @@ def test_empirical_fisher_of_the_discriminator_depends_on_the_labels():
 
 def test_offset_fisher_is_the_expectation_over_the_policy():
     trainer, _ = make_trainer(["--offsets=4", "--largest_prime=7"])
-    g = trainer.generator
+    g = trainer.generator.model
     for w in g.trainable_weights:  # a policy that is not uniform
         w.assign(np.random.default_rng(0).normal(0, 0.3, w.shape).astype(np.float32))
     z = np.array([5.0, 97.0, 1000.0])
@@ -163,9 +172,9 @@ def test_offset_fisher_is_the_expectation_over_the_policy():
     fast = np.concatenate([np.asarray(f).ravel() for f in fns["generator"](tf.constant(z.reshape(-1, 1)))])
     terms = []
     for zi in z:
-        pi = np.asarray(tf.nn.softmax(trainer.policy(np.array([[zi]]))))[0]
+        pi = np.asarray(tf.nn.softmax(trainer.generator.policy(np.array([[zi]]))))[0]
         for k in range(4):
-            log_pi = lambda zi=zi, k=k: tf.nn.log_softmax(trainer.policy(np.array([[zi]])))[0, k]  # noqa: E731
+            log_pi = lambda zi=zi, k=k: tf.nn.log_softmax(trainer.generator.policy(np.array([[zi]])))[0, k]  # noqa: E731
             terms.append((pi[k] / len(z), log_pi))
     slow = np.concatenate([t.ravel() for t in loop_fisher(g.trainable_variables, terms)])
     np.testing.assert_allclose(fast, slow, rtol=2e-3, atol=1e-10)
@@ -178,11 +187,11 @@ def penalty_after_training(argv) -> tuple:
     for batch in (1, 2):
         train.run_batch(trainer, config, rng, batch)
     z = utils.random_vector_integers(1, 10**6, 500, rng)
-    x = tu.sample_candidates(trainer, z, 3)
+    x = trainer.generator.training_candidates(trainer, z, 3)
     labels = tu.label(x)
     tu.train_batch(trainer, z, x, labels, tu.sampling(labels, 0.5, 100, rng), 3)
     return (float(trainer.ewc_generator.flat_fisher().max()),
-            float(trainer.ewc_generator.penalty(trainer.generator, 1.0)))
+            float(trainer.ewc_generator.penalty(trainer.generator.model, 1.0)))
 
 
 def test_the_offset_heads_ewc_penalty_is_not_numerically_zero_unlike_the_seeds():
@@ -205,9 +214,9 @@ class NotMultipleOf3(keras.Model):
 
 def multiples_of_3_after_generator_phase(reward: str) -> tuple:
     trainer, _ = make_trainer([f"--reward={reward}", "--generator_steps=20"])
-    fixed = tu.Trainer.create(trainer.generator, NotMultipleOf3(), 1e-2, trainer.settings)
+    fixed = with_discriminator(trainer, NotMultipleOf3(), lr=1e-2)
     z = np.arange(1, 2001, dtype=np.float64)
-    share = lambda: float(np.mean(utils.to_odd_integer(model.generate(trainer.generator, z)) % 3 == 0))  # noqa: E731
+    share = lambda: float(np.mean(utils.to_odd_integer(trainer.generator.outputs(z)) % 3 == 0))  # noqa: E731
     before = share()
     phase = fixed.compiled("generator_phase", tu._build_generator_phase)
     phase(tf.constant(z.reshape(-1, 1)), fixed.batch_seed(1))
@@ -253,12 +262,12 @@ def generator_change_after_one_pathwise_step(cut: bool, negative_l2: float) -> f
     trainer, _ = make_trainer(["--generator_head=real", "--steps=1", "--lambda_=0",
                                f"--negative_l2={negative_l2}"])
     if cut:
-        trainer = tu.Trainer.create(trainer.generator, Cut(trainer.discriminator), 1e-3, trainer.settings)
-    before = weights_of(trainer.generator)
+        trainer = with_discriminator(trainer, Cut(trainer.discriminator.model))
+    before = weights_of(trainer.generator.model)
     z = utils.random_vector_integers(1, 10**6, 200, np.random.default_rng(0))
-    labels = tu.label(model.generate(trainer.generator, z))
-    tu.train_batch(trainer, z, model.generate(trainer.generator, z), labels, np.arange(200), 1)
-    return moved(before, trainer.generator)
+    labels = tu.label(trainer.generator.outputs(z))
+    tu.train_batch(trainer, z, trainer.generator.outputs(z), labels, np.arange(200), 1)
+    return moved(before, trainer.generator.model)
 
 
 def test_pathwise_generator_gradient_comes_through_the_discriminator():
@@ -287,23 +296,17 @@ def test_real_generator_carries_no_activity_regularizer():
 def test_train_batch_stops_on_a_generator_made_to_emit_nan():
     trainer, _ = make_trainer(["--generator_head=real", "--steps=2"])
     z = utils.random_vector_integers(1, 10**6, 100, np.random.default_rng(0))
-    x = model.generate(trainer.generator, z)
-    trainer.generator.get_layer("unit_output").bias.assign([np.nan])
+    x = trainer.generator.outputs(z)
+    trainer.generator.model.get_layer("unit_output").bias.assign([np.nan])
     with pytest.raises(model.GeneratorDivergedError):
         tu.train_batch(trainer, z, x, tu.label(x), np.arange(100), 1)
 
 
-def test_generate_refuses_nan_zero_and_huge_outputs():
-    class Fixed:
-        def __init__(self, value):
-            self.value = value
-
-        def __call__(self, z, training=False):
-            return np.full((len(z), 1), self.value)
+def test_outputs_refuse_nan_zero_and_huge_values():
     for bad in (np.nan, np.inf, 0.0, -3.0, 1e300):
         with pytest.raises(model.GeneratorDivergedError):
-            model.generate(Fixed(bad), np.arange(1, 5))
-    assert model.generate(Fixed(5.0), np.arange(1, 5)).tolist() == [5.0] * 4
+            model.check_outputs(np.full(4, bad))
+    assert model.check_outputs(np.full(4, 5.0)).tolist() == [5.0] * 4
 
 
 # -- controls of the whole method: a short training, scored on latents it never saw --------------

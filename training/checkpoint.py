@@ -4,7 +4,7 @@ A checkpoint is written file by file to temporary names in its folder; a journal
 renames, and the renames follow. A crash before the journal lands leaves the previous checkpoint;
 a crash after it is rolled forward by ``recover`` on the next start. ``lock`` keeps a second
 train.py out of a folder in use. The weight files come from ``model.save_network`` and are read by
-``model.load_network``; everything else is plain JSON, .npy or .npz, loaded with allow_pickle=False.
+``registry.load_network``; everything else is plain JSON, .npy or .npz, loaded with allow_pickle=False.
 """
 import fcntl
 import json
@@ -16,6 +16,7 @@ import numpy as np
 
 import utils
 from training import model as model_lib
+from training import registry
 
 GENERATOR_FILE = "Optimus_Generator.h5"
 DISCRIMINATOR_FILE = "Optimus_Discriminator.h5"
@@ -222,7 +223,7 @@ def load_networks(directory) -> tuple:
     g_path, d_path = directory / GENERATOR_FILE, directory / DISCRIMINATOR_FILE
     if not g_path.is_file() and not d_path.is_file():
         raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
-    return model_lib.load_network(g_path, "generator"), model_lib.load_network(d_path, "discriminator")
+    return registry.load_network(g_path, "generator"), registry.load_network(d_path, "discriminator")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,24 +236,25 @@ def _variable_groups(trainer) -> tuple:
     The seed states are the networks' only variables outside the weight files; without them a
     resumed run would draw other dropout masks than an uninterrupted one.
     """
-    seeds = [v for network in (trainer.generator, trainer.discriminator)
+    seeds = [v for network in (trainer.generator.model, trainer.discriminator.model)
              for v in network.variables if not any(v is w for w in network.weights)]
     return (("g", trainer.generator_optimizer.variables),
             ("d", trainer.discriminator_optimizer.variables), ("s", seeds))
 
 
-def save(directory, trainer, state: dict, architectures: tuple) -> None:
+def save(directory, trainer, state: dict) -> None:
     """Write the trainer's whole checkpoint to ``directory`` as one unit.
 
-    state: JSON-serialisable (batch counter, metrics history, RNG state, constants).
-    architectures: (generator's, discriminator's), recorded in their weight files.
-    The EWC anchors are not stored apart: after consolidation they equal the saved weights.
+    state: JSON-serialisable (batch counter, metrics history, RNG state, constants). Each weight
+    file records its network's architecture. The EWC anchors are not stored apart: after
+    consolidation they equal the saved weights.
     """
+    g, d = trainer.generator, trainer.discriminator
     arrays = {f"{prefix}{i:03d}": np.asarray(v)
               for prefix, variables in _variable_groups(trainer) for i, v in enumerate(variables)}
     commit(directory, {
-        GENERATOR_FILE: lambda p: model_lib.save_network(trainer.generator, p, architectures[0]),
-        DISCRIMINATOR_FILE: lambda p: model_lib.save_network(trainer.discriminator, p, architectures[1]),
+        GENERATOR_FILE: lambda p: model_lib.save_network(g.model, p, g.architecture),
+        DISCRIMINATOR_FILE: lambda p: model_lib.save_network(d.model, p, d.architecture),
         FISHER_GENERATOR_FILE: lambda p: _save_npy(p, trainer.ewc_generator.flat_fisher()),
         FISHER_DISCRIMINATOR_FILE: lambda p: _save_npy(p, trainer.ewc_discriminator.flat_fisher()),
         OPTIMIZER_FILE: lambda p: _save_npz(p, arrays),
@@ -277,20 +279,19 @@ def _load_variables(path: Path, trainer) -> None:
                                  "delete it to resume with fresh Adam moments")
 
 
-def load(directory, trainer, architectures: tuple) -> dict:
+def load(directory, trainer) -> dict:
     """Load a whole checkpoint into ``trainer`` (weights, Fisher, anchors, optimizer state).
 
-    architectures: what the weight files must hold. Returns the state dict. Raises
+    The weight files must hold the trainer's architectures. Returns the state dict. Raises
     OptimusError naming the first bad file; the trainer may then be partly loaded.
     """
     directory = Path(directory)
     state = read_state(directory)
-    for network, name, architecture in ((trainer.generator, GENERATOR_FILE, architectures[0]),
-                                        (trainer.discriminator, DISCRIMINATOR_FILE, architectures[1])):
-        model_lib.load_weights(network, directory / name, architecture)
-    for ewc, network, name in ((trainer.ewc_generator, trainer.generator, FISHER_GENERATOR_FILE),
-                               (trainer.ewc_discriminator, trainer.discriminator,
-                                FISHER_DISCRIMINATOR_FILE)):
+    g, d = trainer.generator, trainer.discriminator
+    for network, name in ((g, GENERATOR_FILE), (d, DISCRIMINATOR_FILE)):
+        model_lib.load_weights(network.model, directory / name, network.architecture)
+    for ewc, network, name in ((trainer.ewc_generator, g.model, FISHER_GENERATOR_FILE),
+                               (trainer.ewc_discriminator, d.model, FISHER_DISCRIMINATOR_FILE)):
         ewc.set_flat_fisher(load_vector(directory / name, ewc.flat_fisher().size))
         ewc.reset_anchor(network)
     path = directory / OPTIMIZER_FILE

@@ -1,19 +1,17 @@
 """The networks of Optimus: generators of prime candidates and primality discriminators.
 
 A generator maps a latent integer z to a real x > 0; its candidate is the odd integer 2*round(x)+1.
-A discriminator maps x to P(candidate is prime). Two generator heads, three discriminators:
+A discriminator maps x to P(candidate is prime). This file holds the layers and the builders:
 
-- ``"offset"`` head: x = offsets*z + k, with k in [0, offsets) chosen by a softmax policy. Outputs
-  are distinct by construction; training samples k, evaluation takes the most likely k.
-- ``"real"`` head: the seed's generator of a positive real, trained through D's input gradient.
-- MLP on ``"residues"``: the candidate's residues modulo small odd primes (``ResidueEncoding``).
-- MLP on the ``"scalar"`` x: the seed's discriminator, which reads x as one real number.
-- ``"gln"``: a gated linear network on the residues, which learns by its own local rule.
+- the encodings, how a network reads a number: ``ResidueEncoding`` (residues modulo small odd
+  primes), or the seed's x as one real;
+- the offset head (x = offsets*z + k, k chosen by a softmax policy) and the seed's real head;
+- the discriminators: an MLP on an encoding, a gated linear network, the seed's scalar MLP.
 
-Every builder is in the tables GENERATORS and DISCRIMINATORS, keyed by the constant that selects
-it, and every network is a plain Keras model built from registered layers. A checkpoint's weight
-file names its architecture (``ARCHITECTURE_ATTRIBUTE``), so ``load_network`` rebuilds it in code
-and reads only weights: no model config is deserialised.
+Which builder a constant selects, and what each needs, is in ``training/registry.py``. Every network
+is a plain Keras model built from registered layers. A checkpoint's weight file names its
+architecture (``ARCHITECTURE_ATTRIBUTE``), so the loader rebuilds it in code and reads only weights:
+no model config is deserialised.
 """
 import json
 from pathlib import Path
@@ -302,58 +300,36 @@ class GatedLinearNetwork(layers.Layer):
 
 
 # ---------------------------------------------------------------------------------------------
-# Generators: latent integer z, shape (n, 1) -> output x, shape (n, 1)
+# Generators: latent integer z, shape (n, 1) -> output x, shape (n, 1). Each builder returns the
+# model and the tensors that the registry's entry needs to run its parts alone.
 
 
-def offset_generator(offsets: int = OFFSETS, largest_prime: int = LARGEST_PRIME,
-                     generator_input: str = "candidates") -> keras.Model:
+def offset_generator(offsets: int, encoding: layers.Layer, per_candidate: bool) -> tuple:
     """The offset head: x = offsets*z + k, with k the most likely of ``offsets`` choices.
 
-    generator_input "candidates": every choice's candidate 2*(offsets*z + k)+1 is residue-encoded
-    and scored by one shared MLP, so the policy is a softmax over the K scores. "latent": the
-    residues of z itself go through an MLP with K outputs. The last layer starts at zero: every
+    per_candidate: every choice's candidate 2*(offsets*z + k)+1 goes through ``encoding`` and one
+    shared MLP scores it, so the policy is a softmax over the K scores; otherwise ``encoding``
+    reads z itself and an MLP maps it to the K logits. The last layer starts at zero: every
     offset is equally likely, and the greedy choice k = 0 gives the progression 2*offsets*z + 1,
     which for a power-of-2 ``offsets`` is exactly as prime as random odd integers.
-    The layer LOGITS_LAYER gives the policy's logits, shape (n, offsets) (see ``offset_policy``).
+    Returns (model, features, logits): the encoding's output and the policy's logits (n, offsets).
     """
     z = keras.Input((1,), dtype="float64", name="latent")
-    if generator_input == "candidates":
-        h = ResidueEncoding(largest_prime, name="encoding")(OffsetCandidates(offsets, name="choices")(z))
+    if per_candidate:
+        features = encoding(OffsetCandidates(offsets, name="choices")(z))
+        h = features
         for layer in _dense_stack(OFFSET_WIDTHS, "relu", "scorer"):
             h = layer(h)
         scores = layers.Dense(1, kernel_initializer="zeros", name="score")(h)
         logits = layers.Reshape((offsets,), name=LOGITS_LAYER)(scores)
-    elif generator_input == "latent":
-        h = ResidueEncoding(largest_prime, candidate=False, name="encoding")(z)
+    else:
+        features = encoding(z)
+        h = features
         for layer in _dense_stack(OFFSET_WIDTHS, "relu", "hidden"):
             h = layer(h)
         logits = layers.Dense(offsets, kernel_initializer="zeros", name=LOGITS_LAYER)(h)
-    else:
-        raise ValueError(f"generator_input must be 'candidates' or 'latent', got {generator_input!r}")
     x = OffsetChoice(offsets, name="choice")([z, logits])
-    return keras.Model(z, x, name="generator_offset")
-
-
-def offset_policy(generator: keras.Model) -> keras.Model | None:
-    """The logits model of an offset generator (same weights), or None for a real-head generator."""
-    try:
-        logits = generator.get_layer(LOGITS_LAYER).output
-    except ValueError:
-        return None
-    return keras.Model(generator.input, logits, name="offset_policy")
-
-
-def split_encoding(network: keras.Model) -> tuple:
-    """(encode, head) with network(x) == head(encode(x)): encode is its weightless residue encoding.
-
-    Inputs that stay fixed over many updates are encoded once, and only the head runs each
-    step. A network without a residue encoding splits into (identity, network).
-    """
-    try:
-        features = network.get_layer("encoding").output
-    except ValueError:
-        return (lambda x: x), network
-    return keras.Model(network.input, features), keras.Model(features, network.output)
+    return keras.Model(z, x, name="generator_offset"), features, logits
 
 
 def real_generator(original: bool = False) -> keras.Sequential:
@@ -389,22 +365,29 @@ def real_generator(original: bool = False) -> keras.Sequential:
 # Discriminators: generator output x, shape (n, 1) -> P(2*round(x)+1 is prime), shape (n, 1)
 
 
-def residue_discriminator(largest_prime: int = LARGEST_PRIME) -> keras.Model:
-    """Residues of the candidate 2*round(x)+1, then a ReLU MLP and a sigmoid."""
+def encoded_discriminator(encoding: layers.Layer, name: str) -> tuple:
+    """The candidate 2*round(x)+1 through ``encoding``, then a ReLU MLP and a sigmoid.
+
+    Returns (model, features): the encoding's output, for running the rest alone.
+    """
     x = keras.Input((1,), dtype="float64", name="output")
-    h = ResidueEncoding(largest_prime, name="encoding")(x)
+    features = encoding(x)
+    h = features
     for layer in _dense_stack(RESIDUE_WIDTHS, "relu", "hidden"):
         h = layer(h)
     p = layers.Dense(1, activation="sigmoid", name="probability")(h)
-    return keras.Model(x, p, name="discriminator_residues")
+    return keras.Model(x, p, name=name), features
 
 
-def gln_discriminator(largest_prime: int = LARGEST_PRIME) -> keras.Model:
-    """Residues of the candidate 2*round(x)+1, then a gated linear network (``GatedLinearNetwork``)."""
+def gln_discriminator(encoding: layers.Layer) -> tuple:
+    """The candidate through ``encoding``, then a gated linear network (``GatedLinearNetwork``).
+
+    Returns (model, features, the GatedLinearNetwork layer, whose ``local_update`` trains it).
+    """
     x = keras.Input((1,), dtype="float64", name="output")
-    features = ResidueEncoding(largest_prime, name="encoding")(x)
-    p = GatedLinearNetwork(name="gln")(features)
-    return keras.Model(x, p, name="discriminator_gln")
+    features = encoding(x)
+    gln = GatedLinearNetwork(name="gln")
+    return keras.Model(x, gln(features), name="discriminator_gln"), features, gln
 
 
 def scalar_discriminator() -> keras.Sequential:
@@ -418,6 +401,14 @@ def scalar_discriminator() -> keras.Sequential:
     stack.append(layers.Dense(1, activation="sigmoid", kernel_initializer="glorot_normal",
                               name="probability"))
     return keras.Sequential(stack, name="discriminator")
+
+
+def split(inputs, features, outputs) -> tuple:
+    """(encode, head): models with head(encode(x)) == the network, split at ``features``.
+
+    Inputs that stay fixed over many updates are encoded once, and only the head runs each step.
+    """
+    return keras.Model(inputs, features), keras.Model(features, outputs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,79 +445,8 @@ def forward(network, inputs) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def generate(generator, z) -> np.ndarray:
-    """Generator outputs for latent integers z (shape (n,) or (n, 1)), as float64 of shape (n,).
-
-    The offset head gives its most likely offset. Raises GeneratorDivergedError on any NaN, inf,
-    non-positive or huge output.
-    """
-    return check_outputs(forward(generator, z))
-
-
 # ---------------------------------------------------------------------------------------------
-# Builders by name, and weight files that name their architecture
-
-GENERATORS = {
-    "offset": lambda a: offset_generator(a["offsets"], a["largest_prime"], a["generator_input"]),
-    "real": lambda a: real_generator(a["original_generator"]),
-}
-DISCRIMINATORS = {
-    "mlp": lambda a: (residue_discriminator(a["largest_prime"]) if a["discriminator_input"] == "residues"
-                      else scalar_discriminator()),
-    "gln": lambda a: gln_discriminator(a["largest_prime"]),
-}
-# What each builder reads from the architecture, and the values it accepts
-ARCHITECTURE_KEYS = {
-    "generator_head": tuple(GENERATORS),
-    "generator_input": ("candidates", "latent"),
-    "discriminator": tuple(DISCRIMINATORS),
-    "discriminator_input": ("residues", "scalar"),
-    "largest_prime": range(3, MAX_LARGEST_PRIME + 1),
-    "offsets": range(2, MAX_OFFSETS + 1),
-    "original_generator": (False, True),
-}
-GENERATOR_KEYS = {"offset": ("generator_head", "offsets", "largest_prime", "generator_input"),
-                  "real": ("generator_head", "original_generator")}
-DISCRIMINATOR_KEYS = {("mlp", "residues"): ("discriminator", "discriminator_input", "largest_prime"),
-                      ("mlp", "scalar"): ("discriminator", "discriminator_input"),
-                      ("gln", "residues"): ("discriminator", "discriminator_input", "largest_prime")}
-
-
-def generator_architecture(config: dict) -> dict:
-    """The part of ``config`` (train.py's constants) that shapes the generator."""
-    return {k: config[k] for k in GENERATOR_KEYS[config["generator_head"]]}
-
-
-def discriminator_architecture(config: dict) -> dict:
-    """The part of ``config`` (train.py's constants) that shapes the discriminator."""
-    return {k: config[k] for k in DISCRIMINATOR_KEYS[config["discriminator"], config["discriminator_input"]]}
-
-
-def build_network(architecture: dict) -> keras.Model:
-    """The network an architecture dict describes (from one of the two functions above)."""
-    if "generator_head" in architecture:
-        return GENERATORS[architecture["generator_head"]](architecture)
-    return DISCRIMINATORS[architecture["discriminator"]](architecture)
-
-
-def _checked_architecture(text: str) -> dict:
-    """Parse and validate an architecture attribute: known keys, allowed values, a full set."""
-    architecture = json.loads(text)
-    if not isinstance(architecture, dict):
-        raise ValueError("not a JSON object")
-    for key, value in architecture.items():
-        allowed = ARCHITECTURE_KEYS.get(key)
-        if allowed is None or type(value) not in (str, int, bool) or value not in allowed:
-            raise ValueError(f"{key}={value!r} is not a known setting")
-    if "generator_head" in architecture:
-        needed = GENERATOR_KEYS[architecture["generator_head"]]
-    elif (architecture.get("discriminator"), architecture.get("discriminator_input")) in DISCRIMINATOR_KEYS:
-        needed = DISCRIMINATOR_KEYS[architecture["discriminator"], architecture["discriminator_input"]]
-    else:
-        raise ValueError("names neither a generator head nor a discriminator input")
-    if set(architecture) != set(needed):
-        raise ValueError(f"expected the settings {sorted(needed)}")
-    return architecture
+# Weight files that name their architecture (the registry says what an architecture may hold)
 
 
 def save_network(network: keras.Model, path, architecture: dict) -> None:
@@ -536,21 +456,22 @@ def save_network(network: keras.Model, path, architecture: dict) -> None:
         f.attrs[ARCHITECTURE_ATTRIBUTE] = json.dumps(architecture)
 
 
-def read_architecture(path) -> dict:
-    """The architecture recorded in a weight file; ValueError if absent or not a known one."""
+def read_architecture(path):
+    """The JSON value recorded in a weight file as its architecture, unchecked; ValueError if absent."""
     with h5py.File(path, "r") as f:
         text = f.attrs.get(ARCHITECTURE_ATTRIBUTE)
     if text is None:
         raise ValueError(f"no {ARCHITECTURE_ATTRIBUTE} attribute")
-    return _checked_architecture(text.decode() if isinstance(text, bytes) else str(text))
+    return json.loads(text.decode() if isinstance(text, bytes) else str(text))
 
 
-def _require_file(path: Path) -> None:
+def require_file(path: Path) -> None:
+    """Raise OptimusError naming ``path`` unless it is a file."""
     if not path.is_file():
         raise utils.OptimusError(f"{path}: missing checkpoint file; {RESTORE_HINT}")
 
 
-def _unusable(path: Path, what: str, err: Exception) -> utils.OptimusError:
+def unusable(path: Path, what: str, err: Exception) -> utils.OptimusError:
     """The one-line error for a weight file that is not ``what``, with the first line of ``err``."""
     message = str(err).splitlines()[0][:200] if str(err) else "unreadable"
     return utils.OptimusError(f"{path}: not a weight file of {what} ({type(err).__name__}: "
@@ -564,31 +485,13 @@ def load_weights(network: keras.Model, path, architecture: dict) -> None:
     architecture, or holds non-finite weights.
     """
     path = Path(path)
-    _require_file(path)
+    require_file(path)
     try:
         recorded = read_architecture(path)
         if recorded != architecture:
             raise ValueError(f"it holds {recorded}, not {architecture}")
         network.load_weights(path)
     except Exception as err:  # h5py, json and Keras raise many types for a bad file
-        raise _unusable(path, "this architecture", err)
+        raise unusable(path, "this architecture", err)
     if not all(np.isfinite(np.asarray(w)).all() for w in network.weights):
         raise utils.OptimusError(f"{path}: holds non-finite weights; {RESTORE_HINT}")
-
-
-def load_network(path, role: str) -> keras.Model:
-    """The network a weight file records (``save_network``), rebuilt in code, with its weights.
-
-    role: "generator" or "discriminator", which the file must hold.
-    """
-    path = Path(path)
-    _require_file(path)
-    try:
-        architecture = read_architecture(path)
-        if ("generator_head" in architecture) != (role == "generator"):
-            raise ValueError(f"it holds no {role}")
-    except Exception as err:
-        raise _unusable(path, f"a known {role}", err)
-    network = build_network(architecture)
-    load_weights(network, path, architecture)
-    return network

@@ -27,12 +27,13 @@ import tensorflow as tf  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
 
 import test  # noqa: E402
-from training import checkpoint, model, training_utils  # noqa: E402
+from training import checkpoint, model, registry, training_utils  # noqa: E402
 
 # -- constants (override any as --name=value) ---------------------------------------------------
-# The method
+# The method (each choice's values and what they need: training/registry.py, or --help)
 generator_head = "offset"       # "offset": x = offsets*z + k, k from a softmax policy trained by the
-                                # score-function gradient; "real": the seed's real x, pathwise gradient
+                                # score-function gradient; "real": the seed's real x, pathwise gradient;
+                                # "original": the original's k*z (with discriminator_input="scalar")
 generator_input = "candidates"  # offset head: "candidates" (score each choice's residues with one
                                 # shared MLP) or "latent" (an MLP from the residues of z to the logits)
 offsets = 16                    # offset head: choices k per latent (a power of 2 keeps k = 0 at chance)
@@ -40,8 +41,6 @@ reward = "belief"               # offset head: D(x) ("belief"), log D(x) ("log")
                                 # ("focal"), or 0 ("constant": the negative control, no signal)
 generator_steps = 5             # offset head: generator updates per batch, after the discriminator's
 negative_l2 = 1e-2              # real head: pull of the outputs toward OUTPUT_CAP (0 = off)
-original_generator = False      # real head: the original's generator, which can only compute k*z
-                                # (True also selects the real head, scalar input, no negative L2)
 discriminator = "mlp"           # "mlp" (trained by Adam through its loss) or "gln": a gated linear
                                 # network with its own local rule (offset head and residues only)
 discriminator_input = "residues"  # "residues" of the candidate modulo odd primes, or "scalar": x as
@@ -72,18 +71,8 @@ seed = 0                        # seeds latents, initial weights, sampling and d
 DEFAULTS = {k: v for k, v in dict(globals()).items()
             if not k.startswith("_") and k.islower() and isinstance(v, (int, float, str, bool))}
 
-RULES = {
-    "generator_head": utils.one_of(*model.GENERATORS),
-    "generator_input": utils.one_of(*model.ARCHITECTURE_KEYS["generator_input"]),
-    "offsets": utils.between(2, model.MAX_OFFSETS, "an integer"),
-    "reward": utils.one_of(*training_utils.REWARDS),
-    "generator_steps": utils.at_least(1),
-    "negative_l2": utils.between(0, 1),
-    "discriminator": utils.one_of(*model.DISCRIMINATORS),
-    "discriminator_input": utils.one_of(*model.ARCHITECTURE_KEYS["discriminator_input"]),
-    "largest_prime": utils.between(3, model.MAX_LARGEST_PRIME, "an integer"),
-    "discriminator_loss": utils.one_of(*training_utils.DISCRIMINATOR_LOSSES),
-    "discriminator_fisher": utils.one_of(*training_utils.DISCRIMINATOR_FISHERS),
+RULES = {  # the method's constants: their values come from the registry
+    **registry.rules(),
     "nb_batches": utils.at_least(1),
     "batch_size": utils.at_least(1),
     "low_latent": utils.at_least(1),
@@ -100,23 +89,7 @@ RULES = {
     "checkpoint_dir": utils.Rule(lambda v: v.strip() != "", "a directory path"),
     "seed": utils.at_least(0),
 }
-# A resumed run must use the checkpoint's method: these may not change.
-METHOD_CONSTANTS = ("generator_head", "generator_input", "offsets", "reward", "original_generator",
-                    "discriminator", "discriminator_input", "largest_prime", "discriminator_loss",
-                    "discriminator_fisher")
-# Constants that act only in some configurations: setting one elsewhere is refused, not ignored.
-ACTS_ONLY = {
-    **{name: (lambda c: c["generator_head"] == "offset", "generator_head='offset'")
-       for name in ("generator_input", "offsets", "reward", "generator_steps")},
-    "negative_l2": (lambda c: c["generator_head"] == "real", "generator_head='real'"),
-    "largest_prime": (lambda c: c["generator_head"] == "offset" or c["discriminator_input"] == "residues",
-                      "generator_head='offset' or discriminator_input='residues'"),
-    **{name: (lambda c: c["discriminator"] == "mlp", "discriminator='mlp' (a GLN learns by its own rule)")
-       for name in ("discriminator_loss", "discriminator_fisher")},
-}
-# A GLN gives no useful input gradient and reads residues: what it needs of the other constants.
-GLN_NEEDS = {"generator_head": "offset", "discriminator_input": "residues"}
-ORIGINAL_METHOD = {"generator_head": "real", "discriminator_input": "scalar", "negative_l2": 0.0}
+METHOD_CONSTANTS = registry.method_constants()  # a resumed run must keep these
 CSV_FILE = "training_log.csv"
 PLOT_FILE = "training_metrics.png"
 CSV_COLUMNS = ("batch", "skipped", "kept", "primes", "prime_share", "output_min", "output_median",
@@ -127,22 +100,7 @@ CSV_COLUMNS = ("batch", "skipped", "kept", "primes", "prime_share", "output_min"
 def parse_config(argv: list) -> dict:
     """Defaults updated by ``--name=value`` arguments, with the cross-checks between constants."""
     config = utils.parse_overrides(argv, DEFAULTS, RULES)
-    given = utils.given_names(argv)
-    if config["original_generator"]:
-        for name, value in ORIGINAL_METHOD.items():
-            if name in given and config[name] != value:
-                raise utils.OptimusError(f"--{name}={config[name]!r}: original_generator=True is the "
-                                         f"original's method, with {name}={value!r}")
-            config[name] = value
-    if config["discriminator"] == "gln":
-        for name, value in GLN_NEEDS.items():
-            if config[name] != value:
-                raise utils.OptimusError(f"--discriminator=gln: a GLN needs {name}={value!r} "
-                                         f"(got {config[name]!r})")
-    for name in sorted(given & set(ACTS_ONLY)):
-        acts, where = ACTS_ONLY[name]
-        if not acts(config):
-            raise utils.OptimusError(f"--{name}: {name} acts only with {where}; leave it out")
+    registry.check_method(config, utils.given_names(argv))
     if config["low_latent"] > config["high_latent"]:
         raise utils.OptimusError(
             f"--low_latent={config['low_latent']} --high_latent={config['high_latent']}: "
@@ -193,11 +151,10 @@ def plot_metrics(state: dict) -> bytes:
         if scores:
             ax.plot(batches[:len(scores)], scores, style, label=f"score, {name.replace('_', ' ')}")
     ax.axhline(1.0, color="gray", lw=0.8, ls="--", label="uniform odd sampler")
-    config = state["config"]
-    if config["discriminator_input"] == "residues":  # what avoiding the encoded primes can give
-        ceiling = utils.rough_ceiling(config["largest_prime"])
-        ax.axhline(ceiling, color="gray", lw=0.8, ls=":",
-                   label=f"ceiling {ceiling:.2f}: no factor <= {config['largest_prime']}")
+    ceiling = registry.ceiling(state["config"])
+    if ceiling is not None:  # what avoiding the primes the discriminator sees can give
+        ax.axhline(ceiling[0], color="gray", lw=0.8, ls=":",
+                   label=f"ceiling {ceiling[0]:.2f}: no factor <= {ceiling[1]}")
     if tests:
         sd = tests[-1]["in_range"]["score_sd"]
         ax.axhspan(1 - 2 * sd, 1 + 2 * sd, color="gray", alpha=0.15, label="chance, +-2 sd")
@@ -240,7 +197,7 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
     start = time.perf_counter()
     z = utils.random_vector_integers(config["low_latent"], config["high_latent"],
                                      config["batch_size"], rng)
-    x = training_utils.sample_candidates(trainer, z, batch)
+    x = trainer.generator.training_candidates(trainer, z, batch)
     labels = training_utils.label(x)
     row = {"primes": int(labels.sum()), "prime_share": round(float(labels.mean()), 6),
            "output_min": float(x.min()), "output_median": float(np.median(x)),
@@ -252,8 +209,7 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
         return row
     logs = training_utils.train_batch(trainer, z, x, labels, kept, batch)
     fisher = rng.choice(kept, size=min(config["nb_samples"], kept.size), replace=False)
-    training_utils.compute_fisher(trainer, z[fisher], x[fisher], labels[fisher],
-                                  config["fisher_decay"])
+    training_utils.consolidate(trainer, z[fisher], x[fisher], labels[fisher], config["fisher_decay"])
     row.update(skipped=0, kept=int(kept.size),
                discriminator_loss_first=float(logs["discriminator_loss"][0]),
                discriminator_loss_last=float(logs["discriminator_loss"][-1]),
@@ -281,24 +237,25 @@ def train(config: dict) -> dict:
     checkpoint.check_writable(directory)
     lock = checkpoint.lock(directory)
     try:
-        return _train_locked(config, directory)
+        trainer, state, rng = start(config, directory)
+        stop = _StopFlag()
+        previous_handler = signal.signal(signal.SIGINT, stop)
+        try:
+            report = train_loop(trainer, config, directory, state, rng, stop)
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
+        finish(trainer, config, directory, state, report, stop.requested)
+        return state
     finally:
         os.close(lock)
 
 
-def _resume_state(directory: Path, config: dict, trainer, architectures: tuple) -> dict:
-    """Load the checkpoint in ``directory`` into ``trainer``, refusing a change of method."""
-    previous = checkpoint.read_state(directory).get("config", {})
-    for name in METHOD_CONSTANTS:
-        if name in previous and previous[name] != config[name]:
-            raise utils.OptimusError(
-                f"{directory}: checkpoint was trained with {name}={previous[name]!r}; pass "
-                f"--{name}={previous[name]!r} to resume it, or choose another --checkpoint_dir")
-    return checkpoint.load(directory, trainer, architectures)
+def start(config: dict, directory: Path) -> tuple:
+    """(trainer, state, rng): a fresh run, or the checkpoint in ``directory`` resumed.
 
-
-def _train_locked(config: dict, directory: Path) -> dict:
-    """The body of ``train``, run while this process holds the directory's lock."""
+    Finishes or discards an interrupted save first; refuses an incomplete checkpoint and one
+    trained with another method.
+    """
     checkpoint.recover(directory)
     present = [n for n in checkpoint.REQUIRED_FILES if (directory / n).exists()]
     if present and len(present) < len(checkpoint.REQUIRED_FILES):
@@ -306,65 +263,84 @@ def _train_locked(config: dict, directory: Path) -> dict:
         raise utils.OptimusError(
             f"{directory}: incomplete checkpoint, missing {', '.join(missing)}; restore them, "
             "or move the checkpoint files away to start fresh")
-
     keras.utils.set_random_seed(config["seed"])
     tf.config.experimental.enable_op_determinism()
-    architectures = (model.generator_architecture(config), model.discriminator_architecture(config))
-    generator, discriminator = (model.build_network(a) for a in architectures)
-    trainer = training_utils.Trainer.create(generator, discriminator, config["lr"],
-                                            training_utils.Settings.from_config(config))
+    trainer = registry.build_trainer(config)
     rng = np.random.default_rng(config["seed"])
     if present:
-        state = _resume_state(directory, config, trainer, architectures)
+        state = _resume_state(directory, config, trainer)
         rng.bit_generator.state = state["rng"]
         print(f"Resuming from {directory} at batch {state['batch']}", flush=True)
     else:
         state = {"batch": 0, "history": [], "tests": []}
         print(f"No checkpoint in {directory}: starting fresh", flush=True)
     state.update(format=checkpoint.STATE_FORMAT, config=config)
+    return trainer, state, rng
 
-    stop = _StopFlag()
-    previous_handler = signal.signal(signal.SIGINT, stop)
+
+def _resume_state(directory: Path, config: dict, trainer) -> dict:
+    """Load the checkpoint in ``directory`` into ``trainer``, refusing a change of method."""
+    previous = checkpoint.read_state(directory).get("config", {})
+    for name in METHOD_CONSTANTS:
+        if name in previous and previous[name] != config[name]:
+            raise utils.OptimusError(
+                f"{directory}: checkpoint was trained with {name}={previous[name]!r}; pass "
+                f"--{name}={previous[name]!r} to resume it, or choose another --checkpoint_dir")
+    return checkpoint.load(directory, trainer)
+
+
+def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop) -> dict | None:
+    """Train, test and save batch after batch up to nb_batches or a Ctrl-C (``stop``).
+
+    Updates ``state`` in place; returns the last test session's report (None if none ran).
+    """
     report = None
-    try:
-        while state["batch"] < config["nb_batches"] and not stop.requested:
-            batch = state["batch"] + 1
-            print(f"batch {batch}/{config['nb_batches']}", end="  ", flush=True)
-            row = run_batch(trainer, config, rng, batch)
-            row["batch"] = batch
-            print(_progress(row), flush=True)
-            state["history"].append(row)
-            state["batch"] = batch
-            state["rng"] = rng.bit_generator.state
-            session = batch % config["test_session_occurrences"] == 0 or batch == config["nb_batches"]
-            if session:
-                report = test_session(generator, discriminator, config)
-                report["batch"] = batch
-                state["tests"].append(report)
-                print(_session_line(batch, report), flush=True)
-            saved = False
-            try:  # OSError here is a full disk or a folder gone read-only
-                checkpoint.save(directory, trainer, _jsonable(state), architectures)
-                saved = True
-                write_log_files(directory, state, plot=session)
-            except OSError as err:
-                raise utils.OptimusError(
-                    f"{directory}: could not write batch {batch}'s "
-                    f"{'log or plot' if saved else 'checkpoint'} ({err.strerror or err}); the "
-                    f"checkpoint of batch {batch if saved else batch - 1} is intact") from err
-    finally:
-        signal.signal(signal.SIGINT, previous_handler)
-    if stop.requested:
+    while state["batch"] < config["nb_batches"] and not stop.requested:
+        batch = state["batch"] + 1
+        print(f"batch {batch}/{config['nb_batches']}", end="  ", flush=True)
+        row = run_batch(trainer, config, rng, batch)
+        row["batch"] = batch
+        print(_progress(row), flush=True)
+        state["history"].append(row)
+        state["batch"] = batch
+        state["rng"] = rng.bit_generator.state
+        session = batch % config["test_session_occurrences"] == 0 or batch == config["nb_batches"]
+        if session:
+            report = test_session(trainer.generator, trainer.discriminator, config)
+            report["batch"] = batch
+            state["tests"].append(report)
+            print(_session_line(batch, report), flush=True)
+        save_batch(directory, trainer, state, session)
+    return report
+
+
+def save_batch(directory: Path, trainer, state: dict, plot: bool) -> None:
+    """Save the checkpoint of the batch just trained, then the CSV log (and the plot)."""
+    batch, saved = state["batch"], False
+    try:  # OSError here is a full disk or a folder gone read-only
+        checkpoint.save(directory, trainer, _jsonable(state))
+        saved = True
+        write_log_files(directory, state, plot)
+    except OSError as err:
+        raise utils.OptimusError(
+            f"{directory}: could not write batch {batch}'s "
+            f"{'log or plot' if saved else 'checkpoint'} ({err.strerror or err}); the "
+            f"checkpoint of batch {batch if saved else batch - 1} is intact") from err
+
+
+def finish(trainer, config: dict, directory: Path, state: dict, report: dict | None,
+           stopped: bool) -> None:
+    """Print how the run ended: how to resume after a Ctrl-C, else the evaluation report."""
+    if stopped:
         print(f"Stopped after batch {state['batch']}; checkpoint saved in {directory}. "
               "Run the same command to resume.", flush=True)
-        return state
+        return
     if report is None:  # nothing left to train: evaluate the checkpoint as it is
         print(f"Checkpoint is at batch {state['batch']} >= nb_batches={config['nb_batches']}: "
               "nothing to train (raise --nb_batches to continue)", flush=True)
-        report = test_session(generator, discriminator, config)
+        report = test_session(trainer.generator, trainer.discriminator, config)
     print(f"\nEvaluation after batch {state['batch']}:\n{test.format_report(report)}", flush=True)
     print(f"Log: {directory / CSV_FILE}   plot: {directory / PLOT_FILE}", flush=True)
-    return state
 
 
 def _jsonable(value):

@@ -5,14 +5,16 @@ them, label those with the exact primality oracle, undersample the non-primes in
 discriminator's batch, train both networks, then compute each network's Fisher diagonal and keep
 its weights as the EWC anchor theta*, so that the next batch's losses carry the EWC penalty.
 
-How the generator learns depends on its head (``model.offset_policy`` tells which):
-- offset head, score-function gradient: D trains ``steps`` times on its labelled batch, then G
-  takes ``generator_steps`` REINFORCE steps: it samples offsets for every latent of the batch and
-  is rewarded by D's belief that the candidates are prime, less the batch mean.
-- real head, pathwise gradient (the seed's): each of ``steps`` steps updates G through D's input
-  gradient and D on G's current outputs, whose labels are recomputed after every step.
+The networks are the parts of ``training/registry.py``, which know how they are trained; the
+step asks them. Two ways for the generator to learn live here:
+- score function (the offset head): D trains ``steps`` times on its labelled batch, then G takes
+  ``generator_steps`` REINFORCE steps: it samples offsets for every latent of the batch and is
+  rewarded by D's belief that the candidates are prime, less the batch mean.
+- pathwise (the seed's real head): each of ``steps`` steps updates G through D's input gradient
+  and D on G's current outputs, whose labels are recomputed after every step.
 """
 from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
@@ -26,14 +28,7 @@ FOCAL_ALPHA = 0.65              # class balancing of the discriminator's focal l
 FOCAL_GAMMA = 2.0               # focusing parameter of every focal term
 LOG_EPSILON = 1e-7              # probabilities are clipped to [eps, 1-eps] before a log
 PULL_CAP = 0.5                  # the negative L2 stops pulling at x = PULL_CAP * OUTPUT_CAP
-DISCRIMINATOR_LOSSES = ("focal", "bce")
-DISCRIMINATOR_FISHERS = ("empirical", "model")
-REWARDS = {  # reward of a sampled candidate, from D's belief p that it is prime
-    "belief": lambda p: p,
-    "log": lambda p: tf.math.log(p),
-    "focal": lambda p: tf.pow(1.0 - p, FOCAL_GAMMA) * tf.math.log(p),  # minus the focal loss
-    "constant": lambda p: tf.zeros_like(p),  # the negative control: no signal at all
-}
+
 
 def label(x: np.ndarray) -> np.ndarray:
     """Exact primality of the candidates 2*round(x)+1, as float32 0/1 of the shape of x."""
@@ -63,16 +58,6 @@ def sampling(labels: np.ndarray, wanted_prime_ratio: float, minimum_batch_size: 
 # Losses, EWC and the Fisher diagonal
 
 
-def discriminator_base_loss(name: str) -> keras.losses.Loss:
-    """The discriminator's base loss: "focal" (class-balanced, as the seed) or "bce"."""
-    if name == "focal":
-        return keras.losses.BinaryFocalCrossentropy(
-            apply_class_balancing=True, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA)
-    if name == "bce":
-        return keras.losses.BinaryCrossentropy()
-    raise ValueError(f"discriminator loss must be one of {DISCRIMINATOR_LOSSES}, got {name!r}")
-
-
 def negative_l2(x, strength: float) -> tf.Tensor:
     """The seed's pull toward large outputs: -strength * mean(min(x/OUTPUT_CAP, PULL_CAP)**2).
 
@@ -89,7 +74,8 @@ def ewc_penalty(weights, fisher, anchor, lambda_) -> tf.Tensor:
     return 0.5 * lambda_ * tf.add_n(terms) if terms else tf.constant(0.0)
 
 
-def _clipped(p) -> tf.Tensor:
+def clipped(p) -> tf.Tensor:
+    """p clipped to [LOG_EPSILON, 1 - LOG_EPSILON], for a log."""
     return tf.clip_by_value(p, LOG_EPSILON, 1.0 - LOG_EPSILON)
 
 
@@ -162,45 +148,35 @@ class EWC:
 
 
 @dataclass
-class Settings:
-    """The constants of train.py that the compiled steps read (see train.py for their meaning)."""
-    lambda_: float = 1.0
-    steps: int = 75
-    generator_steps: int = 5
-    discriminator_loss: str = "focal"
-    discriminator_fisher: str = "empirical"
-    reward: str = "belief"
-    negative_l2: float = 0.01
-    seed: int = 0
-
-    @classmethod
-    def from_config(cls, config: dict) -> "Settings":
-        return cls(**{k: config[k] for k in cls.__dataclass_fields__})
-
-
-@dataclass
 class Trainer:
-    """Everything one training run updates: both networks, their optimizers and EWC states."""
-    generator: keras.Model
-    discriminator: keras.Model
+    """Everything one training run updates, and the parts of its method (``registry.build_trainer``).
+
+    generator, discriminator: the registry's network parts (each owns its Keras ``model``);
+    reward, loss, fisher: the parts that shape the generator's reward, the discriminator's loss
+    and its Fisher; config: train.py's constants.
+    """
+    generator: Any
+    discriminator: Any
     generator_optimizer: keras.optimizers.Optimizer
     discriminator_optimizer: keras.optimizers.Optimizer
     ewc_generator: EWC
     ewc_discriminator: EWC
-    settings: Settings
-    policy: keras.Model | None = None
+    config: dict
+    reward: Any
+    loss: Any
+    fisher: Any
     _compiled: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def create(cls, generator, discriminator, lr: float, settings: Settings) -> "Trainer":
+    def create(cls, generator, discriminator, config: dict, reward, loss, fisher) -> "Trainer":
         """Fresh Adam optimizers (built, so their state can be saved at once) and zero EWC."""
         optimizers = []
-        for network in (generator, discriminator):
-            optimizer = keras.optimizers.Adam(learning_rate=lr)
+        for network in (generator.model, discriminator.model):
+            optimizer = keras.optimizers.Adam(learning_rate=config["lr"])
             optimizer.build(network.trainable_variables)
             optimizers.append(optimizer)
-        return cls(generator, discriminator, *optimizers, EWC.zeros(generator),
-                   EWC.zeros(discriminator), settings, model_lib.offset_policy(generator))
+        return cls(generator, discriminator, *optimizers, EWC.zeros(generator.model),
+                   EWC.zeros(discriminator.model), config, reward, loss, fisher)
 
     def compiled(self, name: str, build):
         """The compiled function ``name``, built by ``build(self)`` on first use."""
@@ -208,14 +184,9 @@ class Trainer:
             self._compiled[name] = build(self)
         return self._compiled[name]
 
-    @property
-    def offsets(self) -> int:
-        """The offset head's number of choices (the generator must have one)."""
-        return self.generator.get_layer("choice").offsets
-
     def batch_seed(self, batch: int) -> tf.Tensor:
         """Seed of ``batch``'s offset sampling; each draw folds in its own number (``draw_seed``)."""
-        return tf.constant([self.settings.seed, batch], tf.int64)
+        return tf.constant([self.config["seed"], batch], tf.int64)
 
 
 def draw_seed(batch_seed, draw) -> tf.Tensor:
@@ -225,53 +196,33 @@ def draw_seed(batch_seed, draw) -> tf.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# Discriminator updates: Adam on its loss, or the model's own rule when it has one
+# Discriminator updates by gradient (a part with its own rule offers its own)
 
 
-def _discriminator_update(trainer: Trainer) -> tuple:
-    """(encode, update): update(encode(x), labels) -> loss is one update of D on a labelled batch.
+def gradient_update(trainer: Trainer) -> tuple:
+    """(encode, update) of a discriminator trained by Adam on its loss plus the EWC penalty.
 
-    A batch that stays fixed over several updates is encoded once (``model.split_encoding``).
+    update(encode(x), labels) -> loss is one step on a labelled batch; a batch that stays fixed
+    over several steps is encoded once. The network's own regularization losses (Keras's
+    ``model.losses``: the seed's L2, else none) are added.
     """
-    d, s = trainer.discriminator, trainer.settings
-    encode, head = model_lib.split_encoding(d)
-    rule = [layer.local_update for layer in d.layers if hasattr(layer, "local_update")]
-    if rule:  # a network with its own update (a GLN): the step calls it, on the encoded inputs
-        return encode, rule[0]
-    base = discriminator_base_loss(s.discriminator_loss)
+    part, config = trainer.discriminator, trainer.config
+    d, head = part.model, part.head
+    base = trainer.loss.build()
     ewc, optimizer = trainer.ewc_discriminator, trainer.discriminator_optimizer
 
     def update(inputs, labels):
         with tf.GradientTape() as tape:
             p = head(inputs, training=True)
-            loss = base(labels, p) + ewc.penalty(d, s.lambda_)
-            if d.losses:  # the seed's L2 on the scalar discriminator's kernels
-                loss += tf.add_n(d.losses)
+            loss = base(labels, p) + ewc.penalty(d, config["lambda_"])
+            loss += sum(d.losses, tf.constant(0.0))
         optimizer.apply_gradients(zip(tape.gradient(loss, d.trainable_weights), d.trainable_weights))
         return loss
-    return encode, update
-
-
-# ---------------------------------------------------------------------------------------------
-# Offset head: sampling, the two phases of a batch
-
-
-def _offset_log_probs(trainer: Trainer, z):
-    return tf.nn.log_softmax(trainer.policy(z, training=False), axis=-1)
-
-
-def _build_sampler(trainer: Trainer):
-    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([2], tf.int64)])
-    def sample(z, batch_seed):
-        """k ~ pi(k | z) per row; returns the candidates x = offsets*z + k, shape (n, 1) float64."""
-        k = tf.random.stateless_categorical(trainer.policy(z, training=False), 1,
-                                            seed=draw_seed(batch_seed, 0))
-        return trainer.offsets * z + tf.cast(k, tf.float64)
-    return sample
+    return part.encode, update
 
 
 def _build_discriminator_phase(trainer: Trainer):
-    (encode, update), steps = _discriminator_update(trainer), trainer.settings.steps
+    (encode, update), steps = trainer.discriminator.update(trainer), trainer.config["steps"]
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([None, 1], tf.float32)])
     def phase(x, labels):
@@ -284,11 +235,31 @@ def _build_discriminator_phase(trainer: Trainer):
     return phase
 
 
+# ---------------------------------------------------------------------------------------------
+# The score-function method (a policy over offsets: ``registry.OffsetHead``)
+
+
+def offset_log_probs(generator, z):
+    """log pi(k | z) of an offset head for latents z (n, 1): shape (n, offsets)."""
+    return tf.nn.log_softmax(generator.policy(z, training=False), axis=-1)
+
+
+def _build_sampler(trainer: Trainer):
+    g = trainer.generator
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([2], tf.int64)])
+    def sample(z, batch_seed):
+        """k ~ pi(k | z) per row; returns the candidates x = offsets*z + k, shape (n, 1) float64."""
+        k = tf.random.stateless_categorical(g.policy(z, training=False), 1,
+                                            seed=draw_seed(batch_seed, 0))
+        return g.offsets * z + tf.cast(k, tf.float64)
+    return sample
+
+
 def _build_generator_phase(trainer: Trainer):
-    g, d, s = trainer.generator, trainer.discriminator, trainer.settings
-    reward_of, optimizer, ewc = REWARDS[s.reward], trainer.generator_optimizer, trainer.ewc_generator
-    steps = s.generator_steps
-    encode, head = model_lib.split_encoding(trainer.policy)
+    g, d, config = trainer.generator, trainer.discriminator.model, trainer.config
+    reward_of, optimizer, ewc = trainer.reward.of, trainer.generator_optimizer, trainer.ewc_generator
+    steps, encode, score = config["generator_steps"], g.encode, g.score
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([2], tf.int64)])
     def phase(z, batch_seed):
@@ -298,87 +269,35 @@ def _build_generator_phase(trainer: Trainer):
         beliefs = tf.TensorArray(tf.float32, size=steps)
         for i in tf.range(steps):
             with tf.GradientTape() as tape:
-                logits = head(inputs, training=True)
+                logits = score(inputs, training=True)
                 k = tf.random.stateless_categorical(logits, 1, seed=draw_seed(batch_seed, 1 + i))
-                x = trainer.offsets * z + tf.cast(k, tf.float64)
-                p = _clipped(tf.reshape(d(x, training=False), [-1]))
+                x = g.offsets * z + tf.cast(k, tf.float64)
+                p = clipped(tf.reshape(d(x, training=False), [-1]))
                 reward = reward_of(p)
                 advantage = tf.stop_gradient(reward - tf.reduce_mean(reward))
                 log_pi = tf.gather(tf.nn.log_softmax(logits), k[:, 0], batch_dims=1)
-                loss = -tf.reduce_mean(advantage * log_pi) + ewc.penalty(g, s.lambda_)
-            optimizer.apply_gradients(zip(tape.gradient(loss, g.trainable_weights), g.trainable_weights))
+                loss = -tf.reduce_mean(advantage * log_pi) + ewc.penalty(g.model, config["lambda_"])
+            weights = g.model.trainable_weights
+            optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
             losses = losses.write(i, loss)
             beliefs = beliefs.write(i, tf.reduce_mean(p))
         return losses.stack(), beliefs.stack()
     return phase
 
 
-def sample_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray:
-    """The generator's training candidates for latents z: sampled offsets, or the real head's G(z).
+def sampled_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray:
+    """An offset head's training candidates for latents z: offsets sampled from its policy.
 
-    Returns float64 x of shape (n,), checked like ``generate``.
+    Returns float64 x of shape (n,), checked like ``model.check_outputs``.
     """
-    if trainer.policy is None:
-        return model_lib.generate(trainer.generator, z)
     sample = trainer.compiled("sample", _build_sampler)
     z_t = tf.constant(np.asarray(z, np.float64).reshape(-1, 1))
     return model_lib.check_outputs(sample(z_t, trainer.batch_seed(batch)).numpy())
 
 
-# ---------------------------------------------------------------------------------------------
-# Real head: the seed's pathwise step
-
-
-def _build_pathwise_step(trainer: Trainer):
-    g, d, s = trainer.generator, trainer.discriminator, trainer.settings
-    g_base = keras.losses.BinaryFocalCrossentropy(gamma=FOCAL_GAMMA)
-    (d_encode, d_update), optimizer, ewc = (_discriminator_update(trainer), trainer.generator_optimizer,
-                                             trainer.ewc_generator)
-
-    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32), tf.TensorSpec([None, 1], tf.float32)])
-    def step(z, labels):
-        """One update of both networks. z: (n, 1) latents; labels: (n, 1) primality of G(z)."""
-        with tf.GradientTape() as tape:
-            x = g(z, training=True)
-            belief = d(x, training=False)  # the generator's gradient flows through D's input
-            loss = (g_base(tf.ones_like(belief), belief) + negative_l2(x, s.negative_l2)
-                    + ewc.penalty(g, s.lambda_))
-        optimizer.apply_gradients(zip(tape.gradient(loss, g.trainable_weights), g.trainable_weights))
-        d_loss = d_update(d_encode(tf.stop_gradient(x)), labels)
-        return loss, d_loss, g(z, training=False)
-    return step
-
-
-def _train_pathwise(trainer: Trainer, z: np.ndarray, labels: np.ndarray) -> dict:
-    step = trainer.compiled("pathwise_step", _build_pathwise_step)
-    z_t = tf.constant(np.asarray(z, np.float32).reshape(-1, 1))
-    y = np.asarray(labels, np.float32).reshape(-1, 1)
-    logs = {"generator_loss": [], "discriminator_loss": [], "prime_ratio": []}
-    for _ in range(trainer.settings.steps):
-        g_loss, d_loss, x_next = step(z_t, tf.constant(y))
-        y = label(model_lib.check_outputs(x_next.numpy())).reshape(-1, 1)
-        logs["generator_loss"].append(float(g_loss))
-        logs["discriminator_loss"].append(float(d_loss))
-        logs["prime_ratio"].append(float(y.mean()))
-    return {k: np.asarray(v) for k, v in logs.items()}
-
-
-# ---------------------------------------------------------------------------------------------
-# One batch, and the Fisher that follows it
-
-
-def train_batch(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
-                kept: np.ndarray, batch: int) -> dict:
-    """Train both networks on one batch.
-
-    z: (n,) latents; x: (n,) their training candidates (``sample_candidates``); labels: (n,)
-    primality of x; kept: indices of the discriminator's undersampled batch; batch: the batch
-    number, which seeds the offset sampling. Returns per-step numpy arrays: discriminator_loss,
-    generator_loss, and prime_ratio (real head: share of primes after each step) or belief
-    (offset head: D's mean belief in the sampled candidates at each generator step).
-    """
-    if trainer.policy is None:
-        return _train_pathwise(trainer, z[kept], labels[kept])
+def train_score_function(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
+                         kept: np.ndarray, batch: int) -> dict:
+    """D's ``steps`` updates on the undersampled batch, then G's REINFORCE steps on all latents."""
     d_phase = trainer.compiled("discriminator_phase", _build_discriminator_phase)
     g_phase = trainer.compiled("generator_phase", _build_generator_phase)
     d_losses = d_phase(tf.constant(x[kept].reshape(-1, 1)), tf.constant(labels[kept].reshape(-1, 1)))
@@ -388,65 +307,128 @@ def train_batch(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarr
             "belief": beliefs.numpy()}
 
 
-def _build_fisher_fns(trainer: Trainer) -> dict:
-    g, d, s = trainer.generator, trainer.discriminator, trainer.settings
-    g_vars, d_vars = g.trainable_variables, d.trainable_variables
-    spec64, spec32 = tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([None, 1], tf.float32)
+def policy_fisher_terms(trainer: Trainer, z) -> tuple:
+    """The policy's Fisher, E over k ~ pi(k|z) of (d log pi(k|z)/d theta)**2, exactly over k.
 
-    def label_log_prob(x, y):  # log P(y | x) under D
-        p = _clipped(tf.reshape(d(x, training=False), [-1]))
-        y = tf.reshape(y, [-1])
-        return y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p)
+    Returns (log_prob, inputs, weights) for ``fisher_diagonal``: every (z, k) row, weighted by
+    pi(k | z) / n.
+    """
+    g = trainer.generator
+    n = tf.shape(z)[0]
+    pi = tf.exp(offset_log_probs(g, z))
+    zs = tf.repeat(z, g.offsets, axis=0)
+    ks = tf.tile(tf.range(g.offsets), [n])
+    log_pi = lambda z, k: tf.gather(offset_log_probs(g, z), k, batch_dims=1)  # noqa: E731
+    return log_pi, (zs, ks), tf.reshape(pi, [-1]) / tf.cast(n, tf.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pathwise method (the seed's: ``registry.RealHead``)
+
+
+def _build_pathwise_step(trainer: Trainer):
+    g, d, config = trainer.generator.model, trainer.discriminator.model, trainer.config
+    g_base = keras.losses.BinaryFocalCrossentropy(gamma=FOCAL_GAMMA)
+    (d_encode, d_update), optimizer, ewc = (trainer.discriminator.update(trainer),
+                                             trainer.generator_optimizer, trainer.ewc_generator)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32), tf.TensorSpec([None, 1], tf.float32)])
+    def step(z, labels):
+        """One update of both networks. z: (n, 1) latents; labels: (n, 1) primality of G(z)."""
+        with tf.GradientTape() as tape:
+            x = g(z, training=True)
+            belief = d(x, training=False)  # the generator's gradient flows through D's input
+            loss = (g_base(tf.ones_like(belief), belief) + negative_l2(x, config["negative_l2"])
+                    + ewc.penalty(g, config["lambda_"]))
+        optimizer.apply_gradients(zip(tape.gradient(loss, g.trainable_weights), g.trainable_weights))
+        d_loss = d_update(d_encode(tf.stop_gradient(x)), labels)
+        return loss, d_loss, g(z, training=False)
+    return step
+
+
+def train_pathwise(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
+                   kept: np.ndarray, batch: int) -> dict:
+    """``steps`` joint updates on the undersampled latents, relabelling G's outputs after each."""
+    step = trainer.compiled("pathwise_step", _build_pathwise_step)
+    z_t = tf.constant(np.asarray(z[kept], np.float32).reshape(-1, 1))
+    y = np.asarray(labels[kept], np.float32).reshape(-1, 1)
+    logs = {"generator_loss": [], "discriminator_loss": [], "prime_ratio": []}
+    for _ in range(trainer.config["steps"]):
+        g_loss, d_loss, x_next = step(z_t, tf.constant(y))
+        y = label(model_lib.check_outputs(x_next.numpy())).reshape(-1, 1)
+        logs["generator_loss"].append(float(g_loss))
+        logs["discriminator_loss"].append(float(d_loss))
+        logs["prime_ratio"].append(float(y.mean()))
+    return {k: np.asarray(v) for k, v in logs.items()}
+
+
+def belief_fisher_terms(trainer: Trainer, z) -> tuple:
+    """The seed's generator Fisher: per-sample log D(G(z)), each row weighted 1/n."""
+    g, d = trainer.generator.model, trainer.discriminator.model
+    n = tf.cast(tf.shape(z)[0], tf.float32)
+    log_belief = lambda z: tf.math.log(clipped(tf.reshape(d(g(z, training=False)), [-1])))  # noqa: E731
+    return log_belief, (tf.cast(z, tf.float32),), tf.fill([tf.shape(z)[0]], 1.0 / n)
+
+
+# ---------------------------------------------------------------------------------------------
+# One batch, and the EWC consolidation that follows it
+
+
+def train_batch(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
+                kept: np.ndarray, batch: int) -> dict:
+    """Train both networks on one batch, as the generator's part trains them.
+
+    z: (n,) latents; x: (n,) their training candidates (``trainer.generator.training_candidates``);
+    labels: (n,) primality of x; kept: indices of the discriminator's undersampled batch; batch:
+    the batch number, which seeds the offset sampling. Returns per-step numpy arrays:
+    discriminator_loss, generator_loss, and prime_ratio (pathwise: share of primes after each
+    step) or belief (score function: D's mean belief in the sampled candidates at each step).
+    """
+    return trainer.generator.train(trainer, z, x, labels, kept, batch)
+
+
+def label_log_prob(d, x, y):
+    """log P(y | x) under the discriminator model d, per row: shape (n,)."""
+    p = clipped(tf.reshape(d(x, training=False), [-1]))
+    y = tf.reshape(y, [-1])
+    return y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p)
+
+
+def _build_fisher_fns(trainer: Trainer) -> dict:
+    g_vars = trainer.generator.model.trainable_variables
+    d_vars = trainer.discriminator.model.trainable_variables
+    spec64, spec32 = tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([None, 1], tf.float32)
 
     @tf.function(input_signature=[spec64, spec32])
     def discriminator(x, y):
-        """D's Fisher on candidates x (labels y, used only by the empirical Fisher)."""
-        n = tf.cast(tf.shape(x)[0], tf.float32)
-        if s.discriminator_fisher == "empirical":
-            return fisher_diagonal(d_vars, label_log_prob, (x, y), tf.fill([tf.shape(x)[0]], 1.0 / n))
-        # model Fisher: E over y ~ Bernoulli(D(x)); the same as p(1-p) (d logit/d theta)**2
-        p = tf.reshape(d(x, training=False), [-1])
-        xs = tf.concat([x, x], 0)
-        ys = tf.concat([tf.ones_like(y), tf.zeros_like(y)], 0)
-        return fisher_diagonal(d_vars, label_log_prob, (xs, ys), tf.concat([p, 1.0 - p], 0) / n)
+        """D's Fisher on candidates x (labels y), of the kind ``trainer.fisher`` gives."""
+        return fisher_diagonal(d_vars, *trainer.fisher.terms(trainer.discriminator.model, x, y))
 
-    if trainer.policy is None:
-        @tf.function(input_signature=[spec64])
-        def generator(z):
-            """The seed's: per-sample log D(G(z))."""
-            n = tf.cast(tf.shape(z)[0], tf.float32)
-            log_belief = lambda z: tf.math.log(_clipped(tf.reshape(d(g(z, training=False)), [-1])))  # noqa: E731
-            return fisher_diagonal(g_vars, log_belief, (tf.cast(z, tf.float32),),
-                                   tf.fill([tf.shape(z)[0]], 1.0 / n))
-    else:
-        offsets = trainer.offsets
-
-        @tf.function(input_signature=[spec64])
-        def generator(z):
-            """The policy's Fisher, E over k ~ pi(k|z) of (d log pi(k|z)/d theta)**2, exactly over k."""
-            n = tf.shape(z)[0]
-            pi = tf.exp(_offset_log_probs(trainer, z))
-            zs = tf.repeat(z, offsets, axis=0)
-            ks = tf.tile(tf.range(offsets), [n])
-            log_pi = lambda z, k: tf.gather(_offset_log_probs(trainer, z), k, batch_dims=1)  # noqa: E731
-            return fisher_diagonal(g_vars, log_pi, (zs, ks),
-                                   tf.reshape(pi, [-1]) / tf.cast(n, tf.float32))
+    @tf.function(input_signature=[spec64])
+    def generator(z):
+        """G's Fisher on latents z, from the terms its part gives."""
+        return fisher_diagonal(g_vars, *trainer.generator.fisher_terms(trainer, z))
     return {"generator": generator, "discriminator": discriminator}
 
 
-def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
-                   fisher_decay: float) -> None:
-    """Fisher diagonal of both networks on a sample of the batch, then online EWC consolidation.
+def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray) -> tuple:
+    """(generator's, discriminator's) Fisher diagonals on a sample of the batch: lists of tensors.
 
     z: (m,) latents (the generator's Fisher); x, labels: (m,) candidates that D trained on and
-    their primality (D's Fisher). Then F <- fisher_decay * F + F_new and theta* <- the weights.
+    their primality (D's Fisher; the generator's part may take them anew, see ``fisher_inputs``).
     """
-    if trainer.policy is None:  # the real head's D trained on its moving outputs: take them now
-        x = model_lib.generate(trainer.generator, z)
-        labels = label(x)
+    x, labels = trainer.generator.fisher_inputs(trainer, z, x, labels)
     fns = trainer.compiled("fisher", _build_fisher_fns)
     new_g = fns["generator"](tf.constant(np.asarray(z, np.float64).reshape(-1, 1)))
     new_d = fns["discriminator"](tf.constant(np.asarray(x, np.float64).reshape(-1, 1)),
                                  tf.constant(np.asarray(labels, np.float32).reshape(-1, 1)))
-    trainer.ewc_generator.consolidate(trainer.generator, new_g, fisher_decay)
-    trainer.ewc_discriminator.consolidate(trainer.discriminator, new_d, fisher_decay)
+    return new_g, new_d
+
+
+def consolidate(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
+                fisher_decay: float) -> None:
+    """Online EWC after a batch: ``compute_fisher``, then F <- fisher_decay * F + F_new and
+    theta* <- the current weights, for both networks."""
+    new_g, new_d = compute_fisher(trainer, z, x, labels)
+    trainer.ewc_generator.consolidate(trainer.generator.model, new_g, fisher_decay)
+    trainer.ewc_discriminator.consolidate(trainer.discriminator.model, new_d, fisher_decay)

@@ -1,0 +1,159 @@
+"""The method registry: every combination it supports trains, saves and resumes; every one it
+refuses is refused in one line; train.py's rules and checks are the registry's.
+
+The combinations come from the registry itself, so a new entry is covered without editing this file.
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+import utils
+from support import error_line
+from training import checkpoint, registry, train
+
+NETWORK_SELECTORS = [r for r in registry.REGISTRIES
+                     if r.constant in ("generator_head", "generator_input", "discriminator",
+                                       "discriminator_input")]  # the selectors a weight file records
+TINY = {"batch_size": 64, "steps": 2, "generator_steps": 1, "nb_samples": 4, "test_samples": 40,
+        "minimum_batch_size": 10}
+
+
+def argv_of(choice: dict, extra: dict = TINY) -> list:
+    """``--name=value`` arguments for the selectors in ``choice``, plus those of ``extra`` that the
+    chosen parts read (a constant no chosen part reads would be refused)."""
+    argv = [f"--{name}={value}" for name, value in choice.items()]
+    config = utils.parse_overrides(argv, train.DEFAULTS, train.RULES)
+    read = {name for cls in registry.chosen(config).values() for name in cls.reads}
+    method_specific = set(registry.readers())
+    return argv + [f"--{name}={value}" for name, value in extra.items()
+                   if name not in method_specific or name in read]
+
+
+def network_combinations() -> tuple:
+    """(supported, refused): every assignment of the network selectors' registered values that the
+    chosen parts read (a generator input only for a head that reads one), split by parse_config."""
+    supported, refused, seen = [], [], set()
+    for values in itertools.product(*NETWORK_SELECTORS):
+        choice = {r.constant: v for r, v in zip(NETWORK_SELECTORS, values)}
+        config = utils.parse_overrides(argv_of(choice, {}), train.DEFAULTS, train.RULES)
+        chosen = registry.chosen(config)
+        choice = {name: value for name, value in choice.items() if name in chosen}
+        key = tuple(sorted(choice.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            train.parse_config(argv_of(choice))
+            supported.append(choice)
+        except utils.OptimusError:
+            refused.append(choice)
+    return supported, refused
+
+
+SUPPORTED, REFUSED = network_combinations()
+OTHER_PARTS = [{r.constant: value} for r in registry.REGISTRIES if r not in NETWORK_SELECTORS
+               for value in r]  # each with the default networks
+
+
+def label(choice: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in choice.items())
+
+
+def test_the_registry_offers_several_combinations_and_refuses_some():
+    assert len(SUPPORTED) >= 8 and len(REFUSED) >= 2
+    assert {"generator_head": "offset", "generator_input": "candidates", "discriminator": "mlp",
+            "discriminator_input": "residues"} in SUPPORTED  # the default
+
+
+@pytest.fixture
+def run_main(monkeypatch, capsys):
+    """train.main in-process, without turning TensorFlow's op determinism on for the session."""
+    import tensorflow as tf
+    monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: None)
+
+    def run(argv):
+        status = train.main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return status, out, err
+    return run
+
+
+def train_twice(choice: dict, folder, run_main, resume: bool) -> dict:
+    """Train ``choice`` for 2 tiny batches (resumed after the first when ``resume``); the config."""
+    argv = [*argv_of(choice), f"--checkpoint_dir={folder}", "--test_session_occurrences=5"]
+    if resume:
+        status, out, err = run_main([*argv, "--nb_batches=1"])
+        assert status == 0, err
+    status, out, err = run_main([*argv, "--nb_batches=2"])
+    assert status == 0, err
+    assert ("at batch 1" in out) == resume  # rebuilt and reloaded from the first run's files
+    state = checkpoint.read_state(folder)
+    assert state["batch"] == 2 and state["tests"][-1]["batch"] == 2
+    assert np.isfinite(state["tests"][-1]["beyond"]["score"])
+    return train.parse_config(argv)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("choice", SUPPORTED, ids=label)
+def test_every_supported_network_combination_builds_saves_resumes_and_trains(choice, tmp_path, run_main):
+    config = train_twice(choice, tmp_path / "run", run_main, resume=True)
+    generator, discriminator = checkpoint.load_networks(tmp_path / "run")
+    assert generator.architecture == registry.generator_architecture(config)
+    assert discriminator.architecture == registry.discriminator_architecture(config)
+    x = generator.outputs(np.arange(1, 65))
+    p = discriminator.beliefs(x)
+    assert x.shape == p.shape == (64,) and np.all((p >= 0) & (p <= 1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("choice", OTHER_PARTS, ids=label)
+def test_every_other_part_trains_with_the_default_networks(choice, tmp_path, run_main):
+    config = train_twice(choice, tmp_path / "run", run_main, resume=False)
+    assert all(config[name] == value for name, value in choice.items())
+
+
+@pytest.mark.parametrize("choice", REFUSED, ids=label)
+def test_every_combination_the_registry_refuses_is_one_line_before_anything_is_written(
+        choice, tmp_path, run_main):
+    folder = tmp_path / "unused"
+    status, out, err = run_main([*argv_of(choice), f"--checkpoint_dir={folder}"])
+    assert status == 2 and out == ""
+    line = error_line(err)
+    assert any(f"--{name}" in line for name in choice)  # it names the part that refuses
+    assert not folder.exists()
+
+
+def test_train_rules_offer_exactly_the_registered_values():
+    for r in registry.REGISTRIES:
+        for value in r:
+            assert train.RULES[r.constant].test(value)
+        assert not train.RULES[r.constant].test("no-such-part")
+
+
+def test_train_defaults_have_the_types_the_registry_checks_in_weight_files():
+    for name, (kind, rule) in registry.PARAMETERS.items():
+        assert type(train.DEFAULTS[name]) is kind and rule.test(train.DEFAULTS[name]), name
+    for r in registry.REGISTRIES:
+        assert train.DEFAULTS[r.constant] in r.parts, r.constant
+
+
+def test_a_resume_keeps_every_selector_and_every_key_a_weight_file_records():
+    recorded = set()
+    for choice in SUPPORTED:
+        config = train.parse_config(argv_of(choice))
+        recorded |= set(registry.generator_architecture(config))
+        recorded |= set(registry.discriminator_architecture(config))
+    assert recorded <= set(train.METHOD_CONSTANTS)
+    assert {r.constant for r in registry.REGISTRIES} <= set(train.METHOD_CONSTANTS)
+
+
+def test_a_constant_that_no_chosen_part_reads_is_refused_naming_who_reads_it():
+    for name, parts in registry.readers().items():
+        default_config = train.parse_config([])
+        if name in {n for cls in registry.chosen(default_config).values() for n in cls.reads}:
+            continue
+        value = train.DEFAULTS[name]
+        with pytest.raises(utils.OptimusError, match=f"--{name}: {name} acts only with") as refused:
+            train.parse_config([f"--{name}={value}"])
+        assert all(f"{cls.constant}={cls.value!r}" in str(refused.value) for cls in parts)

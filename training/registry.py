@@ -1,0 +1,607 @@
+"""The method registry: every part of a training method, one entry per value of the constant that
+selects it.
+
+A method is a choice of parts: a generator head and what its network reads, a discriminator and
+what it reads, the generator's reward, the discriminator's loss and its Fisher for EWC. Each part
+is a class registered under its constant's value, e.g. ``@GENERATOR_HEADS.register("offset")``,
+and declares:
+- ``doc``: what the value means (train.py --help shows it);
+- ``reads``: the constants that act only when it is chosen (set one otherwise: refused);
+- ``requires``: what it needs of the other chosen parts (the GLN needs the offset head);
+- ``architecture``: the keys it records in its network's weight file;
+and offers the operations that the step, the Fisher, the loader and test.py call. Nothing else in
+the project knows the parts by name: train.py's rules and cross-checks, the constants a resume must
+keep and the weight files' keys all come from here.
+
+A new method is its layer or network in ``model.py`` plus one class here.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import utils
+from training import model as model_lib
+from training import training_utils as tu
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a part needs of another chosen part: a test of its class, and the words for it."""
+    text: str
+    test: Callable
+
+
+def values(*names: str) -> Requirement:
+    """The other part must be one of these values."""
+    return Requirement(" or ".join(repr(n) for n in names), lambda part: part.value in names)
+
+
+def having(attribute: str, text: str) -> Requirement:
+    """The other part must declare ``attribute`` true (e.g. a differentiable input)."""
+    return Requirement(text, lambda part: bool(getattr(part, attribute)))
+
+
+class Part:
+    """One value of a selector constant. Subclasses set the class attributes below."""
+    constant = ""       # the selector constant (set by Registry.register)
+    value = ""          # its value that selects this part (set by Registry.register)
+    doc = ""            # what the value means, one line
+    reads = ()          # constants that act only when this part is chosen
+    requires = {}       # {other selector constant: Requirement}
+    stores = ()         # constants it records in its network's weight file (besides selectors)
+
+
+class Registry:
+    """The parts selected by one constant, in registration order (the first is listed first)."""
+
+    def __init__(self, constant: str):
+        self.constant = constant
+        self.parts = {}
+
+    def register(self, value: str):
+        """Class decorator: register the class as this constant's ``value``."""
+        def add(cls):
+            if value in self.parts:
+                raise ValueError(f"{self.constant}={value!r} is registered twice")
+            cls.constant, cls.value = self.constant, value
+            self.parts[value] = cls
+            return cls
+        return add
+
+    def __getitem__(self, value):
+        if not isinstance(value, str) or value not in self.parts:
+            raise utils.OptimusError(f"{self.constant}={value!r} is not a known setting (known: "
+                                     f"{', '.join(map(repr, self.parts))})")
+        return self.parts[value]
+
+    def __iter__(self):
+        return iter(self.parts)
+
+
+GENERATOR_HEADS = Registry("generator_head")
+GENERATOR_INPUTS = Registry("generator_input")
+DISCRIMINATORS = Registry("discriminator")
+DISCRIMINATOR_INPUTS = Registry("discriminator_input")
+REWARDS = Registry("reward")
+DISCRIMINATOR_LOSSES = Registry("discriminator_loss")
+DISCRIMINATOR_FISHERS = Registry("discriminator_fisher")
+REGISTRIES = (GENERATOR_HEADS, GENERATOR_INPUTS, DISCRIMINATORS, DISCRIMINATOR_INPUTS, REWARDS,
+              DISCRIMINATOR_LOSSES, DISCRIMINATOR_FISHERS)
+ROOTS = ("generator_head", "discriminator", "discriminator_input")  # always chosen; the others
+                                                                    # are chosen by what reads them
+
+# The other constants that parts read: (type, rule). train.py's defaults must have these types.
+PARAMETERS = {
+    "offsets": (int, utils.between(2, model_lib.MAX_OFFSETS, "an integer")),
+    "largest_prime": (int, utils.between(3, model_lib.MAX_LARGEST_PRIME, "an integer")),
+    "generator_steps": (int, utils.at_least(1)),
+    "negative_l2": (float, utils.between(0, 1)),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Encodings: how a network reads a number (the inputs below choose one)
+
+
+class Encoding:
+    """How a network reads a number x: a layer, the constants it stores, what it allows."""
+    reads = stores = ()
+    differentiable = False      # a gradient passes from its features back to x
+    bounded = False             # its features lie in [-1, 1]
+
+    @staticmethod
+    def layer(architecture: dict, candidate: bool = True):
+        raise NotImplementedError
+
+    @staticmethod
+    def ceiling(config: dict) -> tuple | None:
+        """(score ceiling of avoiding every small prime it shows, the largest), if it shows residues."""
+        return None
+
+
+class Real(Encoding):
+    """x as one real number (the seed's): the network rescales it itself."""
+    differentiable = True
+
+
+class Residues(Encoding):
+    """Residues modulo the odd primes up to ``largest_prime`` (``model.ResidueEncoding``)."""
+    reads = stores = ("largest_prime",)
+    differentiable = True       # straight-through: the seed's pathwise gradient can pass
+    bounded = True              # features in [-1, 1]: a GLN can gate on them
+
+    @staticmethod
+    def layer(architecture: dict, candidate: bool = True):
+        return model_lib.ResidueEncoding(architecture["largest_prime"], candidate=candidate,
+                                         name="encoding")
+
+    @staticmethod
+    def ceiling(config: dict) -> tuple:
+        """(how much more often than chance outputs that avoid every encoded prime are prime,
+        the largest encoded prime)."""
+        return utils.rough_ceiling(config["largest_prime"]), config["largest_prime"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Generator inputs (offset head): what its policy network reads
+
+
+class GeneratorInput(Part):
+    """What the offset head's policy reads, and through which encoding."""
+    encoding = Residues
+    per_candidate = True        # one shared network scores each choice's candidate
+
+
+@GENERATOR_INPUTS.register("candidates")
+class CandidateResidues(GeneratorInput):
+    doc = "score each choice's candidate from its residues with one shared MLP"
+    reads = stores = Residues.stores
+
+
+@GENERATOR_INPUTS.register("latent")
+class LatentResidues(GeneratorInput):
+    doc = "an MLP from the residues of z itself to the logits of the offsets"
+    reads = stores = Residues.stores
+    per_candidate = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Generator heads: each owns its Keras model and knows how it is trained
+
+
+class GeneratorHead(Part):
+    """A generator: its Keras ``model`` (latent z (n, 1) -> output x (n, 1)) and its operations.
+
+    The step asks it for training candidates (``training_candidates``), to train a batch
+    (``train``), for its Fisher terms (``fisher_terms``) and for the candidates D's Fisher uses
+    (``fisher_inputs``); test.py asks for ``outputs``.
+    """
+
+    def __init__(self, architecture: dict):
+        self.architecture = architecture
+        self.model = self.build()
+
+    @classmethod
+    def architecture_of(cls, config: dict) -> dict:
+        """The constants that shape this network, in the order its weight file records them."""
+        return {"generator_head": cls.value}
+
+    def build(self) -> keras.Model:
+        raise NotImplementedError
+
+    def outputs(self, z) -> np.ndarray:
+        """Generator outputs for latents z (n,), checked, float64 (n,): the most likely ones."""
+        return model_lib.check_outputs(model_lib.forward(self.model, z))
+
+
+@GENERATOR_HEADS.register("offset")
+class OffsetHead(GeneratorHead):
+    doc = ("x = offsets*z + k, k chosen by a softmax policy trained by the score-function "
+           "gradient")
+    reads = ("generator_input", "offsets", "reward", "generator_steps")
+    stores = ("offsets",)
+    score_function = True       # trained without an input gradient through D
+
+    @classmethod
+    def architecture_of(cls, config: dict) -> dict:
+        read = GENERATOR_INPUTS[config["generator_input"]]
+        return {"generator_head": cls.value, **{k: config[k] for k in cls.stores + read.stores},
+                "generator_input": read.value}
+
+    def build(self) -> keras.Model:
+        a = self.architecture
+        self.input = GENERATOR_INPUTS[a["generator_input"]]
+        self.offsets = a["offsets"]
+        encoding = self.input.encoding.layer(a, candidate=self.input.per_candidate)
+        network, features, logits = model_lib.offset_generator(self.offsets, encoding,
+                                                               self.input.per_candidate)
+        self.policy = keras.Model(network.input, logits, name="offset_policy")
+        self.encode, self.score = model_lib.split(network.input, features, logits)
+        return network
+
+    def training_candidates(self, trainer, z, batch: int) -> np.ndarray:
+        return tu.sampled_candidates(trainer, z, batch)
+
+    def train(self, trainer, z, x, labels, kept, batch: int) -> dict:
+        return tu.train_score_function(trainer, z, x, labels, kept, batch)
+
+    def fisher_terms(self, trainer, z) -> tuple:
+        return tu.policy_fisher_terms(trainer, z)
+
+    def fisher_inputs(self, trainer, z, x, labels) -> tuple:
+        return x, labels  # D trained on the sampled candidates
+
+
+@GENERATOR_HEADS.register("real")
+class RealHead(GeneratorHead):
+    doc = "the seed's generator of a real x, trained through the discriminator's slope"
+    reads = ("negative_l2",)
+    requires = {"discriminator_input": having("differentiable", "an input a gradient passes")}
+    score_function = False      # trained through D's input gradient
+    original = False
+
+    def build(self) -> keras.Model:
+        return model_lib.real_generator(self.original)
+
+    def training_candidates(self, trainer, z, batch: int) -> np.ndarray:
+        return self.outputs(z)
+
+    def train(self, trainer, z, x, labels, kept, batch: int) -> dict:
+        return tu.train_pathwise(trainer, z, x, labels, kept, batch)
+
+    def fisher_terms(self, trainer, z) -> tuple:
+        return tu.belief_fisher_terms(trainer, z)
+
+    def fisher_inputs(self, trainer, z, x, labels) -> tuple:
+        x = self.outputs(z)  # D trained on the moving outputs: take them as they are now
+        return x, tu.label(x)
+
+
+@GENERATOR_HEADS.register("original")
+class OriginalHead(RealHead):
+    doc = ("the original's generator, which can only compute k*z, with the original's scalar "
+           "discriminator and no negative L2 (it never acted there)")
+    reads = ()
+    requires = {"discriminator_input": values("scalar")}
+    original = True
+
+
+# ---------------------------------------------------------------------------------------------
+# Discriminator inputs
+
+
+class DiscriminatorInput(Part):
+    """What the discriminator reads. ``mlp`` builds the MLP discriminator on it:
+    (model, encode, head) with head(encode(x)) == model(x)."""
+    encoding = Encoding
+    differentiable = False
+    bounded = False
+
+    @classmethod
+    def layer(cls, architecture: dict):
+        return cls.encoding.layer(architecture)
+
+    @classmethod
+    def ceiling(cls, config: dict) -> tuple | None:
+        """The encoding's (score ceiling, largest prime), when it reads residues."""
+        return cls.encoding.ceiling(config)
+
+    @classmethod
+    def mlp(cls, architecture: dict) -> tuple:
+        network, features = model_lib.encoded_discriminator(
+            cls.layer(architecture), f"discriminator_{cls.value}")
+        return (network, *model_lib.split(network.input, features, network.output))
+
+
+@DISCRIMINATOR_INPUTS.register("residues")
+class ResidueInput(DiscriminatorInput):
+    doc = "the candidate's residues modulo the odd primes up to largest_prime"
+    reads = stores = Residues.stores
+    encoding = Residues
+    differentiable = Residues.differentiable
+    bounded = Residues.bounded
+
+
+@DISCRIMINATOR_INPUTS.register("scalar")
+class ScalarInput(DiscriminatorInput):
+    doc = "x as one real number (the seed's), read by the seed's sigmoid MLP"
+    encoding = Real
+    differentiable = Real.differentiable
+
+    @classmethod
+    def mlp(cls, architecture: dict) -> tuple:
+        network = model_lib.scalar_discriminator()
+        return network, (lambda x: x), network
+
+
+# ---------------------------------------------------------------------------------------------
+# Discriminators: each owns its Keras model and knows how it is trained
+
+
+class Discriminator(Part):
+    """A discriminator: its Keras ``model`` (x (n, 1) -> P(prime) (n, 1)), split as
+    head(encode(x)), and ``update(trainer)``: (encode, update) of one training step."""
+
+    def __init__(self, architecture: dict):
+        self.architecture = architecture
+        self.input = DISCRIMINATOR_INPUTS[architecture["discriminator_input"]]
+        self.model, self.encode, self.head = self.build()
+
+    @classmethod
+    def architecture_of(cls, config: dict) -> dict:
+        read = DISCRIMINATOR_INPUTS[config["discriminator_input"]]
+        return {"discriminator": cls.value, "discriminator_input": read.value,
+                **{k: config[k] for k in cls.stores + read.stores}}
+
+    def build(self) -> tuple:
+        raise NotImplementedError
+
+    def beliefs(self, x) -> np.ndarray:
+        """P(prime) for outputs x (n,), float (n,)."""
+        return model_lib.forward(self.model, x)
+
+
+@DISCRIMINATORS.register("mlp")
+class MlpDiscriminator(Discriminator):
+    doc = "an MLP on its input, trained by Adam through its loss"
+    reads = ("discriminator_loss", "discriminator_fisher")
+
+    def build(self) -> tuple:
+        return self.input.mlp(self.architecture)
+
+    def update(self, trainer) -> tuple:
+        return tu.gradient_update(trainer)
+
+
+@DISCRIMINATORS.register("gln")
+class GlnDiscriminator(Discriminator):
+    doc = ("a gated linear network with its own local learning rule (offset head, bounded "
+           "features)")
+    requires = {"generator_head": having("score_function", "a head that needs no input gradient"),
+                "discriminator_input": having("bounded", "an input with bounded features")}
+
+    def build(self) -> tuple:
+        network, features, self.gln = model_lib.gln_discriminator(self.input.layer(self.architecture))
+        return (network, *model_lib.split(network.input, features, network.output))
+
+    def update(self, trainer) -> tuple:
+        return self.encode, self.gln.local_update
+
+
+# ---------------------------------------------------------------------------------------------
+# Rewards (offset head), discriminator losses and Fisher kinds (gradient-trained discriminators)
+
+
+class Reward(Part):
+    """The reward of a sampled candidate, from D's belief p that it is prime (clipped)."""
+
+    @staticmethod
+    def of(p):
+        raise NotImplementedError
+
+
+@REWARDS.register("belief")
+class Belief(Reward):
+    doc = "D(x), the discriminator's belief"
+
+    @staticmethod
+    def of(p):
+        return p
+
+
+@REWARDS.register("log")
+class LogBelief(Reward):
+    doc = "log D(x)"
+
+    @staticmethod
+    def of(p):
+        return tf.math.log(p)
+
+
+@REWARDS.register("focal")
+class FocalReward(Reward):
+    doc = "minus the focal loss of calling x prime"
+
+    @staticmethod
+    def of(p):
+        return tf.pow(1.0 - p, tu.FOCAL_GAMMA) * tf.math.log(p)
+
+
+@REWARDS.register("constant")
+class ConstantReward(Reward):
+    doc = "0: the negative control, no signal at all"
+
+    @staticmethod
+    def of(p):
+        return tf.zeros_like(p)
+
+
+@DISCRIMINATOR_LOSSES.register("focal")
+class FocalLoss(Part):
+    doc = "class-balanced focal loss (alpha 0.65, gamma 2), as the seed"
+
+    @staticmethod
+    def build() -> keras.losses.Loss:
+        return keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True,
+                                                    alpha=tu.FOCAL_ALPHA, gamma=tu.FOCAL_GAMMA)
+
+
+@DISCRIMINATOR_LOSSES.register("bce")
+class CrossEntropy(Part):
+    doc = "binary cross-entropy"
+
+    @staticmethod
+    def build() -> keras.losses.Loss:
+        return keras.losses.BinaryCrossentropy()
+
+
+@DISCRIMINATOR_FISHERS.register("empirical")
+class EmpiricalFisher(Part):
+    doc = "at the true labels, as the seed"
+
+    @staticmethod
+    def terms(d, x, y) -> tuple:
+        """(log_prob, inputs, weights) for ``training_utils.fisher_diagonal``: each row 1/n."""
+        n = tf.cast(tf.shape(x)[0], tf.float32)
+        return (lambda x, y: tu.label_log_prob(d, x, y)), (x, y), tf.fill([tf.shape(x)[0]], 1.0 / n)
+
+
+@DISCRIMINATOR_FISHERS.register("model")
+class ModelFisher(Part):
+    doc = "expected over D's own labels: label-free, p(1-p) (d logit/d theta)**2"
+
+    @staticmethod
+    def terms(d, x, y) -> tuple:
+        """Both labels of every row, weighted by D's own probability of each, over n."""
+        n = tf.cast(tf.shape(x)[0], tf.float32)
+        p = tf.reshape(d(x, training=False), [-1])
+        xs = tf.concat([x, x], 0)
+        ys = tf.concat([tf.ones_like(y), tf.zeros_like(y)], 0)
+        return (lambda x, y: tu.label_log_prob(d, x, y)), (xs, ys), tf.concat([p, 1.0 - p], 0) / n
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived: the rules of train.py's method constants, the chosen parts, the cross-checks
+
+
+def rules() -> dict:
+    """{constant: Rule} of every selector (its registered values) and every PARAMETERS entry."""
+    return {**{r.constant: utils.one_of(*r) for r in REGISTRIES},
+            **{name: rule for name, (_, rule) in PARAMETERS.items()}}
+
+
+def method_constants() -> tuple:
+    """The constants a resumed run must keep: every selector and every key a weight file holds."""
+    stored = {k for r in REGISTRIES for cls in r.parts.values() for k in cls.stores}
+    return tuple(r.constant for r in REGISTRIES) + tuple(k for k in PARAMETERS if k in stored)
+
+
+REGISTRY_OF = {r.constant: r for r in REGISTRIES}
+
+
+def chosen(config: dict) -> dict:
+    """{selector constant: part class} of the parts ``config`` chooses: the ROOTS, and every
+    selector that a chosen part reads."""
+    parts, todo = {}, list(ROOTS)
+    while todo:
+        constant = todo.pop(0)
+        if constant in parts:
+            continue
+        parts[constant] = REGISTRY_OF[constant][config[constant]]
+        todo += [c for c in parts[constant].reads if c in REGISTRY_OF]
+    return parts
+
+
+def readers() -> dict:
+    """{constant: [part classes that read it]} over every registered part."""
+    found = {}
+    for registry in REGISTRIES:
+        for cls in registry.parts.values():
+            for name in cls.reads:
+                found.setdefault(name, []).append(cls)
+    return found
+
+
+def check_method(config: dict, given: set) -> None:
+    """Refuse, in one line, a combination the parts do not support, and a constant given in
+    ``given`` that no chosen part reads (it would be ignored)."""
+    parts = chosen(config)
+    for cls in parts.values():
+        for constant, need in cls.requires.items():
+            other = parts.get(constant)
+            if other is not None and not need.test(other):
+                raise utils.OptimusError(
+                    f"--{cls.constant}={cls.value}: needs {constant} to be {need.text} "
+                    f"(got {config[constant]!r})")
+    read = {name for cls in parts.values() for name in cls.reads}
+    for name, by in sorted(readers().items()):
+        if name in given and name not in read:
+            where = " or ".join(f"{c.constant}={c.value!r}" for c in by)
+            raise utils.OptimusError(f"--{name}: {name} acts only with {where}; leave it out")
+
+
+# ---------------------------------------------------------------------------------------------
+# Building and loading networks
+
+
+def ceiling(config: dict) -> tuple | None:
+    """(score ceiling, largest prime) of outputs that avoid every prime the discriminator sees,
+    or None when it sees no residues: the generator learns what D's beliefs show it."""
+    return DISCRIMINATOR_INPUTS[config["discriminator_input"]].ceiling(config)
+
+
+def generator_architecture(config: dict) -> dict:
+    """The part of ``config`` (train.py's constants) that shapes the generator."""
+    return GENERATOR_HEADS[config["generator_head"]].architecture_of(config)
+
+
+def discriminator_architecture(config: dict) -> dict:
+    """The part of ``config`` (train.py's constants) that shapes the discriminator."""
+    return DISCRIMINATORS[config["discriminator"]].architecture_of(config)
+
+
+ROLES = {"generator": GENERATOR_HEADS, "discriminator": DISCRIMINATORS}
+
+
+def build(architecture: dict, role: str):
+    """The network part (``GeneratorHead`` or ``Discriminator``) an architecture describes."""
+    return ROLES[role][architecture[ROLES[role].constant]](architecture)
+
+
+def checked_architecture(recorded, role: str) -> dict:
+    """A weight file's architecture record, validated for ``role``: a dict that a registered part
+    of that role would write itself, with values of the right types and rules, whose parts
+    support each other. Raises ValueError saying what is wrong."""
+    if not isinstance(recorded, dict):
+        raise ValueError("not a JSON object")
+    root = ROLES[role].constant
+    if root not in recorded:
+        raise ValueError(f"it holds no {role}")
+    specs = {**{r.constant: (str, utils.one_of(*r)) for r in REGISTRIES}, **PARAMETERS}
+    for key, value in recorded.items():
+        if key not in specs:
+            raise ValueError(f"{key}={value!r} is not a known setting")
+        kind, rule = specs[key]
+        if type(value) is not kind:  # strict: True is not the integer 1
+            raise ValueError(f"{key}={value!r} is not {kind.__name__}")
+        utils.check(key, value, kind(), rule)
+    try:
+        expected = ROLES[role][recorded[root]].architecture_of(recorded)
+    except KeyError as missing:
+        raise ValueError(f"a setting is missing: {missing}") from None
+    if set(recorded) != set(expected):
+        raise ValueError(f"expected the settings {sorted(expected)}")
+    parts = {c: REGISTRY_OF[c][v] for c, v in recorded.items() if c in REGISTRY_OF}
+    for cls in parts.values():
+        for constant, need in cls.requires.items():
+            if constant in parts and not need.test(parts[constant]):
+                raise ValueError(f"{cls.constant}={cls.value!r} needs {constant} to be {need.text}")
+    return recorded
+
+
+def load_network(path, role: str):
+    """The network part a weight file records (``model.save_network``), rebuilt in code, with its
+    weights. role: "generator" or "discriminator", which the file must hold."""
+    path = Path(path)
+    model_lib.require_file(path)
+    try:
+        architecture = checked_architecture(model_lib.read_architecture(path), role)
+    except Exception as err:  # h5py, json and the checks raise many types for a bad file
+        raise model_lib.unusable(path, f"a known {role}", err)
+    network = build(architecture, role)
+    model_lib.load_weights(network.model, path, architecture)
+    return network
+
+
+def build_trainer(config: dict) -> tu.Trainer:
+    """A fresh Trainer for train.py's constants: both networks built (generator first, as the
+    seeded initial weights expect), Adam and EWC state, and the method's other parts."""
+    generator = build(generator_architecture(config), "generator")
+    discriminator = build(discriminator_architecture(config), "discriminator")
+    return tu.Trainer.create(generator, discriminator, config, REWARDS[config["reward"]],
+                             DISCRIMINATOR_LOSSES[config["discriminator_loss"]],
+                             DISCRIMINATOR_FISHERS[config["discriminator_fisher"]])
