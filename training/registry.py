@@ -15,6 +15,7 @@ keep and the weight files' keys all come from here.
 
 A new method is its layer or network in ``model.py`` plus one class here.
 """
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +42,8 @@ def values(*names: str) -> Requirement:
 
 
 def having(attribute: str, text: str) -> Requirement:
-    """The other part must declare ``attribute`` true (e.g. a differentiable input)."""
-    return Requirement(text, lambda part: bool(getattr(part, attribute)))
+    """The other part must declare ``attribute`` true, e.g. "encoding.differentiable"."""
+    return Requirement(text, lambda part: bool(operator.attrgetter(attribute)(part)))
 
 
 class Part:
@@ -150,22 +151,30 @@ class Residues(Encoding):
 # Generator inputs (offset head): what its policy network reads
 
 
-class GeneratorInput(Part):
+class Encoded(Part):
+    """A part that reads numbers through an ``encoding``: it reads and stores what that reads."""
+    encoding = Encoding
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.reads = cls.stores = cls.encoding.stores
+
+
+class GeneratorInput(Encoded):
     """What the offset head's policy reads, and through which encoding."""
-    encoding = Residues
     per_candidate = True        # one shared network scores each choice's candidate
 
 
 @GENERATOR_INPUTS.register("candidates")
 class CandidateResidues(GeneratorInput):
     doc = "score each choice's candidate from its residues with one shared MLP"
-    reads = stores = Residues.stores
+    encoding = Residues
 
 
 @GENERATOR_INPUTS.register("latent")
 class LatentResidues(GeneratorInput):
     doc = "an MLP from the residues of z itself to the logits of the offsets"
-    reads = stores = Residues.stores
+    encoding = Residues
     per_candidate = False
 
 
@@ -240,7 +249,7 @@ class OffsetHead(GeneratorHead):
 class RealHead(GeneratorHead):
     doc = "the seed's generator of a real x, trained through the discriminator's slope"
     reads = ("negative_l2",)
-    requires = {"discriminator_input": having("differentiable", "an input a gradient passes")}
+    requires = {"discriminator_input": having("encoding.differentiable", "an input a gradient passes")}
     score_function = False      # trained through D's input gradient
     original = False
 
@@ -274,12 +283,9 @@ class OriginalHead(RealHead):
 # Discriminator inputs
 
 
-class DiscriminatorInput(Part):
+class DiscriminatorInput(Encoded):
     """What the discriminator reads. ``mlp`` builds the MLP discriminator on it:
     (model, encode, head) with head(encode(x)) == model(x)."""
-    encoding = Encoding
-    differentiable = False
-    bounded = False
 
     @classmethod
     def layer(cls, architecture: dict):
@@ -300,17 +306,13 @@ class DiscriminatorInput(Part):
 @DISCRIMINATOR_INPUTS.register("residues")
 class ResidueInput(DiscriminatorInput):
     doc = "the candidate's residues modulo the odd primes up to largest_prime"
-    reads = stores = Residues.stores
     encoding = Residues
-    differentiable = Residues.differentiable
-    bounded = Residues.bounded
 
 
 @DISCRIMINATOR_INPUTS.register("scalar")
 class ScalarInput(DiscriminatorInput):
     doc = "x as one real number (the seed's), read by the seed's sigmoid MLP"
     encoding = Real
-    differentiable = Real.differentiable
 
     @classmethod
     def mlp(cls, architecture: dict) -> tuple:
@@ -362,7 +364,7 @@ class GlnDiscriminator(Discriminator):
     doc = ("a gated linear network with its own local learning rule (offset head, bounded "
            "features)")
     requires = {"generator_head": having("score_function", "a head that needs no input gradient"),
-                "discriminator_input": having("bounded", "an input with bounded features")}
+                "discriminator_input": having("encoding.bounded", "an input with bounded features")}
 
     def build(self) -> tuple:
         network, features, self.gln = model_lib.gln_discriminator(self.input.layer(self.architecture))
