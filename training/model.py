@@ -4,7 +4,7 @@ A generator maps a latent integer z to a real x > 0; its candidate is the odd in
 A discriminator maps x to P(candidate is prime). This file holds the layers and the builders:
 
 - the encodings, how a network reads a number: ``ResidueEncoding`` (residues modulo small odd
-  primes), or the seed's x as one real;
+  primes), ``BitsEncoding`` (binary digits), or the seed's x as one real;
 - the offset head (x = offsets*z + k, k chosen by a softmax policy) and the seed's real head;
 - the discriminators: an MLP on an encoding, a gated linear network, the seed's scalar MLP.
 
@@ -31,6 +31,10 @@ LATENT_LIMIT = FLOAT32_EXACT    # largest latent integer: the real head reads z 
 # Residue encoding
 LARGEST_PRIME = 31              # default: odd primes 3..31 (ceiling of the score: prod p/(p-1) = 3.27)
 MAX_LARGEST_PRIME = 257         # above this the encoding's width, sum(p-1), passes 6000 features
+
+# Bits encoding
+BIT_WIDTH = 38                  # binary digits read: every candidate below 2**38 (the offset head's
+                                # largest, offsets 4096 at z = 2**24, is below 2**37)
 
 # Offset head
 OFFSETS = 16                    # default number of offsets k per latent (a power of 2: see README)
@@ -135,6 +139,39 @@ class ResidueEncoding(layers.Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "largest_prime": self.largest_prime,
                 "candidate": self.candidate}
+
+
+@keras.saving.register_keras_serializable(package="optimus")
+class BitsEncoding(layers.Layer):
+    """The binary digits of n, least significant first, as features -1 (digit 0) and +1 (digit 1).
+
+    candidate=True: n = 2*round(x)+1, the candidate of a generator output x; False: n = round(x).
+    Input (..., 1) of reals below 2**width; output (..., width) float32. No residue or other
+    number-theoretic feature: only the digits. Exact: n is formed in float64 (every integer below
+    2**53) and digit i is floor(n / 2**i) mod 2, where dividing by a power of 2 is exact. The
+    digits are piecewise constant in x, so no gradient passes.
+    """
+
+    def __init__(self, width: int = BIT_WIDTH, candidate: bool = True, **kwargs):
+        kwargs.setdefault("autocast", False)  # float64 in: a saved config already names it
+        super().__init__(**kwargs)
+        self.width = int(width)
+        self.candidate = bool(candidate)
+        self.features = self.width
+
+    def call(self, x):
+        scale = 2.0 if self.candidate else 1.0
+        n = scale * tf.round(tf.cast(x, tf.float64)) + (scale - 1.0)
+        n = tf.where(tf.math.is_finite(n), n, tf.zeros_like(n))  # reported by check_outputs
+        powers = 2.0 ** tf.range(self.width, dtype=tf.float64)
+        digits = tf.math.floormod(tf.floor(n / powers), 2.0)
+        return tf.cast(2.0 * digits - 1.0, tf.float32)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.width)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "width": self.width, "candidate": self.candidate}
 
 
 class _OffsetLayer(layers.Layer):

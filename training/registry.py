@@ -147,6 +147,15 @@ class Residues(Encoding):
         return utils.rough_ceiling(config["largest_prime"]), config["largest_prime"]
 
 
+class Bits(Encoding):
+    """The candidate's binary digits and nothing else (``model.BitsEncoding``): no number theory."""
+    bounded = True
+
+    @staticmethod
+    def layer(architecture: dict, candidate: bool = True):
+        return model_lib.BitsEncoding(candidate=candidate, name="encoding")
+
+
 # ---------------------------------------------------------------------------------------------
 # Generator inputs (offset head): what its policy network reads
 
@@ -176,6 +185,12 @@ class LatentResidues(GeneratorInput):
     doc = "an MLP from the residues of z itself to the logits of the offsets"
     encoding = Residues
     per_candidate = False
+
+
+@GENERATOR_INPUTS.register("bits")
+class CandidateBits(GeneratorInput):
+    doc = "score each choice's candidate from its binary digits with one shared MLP"
+    encoding = Bits
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,6 +333,12 @@ class ScalarInput(DiscriminatorInput):
     def mlp(cls, architecture: dict) -> tuple:
         network = model_lib.scalar_discriminator()
         return network, (lambda x: x), network
+
+
+@DISCRIMINATOR_INPUTS.register("bits")
+class BitsInput(DiscriminatorInput):
+    doc = "the candidate's binary digits, and nothing else"
+    encoding = Bits
 
 
 # ---------------------------------------------------------------------------------------------
