@@ -279,3 +279,28 @@ def test_a_generator_file_is_refused_as_a_discriminator(tmp_path):
     _, path = saved(tmp_path, *ARCHITECTURES[2])
     with pytest.raises(utils.OptimusError, match="no discriminator"):
         registry.load_network(path, "discriminator")
+
+
+# -- the bits encoding ----------------------------------------------------------------------------
+
+def test_bits_are_the_binary_digits_of_the_candidate_up_to_the_largest_reachable():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([[0.0, 1.0, 2.0, 2.0**24, LARGEST_X],
+                        rng.integers(0, LARGEST_X, 2000).astype(np.float64)])
+    features = np.asarray(model.BitsEncoding()(x.reshape(-1, 1)))
+    for xi, row in zip(x, features):
+        n = 2 * int(xi) + 1
+        digits = [int(c) for c in reversed(format(n, f"0{model.BIT_WIDTH}b"))]
+        assert row.tolist() == [2.0 * d - 1.0 for d in digits], n
+    latent = np.asarray(model.BitsEncoding(candidate=False)(np.array([[6.0]])))[0]
+    assert latent[:4].tolist() == [-1.0, 1.0, 1.0, -1.0]  # 6 = 0b110, least significant first
+
+
+def test_the_bits_comparison_above_catches_a_float32_candidate():
+    x = 2.0**26 + 1  # float32 cannot hold it: it rounds to 2**26, whose candidate has other digits
+    assert float(np.float32(x)) != x
+    exact = np.asarray(model.BitsEncoding()(np.array([[x]])))[0]
+    rounded = np.asarray(model.BitsEncoding()(np.array([[x]], np.float32).astype(np.float64)))[0]
+    n = 2 * int(x) + 1
+    assert exact.tolist() == [2.0 * int(c) - 1.0 for c in reversed(format(n, f"0{model.BIT_WIDTH}b"))]
+    assert rounded.tolist() != exact.tolist()
