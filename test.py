@@ -39,7 +39,7 @@ import utils  # noqa: E402
 
 if __name__ == "__main__":
     utils.quiet_startup()  # before anything imports TensorFlow
-from training import checkpoint, model  # noqa: E402
+from training import checkpoint, model, registry  # noqa: E402
 
 # Defaults
 N_SAMPLES = 10_000              # latent integers drawn in each range
@@ -53,6 +53,12 @@ PRIME_THRESHOLD = 0.5           # the discriminator says "prime" when P(prime) i
 LOG_EPSILON = 1e-7              # probabilities are clipped to [eps, 1-eps] in a log-loss
 UNIFORM_DRAWS = 10              # uniform outputs drawn per sample, to find enough primes for a balanced set
 SMALL_PRIMES = (3, 5, 7)        # the report gives the share of outputs divisible by each
+SAMPLING = "sampled"            # how the generator is used: "sampled" offsets, or "greedy" (the
+                                # likeliest): a random prime generator must be random
+RESIDUE_PRIMES_AT_LEAST = 31    # residue_tv looks at the odd primes up to this, or up to the
+                                # generator's largest encoded prime if larger
+COVERAGE_SHARE = 0.5            # coverage: the primes the generator gives at least this times uniform's
+JACKKNIFE_GROUPS = 10           # sampled windows: sd of each measure by delete-a-group jackknife
 SHOWN_SAMPLES = 10              # numbers listed at verbose 3
 DEFAULT_CHECKPOINT_DIR = REPO_ROOT / "training"
 CSV_HEADER = "latent,candidate,is_prime"
@@ -64,6 +70,7 @@ RULES = {
     "beyond_latent": utils.between(0, model.LATENT_LIMIT, "an integer"),
     "seed": utils.at_least(0),
     "verbose": utils.one_of(0, 1, 2, 3),
+    "sampling": utils.one_of(*registry.SAMPLINGS),
 }
 
 
@@ -71,18 +78,12 @@ RULES = {
 # Measuring
 
 
-def draw(generator, n_samples: int, low_latent: int, high_latent: int, seed=None) -> tuple:
-    """(z, x): ``n_samples`` distinct latents in [low_latent, high_latent] and the outputs for them.
-
-    generator: a generator part (``registry.load_network``) or a stand-in with the same
-    ``outputs(z) -> x``. Raises OptimusError on bad arguments and GeneratorDivergedError on bad
-    outputs.
-    """
+def draw_latents(n_samples: int, low_latent: int, high_latent: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """``n_samples`` distinct latents in [low_latent, high_latent], checked; int64 (n,)."""
     n_samples = utils.check("n_samples", n_samples, N_SAMPLES, RULES["n_samples"])
     low_latent = utils.check("low_latent", low_latent, 0, utils.between(1, model.LATENT_LIMIT, "an integer"))
     high_latent = utils.check("high_latent", high_latent, 0, RULES["high_latent"])
-    if seed is not None:
-        seed = utils.check("seed", seed, SEED, RULES["seed"])
     if low_latent > high_latent:
         raise utils.OptimusError(f"low_latent={low_latent} must be <= high_latent={high_latent}")
     span = high_latent - low_latent + 1
@@ -90,11 +91,7 @@ def draw(generator, n_samples: int, low_latent: int, high_latent: int, seed=None
         raise utils.OptimusError(
             f"n_samples={n_samples} is more than the {span} latents of [{low_latent}, {high_latent}]: "
             "lower n_samples or widen the range")
-    z = utils.random_vector_integers(low_latent, high_latent, n_samples, np.random.default_rng(seed))
-    x = model.check_outputs(generator.outputs(z))
-    if x.size != n_samples:
-        raise ValueError(f"generator returned {x.size} values for {n_samples} latents")
-    return z, x
+    return utils.random_vector_integers(low_latent, high_latent, n_samples, rng)
 
 
 def _magnitude_bins(candidates: np.ndarray, primes: np.ndarray, chance: np.ndarray) -> list:
@@ -207,19 +204,137 @@ def measure(z: np.ndarray, x: np.ndarray, discriminator=None, verbose: int = VER
     return report
 
 
+# ---------------------------------------------------------------------------------------------
+# The distribution of the generated primes
+
+
+def prime_measures(values: np.ndarray, weights: np.ndarray, reference: int, primes: tuple) -> dict:
+    """How far a distribution over primes is from uniform over a reference set of ``reference`` primes.
+
+    values: distinct primes of the reference (uint64 (m,), m <= reference); weights: their
+    probabilities up to a constant (m,) >= 0; the reference primes not in ``values`` have none.
+    Returns tv (total variation), entropy_deficit_bits (log2 reference minus the Shannon entropy:
+    the KL divergence from uniform), min_entropy_deficit_bits, coverage (share of the reference
+    given at least COVERAGE_SHARE times uniform's probability), and residue_tv: the largest
+    over ``primes`` of the TV between the residues mod p and uniform over p's nonzero classes,
+    with residue_prime, the p where it is largest. None for all when no weight is on a prime.
+    """
+    total = float(np.sum(weights))
+    if total <= 0 or reference == 0:
+        return {k: None for k in ("tv", "entropy_deficit_bits", "min_entropy_deficit_bits",
+                                  "coverage", "residue_tv", "residue_prime")}
+    q, u = np.asarray(weights, dtype=np.float64) / total, 1.0 / reference
+    positive = q > 0
+    residues = [_residue_tv(values, q, p) for p in primes]
+    worst = int(np.argmax(residues))
+    return {"tv": float(0.5 * (np.abs(q - u).sum() + (reference - q.size) * u)),
+            # both >= 0; max() only drops a rounding error's sign
+            "entropy_deficit_bits": max(0.0, float(np.sum(q[positive] * np.log2(q[positive] * reference)))),
+            "min_entropy_deficit_bits": max(0.0, float(np.log2(q.max() * reference))),
+            "coverage": float(np.count_nonzero(q >= COVERAGE_SHARE * u) / reference),
+            "residue_tv": float(residues[worst]), "residue_prime": int(primes[worst])}
+
+
+def _residue_tv(values: np.ndarray, q: np.ndarray, p: int) -> float:
+    """TV between the residues mod p of primes ``values`` (probabilities q) and uniform over 1..p-1."""
+    shares = np.bincount((np.asarray(values) % np.uint64(p)).astype(np.int64), weights=q, minlength=p)
+    target = np.full(p, 1.0 / (p - 1))
+    target[0] = 0.0
+    return float(0.5 * np.abs(shares - target).sum())
+
+
+def window_distribution(windows, primes: tuple, exact: bool) -> dict:
+    """``prime_measures`` of a sampler's windows against uniform over every prime in them.
+
+    windows: ``registry.Windows`` of distinct latents (their windows are disjoint). exact: the
+    windows are every latent of the range; otherwise they are a uniform sample, and each measure
+    gets an sd (``*_sd``) by a delete-a-group jackknife over JACKKNIFE_GROUPS groups of windows.
+    residue_tv_floor is the residue_tv of uniform over the same primes: an exactly uniform
+    sampler measured on these windows (its noise floor when they are a sample).
+    """
+    labels = utils.is_prime(windows.candidates)
+    rows, cols = np.nonzero(labels)
+    values, weights = windows.candidates[rows, cols], windows.weights[rows, cols]
+    result = {**prime_measures(values, weights, values.size, primes),
+              "residue_tv_floor": prime_measures(values, np.ones(values.size), values.size,
+                                                 primes)["residue_tv"],
+              "reference_primes": int(values.size), "windows": int(len(windows.candidates)),
+              "exact": bool(exact)}
+    if not exact and result["tv"] is not None:
+        groups = rows % JACKKNIFE_GROUPS
+        parts = [prime_measures(values[groups != g], weights[groups != g],
+                                int(np.count_nonzero(groups != g)), primes)
+                 for g in range(JACKKNIFE_GROUPS)]
+        for key in ("tv", "entropy_deficit_bits", "min_entropy_deficit_bits", "coverage", "residue_tv"):
+            estimates = np.array([part[key] for part in parts], dtype=np.float64)
+            result[f"{key}_sd"] = float(np.sqrt((JACKKNIFE_GROUPS - 1) / JACKKNIFE_GROUPS
+                                                * np.sum((estimates - estimates.mean()) ** 2)))
+    return result
+
+
+def point_mass_distribution(candidates: np.ndarray, primes: tuple) -> dict:
+    """``prime_measures`` of a generator whose output is fixed by its latent, over every latent of
+    a range: its candidates (n,) against uniform over every prime between the smallest and the
+    largest (a map of latents to candidates leaves the others of that span unreachable)."""
+    lo, hi = int(candidates.min()), int(candidates.max())
+    values, counts = np.unique(candidates[utils.is_prime(candidates)], return_counts=True)
+    reference = utils.prime_count(hi) - utils.prime_count(lo - 1) - (lo <= 2 <= hi)
+    floor = None
+    if hi < utils.ODD_SIEVE_LIMIT:
+        everything = utils.odd_primes_between(lo, hi)
+        floor = prime_measures(everything, np.ones(everything.size), everything.size, primes)["residue_tv"]
+    return {**prime_measures(values, counts.astype(np.float64), reference, primes),
+            "residue_tv_floor": floor, "reference_primes": int(reference),
+            "windows": int(candidates.size), "exact": True}
+
+
+def distribution(sampler, z: np.ndarray, x: np.ndarray, exact: bool, primes: tuple) -> dict | None:
+    """The distribution measures of ``sampler`` on latents z (outputs x): from its windows, or as
+    point masses when it has none (then only over every latent of a range: None otherwise)."""
+    windows = sampler.windows(z)
+    if windows is not None:
+        return window_distribution(windows, primes, exact)
+    return point_mass_distribution(utils.to_odd_integer(x), primes) if exact else None
+
+
+def residue_primes(sampler) -> tuple:
+    """The odd primes that residue_tv looks at: up to RESIDUE_PRIMES_AT_LEAST, or further when the
+    generator encodes more."""
+    return utils.odd_primes(max(RESIDUE_PRIMES_AT_LEAST, sampler.largest_encoded_prime() or 0))
+
+
 def test_models(generator, discriminator=None, n_samples: int = N_SAMPLES,
                 low_latent: int = TRAINING_RANGE[0], high_latent: int = TRAINING_RANGE[1],
-                seed=None, verbose: int = VERBOSE, samples: list | None = None) -> dict:
-    """``measure`` on ``n_samples`` latents drawn in [low_latent, high_latent] (see ``draw``).
+                seed=None, verbose: int = VERBOSE, samples: list | None = None,
+                sampling: str = SAMPLING) -> dict:
+    """The report on ``n_samples`` latents drawn in [low_latent, high_latent], used as ``sampling``.
 
-    samples: a list that receives the draw's (z, x), for ``write_candidates``.
+    generator: a generator part (``registry.load_network``) or a stand-in with the same
+    ``sampler(sampling, low, high)``. The latents' outputs (those its sampler keeps) are
+    measured (``measure``), and its distribution over primes from its windows (``distribution``:
+    exact when the latents are the whole range). samples: a list that receives (z, x) of the kept
+    outputs, for ``write_candidates``. Raises OptimusError on bad arguments and
+    GeneratorDivergedError on bad outputs.
     """
     verbose = utils.check("verbose", verbose, VERBOSE, RULES["verbose"])
-    z, x = draw(generator, n_samples, low_latent, high_latent, seed)
+    if seed is not None:
+        seed = utils.check("seed", seed, SEED, RULES["seed"])
+    sampling = utils.check("sampling", sampling, SAMPLING, RULES["sampling"])
+    rng = np.random.default_rng(seed)
+    z = draw_latents(n_samples, low_latent, high_latent, rng)
+    sampler = generator.sampler(sampling, low_latent, high_latent)
+    x, accepted = sampler.draw(z, rng)
+    if x.size != z.size:
+        raise ValueError(f"generator returned {x.size} values for {z.size} latents")
+    if not accepted.any():
+        raise utils.OptimusError(f"the generator kept none of the {z.size} latents: nothing to measure")
     if samples is not None:
-        samples.append((z, x))
-    return {**measure(z, x, discriminator, verbose), "low_latent": low_latent,
-            "high_latent": high_latent, "seed": seed}
+        samples.append((z[accepted], x[accepted]))
+    exact = z.size == high_latent - low_latent + 1
+    return {**measure(z[accepted], x[accepted], discriminator, verbose),
+            "distribution": distribution(sampler, z, x, exact, residue_primes(sampler)),
+            "latents": int(z.size), "acceptance_rate": float(accepted.mean()), "sampling": sampling,
+            "low_latent": low_latent, "high_latent": high_latent, "seed": seed}
 
 
 def beyond_range(high_latent: int, beyond_latent: int = 0) -> tuple | None:
@@ -230,7 +345,8 @@ def beyond_range(high_latent: int, beyond_latent: int = 0) -> tuple | None:
 
 
 def evaluate(generator, discriminator, n_samples: int, low_latent: int, high_latent: int,
-             seed=None, beyond_latent: int = 0, verbose: int = VERBOSE, samples: list | None = None) -> dict:
+             seed=None, beyond_latent: int = 0, verbose: int = VERBOSE, samples: list | None = None,
+             sampling: str = SAMPLING) -> dict:
     """Reports on the training range and on the range beyond it, each with its own draw.
 
     Returns {"in_range": report, "beyond": report or None}. samples: a list that receives the
@@ -238,7 +354,7 @@ def evaluate(generator, discriminator, n_samples: int, low_latent: int, high_lat
     """
     ranges = (("in_range", (low_latent, high_latent)), ("beyond", beyond_range(high_latent, beyond_latent)))
     return {name: None if bounds is None else
-            test_models(generator, discriminator, n_samples, *bounds, seed, verbose, samples)
+            test_models(generator, discriminator, n_samples, *bounds, seed, verbose, samples, sampling)
             for name, bounds in ranges}
 
 
@@ -263,7 +379,7 @@ def write_candidates(path: str, samples: list, stream=None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Calibration: generators whose scores number theory predicts
+# Calibration: generators whose scores and distributions are known
 
 
 def _progression(modulus: int):
@@ -271,14 +387,17 @@ def _progression(modulus: int):
     return lambda z: (modulus // 2) * z
 
 
-CALIBRATION = (  # (name, generator of x, the expected score)
-    ("uniform odd, 2z+1", lambda z: z, 1.0),
-    ("6z+1", _progression(6), 6 / (2 * 2)),
-    ("30z+1", _progression(30), 30 / (2 * 8)),
-    ("210z+1", _progression(210), 210 / (2 * 48)),
-    ("2310z+1", _progression(2310), 2310 / (2 * 480)),
-    ("constant 7", lambda z: np.full_like(z, 3.0), 0.0),
-    ("two primes, 7 and 11", lambda z: 3.0 + 2.0 * (z % 2), 0.0),
+def _totient(m: int) -> int:
+    return sum(math.gcd(k, m) == 1 for k in range(1, m + 1))
+
+
+WHEEL = math.prod(utils.odd_primes(31))  # 3 * 5 * ... * 31: the wheel rows avoid these factors
+CALIBRATION_OFFSETS = 16        # the window rows' candidates per latent, as the default offset head
+CALIBRATION = (  # (name, generator of x, the expected score, the expected tv)
+    ("uniform odd, 2z+1", lambda z: z, 1.0, 0.0),
+    *((f"{m}z+1", _progression(m), m / (2 * _totient(m)), 1 - 1 / _totient(m)) for m in (6, 30, 210, 2310)),
+    ("constant 7", lambda z: np.full_like(z, 3.0), 0.0, None),
+    ("two primes, 7 and 11", lambda z: 3.0 + 2.0 * (z % 2), 0.0, None),
 )
 
 
@@ -294,20 +413,133 @@ class _Map:
 
     beliefs = outputs
 
+    def sampler(self, sampling: str, low: int, high: int) -> registry.PointMasses:
+        return registry.PointMasses(self.outputs)
+
+
+class _Windows:
+    """A stand-in generator with the offset head's windows: latent z owns the odd candidates
+    2*(K z + k) + 1, k < K, and ``weights(candidates)`` (n, K) says how likely each is emitted
+    (a row's sum: how likely its latent is kept, relative to the other rows)."""
+
+    def __init__(self, weights, offsets: int = CALIBRATION_OFFSETS):
+        self.weights, self.offsets = weights, offsets
+
+    def sampler(self, sampling: str, low: int, high: int):
+        return self
+
+    def windows(self, z) -> registry.Windows:
+        z = np.asarray(z, dtype=np.uint64).reshape(-1, 1)
+        candidates = np.uint64(2) * (np.uint64(self.offsets) * z
+                                     + np.arange(self.offsets, dtype=np.uint64)) + np.uint64(1)
+        return registry.Windows(candidates, np.asarray(self.weights(candidates), dtype=np.float64))
+
+    def draw(self, z, rng: np.random.Generator) -> tuple:
+        w = self.windows(z).weights
+        total = w.sum(axis=1)
+        pi = w / np.where(total > 0, total, 1.0)[:, None]
+        k = (np.cumsum(pi, axis=1) < rng.random((len(w), 1))).sum(axis=1).clip(max=self.offsets - 1)
+        accepted = rng.random(len(w)) < total / total.max()
+        return self.offsets * np.asarray(z, dtype=np.float64).reshape(-1) + k, accepted
+
+    @staticmethod
+    def largest_encoded_prime():
+        return None
+
+
+def _coprime(candidates) -> np.ndarray:
+    """Whether each candidate has no odd prime factor up to 31."""
+    return np.gcd(candidates.astype(np.int64) % WHEEL, WHEEL) == 1
+
+
+def _first_coprime(candidates) -> np.ndarray:
+    """One-hot at each window's first candidate coprime to WHEEL (at k = 0 if none is)."""
+    return np.eye(candidates.shape[1])[np.argmax(_coprime(candidates), axis=1)]
+
+
+def _each_coprime_once(candidates) -> np.ndarray:
+    """Uniform over each window's coprime candidates: every window is kept alike."""
+    coprime = _coprime(candidates).astype(np.float64)
+    return coprime / np.maximum(coprime.sum(axis=1, keepdims=True), 1.0)
+
+
+WINDOW_CALIBRATION = (  # (name, candidate weights (n, K) -> (n, K), the expected tv)
+    ("uniform odd, rejection", lambda c: np.ones(c.shape), 0.0),
+    ("greedy wheel (first candidate coprime to 31#)", _first_coprime, None),
+    ("uniform over each window's coprime candidates", _each_coprime_once, None),
+    ("the same, latent kept by its coprime count", lambda c: _coprime(c).astype(np.float64), 0.0),
+)
+
+
+def search_weights(primes: np.ndarray, lo: int, hi: int, kind: str) -> np.ndarray:
+    """The probability (up to a constant) that a search gives each prime of [lo, hi] (all of them,
+    ascending, uint64), lo odd and below the first.
+
+    "incremental": the first prime >= an odd start drawn uniformly in [lo, hi] (a start past
+    the last prime leaves the range: not counted). "randprime": sympy.randprime(lo, hi + 1) as
+    sympy 1.14 computes it: n uniform among the integers [lo - 1, hi + 1], the first prime > n,
+    or the last prime below hi + 1 when that one is past hi.
+    """
+    p = primes.astype(np.int64)
+    gaps = np.diff(p, prepend=lo - 2 if kind == "incremental" else lo - 1)
+    if kind == "incremental":
+        return gaps / 2  # the odd starts in (previous prime, p]
+    gaps[-1] += hi + 2 - p[-1]  # the integers [p_last, hi + 1] all end at p_last
+    return gaps.astype(np.float64)
+
+
+SEARCH_CALIBRATION = (  # (name, kind of search_weights)
+    ("incremental search from a uniform start", "incremental"),
+    ("sympy.randprime", "randprime"),
+)
+
 
 def calibration(n_samples: int, seed=None) -> list:
-    """test_models of each CALIBRATION generator on latents in CALIBRATION_RANGE."""
-    return [{"name": name, "expected": expected,
+    """Every calibration generator on latents in CALIBRATION_RANGE: the score's (CALIBRATION,
+    point masses), the window generators (WINDOW_CALIBRATION), and the two searches over the same
+    candidates (exact distributions: they call the oracle until they hit a prime, so no score)."""
+    rows = [{"name": name, "expected": expected, "expected_tv": tv,
              **test_models(_Map(f), None, n_samples, *CALIBRATION_RANGE, seed)}
-            for name, f, expected in CALIBRATION]
+            for name, f, expected, tv in CALIBRATION]
+    rows += [{"name": name, "expected": None, "expected_tv": tv,
+              **test_models(_Windows(weights), None, n_samples, *CALIBRATION_RANGE, seed)}
+             for name, weights, tv in WINDOW_CALIBRATION]
+    lo = 2 * CALIBRATION_OFFSETS * CALIBRATION_RANGE[0] + 1
+    hi = 2 * CALIBRATION_OFFSETS * CALIBRATION_RANGE[1] + 2 * CALIBRATION_OFFSETS - 1
+    primes = utils.odd_primes_between(lo, hi)
+    for name, kind in SEARCH_CALIBRATION:
+        measures = prime_measures(primes, search_weights(primes, lo, hi, kind), primes.size,
+                                  utils.odd_primes(RESIDUE_PRIMES_AT_LEAST))
+        floor = prime_measures(primes, np.ones(primes.size), primes.size,
+                               utils.odd_primes(RESIDUE_PRIMES_AT_LEAST))["residue_tv"]
+        rows.append({"name": name, "expected": None, "expected_tv": None, "score": None,
+                     "distribution": {**measures, "exact": True, "reference_primes": int(primes.size),
+                                      "residue_tv_floor": floor}})
+    return rows
 
 
 def format_calibration(rows: list) -> str:
     """The calibration as a markdown table."""
-    lines = [f"{rows[0]['n_samples']} latents in [{CALIBRATION_RANGE[0]}, {CALIBRATION_RANGE[1]}]",
-             "", "| generator | expected | score | p-value | distinct outputs |", "|---|---|---|---|---|"]
-    lines += [f"| {r['name']} | {r['expected']:.3f} | {r['score']:.3f} +- {r['score_sd']:.3f} | "
-              f"{p_value_text(r['p_value'])} | {_percent(r['distinct_fraction'])} |" for r in rows]
+    n = next(r["latents"] for r in rows if "latents" in r)
+    lines = [f"{n} latents in [{CALIBRATION_RANGE[0]}, {CALIBRATION_RANGE[1]}]; window rows: "
+             f"{CALIBRATION_OFFSETS} candidates per latent, as the offset head's", "",
+             "| generator | expected score | score | p-value | distinct outputs | reference primes | "
+             "expected tv | tv | entropy deficit (bits) | residue tv (uniform's) | coverage |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        m = r["distribution"]
+        scored = r["score"] is not None
+        cells = [r["name"], "" if r["expected"] is None else f"{r['expected']:.3f}",
+                 f"{r['score']:.3f} +- {r['score_sd']:.3f}" if scored else "(a search)",
+                 p_value_text(r["p_value"]) if scored else "",
+                 _percent(r["distinct_fraction"]) if scored else "",
+                 "n/a" if m is None else f"{m['reference_primes']:,}",
+                 "" if r["expected_tv"] is None else f"{r['expected_tv']:.3f}",
+                 _measure_cell(m, "tv", ".3f"), _measure_cell(m, "entropy_deficit_bits", ".3f"),
+                 _measure_cell(m, "residue_tv", ".3f") + ("" if m is None or m["residue_tv_floor"] is None
+                                                          else f" ({m['residue_tv_floor']:.3f})"),
+                 _measure_cell(m, "coverage", ".3f")]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -331,6 +563,35 @@ def _columns(label: str, cells: list, note: str = "") -> str:
     return f"  {label:<18}" + "".join(f"{c:>22}" for c in cells) + (f"   {note}" if note else "")
 
 
+def _measure_cell(measures: dict | None, key: str, form: str) -> str:
+    """A distribution measure with its sd (sampled windows), or n/a."""
+    if measures is None or measures[key] is None:
+        return "n/a"
+    sd = measures.get(f"{key}_sd")
+    return format(measures[key], form) + ("" if sd is None else f" +- {sd:{form}}")
+
+
+def _distribution_rows(reports: list) -> list:
+    """The report's lines on the distribution of the generated primes."""
+    measures = [r["distribution"] for r in reports]
+    how = ["every window" if m and m["exact"] else "sampled windows" if m else "n/a" for m in measures]
+    floors = ["n/a" if m is None or m["residue_tv_floor"] is None else f"{m['residue_tv_floor']:.4f}"
+              for m in measures]
+    worst = ["" if m is None or m["residue_prime"] is None else f" (mod {m['residue_prime']})" for m in measures]
+    return [_columns("prime distribution", how, "against uniform over every prime in the windows"),
+            _columns("  tv", [_measure_cell(m, "tv", ".4f") for m in measures],
+                     "total variation distance (uniform 0, one prime of many: ~1)"),
+            _columns("  entropy deficit", [_measure_cell(m, "entropy_deficit_bits", ".4f") for m in measures],
+                     "bits short of log2(#primes)"),
+            _columns("  min-entropy def.", [_measure_cell(m, "min_entropy_deficit_bits", ".4f") for m in measures],
+                     "bits: log2(#primes * the likeliest prime's probability)"),
+            _columns("  residue tv", [_measure_cell(m, "residue_tv", ".4f") + w for m, w in zip(measures, worst)],
+                     f"largest over p <= {RESIDUE_PRIMES_AT_LEAST} or the encoding's, of residues vs uniform"),
+            _columns("    uniform's", floors, "an exactly uniform sampler on these windows: the noise floor"),
+            _columns("  coverage", [_measure_cell(m, "coverage", ".4f") for m in measures],
+                     f"share of the primes given >= {COVERAGE_SHARE:g}x uniform's probability")]
+
+
 def format_report(result: dict, verbose: int = VERBOSE) -> str:
     """The result of ``evaluate`` as readable lines: the two ranges side by side.
 
@@ -341,11 +602,13 @@ def format_report(result: dict, verbose: int = VERBOSE) -> str:
                                          ("beyond", result.get("beyond"))) if r is not None]
     first = reports[0][1]
     seed = "unseeded" if first.get("seed") is None else f"seed {first['seed']}"
-    rows = [f"Optimus test: {first['n_samples']} latents in each range ({seed})",
+    rows = [f"Optimus test: {first['latents']} latents in each range, {first['sampling']} ({seed})",
             _columns("", [name for name, _ in reports]),
             _columns("latents", [f"[{r['low_latent']}, {r['high_latent']}]" for _, r in reports],
                      "training range" + ("; the range beyond was never trained on"
                                          if len(reports) > 1 else "")),
+            _columns("kept", [_percent(r["acceptance_rate"]) for _, r in reports],
+                     "latents the sampler kept: each gives one output"),
             _columns("score", [f"{r['score']:.3f} +- {r['score_sd']:.3f}" for _, r in reports],
                      "distinct primes / chance's count (chance 1, 210z+1 2.19)"),
             _columns("p-value", [p_value_text(r["p_value"]) for _, r in reports],
@@ -356,6 +619,7 @@ def format_report(result: dict, verbose: int = VERBOSE) -> str:
             _columns("distinct outputs", [_percent(r["distinct_fraction"]) for _, r in reports])]
     rows += [_columns(f"multiples of {p}", [_percent(r["multiples"][str(p)]) for _, r in reports],
                       "chance: 1/p" if p == SMALL_PRIMES[0] else "") for p in SMALL_PRIMES]
+    rows += _distribution_rows([r for _, r in reports])
     rows.append(_columns("discriminator", [_percent(r["balanced_accuracy"]) for _, r in reports],
                          "balanced accuracy on the outputs"))
     if all(r["discriminator_on_uniform"] for _, r in reports):
@@ -389,7 +653,8 @@ def format_report(result: dict, verbose: int = VERBOSE) -> str:
 
 DEFAULTS = {"checkpoint_dir": str(DEFAULT_CHECKPOINT_DIR), "n_samples": N_SAMPLES,
             "low_latent": 0, "high_latent": 0, "beyond_latent": 0, "seed": SEED,
-            "verbose": VERBOSE, "json": False, "candidates": "", "calibration": False}
+            "verbose": VERBOSE, "json": False, "candidates": "", "calibration": False,
+            "sampling": SAMPLING}
 
 
 def _training_range(config: dict) -> tuple:
@@ -415,7 +680,7 @@ def main(argv: list | None = None) -> int:
         low, high = _training_range(config)
         samples = []
         result = evaluate(generator, discriminator, config["n_samples"], low, high, config["seed"],
-                          config["beyond_latent"], config["verbose"], samples)
+                          config["beyond_latent"], config["verbose"], samples, config["sampling"])
         if config["candidates"]:
             write_candidates(config["candidates"], samples)
     except utils.OptimusError as err:

@@ -340,6 +340,20 @@ def prime_count(n: int) -> int:
     return 1 + int(_odd_prime_prefix()[whole]) + int(_BITS_PER_BYTE[partial])
 
 
+def odd_primes_between(lo: int, hi: int) -> np.ndarray:
+    """The odd primes in [lo, hi], ascending, uint64; from the oracle's sieve, so hi < ODD_SIEVE_LIMIT."""
+    lo, hi = int(lo), int(hi)
+    if not hi < ODD_SIEVE_LIMIT:
+        raise ValueError(f"odd_primes_between: hi={hi} is not below {ODD_SIEVE_LIMIT}")
+    first, last = max(lo, 3) // 2, (hi - 1) // 2  # bit k stands for 2k + 1
+    if last < first:
+        return np.zeros(0, dtype=np.uint64)
+    bits = np.unpackbits(_ODD_SIEVE[first // 8: last // 8 + 1], bitorder="little")
+    k = np.flatnonzero(bits[first % 8: first % 8 + last - first + 1]) + first
+    odd = 2 * k.astype(np.uint64) + np.uint64(1)
+    return odd[odd >= lo]
+
+
 def _odd_count(lo: int, hi: int) -> int:
     """Number of odd integers in [lo, hi], for 0 <= lo."""
     return (hi + 1) // 2 - lo // 2

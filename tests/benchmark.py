@@ -239,7 +239,7 @@ def main() -> int:
     batch_s = statistics.median(row["seconds"] for row in rows)
     reached = [t for t, score in run["sessions"] if score >= SCORE_GOAL]
     time_to_score = reached[0] if reached else float("inf")
-    seed_s = statistics.median(other_batches(["--generator_head=real", "--discriminator_input=scalar"]))
+    seed_s = statistics.median(other_batches(["--generator_head=real", "--discriminator=seed", "--discriminator_input=scalar"]))
     gln_s = statistics.median(other_batches(["--discriminator=gln"]))
     main_s, main_status = main_job_seconds()
     load_end = os.getloadavg()

@@ -65,7 +65,7 @@ def test_a_checkpoint_of_another_architecture_is_refused_naming_the_file(tmp_pat
 
 
 def test_load_networks_rebuilds_both_from_their_files(tmp_path):
-    trainer, _ = trained(tmp_path, ["--generator_head=real", "--discriminator_input=scalar"])
+    trainer, _ = trained(tmp_path, ["--generator_head=real", "--discriminator=seed", "--discriminator_input=scalar"])
     generator, discriminator = checkpoint.load_networks(tmp_path)
     z = np.array([[5.0], [123456.0]])
     np.testing.assert_array_equal(generator.outputs(z), trainer.generator.outputs(z))

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import model, registry
+from training import model, registry, train
 
 Z = np.array([[1.0], [7.0], [1e3], [1e5], [5e5], [1e6], [1e7]], dtype=np.float32)
 # The largest candidate any generator can emit: the offset head at its limits
@@ -105,10 +105,16 @@ def test_encoding_features_single_out_multiples_linearly():
 
 # -- the offset head ----------------------------------------------------------------------------
 
+def architecture(role: str, *argv: str) -> dict:
+    """The architecture of ``role`` that train.py's constants with ``argv`` give."""
+    config = train.parse_config(list(argv))
+    return (registry.generator_architecture if role == "generator"
+            else registry.discriminator_architecture)(config)
+
+
 def offset_head(offsets: int = 16, largest_prime: int = 31, generator_input: str = "candidates"):
-    return registry.build({"generator_head": "offset", "offsets": offsets,
-                           "largest_prime": largest_prime, "generator_input": generator_input},
-                          "generator")
+    return registry.build(architecture("generator", f"--offsets={offsets}", f"--largest_prime={largest_prime}",
+                                       f"--generator_input={generator_input}"), "generator")
 
 
 @pytest.mark.parametrize("generator_input", ["candidates", "latent"])
@@ -147,10 +153,10 @@ def test_each_part_splits_at_its_encoding_into_the_same_network():
     z = np.array([[3.0], [1234.0]])
     np.testing.assert_allclose(np.asarray(head.score(head.encode(z))), np.asarray(head.policy(z)))
     x = np.array([[3.0], [1234.0], [99.0]])
-    for architecture in ({"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 13},
-                         {"discriminator": "gln", "discriminator_input": "residues", "largest_prime": 7},
-                         {"discriminator": "mlp", "discriminator_input": "scalar"}):
-        d = registry.build(architecture, "discriminator")
+    for argv in (["--largest_prime=13"], ["--discriminator=gln", "--largest_prime=7"],
+                 ["--discriminator=seed", "--discriminator_input=scalar"],
+                 ["--discriminator_input=scalar", "--discriminator_layers=1"]):
+        d = registry.build(architecture("discriminator", *argv), "discriminator")
         np.testing.assert_allclose(np.asarray(d.head(d.encode(x))), np.asarray(d.model(x)))
         assert [w.path for w in d.head.weights] == [w.path for w in d.model.weights]
 
@@ -200,15 +206,20 @@ def test_scalar_discriminator_is_the_seeds():
 
 # -- weight files -------------------------------------------------------------------------------
 
-ARCHITECTURES = [  # (role, architecture)
-    ("generator", {"generator_head": "offset", "offsets": 8, "largest_prime": 13, "generator_input": "candidates"}),
-    ("generator", {"generator_head": "offset", "offsets": 4, "largest_prime": 7, "generator_input": "latent"}),
-    ("generator", {"generator_head": "real"}),
-    ("generator", {"generator_head": "original"}),
-    ("discriminator", {"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 11}),
-    ("discriminator", {"discriminator": "mlp", "discriminator_input": "scalar"}),
-    ("discriminator", {"discriminator": "gln", "discriminator_input": "residues", "largest_prime": 7}),
-]
+ARCHITECTURES = [(role, architecture(role, *argv)) for role, argv in (
+    ("generator", ["--offsets=8", "--largest_prime=13"]),
+    ("generator", ["--offsets=4", "--largest_prime=7", "--generator_input=latent", "--generator_layers=1"]),
+    ("generator", ["--acceptance=window", "--generator_units=8"]),
+    ("generator", ["--generator_input=bits", "--generator_layers=0", "--discriminator_input=bits"]),
+    ("generator", ["--generator_head=real"]),
+    ("generator", ["--generator_head=original", "--discriminator=seed", "--discriminator_input=scalar"]),
+    ("discriminator", ["--largest_prime=11"]),
+    ("discriminator", ["--discriminator=seed", "--discriminator_input=scalar"]),
+    ("discriminator", ["--discriminator_input=scalar", "--discriminator_layers=1", "--discriminator_units=8"]),
+    ("discriminator", ["--discriminator_input=bits", "--discriminator_layers=0"]),
+    ("discriminator", ["--discriminator=gln", "--largest_prime=7"]),
+)]
+GOOD = {role: a for role, a in reversed(ARCHITECTURES)}  # one of each role (the first)
 
 
 def saved(tmp_path, role: str, architecture: dict):
@@ -248,24 +259,26 @@ def test_weight_file_is_refused_for_another_architecture(tmp_path):
 
 
 BAD_RECORDS = [  # (role, record) of files that each would otherwise load
-    ("generator", {"generator_head": "offset", "offsets": 8, "largest_prime": 13}),  # a setting missing
-    ("generator", {"generator_head": "offset", "offsets": 8, "largest_prime": 13, "generator_input": "x"}),
-    ("generator", {"generator_head": "offset", "offsets": True, "largest_prime": 13,
-                   "generator_input": "candidates"}),  # True is not the integer 1
-    ("generator", {"generator_head": "offset", "offsets": 8.0, "largest_prime": 13,
-                   "generator_input": "candidates"}),  # 8.0 is not an integer
+    ("generator", {k: v for k, v in GOOD["generator"].items() if k != "generator_input"}),  # missing
+    ("generator", dict(GOOD["generator"], generator_input="x")),
+    ("generator", dict(GOOD["generator"], generator_input="latent", acceptance="window")),  # needs a
+                                                                        # per-candidate scorer
+    ("generator", dict(GOOD["generator"], offsets=True)),  # True is not the integer 1
+    ("generator", dict(GOOD["generator"], offsets=8.0)),  # 8.0 is not an integer
+    ("generator", dict(GOOD["generator"], generator_units=10**6)),  # beyond what fits in memory
     ("generator", {"generator_head": "original", "largest_prime": 13}),  # a key it does not have
     ("generator", {"generator_head": 1}),
-    ("discriminator", {"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 10**9}),
-    ("discriminator", {"discriminator": "mlp", "discriminator_input": "scalar", "code": "__import__('os')"}),
+    ("discriminator", dict(GOOD["discriminator"], largest_prime=10**9)),
+    ("discriminator", dict(GOOD["discriminator"], code="__import__('os')")),
     ("discriminator", {"discriminator": "gln", "discriminator_input": "scalar"}),
+    ("discriminator", {"discriminator": "seed", "discriminator_input": "residues", "largest_prime": 7}),
     ("discriminator", ["discriminator_input", "scalar"]),
 ]
 
 
 @pytest.mark.parametrize("role, record", BAD_RECORDS)
 def test_unknown_architecture_records_are_refused(tmp_path, role, record):
-    good = next(a for r, a in ARCHITECTURES if r == role)
+    good = GOOD[role]
     _, path = saved(tmp_path, role, good)
     assert registry.load_network(path, role).architecture == good  # the file loads as written
     with h5py.File(path, "a") as f:
@@ -276,7 +289,7 @@ def test_unknown_architecture_records_are_refused(tmp_path, role, record):
 
 
 def test_a_generator_file_is_refused_as_a_discriminator(tmp_path):
-    _, path = saved(tmp_path, *ARCHITECTURES[2])
+    _, path = saved(tmp_path, "generator", GOOD["generator"])
     with pytest.raises(utils.OptimusError, match="no discriminator"):
         registry.load_network(path, "discriminator")
 

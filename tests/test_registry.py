@@ -12,9 +12,11 @@ import utils
 from support import error_line
 from training import checkpoint, registry, train
 
-NETWORK_SELECTORS = [r for r in registry.REGISTRIES
-                     if r.constant in ("generator_head", "generator_input", "discriminator",
-                                       "discriminator_input")]  # the selectors a weight file records
+DEFAULT = train.parse_config([])
+SELECTORS = {r.constant for r in registry.REGISTRIES}
+SIDES = [set(registry.generator_architecture(DEFAULT)) & SELECTORS,   # what a weight file records
+         set(registry.discriminator_architecture(DEFAULT)) & SELECTORS]
+NETWORK_SELECTORS = [r for r in registry.REGISTRIES if r.constant in SIDES[0] | SIDES[1]]
 TINY = {"batch_size": 64, "steps": 2, "generator_steps": 1, "nb_samples": 4, "test_samples": 40,
         "minimum_batch_size": 10}
 
@@ -52,8 +54,28 @@ def network_combinations() -> tuple:
 
 
 SUPPORTED, REFUSED = network_combinations()
-OTHER_PARTS = [{r.constant: value} for r in registry.REGISTRIES if r not in NETWORK_SELECTORS
-               for value in r]  # each with the default networks
+
+
+def covering(combinations: list) -> list:
+    """Supported combinations, nearest the default first, until each generator side (its chosen
+    head, input, acceptance) and each discriminator side has trained once: the two networks are
+    built, saved and loaded apart, and the step asks each only through its part."""
+    def changes(choice):
+        return sum(DEFAULT[name] != value for name, value in choice.items())
+    seen, chosen = set(), []
+    for choice in sorted(combinations, key=changes):
+        sides = {(i, tuple(sorted((k, v) for k, v in choice.items() if k in side)))
+                 for i, side in enumerate(SIDES)}
+        if not sides <= seen:
+            seen |= sides
+            chosen.append(choice)
+    return chosen
+
+
+OTHERS = [r for r in registry.REGISTRIES if r not in NETWORK_SELECTORS]
+OTHER_PARTS = [{r.constant: list(r)[i % len(list(r))] for r in OTHERS}  # every value of each, with
+               for i in range(max(len(list(r)) for r in OTHERS))]      # the default networks
+TRAINED = covering(SUPPORTED) + [c for c in OTHER_PARTS if any(DEFAULT[k] != v for k, v in c.items())]
 
 
 def label(choice: dict) -> str:
@@ -62,8 +84,16 @@ def label(choice: dict) -> str:
 
 def test_the_registry_offers_several_combinations_and_refuses_some():
     assert len(SUPPORTED) >= 8 and len(REFUSED) >= 2
-    assert {"generator_head": "offset", "generator_input": "candidates", "discriminator": "mlp",
-            "discriminator_input": "residues"} in SUPPORTED  # the default
+    assert {name: DEFAULT[name] for name in SIDES[0] | SIDES[1]} in SUPPORTED
+
+
+def test_the_trained_combinations_cover_every_registered_part():
+    for r in registry.REGISTRIES:
+        assert {choice.get(r.constant, DEFAULT[r.constant]) for choice in TRAINED} == set(r), r.constant
+    for choice in SUPPORTED:  # and every side of every supported combination
+        for side in SIDES:
+            part = {k: v for k, v in choice.items() if k in side}
+            assert any(all(t.get(k) == v for k, v in part.items()) for t in TRAINED), part
 
 
 @pytest.fixture
@@ -80,7 +110,7 @@ def run_main(monkeypatch, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("choice", SUPPORTED + OTHER_PARTS, ids=label)
+@pytest.mark.parametrize("choice", TRAINED, ids=label)
 def test_every_supported_combination_builds_trains_saves_and_reloads(choice, tmp_path, run_main):
     folder = tmp_path / "run"
     argv = [*argv_of(choice), f"--checkpoint_dir={folder}", "--nb_batches=2"]

@@ -33,7 +33,7 @@ TRAIN_SCRIPT = ROOT / "training" / "train.py"
 STEPS = 3                       # discriminator steps per batch in every run below
 TINY = ("--batch_size=200", f"--steps={STEPS}", "--generator_steps=1", "--nb_samples=10",
         "--test_samples=200", "--minimum_batch_size=20")
-REAL_HEAD = ("--generator_head=real", "--discriminator_input=scalar")  # the seed's method
+REAL_HEAD = ("--generator_head=real", "--discriminator=seed", "--discriminator_input=scalar")  # the seed's method
 SEED_TINY = tuple(a for a in TINY if not a.startswith("--generator_steps")) + REAL_HEAD
 RUN_TIMEOUT = 180               # seconds for one script run to end on its own
 WAIT_TIMEOUT = 60               # seconds to wait for a line of output or a file
@@ -206,7 +206,7 @@ BAD_CONSTANTS = [  # (arguments, what the one line must name)
     (["--discriminator_fisher=diagonal"], ["discriminator_fisher"]),
     (["--generator_head=real", "--offsets=8"], ["offsets", "generator_head"]),
     (["--negative_l2=0.1"], ["negative_l2", "generator_head"]),
-    (["--generator_head=original"], ["generator_head", "discriminator_input", "'scalar'"]),
+    (["--generator_head=original"], ["generator_head", "discriminator", "'seed'"]),
     (["--discriminator=gln", "--generator_head=real"], ["gln", "generator_head"]),
     (["--discriminator=gln", "--discriminator_input=scalar"], ["gln", "discriminator_input"]),
     (["--discriminator=gln", "--discriminator_fisher=model"], ["discriminator_fisher"]),
@@ -361,7 +361,7 @@ def diverging_checkpoint(directory: Path, kind: str) -> tuple:
     """(directory, the run's arguments): a checkpoint with finite weights whose generator emits
     NaN, 0, huge values or inf (the real head: the offset head cannot diverge)."""
     argv = [*SEED_TINY] if kind == "nan" else [*TINY[:-1], "--generator_head=original",
-                                                "--discriminator_input=scalar"]
+                                                "--discriminator=seed", "--discriminator_input=scalar"]
     argv = [a for a in argv if not a.startswith("--generator_steps")]
     directory.mkdir()
     made = make_trainer(argv)

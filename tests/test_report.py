@@ -21,7 +21,7 @@ optimus_test = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(optimus_test)
 
 import utils  # noqa: E402  (on sys.path once test.py is loaded)
-from training import checkpoint, model, registry  # noqa: E402
+from training import checkpoint, model, registry, train  # noqa: E402
 
 CALIBRATION_SAMPLES = 100_000   # every latent of [1, 10**5]: about 1e4 primes, 1% noise
 CLI_TIMEOUT = 240               # seconds per command-line run (TensorFlow's import dominates)
@@ -178,12 +178,12 @@ def test_diverging_generator_raises_optimus_error():
 # -- command line: every run starts in a temporary directory, to show it works from anywhere ----
 
 def save_pair(directory: Path) -> None:
+    """Untrained networks of the default method, saved as a checkpoint's weight files."""
     directory.mkdir()
-    for architecture, name in (({"generator_head": "offset", "offsets": 16, "largest_prime": 31,
-                                 "generator_input": "candidates"}, checkpoint.GENERATOR_FILE),
-                               ({"discriminator": "mlp", "discriminator_input": "residues", "largest_prime": 31},
-                                checkpoint.DISCRIMINATOR_FILE)):
-        role = "generator" if "generator_head" in architecture else "discriminator"
+    config = train.parse_config([])
+    for role, name in (("generator", checkpoint.GENERATOR_FILE), ("discriminator", checkpoint.DISCRIMINATOR_FILE)):
+        architecture = (registry.generator_architecture if role == "generator"
+                        else registry.discriminator_architecture)(config)
         model.save_network(registry.build(architecture, role).model, directory / name, architecture)
 
 
@@ -255,7 +255,7 @@ def test_cli_candidates_to_a_file(cli):
 def test_cli_calibration_prints_the_table(cli):
     result = cli["calibration"]
     assert result.returncode == 0, result.stderr
-    assert all(name in result.stdout for name, _, _ in optimus_test.CALIBRATION)
+    assert all(row[0] in result.stdout for row in optimus_test.CALIBRATION + optimus_test.WINDOW_CALIBRATION)
 
 
 def test_cli_refuses_json_and_candidates_both_on_stdout(cli):

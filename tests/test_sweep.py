@@ -32,7 +32,7 @@ COMMON = {{"nb_batches": {NB_BATCHES}, "batch_size": 200, "steps": 3, "nb_sample
           "test_samples": 200, "minimum_batch_size": 20, "high_latent": 5000}}
 CONFIGURATIONS = {{
     "offset head": {{"generator_steps": 1}},
-    "seed's method": {{"generator_head": "real", "discriminator_input": "scalar"}},
+    "seed's method": {{"generator_head": "real", "discriminator": "seed", "discriminator_input": "scalar"}},
 }}
 '''
 POINTS = [(name, seed) for name in ("offset head", "seed's method") for seed in (0, 1)]

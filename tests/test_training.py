@@ -30,8 +30,9 @@ def with_discriminator(trainer, network, lr=None) -> tu.Trainer:
     part = copy.copy(trainer.discriminator)
     part.model = network
     config = trainer.config if lr is None else dict(trainer.config, lr=lr)
-    return tu.Trainer.create(trainer.generator, part, config, trainer.reward, trainer.loss,
-                             trainer.fisher)
+    return tu.Trainer.create(trainer.generator, part, config, reward=trainer.reward,
+                             gradient=trainer.gradient, batch=trainer.batch, loss=trainer.loss,
+                             fisher=trainer.fisher)
 
 
 def weights_of(network) -> list:
@@ -197,7 +198,7 @@ def penalty_after_training(argv) -> tuple:
 def test_the_offset_heads_ewc_penalty_is_not_numerically_zero_unlike_the_seeds():
     fisher, penalty = penalty_after_training([])
     seed_fisher, seed_penalty = penalty_after_training(["--generator_head=real",
-                                                        "--discriminator_input=scalar"])
+                                                        "--discriminator=seed", "--discriminator_input=scalar"])
     assert fisher > 1e-3 and penalty > 1e-6
     assert seed_fisher < 1e-8 and seed_penalty < 1e-12  # the flat discriminator gives no Fisher
 

@@ -39,7 +39,9 @@ BIT_WIDTH = 38                  # binary digits read: every candidate below 2**3
 # Offset head
 OFFSETS = 16                    # default number of offsets k per latent (a power of 2: see README)
 MAX_OFFSETS = 4096              # offsets*z stays exact: 4096 * 2**24 is far below FLOAT64_EXACT
-OFFSET_WIDTHS = (64, 64)        # hidden ReLU layers of the offset scorer
+MAX_LAYERS = 8                  # hidden layers of an MLP body, at most
+MAX_UNITS = 1024                # units per hidden layer, at most (a generator step holds
+                                # batch_size * offsets rows of them)
 
 # Real head (the seed's generator)
 GENERATOR_DEPTH = 10            # hidden Dense layers
@@ -49,7 +51,6 @@ LATENT_SCALE = 1e6              # latent integers are divided by this inside the
 OUTPUT_CAP = float(FLOAT32_EXACT)  # largest output x, where float32 stops being exact
 
 # Discriminators
-RESIDUE_WIDTHS = (64, 64)       # hidden ReLU layers of the residue discriminator
 GLN_WIDTHS = (16, 16, 1)        # neurons per layer of the gated linear network (the last: P(prime))
 GLN_CONTEXT_BITS = 4            # halfspaces per neuron: 2**4 weight vectors to choose from
 GLN_EPSILON = 0.01              # probabilities are clipped to [eps, 1 - eps] (Veness et al.)
@@ -341,12 +342,12 @@ class GatedLinearNetwork(layers.Layer):
 # model and the tensors that the registry's entry needs to run its parts alone.
 
 
-def offset_generator(offsets: int, encoding: layers.Layer, per_candidate: bool) -> tuple:
+def offset_generator(offsets: int, encoding: layers.Layer, per_candidate: bool, widths: tuple) -> tuple:
     """The offset head: x = offsets*z + k, with k the most likely of ``offsets`` choices.
 
     per_candidate: every choice's candidate 2*(offsets*z + k)+1 goes through ``encoding`` and one
-    shared MLP scores it, so the policy is a softmax over the K scores; otherwise ``encoding``
-    reads z itself and an MLP maps it to the K logits. The last layer starts at zero: every
+    shared MLP (hidden ReLU layers of ``widths`` units) scores it, so the policy is a softmax over
+    the K scores; otherwise ``encoding`` reads z itself and an MLP maps it to the K logits. The last layer starts at zero: every
     offset is equally likely, and the greedy choice k = 0 gives the progression 2*offsets*z + 1,
     which for a power-of-2 ``offsets`` is exactly as prime as random odd integers.
     Returns (model, features, logits): the encoding's output and the policy's logits (n, offsets).
@@ -355,14 +356,14 @@ def offset_generator(offsets: int, encoding: layers.Layer, per_candidate: bool) 
     if per_candidate:
         features = encoding(OffsetCandidates(offsets, name="choices")(z))
         h = features
-        for layer in _dense_stack(OFFSET_WIDTHS, "relu", "scorer"):
+        for layer in _dense_stack(widths, "relu", "scorer"):
             h = layer(h)
         scores = layers.Dense(1, kernel_initializer="zeros", name="score")(h)
         logits = layers.Reshape((offsets,), name=LOGITS_LAYER)(scores)
     else:
         features = encoding(z)
         h = features
-        for layer in _dense_stack(OFFSET_WIDTHS, "relu", "hidden"):
+        for layer in _dense_stack(widths, "relu", "hidden"):
             h = layer(h)
         logits = layers.Dense(offsets, kernel_initializer="zeros", name=LOGITS_LAYER)(h)
     x = OffsetChoice(offsets, name="choice")([z, logits])
@@ -402,15 +403,16 @@ def real_generator(original: bool = False) -> keras.Sequential:
 # Discriminators: generator output x, shape (n, 1) -> P(2*round(x)+1 is prime), shape (n, 1)
 
 
-def encoded_discriminator(encoding: layers.Layer, name: str) -> tuple:
-    """The candidate 2*round(x)+1 through ``encoding``, then a ReLU MLP and a sigmoid.
+def encoded_discriminator(encoding: layers.Layer, name: str, widths: tuple) -> tuple:
+    """The candidate 2*round(x)+1 through ``encoding``, then a ReLU MLP (hidden layers of
+    ``widths`` units) and a sigmoid.
 
     Returns (model, features): the encoding's output, for running the rest alone.
     """
     x = keras.Input((1,), dtype="float64", name="output")
     features = encoding(x)
     h = features
-    for layer in _dense_stack(RESIDUE_WIDTHS, "relu", "hidden"):
+    for layer in _dense_stack(widths, "relu", "hidden"):
         h = layer(h)
     p = layers.Dense(1, activation="sigmoid", name="probability")(h)
     return keras.Model(x, p, name=name), features

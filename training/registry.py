@@ -90,16 +90,30 @@ DISCRIMINATOR_INPUTS = Registry("discriminator_input")
 REWARDS = Registry("reward")
 DISCRIMINATOR_LOSSES = Registry("discriminator_loss")
 DISCRIMINATOR_FISHERS = Registry("discriminator_fisher")
-REGISTRIES = (GENERATOR_HEADS, GENERATOR_INPUTS, DISCRIMINATORS, DISCRIMINATOR_INPUTS, REWARDS,
-              DISCRIMINATOR_LOSSES, DISCRIMINATOR_FISHERS)
+ACCEPTANCES = Registry("acceptance")
+POLICY_GRADIENTS = Registry("policy_gradient")
+DISCRIMINATOR_BATCHES = Registry("discriminator_batch")
+REGISTRIES = (GENERATOR_HEADS, GENERATOR_INPUTS, ACCEPTANCES, REWARDS, POLICY_GRADIENTS,
+              DISCRIMINATOR_BATCHES, DISCRIMINATORS, DISCRIMINATOR_INPUTS, DISCRIMINATOR_LOSSES,
+              DISCRIMINATOR_FISHERS)
 ROOTS = ("generator_head", "discriminator", "discriminator_input")  # always chosen; the others
                                                                     # are chosen by what reads them
+
+SAMPLINGS = ("sampled", "greedy")  # how a generator is used: draw its offsets, or take the likeliest
+ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight
+ACCEPTANCE_SEED = 0             # seed of those latents (fixed: a generator's sampler is a function
+                                # of its weights and latent range alone)
 
 # The other constants that parts read: (type, rule). train.py's defaults must have these types.
 PARAMETERS = {
     "offsets": (int, utils.between(2, model_lib.MAX_OFFSETS, "an integer")),
     "largest_prime": (int, utils.between(3, model_lib.MAX_LARGEST_PRIME, "an integer")),
     "generator_steps": (int, utils.at_least(1)),
+    "discriminator_minibatch": (int, utils.at_least(0)),
+    "generator_layers": (int, utils.between(0, model_lib.MAX_LAYERS, "an integer")),
+    "generator_units": (int, utils.between(1, model_lib.MAX_UNITS, "an integer")),
+    "discriminator_layers": (int, utils.between(0, model_lib.MAX_LAYERS, "an integer")),
+    "discriminator_units": (int, utils.between(1, model_lib.MAX_UNITS, "an integer")),
     "negative_l2": (float, utils.between(0, 1)),
 }
 
@@ -125,8 +139,12 @@ class Encoding:
 
 
 class Real(Encoding):
-    """x as one real number (the seed's): the network rescales it itself."""
+    """x as one real number (the seed's), divided by the largest output."""
     differentiable = True
+
+    @staticmethod
+    def layer(architecture: dict, candidate: bool = True):
+        return keras.layers.Rescaling(1.0 / model_lib.OUTPUT_CAP, name="encoding")
 
 
 class Residues(Encoding):
@@ -221,31 +239,57 @@ class GeneratorHead(Part):
         """Generator outputs for latents z (n,), checked, float64 (n,): the most likely ones."""
         return model_lib.check_outputs(model_lib.forward(self.model, z))
 
+    def sampler(self, sampling: str, low: int, high: int):
+        """The generator used as a random prime generator on latents in [low, high]: an object
+        with ``draw(z, rng) -> (x, accepted)`` and ``windows(z) -> Windows or None``. This
+        head's outputs are fixed by z: point masses, whatever ``sampling`` asks."""
+        return PointMasses(self.outputs)
+
 
 @GENERATOR_HEADS.register("offset")
 class OffsetHead(GeneratorHead):
     doc = ("x = offsets*z + k, k chosen by a softmax policy trained by the score-function "
            "gradient")
-    reads = ("generator_input", "offsets", "reward", "generator_steps")
-    stores = ("offsets",)
+    reads = ("generator_input", "offsets", "generator_layers", "generator_units", "acceptance",
+             "reward", "policy_gradient", "generator_steps", "discriminator_batch",
+             "discriminator_minibatch")
+    stores = ("offsets", "generator_layers", "generator_units")
     score_function = True       # trained without an input gradient through D
 
     @classmethod
     def architecture_of(cls, config: dict) -> dict:
         read = GENERATOR_INPUTS[config["generator_input"]]
         return {"generator_head": cls.value, **{k: config[k] for k in cls.stores + read.stores},
-                "generator_input": read.value}
+                "generator_input": read.value, "acceptance": config["acceptance"]}
 
     def build(self) -> keras.Model:
         a = self.architecture
         self.input = GENERATOR_INPUTS[a["generator_input"]]
         self.offsets = a["offsets"]
         encoding = self.input.encoding.layer(a, candidate=self.input.per_candidate)
+        widths = (a["generator_units"],) * a["generator_layers"]
         network, features, logits = model_lib.offset_generator(self.offsets, encoding,
-                                                               self.input.per_candidate)
+                                                               self.input.per_candidate, widths)
         self.policy = keras.Model(network.input, logits, name="offset_policy")
         self.encode, self.score = model_lib.split(network.input, features, logits)
+        self.acceptance = ACCEPTANCES[a["acceptance"]]
         return network
+
+    def logits(self, z) -> np.ndarray:
+        """The policy's logits for latents z (n,): float64 (n, offsets)."""
+        rows = np.asarray(z, dtype=np.float64).reshape(-1, 1)
+        parts = [np.asarray(self.policy(rows[i:i + model_lib.FORWARD_CHUNK], training=False))
+                 for i in range(0, len(rows), model_lib.FORWARD_CHUNK)]
+        return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, self.offsets))
+
+    def candidates(self, z) -> np.ndarray:
+        """Every choice's candidate 2*(offsets*z + k)+1 for latents z (n,): uint64 (n, offsets)."""
+        z = np.asarray(z, dtype=np.uint64).reshape(-1, 1)
+        k = np.arange(self.offsets, dtype=np.uint64)
+        return np.uint64(2) * (np.uint64(self.offsets) * z + k) + np.uint64(1)
+
+    def sampler(self, sampling: str, low: int, high: int):
+        return OffsetSampler(self, sampling, low, high)
 
     def training_candidates(self, trainer, z, batch: int) -> np.ndarray:
         return tu.sampled_candidates(trainer, z, batch)
@@ -257,7 +301,11 @@ class OffsetHead(GeneratorHead):
         return tu.policy_fisher_terms(trainer, z)
 
     def fisher_inputs(self, trainer, z, x, labels) -> tuple:
-        return x, labels  # D trained on the sampled candidates
+        return x, labels  # candidates of D's own batch
+
+    def discriminator_pool(self, trainer, z, x, labels) -> tuple:
+        """(D's candidates, their labels, the latent of each): as the batch part chooses."""
+        return trainer.batch.pool(self, z, x, labels)
 
 
 @GENERATOR_HEADS.register("real")
@@ -284,14 +332,130 @@ class RealHead(GeneratorHead):
         x = self.outputs(z)  # D trained on the moving outputs: take them as they are now
         return x, tu.label(x)
 
+    def discriminator_pool(self, trainer, z, x, labels) -> tuple:
+        return x, labels, np.arange(len(z))  # D learns from the outputs
+
 
 @GENERATOR_HEADS.register("original")
 class OriginalHead(RealHead):
     doc = ("the original's generator, which can only compute k*z, with the original's scalar "
            "discriminator and no negative L2 (it never acted there)")
     reads = ()
-    requires = {"discriminator_input": values("scalar")}
+    requires = {"discriminator": values("seed")}
     original = True
+
+
+# ---------------------------------------------------------------------------------------------
+# Samplers: a generator used as a random prime generator
+
+
+@dataclass
+class Windows:
+    """A generator's candidate windows for some latents: what it can emit for each, and how likely.
+
+    candidates: (n, K) odd integers; weights: (n, K) >= 0, the probability that latent i is
+    accepted and emits candidate k, up to one constant factor for all latents.
+    """
+    candidates: np.ndarray
+    weights: np.ndarray
+
+
+class PointMasses:
+    """The sampler of a generator whose output is fixed by z: no window, every latent accepted."""
+
+    def __init__(self, outputs: Callable):
+        self.outputs = outputs
+
+    def draw(self, z, rng: np.random.Generator) -> tuple:
+        x = model_lib.check_outputs(self.outputs(z))
+        return x, np.ones(x.shape, dtype=bool)
+
+    @staticmethod
+    def windows(z):
+        return None
+
+    @staticmethod
+    def largest_encoded_prime():
+        """The largest prime whose residues the generator reads, if it reads residues."""
+        return None
+
+
+class OffsetSampler:
+    """The offset head as a random prime generator: each latent's window of offsets candidates.
+
+    "greedy": the likeliest offset of every latent. "sampled": k ~ pi(k | z), and the latent is
+    kept with the acceptance part's probability (bounded over ACCEPTANCE_REFERENCE latents of
+    the range; a window above the bound is kept always, so the bound is also what ``windows``
+    reports).
+    """
+
+    def __init__(self, head: OffsetHead, sampling: str, low: int, high: int):
+        if sampling not in SAMPLINGS:
+            raise utils.OptimusError(f"sampling must be {' or '.join(map(repr, SAMPLINGS))} "
+                                     f"(got {sampling!r})")
+        self.head, self.sampled = head, sampling == "sampled"
+        self.bound = 0.0
+        if self.sampled and head.acceptance.varies:
+            size = min(ACCEPTANCE_REFERENCE, high - low + 1)
+            z = utils.random_vector_integers(low, high, size, np.random.default_rng(ACCEPTANCE_SEED))
+            self.bound = float(np.max(head.acceptance.log_weight(head.logits(z))))
+
+    def _choices(self, z) -> tuple:
+        """(probabilities (n, K) of each offset, probability (n,) that each latent is kept)."""
+        logits = self.head.logits(z)
+        if not self.sampled:
+            return np.eye(self.head.offsets)[np.argmax(logits, axis=1)], np.ones(len(logits))
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        kept = np.exp(np.minimum(self.head.acceptance.log_weight(logits) - self.bound, 0.0))
+        return shifted / shifted.sum(axis=1, keepdims=True), kept
+
+    def draw(self, z, rng: np.random.Generator) -> tuple:
+        """(x, accepted): each latent's output x (n,) float64 and whether it was kept (n,)."""
+        pi, kept = self._choices(z)
+        k = (np.cumsum(pi, axis=1) < rng.random((len(pi), 1))).sum(axis=1).clip(max=self.head.offsets - 1)
+        accepted = rng.random(len(pi)) < kept
+        x = self.head.offsets * np.asarray(z, dtype=np.float64).reshape(-1) + k
+        return model_lib.check_outputs(x), accepted
+
+    def windows(self, z) -> Windows:
+        pi, kept = self._choices(z)
+        return Windows(self.head.candidates(z), pi * kept[:, None])
+
+    def largest_encoded_prime(self):
+        ceiling = self.head.input.encoding.ceiling(self.head.architecture)
+        return None if ceiling is None else ceiling[1]
+
+
+class Acceptance(Part):
+    """How likely an offset head keeps a latent before choosing its offset, from its logits."""
+    varies = True               # False: every latent is kept
+
+    @staticmethod
+    def log_weight(logits: np.ndarray) -> np.ndarray:
+        """log of the (unbounded) weight of keeping each latent, from logits (n, K): shape (n,)."""
+        raise NotImplementedError
+
+
+@ACCEPTANCES.register("none")
+class KeepEvery(Acceptance):
+    doc = "every latent is kept: its window gives one output"
+    varies = False
+
+    @staticmethod
+    def log_weight(logits: np.ndarray) -> np.ndarray:
+        return np.zeros(len(logits))
+
+
+@ACCEPTANCES.register("window")
+class WindowAcceptance(Acceptance):
+    doc = ("a latent is kept with probability proportional to its window's sum of exp(score): "
+           "then each output's probability is proportional to exp(its own score) alone")
+    requires = {"generator_input": having("per_candidate", "a per-candidate scorer")}
+
+    @staticmethod
+    def log_weight(logits: np.ndarray) -> np.ndarray:
+        top = logits.max(axis=1)
+        return top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,8 +463,7 @@ class OriginalHead(RealHead):
 
 
 class DiscriminatorInput(Encoded):
-    """What the discriminator reads. ``mlp`` builds the MLP discriminator on it:
-    (model, encode, head) with head(encode(x)) == model(x)."""
+    """What the discriminator reads: ``layer`` encodes the candidate of an output x."""
 
     @classmethod
     def layer(cls, architecture: dict):
@@ -311,12 +474,6 @@ class DiscriminatorInput(Encoded):
         """The encoding's (score ceiling, largest prime), when it reads residues."""
         return cls.encoding.ceiling(config)
 
-    @classmethod
-    def mlp(cls, architecture: dict) -> tuple:
-        network, features = model_lib.encoded_discriminator(
-            cls.layer(architecture), f"discriminator_{cls.value}")
-        return (network, *model_lib.split(network.input, features, network.output))
-
 
 @DISCRIMINATOR_INPUTS.register("residues")
 class ResidueInput(DiscriminatorInput):
@@ -326,13 +483,8 @@ class ResidueInput(DiscriminatorInput):
 
 @DISCRIMINATOR_INPUTS.register("scalar")
 class ScalarInput(DiscriminatorInput):
-    doc = "x as one real number (the seed's), read by the seed's sigmoid MLP"
+    doc = "x as one real number (the seed's), rescaled to [0, 1]"
     encoding = Real
-
-    @classmethod
-    def mlp(cls, architecture: dict) -> tuple:
-        network = model_lib.scalar_discriminator()
-        return network, (lambda x: x), network
 
 
 @DISCRIMINATOR_INPUTS.register("bits")
@@ -370,14 +522,32 @@ class Discriminator(Part):
 
 @DISCRIMINATORS.register("mlp")
 class MlpDiscriminator(Discriminator):
-    doc = "an MLP on its input, trained by Adam through its loss"
-    reads = ("discriminator_loss", "discriminator_fisher")
+    doc = "a ReLU MLP on its input, trained by Adam through its loss"
+    reads = ("discriminator_layers", "discriminator_units", "discriminator_loss", "discriminator_fisher")
+    stores = ("discriminator_layers", "discriminator_units")
 
     def build(self) -> tuple:
-        return self.input.mlp(self.architecture)
+        a = self.architecture
+        network, features = model_lib.encoded_discriminator(
+            self.input.layer(a), f"discriminator_{self.input.value}",
+            (a["discriminator_units"],) * a["discriminator_layers"])
+        return (network, *model_lib.split(network.input, features, network.output))
 
     def update(self, trainer) -> tuple:
         return tu.gradient_update(trainer)
+
+
+@DISCRIMINATORS.register("seed")
+class SeedDiscriminator(MlpDiscriminator):
+    doc = ("the seed's: x as one real, sigmoid layers (1000, then 5 x 100) with L2 and dropout, "
+           "trained by Adam through its loss")
+    reads = ("discriminator_loss", "discriminator_fisher")
+    stores = ()
+    requires = {"discriminator_input": values("scalar")}
+
+    def build(self) -> tuple:
+        network = model_lib.scalar_discriminator()
+        return network, (lambda x: x), network
 
 
 @DISCRIMINATORS.register("gln")
@@ -400,47 +570,56 @@ class GlnDiscriminator(Discriminator):
 
 
 class Reward(Part):
-    """The reward of a sampled candidate, from D's belief p that it is prime (clipped)."""
+    """The reward of a candidate from D's belief p that it is prime (clipped), and log pi(k | z)."""
 
     @staticmethod
-    def of(p):
+    def of(p, log_pi):
         raise NotImplementedError
 
 
-@REWARDS.register("belief")
-class Belief(Reward):
-    doc = "D(x), the discriminator's belief"
+def _reward(value: str, doc: str, of: Callable) -> None:
+    """Register a reward computed by ``of(p, log_pi)``."""
+    REWARDS.register(value)(type(f"Reward_{value}", (Reward,), {"doc": doc, "of": staticmethod(of)}))
+
+
+_reward("belief", "D(x), the discriminator's belief", lambda p, log_pi: p)
+_reward("log", "log D(x)", lambda p, log_pi: tf.math.log(p))
+_reward("focal", "minus the focal loss of calling x prime",
+        lambda p, log_pi: tf.pow(1.0 - p, tu.FOCAL_GAMMA) * tf.math.log(p))
+_reward("constant", "0: the negative control, no signal at all", lambda p, log_pi: tf.zeros_like(p))
+_reward("entropy", "log D(x) - log pi(k | z), maximum entropy: the best policy is pi proportional "
+        "to D over each window", lambda p, log_pi: tf.math.log(p) - log_pi)
+
+
+@POLICY_GRADIENTS.register("sampled")
+class SampledGradient(Part):
+    doc = "REINFORCE: one sampled offset per latent, the batch's mean reward as baseline"
+    objective = staticmethod(tu.sampled_objective)
+
+
+@POLICY_GRADIENTS.register("exact")
+class ExactGradient(Part):
+    doc = "the expectation over every offset, computed exactly: no sampling noise"
+    objective = staticmethod(tu.exact_objective)
+
+
+@DISCRIMINATOR_BATCHES.register("outputs")
+class OutputsBatch(Part):
+    doc = "the generator's sampled candidates, one per latent (the seed's: D learns from G's outputs)"
 
     @staticmethod
-    def of(p):
-        return p
+    def pool(head, z, x, labels) -> tuple:
+        return x, labels, np.arange(len(z))
 
 
-@REWARDS.register("log")
-class LogBelief(Reward):
-    doc = "log D(x)"
-
-    @staticmethod
-    def of(p):
-        return tf.math.log(p)
-
-
-@REWARDS.register("focal")
-class FocalReward(Reward):
-    doc = "minus the focal loss of calling x prime"
+@DISCRIMINATOR_BATCHES.register("windows")
+class WindowsBatch(Part):
+    doc = "every candidate of every latent's window, labelled by the oracle"
 
     @staticmethod
-    def of(p):
-        return tf.pow(1.0 - p, tu.FOCAL_GAMMA) * tf.math.log(p)
-
-
-@REWARDS.register("constant")
-class ConstantReward(Reward):
-    doc = "0: the negative control, no signal at all"
-
-    @staticmethod
-    def of(p):
-        return tf.zeros_like(p)
+    def pool(head, z, x, labels) -> tuple:
+        every = tu.window_candidates(head.offsets, z)
+        return every, tu.label(every), np.repeat(np.arange(len(z)), head.offsets)
 
 
 @DISCRIMINATOR_LOSSES.register("focal")
@@ -625,6 +804,8 @@ def build_trainer(config: dict) -> tu.Trainer:
     seeded initial weights expect), Adam and EWC state, and the method's other parts."""
     generator = build(generator_architecture(config), "generator")
     discriminator = build(discriminator_architecture(config), "discriminator")
-    return tu.Trainer.create(generator, discriminator, config, REWARDS[config["reward"]],
-                             DISCRIMINATOR_LOSSES[config["discriminator_loss"]],
-                             DISCRIMINATOR_FISHERS[config["discriminator_fisher"]])
+    return tu.Trainer.create(generator, discriminator, config, reward=REWARDS[config["reward"]],
+                             gradient=POLICY_GRADIENTS[config["policy_gradient"]],
+                             batch=DISCRIMINATOR_BATCHES[config["discriminator_batch"]],
+                             loss=DISCRIMINATOR_LOSSES[config["discriminator_loss"]],
+                             fisher=DISCRIMINATOR_FISHERS[config["discriminator_fisher"]])

@@ -37,14 +37,28 @@ generator_head = "offset"       # "offset": x = offsets*z + k, k from a softmax 
 generator_input = "candidates"  # offset head: "candidates" (score each choice's residues with one
                                 # shared MLP) or "latent" (an MLP from the residues of z to the logits)
 offsets = 16                    # offset head: choices k per latent (a power of 2 keeps k = 0 at chance)
+generator_layers = 2            # offset head: hidden ReLU layers of its scorer (0: linear)
+generator_units = 64            # offset head: units per hidden layer
+acceptance = "none"             # offset head, sampled at test: "window" keeps a latent with probability
+                                # proportional to its window's sum of exp(score), "none" keeps all
 reward = "belief"               # offset head: D(x) ("belief"), log D(x) ("log"), minus the focal loss
-                                # ("focal"), or 0 ("constant": the negative control, no signal)
+                                # ("focal"), log D(x) - log pi(k|z) ("entropy": maximum entropy), or
+                                # 0 ("constant": the negative control, no signal)
+policy_gradient = "sampled"     # offset head: "sampled" (REINFORCE, one offset per latent) or "exact"
+                                # (the expectation over every offset)
 generator_steps = 5             # offset head: generator updates per batch, after the discriminator's
+discriminator_batch = "outputs"  # offset head: D learns from the generator's sampled "outputs", or from
+                                # every candidate of every latent's window ("windows")
+discriminator_minibatch = 0     # offset head: rows of D's batch per update, drawn afresh each step
+                                # (0: all of it at every step)
 negative_l2 = 1e-2              # real head: pull of the outputs toward OUTPUT_CAP (0 = off)
-discriminator = "mlp"           # "mlp" (trained by Adam through its loss) or "gln": a gated linear
-                                # network with its own local rule (offset head and residues only)
-discriminator_input = "residues"  # "residues" of the candidate modulo odd primes, or "scalar": x as
-                                # one real number (the seed's)
+discriminator = "mlp"           # "mlp": a ReLU MLP, trained by Adam through its loss; "seed": the
+                                # seed's sigmoid MLP on the scalar x; "gln": a gated linear network
+                                # with its own local rule (offset head, bounded input)
+discriminator_input = "residues"  # "residues" of the candidate modulo odd primes, "bits": its binary
+                                # digits, or "scalar": x as one real number (the seed's)
+discriminator_layers = 2        # mlp: hidden ReLU layers (0: logistic regression on the input)
+discriminator_units = 64        # mlp: units per hidden layer
 largest_prime = 31              # largest odd prime of the residue encoding (both networks)
 discriminator_loss = "focal"    # "focal" (class-balanced, as the seed) or "bce"
 discriminator_fisher = "empirical"  # D's Fisher for EWC: "empirical" (at the true labels, as the
@@ -65,6 +79,7 @@ fisher_decay = 0.9              # online EWC: F <- fisher_decay * F + F_new (0 =
 test_session_occurrences = 10   # a test session every this many batches (and after the last)
 test_samples = 10_000           # latents per test session in each range, the training range and
                                 # beyond it (at most as many as the smaller range holds)
+test_sampling = "sampled"       # how test sessions use the generator: "sampled" or "greedy"
 checkpoint_dir = str(ROOT / "training")  # where checkpoints, log and plot live
 seed = 0                        # seeds latents, initial weights, sampling and dropout
 # -------------------------------------------------------------------------------------------------
@@ -86,6 +101,7 @@ RULES = {  # the method's constants: their values come from the registry
     "fisher_decay": utils.between(0, 1),
     "test_session_occurrences": utils.at_least(1),
     "test_samples": utils.at_least(1),
+    "test_sampling": utils.one_of(*registry.SAMPLINGS),
     "checkpoint_dir": utils.Rule(lambda v: v.strip() != "", "a directory path"),
     "seed": utils.at_least(0),
 }
@@ -179,7 +195,7 @@ def test_session(generator, discriminator, config: dict) -> dict:
     low, high = config["low_latent"], config["high_latent"]
     spans = [high - low + 1] + [b[1] - b[0] + 1 for b in [test.beyond_range(high)] if b]
     return test.evaluate(generator, discriminator, min(config["test_samples"], *spans), low, high,
-                         config["seed"])
+                         config["seed"], sampling=config["test_sampling"])
 
 
 def _session_line(batch: int, result: dict) -> str:
@@ -202,14 +218,16 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
     row = {"primes": int(labels.sum()), "prime_share": round(float(labels.mean()), 6),
            "output_min": float(x.min()), "output_median": float(np.median(x)),
            "output_max": float(x.max())}
-    kept = training_utils.sampling(labels, config["wanted_prime_ratio"],
+    pool, pool_labels, latent = trainer.generator.discriminator_pool(trainer, z, x, labels)
+    kept = training_utils.sampling(pool_labels, config["wanted_prime_ratio"],
                                    config["minimum_batch_size"], rng)
     if kept is None:
         row.update(skipped=1, kept=0, seconds=round(time.perf_counter() - start, 3))
         return row
-    logs = training_utils.train_batch(trainer, z, x, labels, kept, batch)
+    logs = training_utils.train_batch(trainer, z, pool, pool_labels, kept, batch)
     fisher = rng.choice(kept, size=min(config["nb_samples"], kept.size), replace=False)
-    training_utils.consolidate(trainer, z[fisher], x[fisher], labels[fisher], config["fisher_decay"])
+    training_utils.consolidate(trainer, z[latent[fisher]], pool[fisher], pool_labels[fisher],
+                               config["fisher_decay"])
     row.update(skipped=0, kept=int(kept.size),
                discriminator_loss_first=float(logs["discriminator_loss"][0]),
                discriminator_loss_last=float(logs["discriminator_loss"][-1]),

@@ -152,8 +152,8 @@ class Trainer:
     """Everything one training run updates, and the parts of its method (``registry.build_trainer``).
 
     generator, discriminator: the registry's network parts (each owns its Keras ``model``);
-    reward, loss, fisher: the parts that shape the generator's reward, the discriminator's loss
-    and its Fisher; config: train.py's constants.
+    reward, gradient, batch, loss, fisher: the parts that shape the generator's reward and its
+    gradient estimator, the discriminator's batch, loss and Fisher; config: train.py's constants.
     """
     generator: Any
     discriminator: Any
@@ -163,20 +163,25 @@ class Trainer:
     ewc_discriminator: EWC
     config: dict
     reward: Any
+    gradient: Any
+    batch: Any
     loss: Any
     fisher: Any
     _compiled: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def create(cls, generator, discriminator, config: dict, reward, loss, fisher) -> "Trainer":
-        """Fresh Adam optimizers (built, so their state can be saved at once) and zero EWC."""
+    def create(cls, generator, discriminator, config: dict, **parts) -> "Trainer":
+        """Fresh Adam optimizers (built, so their state can be saved at once) and zero EWC.
+
+        parts: reward, gradient, batch, loss and fisher (``registry.build_trainer``).
+        """
         optimizers = []
         for network in (generator.model, discriminator.model):
             optimizer = keras.optimizers.Adam(learning_rate=config["lr"])
             optimizer.build(network.trainable_variables)
             optimizers.append(optimizer)
         return cls(generator, discriminator, *optimizers, EWC.zeros(generator.model),
-                   EWC.zeros(discriminator.model), config, reward, loss, fisher)
+                   EWC.zeros(discriminator.model), config, **parts)
 
     def compiled(self, name: str, build):
         """The compiled function ``name``, built by ``build(self)`` on first use."""
@@ -190,9 +195,13 @@ class Trainer:
 
 
 def draw_seed(batch_seed, draw) -> tf.Tensor:
-    """The seed of one draw of offsets in a batch: 0 for the training candidates, 1 + i for the
-    generator's step i. Derived from the batch number alone, so a resumed run draws the same."""
+    """The seed of one random draw in a batch: 0 for the training candidates, 1 + i for the
+    generator's step i, DISCRIMINATOR_DRAWS + i for the discriminator's mini-batch i. Derived
+    from the batch number alone, so a resumed run draws the same."""
     return tf.random.experimental.stateless_fold_in(batch_seed, tf.cast(draw, tf.int64))
+
+
+DISCRIMINATOR_DRAWS = 2**32     # draw numbers of D's mini-batches start here: far from G's
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,14 +232,22 @@ def gradient_update(trainer: Trainer) -> tuple:
 
 def _build_discriminator_phase(trainer: Trainer):
     (encode, update), steps = trainer.discriminator.update(trainer), trainer.config["steps"]
+    size = trainer.config["discriminator_minibatch"]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([None, 1], tf.float32)])
-    def phase(x, labels):
-        """``steps`` updates of D on one labelled batch; returns the losses, shape (steps,)."""
-        inputs = encode(x)
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([None, 1], tf.float32),
+                                  tf.TensorSpec([2], tf.int64)])
+    def phase(x, labels, batch_seed):
+        """``steps`` updates of D on one labelled batch, each on all of it or on a mini-batch of
+        ``size`` rows drawn from it; returns the losses, shape (steps,)."""
+        inputs = encode(x)  # fixed over the steps: encoded once
         losses = tf.TensorArray(tf.float32, size=steps)
         for i in tf.range(steps):
-            losses = losses.write(i, update(inputs, labels))
+            if size:
+                rows = tf.random.stateless_uniform([size], draw_seed(batch_seed, DISCRIMINATOR_DRAWS + i),
+                                                   0, tf.shape(x)[0], dtype=tf.int32)
+                losses = losses.write(i, update(tf.gather(inputs, rows), tf.gather(labels, rows)))
+            else:
+                losses = losses.write(i, update(inputs, labels))
         return losses.stack()
     return phase
 
@@ -258,31 +275,59 @@ def _build_sampler(trainer: Trainer):
 
 def _build_generator_phase(trainer: Trainer):
     g, d, config = trainer.generator, trainer.discriminator.model, trainer.config
-    reward_of, optimizer, ewc = trainer.reward.of, trainer.generator_optimizer, trainer.ewc_generator
+    reward, gradient, optimizer, ewc = (trainer.reward, trainer.gradient, trainer.generator_optimizer,
+                                        trainer.ewc_generator)
     steps, encode, score = config["generator_steps"], g.encode, g.score
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([2], tf.int64)])
     def phase(z, batch_seed):
-        """``generator_steps`` REINFORCE updates on latents z; returns losses and mean beliefs."""
+        """``generator_steps`` updates of the policy on latents z, by the ``gradient`` part's
+        estimate; returns the losses and D's mean belief in the policy's candidates, per step."""
         inputs = encode(z)  # the same latents at every step: encode them once
+        choices = g.offsets * z + tf.range(g.offsets, dtype=tf.float64)  # (n, K): every offset
+        beliefs_all = tf.reshape(clipped(d(tf.reshape(choices, [-1, 1]), training=False)),
+                                 tf.shape(choices))  # D is fixed in this phase: ask it once
         losses = tf.TensorArray(tf.float32, size=steps)
         beliefs = tf.TensorArray(tf.float32, size=steps)
         for i in tf.range(steps):
             with tf.GradientTape() as tape:
                 logits = score(inputs, training=True)
-                k = tf.random.stateless_categorical(logits, 1, seed=draw_seed(batch_seed, 1 + i))
-                x = g.offsets * z + tf.cast(k, tf.float64)
-                p = clipped(tf.reshape(d(x, training=False), [-1]))
-                reward = reward_of(p)
-                advantage = tf.stop_gradient(reward - tf.reduce_mean(reward))
-                log_pi = tf.gather(tf.nn.log_softmax(logits), k[:, 0], batch_dims=1)
-                loss = -tf.reduce_mean(advantage * log_pi) + ewc.penalty(g.model, config["lambda_"])
+                objective, belief = gradient.objective(logits, beliefs_all, reward.of,
+                                                       draw_seed(batch_seed, 1 + i))
+                loss = -objective + ewc.penalty(g.model, config["lambda_"])
             weights = g.model.trainable_weights
             optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
             losses = losses.write(i, loss)
-            beliefs = beliefs.write(i, tf.reduce_mean(p))
+            beliefs = beliefs.write(i, belief)
         return losses.stack(), beliefs.stack()
     return phase
+
+
+def sampled_objective(logits, beliefs, reward_of, seed) -> tuple:
+    """REINFORCE: k ~ pi(k | z) per latent, advantage = reward less the batch mean.
+
+    logits, beliefs: (n, K); returns (the surrogate whose gradient estimates the expected
+    reward's, D's mean belief in the sampled candidates).
+    """
+    k = tf.random.stateless_categorical(logits, 1, seed=seed)[:, 0]
+    log_pi = tf.gather(tf.nn.log_softmax(logits), k, batch_dims=1)
+    p = tf.gather(beliefs, k, batch_dims=1)
+    reward = reward_of(p, log_pi)
+    advantage = tf.stop_gradient(reward - tf.reduce_mean(reward))
+    return tf.reduce_mean(advantage * log_pi), tf.reduce_mean(p)
+
+
+def exact_objective(logits, beliefs, reward_of, seed) -> tuple:
+    """The expected reward itself, summed over every offset: sum_k pi(k | z) reward_k (with the
+    reward held fixed), whose gradient is the policy gradient with no sampling noise.
+
+    Returns (that expectation averaged over latents, D's expected belief under the policy).
+    """
+    log_pi = tf.nn.log_softmax(logits)
+    pi = tf.exp(log_pi)
+    reward = tf.stop_gradient(reward_of(beliefs, log_pi))
+    return (tf.reduce_mean(tf.reduce_sum(pi * reward, axis=-1)),
+            tf.reduce_mean(tf.reduce_sum(tf.stop_gradient(pi) * beliefs, axis=-1)))
 
 
 def sampled_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray:
@@ -297,14 +342,23 @@ def sampled_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarra
 
 def train_score_function(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
                          kept: np.ndarray, batch: int) -> dict:
-    """D's ``steps`` updates on the undersampled batch, then G's REINFORCE steps on all latents."""
+    """D's ``steps`` updates on its undersampled batch, then G's policy steps on all latents.
+
+    x, labels: D's candidates and their labels (``window_candidates`` or the sampled ones).
+    """
     d_phase = trainer.compiled("discriminator_phase", _build_discriminator_phase)
     g_phase = trainer.compiled("generator_phase", _build_generator_phase)
-    d_losses = d_phase(tf.constant(x[kept].reshape(-1, 1)), tf.constant(labels[kept].reshape(-1, 1)))
+    d_losses = d_phase(tf.constant(x[kept].reshape(-1, 1)), tf.constant(labels[kept].reshape(-1, 1)),
+                       trainer.batch_seed(batch))
     g_losses, beliefs = g_phase(tf.constant(np.asarray(z, np.float64).reshape(-1, 1)),
                                 trainer.batch_seed(batch))
     return {"discriminator_loss": d_losses.numpy(), "generator_loss": g_losses.numpy(),
             "belief": beliefs.numpy()}
+
+
+def window_candidates(offsets: int, z: np.ndarray) -> np.ndarray:
+    """Every offset's output offsets*z + k of latents z (n,): float64 (n * offsets,), by latent."""
+    return (offsets * np.asarray(z, np.float64).reshape(-1, 1) + np.arange(offsets)).reshape(-1)
 
 
 def policy_fisher_terms(trainer: Trainer, z) -> tuple:
@@ -378,9 +432,10 @@ def train_batch(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarr
                 kept: np.ndarray, batch: int) -> dict:
     """Train both networks on one batch, as the generator's part trains them.
 
-    z: (n,) latents; x: (n,) their training candidates (``trainer.generator.training_candidates``);
-    labels: (n,) primality of x; kept: indices of the discriminator's undersampled batch; batch:
-    the batch number, which seeds the offset sampling. Returns per-step numpy arrays:
+    z: (n,) latents; x: (m,) the discriminator's candidates (``discriminator_pool``: the
+    generator's training candidates, or every candidate of every window); labels: (m,) their
+    primality; kept: indices into x of the discriminator's undersampled batch; batch: the batch
+    number, which seeds the offset sampling. Returns per-step numpy arrays:
     discriminator_loss, generator_loss, and prime_ratio (pathwise: share of primes after each
     step) or belief (score function: D's mean belief in the sampled candidates at each step).
     """

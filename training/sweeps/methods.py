@@ -6,7 +6,7 @@ constant keeps its default. Run: python training/sweep.py training/sweeps/method
 SEEDS = (0, 1, 2)               # train.py's --seed of each configuration's runs
 COMMON = {}                     # constants every configuration shares
 CONFIGURATIONS = {
-    "seed's method": {"generator_head": "real", "discriminator_input": "scalar"},
+    "seed's method": {"generator_head": "real", "discriminator": "seed", "discriminator_input": "scalar"},
     "residue D, pathwise G": {"generator_head": "real"},
     "default": {},
     "GLN discriminator": {"discriminator": "gln"},
