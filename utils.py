@@ -286,6 +286,48 @@ def to_odd_integer(x) -> np.ndarray:
     return values.astype(np.uint64) * np.uint64(2) + np.uint64(1)
 
 
+def integers(values) -> np.ndarray:
+    """Integers as an int64 array when they all fit (>= 0 and < 2**63), else an object array of
+    Python ints; floats must be whole. Shape of ``values``."""
+    array = np.asarray(values)
+    if array.dtype.kind == "f":
+        if not (np.isfinite(array).all() and (array == np.round(array)).all()):
+            raise ValueError("integers: expected whole numbers")
+        array = array.astype(np.int64)
+    if array.dtype.kind in "iu":
+        if array.size and (array.min() < 0 or (array.dtype.kind == "u" and array.max() >= 2**63)):
+            return np.array([int(v) for v in array.flat], dtype=object).reshape(array.shape)
+        return array.astype(np.int64)
+    whole = [int(v) for v in array.flat]
+    if all(0 <= v < 2**63 for v in whole):
+        return np.array(whole, dtype=np.int64).reshape(array.shape)
+    return np.array(whole, dtype=object).reshape(array.shape)
+
+
+def residues(values: np.ndarray, p: int) -> np.ndarray:
+    """values mod p, exactly, for an int64 array or an object array of Python ints: int64, same shape."""
+    if values.dtype == object:
+        return np.fromiter((int(v) % p for v in values.flat), np.int64, values.size).reshape(values.shape)
+    return np.mod(values, p)
+
+
+def random_big_integers(low: int, high: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` integers drawn uniformly from [low, high], any size: Python ints in an object array.
+
+    By rejection on random bits drawn from ``rng``, so the same seed gives the same integers.
+    Distinct in practice where this is used (spans far beyond ``size``), not by construction.
+    """
+    span = high - low + 1
+    bits = span.bit_length()
+    nbytes = (bits + 7) // 8
+    out = []
+    while len(out) < size:
+        value = int.from_bytes(rng.bytes(nbytes), "little") >> (8 * nbytes - bits)
+        if value < span:
+            out.append(low + value)
+    return np.array(out, dtype=object)
+
+
 def random_vector_integers(low, high, size, rng: np.random.Generator | None = None) -> np.ndarray:
     """`size` distinct integers drawn uniformly from [low, high]; int64 array of shape (size,).
 
@@ -309,6 +351,14 @@ def random_vector_integers(low, high, size, rng: np.random.Generator | None = No
     # Generator.choice without replacement uses Floyd's algorithm when span >> size
     offsets = rng.choice(span, size=size, replace=False).astype(np.int64)
     return offsets + np.int64(low)
+
+
+def random_integers(low: int, high: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` integers uniform in [low, high]: distinct int64 (``random_vector_integers``) when
+    high < 2**63, else Python ints (``random_big_integers``)."""
+    if high < 2**63:
+        return random_vector_integers(low, high, size, rng)
+    return random_big_integers(low, high, size, rng)
 
 
 _BITS_PER_BYTE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(1)

@@ -159,3 +159,37 @@ def test_window_acceptance_makes_each_candidates_probability_its_own_score():
     scores = np.exp(head.logits(z))
     ratio = w.weights / scores  # the same constant for every candidate of every window
     np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-6)
+
+
+# -- the method: controls of a short training ---------------------------------------------------------
+
+def trained_report(argv, batches: int, sampling: str, seed: int = 0) -> dict:
+    """The held-out report of a short training with train.py's constants and ``argv``."""
+    import keras
+    config = train.parse_config(list(argv))
+    keras.utils.set_random_seed(seed)
+    trainer = registry.build_trainer(config)
+    rng = np.random.default_rng(seed)
+    for batch in range(1, batches + 1):
+        train.run_batch(trainer, config, rng, batch)
+    return optimus_test.test_models(trainer.generator, None, 5000, 10**6 + 1, 10**7, seed=seed,
+                                    sampling=sampling)
+
+
+BELIEF = ["--reward=belief", "--policy_gradient=sampled", "--generator_steps=5",
+          "--discriminator_batch=outputs", "--discriminator_minibatch=0", "--acceptance=none"]
+
+
+@pytest.mark.slow
+def test_positive_control_the_default_learns_primes_and_spreads_them_evenly():
+    default = trained_report([], batches=6, sampling="sampled")
+    greedy_belief = trained_report(BELIEF, batches=6, sampling="greedy")
+    assert default["score"] >= 2.0 and greedy_belief["score"] >= 2.0  # both learned (chance: 1)
+    assert default["distribution"]["tv"] <= greedy_belief["distribution"]["tv"] / 3
+    assert greedy_belief["distribution"]["tv"] > 0.7  # one prime per window at most
+
+
+@pytest.mark.slow
+def test_negative_control_without_reward_the_default_stays_at_chance():
+    report = trained_report(["--reward=constant"], batches=3, sampling="sampled")
+    assert abs(report["score"] - 1.0) <= 3 * report["score_sd"]

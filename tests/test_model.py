@@ -114,7 +114,8 @@ def architecture(role: str, *argv: str) -> dict:
 
 def offset_head(offsets: int = 16, largest_prime: int = 31, generator_input: str = "candidates"):
     return registry.build(architecture("generator", f"--offsets={offsets}", f"--largest_prime={largest_prime}",
-                                       f"--generator_input={generator_input}"), "generator")
+                                       f"--generator_input={generator_input}", "--acceptance=none"),
+                          "generator")
 
 
 @pytest.mark.parametrize("generator_input", ["candidates", "latent"])
@@ -208,7 +209,8 @@ def test_scalar_discriminator_is_the_seeds():
 
 ARCHITECTURES = [(role, architecture(role, *argv)) for role, argv in (
     ("generator", ["--offsets=8", "--largest_prime=13"]),
-    ("generator", ["--offsets=4", "--largest_prime=7", "--generator_input=latent", "--generator_layers=1"]),
+    ("generator", ["--offsets=4", "--largest_prime=7", "--generator_input=latent", "--generator_layers=1",
+                   "--acceptance=none"]),
     ("generator", ["--acceptance=window", "--generator_units=8"]),
     ("generator", ["--generator_input=bits", "--generator_layers=0", "--discriminator_input=bits"]),
     ("generator", ["--generator_head=real"]),

@@ -103,6 +103,7 @@ SAMPLINGS = ("sampled", "greedy")  # how a generator is used: draw its offsets, 
 ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight
 ACCEPTANCE_SEED = 0             # seed of those latents (fixed: a generator's sampler is a function
                                 # of its weights and latent range alone)
+LOGIT_CHUNK = 4096              # latents per scorer call when computing logits from integers
 
 # The other constants that parts read: (type, rule). train.py's defaults must have these types.
 PARAMETERS = {
@@ -132,6 +133,17 @@ class Encoding:
     def layer(architecture: dict, candidate: bool = True):
         raise NotImplementedError
 
+    @classmethod
+    def window_features(cls, architecture: dict, z: np.ndarray, offsets: int) -> np.ndarray:
+        """The layer's features of every candidate 2*(offsets*z + k)+1, k < offsets, of latents z
+        ((n,) int64 or Python ints), computed exactly from the integers: float32 (n, offsets, F)."""
+        raise utils.OptimusError(f"the {cls.__name__} encoding cannot read integers outside its network")
+
+    @classmethod
+    def latent_features(cls, architecture: dict, z: np.ndarray) -> np.ndarray:
+        """The layer's features of the latents z themselves (candidate=False): float32 (n, F)."""
+        raise utils.OptimusError(f"the {cls.__name__} encoding cannot read integers outside its network")
+
     @staticmethod
     def ceiling(config: dict) -> tuple | None:
         """(score ceiling of avoiding every small prime it shows, the largest), if it shows residues."""
@@ -159,6 +171,22 @@ class Residues(Encoding):
                                          name="encoding")
 
     @staticmethod
+    def _lookup(architecture: dict, residues_mod) -> np.ndarray:
+        """Concatenated table rows of the residues ``residues_mod(p)`` (int64) of every prime."""
+        primes = utils.odd_primes(architecture["largest_prime"])
+        tables = model_lib.residue_tables(primes)[0]
+        return np.concatenate([t[residues_mod(p)] for p, t in zip(primes, tables)], axis=-1)
+
+    @classmethod
+    def window_features(cls, architecture: dict, z: np.ndarray, offsets: int) -> np.ndarray:
+        k = 2 * np.arange(offsets) + 1  # candidate = 2*offsets*z + k: its residue from z's alone
+        return cls._lookup(architecture, lambda p: (2 * offsets * utils.residues(z, p)[:, None] + k) % p)
+
+    @classmethod
+    def latent_features(cls, architecture: dict, z: np.ndarray) -> np.ndarray:
+        return cls._lookup(architecture, lambda p: utils.residues(z, p))
+
+    @staticmethod
     def ceiling(config: dict) -> tuple:
         """(how much more often than chance outputs that avoid every encoded prime are prime,
         the largest encoded prime)."""
@@ -172,6 +200,24 @@ class Bits(Encoding):
     @staticmethod
     def layer(architecture: dict, candidate: bool = True):
         return model_lib.BitsEncoding(candidate=candidate, name="encoding")
+
+    @staticmethod
+    def _digits(numbers: np.ndarray) -> np.ndarray:
+        if numbers.dtype == object or (numbers.size and numbers.max() >= 2**model_lib.BIT_WIDTH):
+            raise utils.OptimusError(f"a bits encoding reads {model_lib.BIT_WIDTH} binary digits: its "
+                                     f"numbers must stay below 2**{model_lib.BIT_WIDTH}")
+        digits = (numbers[..., None] >> np.arange(model_lib.BIT_WIDTH)) & 1
+        return (2.0 * digits - 1.0).astype(np.float32)
+
+    @classmethod
+    def window_features(cls, architecture: dict, z: np.ndarray, offsets: int) -> np.ndarray:
+        if z.dtype == object or (z.size and z.max() >= 2**model_lib.BIT_WIDTH):
+            return cls._digits(z)  # refused: too large
+        return cls._digits(2 * (offsets * z[:, None] + np.arange(offsets)) + 1)
+
+    @classmethod
+    def latent_features(cls, architecture: dict, z: np.ndarray) -> np.ndarray:
+        return cls._digits(z)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,17 +322,30 @@ class OffsetHead(GeneratorHead):
         return network
 
     def logits(self, z) -> np.ndarray:
-        """The policy's logits for latents z (n,): float64 (n, offsets)."""
-        rows = np.asarray(z, dtype=np.float64).reshape(-1, 1)
-        parts = [np.asarray(self.policy(rows[i:i + model_lib.FORWARD_CHUNK], training=False))
-                 for i in range(0, len(rows), model_lib.FORWARD_CHUNK)]
+        """The policy's logits for latents z ((n,), any integers): float64 (n, offsets).
+
+        The encoding's features are computed from the integers exactly (as its layer computes
+        them below 2**53), then the scorer runs on them: the same logits, at any size.
+        """
+        z = utils.integers(z).reshape(-1)
+        a, encoding = self.architecture, self.input.encoding
+        parts = []
+        for i in range(0, len(z), LOGIT_CHUNK):
+            chunk = z[i:i + LOGIT_CHUNK]
+            features = (encoding.window_features(a, chunk, self.offsets) if self.input.per_candidate
+                        else encoding.latent_features(a, chunk))
+            parts.append(np.asarray(self.score(features, training=False)))
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, self.offsets))
 
     def candidates(self, z) -> np.ndarray:
-        """Every choice's candidate 2*(offsets*z + k)+1 for latents z (n,): uint64 (n, offsets)."""
-        z = np.asarray(z, dtype=np.uint64).reshape(-1, 1)
+        """Every choice's candidate 2*(offsets*z + k)+1 for latents z (n,), exactly: uint64
+        (n, offsets) below 2**64, else Python ints."""
+        z = utils.integers(z).reshape(-1, 1)
+        if z.dtype == object or (z.size and z.max() >= 2**62 // self.offsets):
+            k = np.arange(self.offsets).astype(object)
+            return 2 * (self.offsets * z.astype(object) + k) + 1
         k = np.arange(self.offsets, dtype=np.uint64)
-        return np.uint64(2) * (np.uint64(self.offsets) * z + k) + np.uint64(1)
+        return np.uint64(2) * (np.uint64(self.offsets) * z.astype(np.uint64) + k) + np.uint64(1)
 
     def sampler(self, sampling: str, low: int, high: int):
         return OffsetSampler(self, sampling, low, high)
@@ -370,6 +429,10 @@ class PointMasses:
         x = model_lib.check_outputs(self.outputs(z))
         return x, np.ones(x.shape, dtype=bool)
 
+    def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
+        x, accepted = self.draw(z, rng)
+        return utils.to_odd_integer(x), accepted
+
     @staticmethod
     def windows(z):
         return None
@@ -397,7 +460,7 @@ class OffsetSampler:
         self.bound = 0.0
         if self.sampled and head.acceptance.varies:
             size = min(ACCEPTANCE_REFERENCE, high - low + 1)
-            z = utils.random_vector_integers(low, high, size, np.random.default_rng(ACCEPTANCE_SEED))
+            z = utils.random_integers(low, high, size, np.random.default_rng(ACCEPTANCE_SEED))
             self.bound = float(np.max(head.acceptance.log_weight(head.logits(z))))
 
     def _choices(self, z) -> tuple:
@@ -409,13 +472,22 @@ class OffsetSampler:
         kept = np.exp(np.minimum(self.head.acceptance.log_weight(logits) - self.bound, 0.0))
         return shifted / shifted.sum(axis=1, keepdims=True), kept
 
-    def draw(self, z, rng: np.random.Generator) -> tuple:
-        """(x, accepted): each latent's output x (n,) float64 and whether it was kept (n,)."""
+    def choose(self, z, rng: np.random.Generator) -> tuple:
+        """(k, accepted): each latent's offset (n,) and whether it was kept (n,)."""
         pi, kept = self._choices(z)
         k = (np.cumsum(pi, axis=1) < rng.random((len(pi), 1))).sum(axis=1).clip(max=self.head.offsets - 1)
-        accepted = rng.random(len(pi)) < kept
+        return k, rng.random(len(pi)) < kept
+
+    def draw(self, z, rng: np.random.Generator) -> tuple:
+        """(x, accepted): each latent's output x (n,) float64 and whether it was kept (n,)."""
+        k, accepted = self.choose(z, rng)
         x = self.head.offsets * np.asarray(z, dtype=np.float64).reshape(-1) + k
         return model_lib.check_outputs(x), accepted
+
+    def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
+        """(candidates, accepted): each latent's chosen candidate, exactly (uint64 or Python ints)."""
+        k, accepted = self.choose(z, rng)
+        return self.head.candidates(z)[np.arange(len(k)), k], accepted
 
     def windows(self, z) -> Windows:
         pi, kept = self._choices(z)

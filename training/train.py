@@ -33,24 +33,26 @@ from training import checkpoint, model, registry, training_utils  # noqa: E402
 # The method (each choice's values and what they need: training/registry.py, or --help)
 generator_head = "offset"       # "offset": x = offsets*z + k, k from a softmax policy trained by the
                                 # score-function gradient; "real": the seed's real x, pathwise gradient;
-                                # "original": the original's k*z (with discriminator_input="scalar")
+                                # "original": the original's k*z (with discriminator="seed")
 generator_input = "candidates"  # offset head: "candidates" (score each choice's residues with one
-                                # shared MLP) or "latent" (an MLP from the residues of z to the logits)
+                                # shared MLP), "bits" (the same from its binary digits) or "latent"
+                                # (an MLP from the residues of z to the logits)
 offsets = 16                    # offset head: choices k per latent (a power of 2 keeps k = 0 at chance)
 generator_layers = 2            # offset head: hidden ReLU layers of its scorer (0: linear)
 generator_units = 64            # offset head: units per hidden layer
-acceptance = "none"             # offset head, sampled at test: "window" keeps a latent with probability
-                                # proportional to its window's sum of exp(score), "none" keeps all
-reward = "belief"               # offset head: D(x) ("belief"), log D(x) ("log"), minus the focal loss
-                                # ("focal"), log D(x) - log pi(k|z) ("entropy": maximum entropy), or
-                                # 0 ("constant": the negative control, no signal)
-policy_gradient = "sampled"     # offset head: "sampled" (REINFORCE, one offset per latent) or "exact"
-                                # (the expectation over every offset)
-generator_steps = 5             # offset head: generator updates per batch, after the discriminator's
-discriminator_batch = "outputs"  # offset head: D learns from the generator's sampled "outputs", or from
-                                # every candidate of every latent's window ("windows")
-discriminator_minibatch = 0     # offset head: rows of D's batch per update, drawn afresh each step
-                                # (0: all of it at every step)
+acceptance = "window"           # offset head, sampled: "window" keeps a latent with probability
+                                # proportional to its window's sum of exp(score), so that each output's
+                                # probability is exp(its own score); "none" keeps every latent
+reward = "entropy"              # offset head: log D(x) - log pi(k|z) ("entropy": maximum entropy, the
+                                # best policy is pi proportional to D), D(x) ("belief"), log D(x)
+                                # ("log"), minus the focal loss ("focal"), or 0 ("constant": no signal)
+policy_gradient = "exact"       # offset head: "exact" (the expectation over every offset) or "sampled"
+                                # (REINFORCE: one sampled offset per latent, batch-mean baseline)
+generator_steps = 20            # offset head: generator updates per batch, after the discriminator's
+discriminator_batch = "windows"  # offset head: D learns from every candidate of every latent's window
+                                # ("windows") or from the generator's sampled "outputs" (the seed's)
+discriminator_minibatch = 1000  # offset head: rows of D's undersampled batch per update, drawn afresh
+                                # each step (0: all of it at every step)
 negative_l2 = 1e-2              # real head: pull of the outputs toward OUTPUT_CAP (0 = off)
 discriminator = "mlp"           # "mlp": a ReLU MLP, trained by Adam through its loss; "seed": the
                                 # seed's sigmoid MLP on the scalar x; "gln": a gated linear network

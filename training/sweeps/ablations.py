@@ -10,9 +10,12 @@ CONFIGURATIONS = {
     "no EWC": {"lambda_": 0.0},
     "BCE discriminator": {"discriminator_loss": "bce"},
     "model D Fisher": {"discriminator_fisher": "model"},
+    "sampled policy gradient": {"policy_gradient": "sampled"},
+    "5 generator steps": {"generator_steps": 5},
+    "D on the sampled outputs": {"discriminator_batch": "outputs", "discriminator_minibatch": 0},
+    "belief reward": {"reward": "belief"},
     "log reward": {"reward": "log"},
-    "focal reward": {"reward": "focal"},
     "no undersampling": {"wanted_prime_ratio": 0.01},  # below the batch's prime share: keeps all
-    "latent-encoded offsets": {"generator_input": "latent"},
+    "latent-encoded offsets": {"generator_input": "latent", "acceptance": "none"},
     "constant reward (negative control)": {"reward": "constant"},
 }
