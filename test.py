@@ -26,6 +26,7 @@ cause prints one line ``error: ...`` to stderr and exits with status 2.
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -63,14 +64,18 @@ SHOWN_SAMPLES = 10              # numbers listed at verbose 3
 DEFAULT_CHECKPOINT_DIR = REPO_ROOT / "training"
 CSV_HEADER = "latent,candidate,is_prime"
 
+MAX_LATENT = 2**utils.MAX_PRIME_BITS // 64  # the largest latent any range may hold: its candidates
+                                # stay below the oracle's 2**MAX_PRIME_BITS (a head may allow fewer)
 RULES = {
     "n_samples": utils.at_least(1),
-    "low_latent": utils.between(0, model.LATENT_LIMIT, "an integer"),
-    "high_latent": utils.between(0, model.LATENT_LIMIT, "an integer"),
-    "beyond_latent": utils.between(0, model.LATENT_LIMIT, "an integer"),
+    "low_latent": utils.between(0, MAX_LATENT, "an integer"),
+    "high_latent": utils.between(0, MAX_LATENT, "an integer"),
+    "beyond_latent": utils.between(0, MAX_LATENT, "an integer"),
     "seed": utils.at_least(0),
     "verbose": utils.one_of(0, 1, 2, 3),
     "sampling": utils.one_of(*registry.SAMPLINGS),
+    "primes": utils.at_least(0),
+    "bits": utils.between(0, utils.MAX_PRIME_BITS, "an integer"),
 }
 
 
@@ -80,9 +85,10 @@ RULES = {
 
 def draw_latents(n_samples: int, low_latent: int, high_latent: int,
                  rng: np.random.Generator) -> np.ndarray:
-    """``n_samples`` distinct latents in [low_latent, high_latent], checked; int64 (n,)."""
+    """``n_samples`` latents in [low_latent, high_latent], checked: distinct int64 (n,) below
+    2**63, Python ints above (``utils.random_integers``)."""
     n_samples = utils.check("n_samples", n_samples, N_SAMPLES, RULES["n_samples"])
-    low_latent = utils.check("low_latent", low_latent, 0, utils.between(1, model.LATENT_LIMIT, "an integer"))
+    low_latent = utils.check("low_latent", low_latent, 0, utils.between(1, MAX_LATENT, "an integer"))
     high_latent = utils.check("high_latent", high_latent, 0, RULES["high_latent"])
     if low_latent > high_latent:
         raise utils.OptimusError(f"low_latent={low_latent} must be <= high_latent={high_latent}")
@@ -91,16 +97,16 @@ def draw_latents(n_samples: int, low_latent: int, high_latent: int,
         raise utils.OptimusError(
             f"n_samples={n_samples} is more than the {span} latents of [{low_latent}, {high_latent}]: "
             "lower n_samples or widen the range")
-    return utils.random_vector_integers(low_latent, high_latent, n_samples, rng)
+    return utils.random_integers(low_latent, high_latent, n_samples, rng)
 
 
 def _magnitude_bins(candidates: np.ndarray, primes: np.ndarray, chance: np.ndarray) -> list:
     """Per power-of-two bin [2^k, 2^(k+1)) that holds candidates: its share, prime rate and chance."""
     bins = []
-    exponent = np.floor(np.log2(candidates.astype(np.float64))).astype(int)
+    exponent = utils.bit_lengths(candidates) - 1
     for k in np.unique(exponent):
         inside = exponent == k
-        bins.append({"lo": int(2**k), "hi": int(2 ** (k + 1) - 1), "share": float(inside.mean()),
+        bins.append({"lo": int(2**int(k)), "hi": int(2 ** (int(k) + 1) - 1), "share": float(inside.mean()),
                      "prime_ratio": float(primes[inside].mean()),
                      "chance": float(chance[inside].mean())})
     return bins
@@ -111,10 +117,14 @@ def _log_loss(p: np.ndarray, primes: np.ndarray) -> float:
     return float(-np.mean(np.where(primes, np.log(p), np.log(1 - p))))
 
 
-def _judge(discriminator, x: np.ndarray, primes: np.ndarray) -> dict:
-    """The discriminator's verdicts on outputs x, shape (n,): confusion cells, balanced accuracy,
-    log-loss, and the log-loss of the best constant (the prime share) for comparison."""
-    p = np.asarray(discriminator.beliefs(x), dtype=np.float64).reshape(-1)
+def _judge(discriminator, candidates: np.ndarray, primes: np.ndarray) -> dict | None:
+    """The discriminator's verdicts on candidates (n,): confusion cells, balanced accuracy, log-loss,
+    and the log-loss of the best constant (the prime share) for comparison. None when it cannot
+    read numbers of that size."""
+    p = discriminator.beliefs_of_candidates(candidates)
+    if p is None:
+        return None
+    p = np.asarray(p, dtype=np.float64).reshape(-1)
     if p.shape != primes.shape:
         raise ValueError(f"discriminator returned {p.size} values for {primes.size} inputs")
     said_prime = p > PRIME_THRESHOLD
@@ -127,18 +137,29 @@ def _judge(discriminator, x: np.ndarray, primes: np.ndarray) -> dict:
             "constant_log_loss": _log_loss(np.full(p.shape, primes.mean()), primes)}
 
 
-def _judge_uniform(discriminator, x: np.ndarray) -> dict:
-    """``_judge`` on uniform random outputs in [min(x), max(x)], half of them prime.
+def _uniform_candidates(candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """UNIFORM_DRAWS * n odd integers uniform between the smallest and largest of ``candidates``."""
+    low, high = int(candidates.min()), int(candidates.max())
+    if high < model.FLOAT64_EXACT:  # outputs x = (c - 1) / 2 drawn as reals and rounded
+        x = rng.uniform((low - 1) // 2, (high - 1) // 2, UNIFORM_DRAWS * candidates.size).round()
+        return utils.to_odd_integer(x)
+    halves = utils.random_integers((low - 1) // 2, (high - 1) // 2, UNIFORM_DRAWS * candidates.size, rng)
+    return 2 * halves + 1
+
+
+def _judge_uniform(discriminator, candidates: np.ndarray) -> dict | None:
+    """``_judge`` on uniform random odd candidates between the smallest and largest of
+    ``candidates``, half of them prime.
 
     The discriminator learned from batches undersampled to half primes, so its probabilities
-    answer that balance: here a constant 0.5 has log-loss ln 2. Seeded by the size of x.
+    answer that balance: here a constant 0.5 has log-loss ln 2. Seeded by the number of candidates.
     """
-    uniform = np.random.default_rng(x.size).uniform(x.min(), x.max(), UNIFORM_DRAWS * x.size).round()
-    primes = utils.is_prime(utils.to_odd_integer(uniform))
-    half = min(primes.sum(), (~primes).sum(), x.size // 2)
+    uniform = _uniform_candidates(candidates, np.random.default_rng(candidates.size))
+    primes = utils.is_prime(uniform)
+    half = min(primes.sum(), (~primes).sum(), candidates.size // 2)
     chosen = np.concatenate([np.flatnonzero(primes)[:half], np.flatnonzero(~primes)[:half]])
     result = _judge(discriminator, uniform[chosen], primes[chosen])
-    return {k: v for k, v in result.items() if k != "confusion"}
+    return None if result is None else {k: v for k, v in result.items() if k != "confusion"}
 
 
 def _balanced_accuracy(cells: dict) -> float | None:
@@ -155,27 +176,27 @@ def _first_distinct(values: np.ndarray, count: int) -> list:
     return [int(v) for v in values[np.sort(first)][:count]]
 
 
-def measure(z: np.ndarray, x: np.ndarray, discriminator=None, verbose: int = VERBOSE) -> dict:
-    """The report on outputs x of latents z (from ``draw``): primes against chance, and D's verdicts.
+def measure(z: np.ndarray, candidates: np.ndarray, discriminator=None, verbose: int = VERBOSE) -> dict:
+    """The report on the candidates (odd integers, exact) of latents z: primes against chance,
+    and D's verdicts.
 
     Returns a JSON-serialisable dict: n_samples; primes and prime_ratio (all outputs); distinct_outputs,
     distinct_fraction and distinct_primes; chance (the mean local density: chance's prime rate at
     these magnitudes) and expected_primes (its sum); score = distinct_primes / expected_primes
     and score_sd (chance's spread); p_value (one-sided binomial test of distinct_primes);
-    multiples (share of outputs divisible by 3, 5, 7); without a discriminator None, else its
-    confusion, balanced_accuracy and log-loss on the outputs, and discriminator_on_uniform: its
-    balanced accuracy and log-loss (and the best constant's) on uniform odd candidates at the
-    same magnitudes, half of them prime; output and candidate ranges; bins; and at verbose 3,
-    samples.
+    multiples (share of outputs divisible by 3, 5, 7); without a discriminator (or one that cannot
+    read numbers this large) None, else its confusion, balanced_accuracy and log-loss on the
+    outputs, and discriminator_on_uniform: its balanced accuracy and log-loss (and the best
+    constant's) on uniform odd candidates at the same magnitudes, half of them prime; the
+    candidates' range; bins; and at verbose 3, samples.
     """
-    candidates = utils.to_odd_integer(x)
     primes = utils.is_prime(candidates)
     chance = utils.local_density(candidates)
     distinct, first = np.unique(candidates, return_index=True)
     distinct_primes = int(primes[first].sum())
     n = candidates.size
     expected = float(chance.sum())
-    judged = None if discriminator is None else _judge(discriminator, x, primes)
+    judged = None if discriminator is None else _judge(discriminator, candidates, primes)
     report = {
         "n_samples": int(n), "primes": int(primes.sum()), "prime_ratio": float(primes.mean()),
         "distinct_outputs": int(distinct.size), "distinct_fraction": distinct.size / n,
@@ -186,14 +207,13 @@ def measure(z: np.ndarray, x: np.ndarray, discriminator=None, verbose: int = VER
         # distinct primes against Binomial(n, chance): a repeated prime counts once, as in the score
         "p_value": float(stats.binomtest(distinct_primes, n, min(expected / n, 1.0),
                                          alternative="greater").pvalue),
-        "multiples": {str(p): float(np.mean(candidates % np.uint64(p) == 0)) for p in SMALL_PRIMES},
+        "multiples": {str(p): float(np.mean(utils.residues(candidates, p) == 0)) for p in SMALL_PRIMES},
         "confusion": None if judged is None else judged["confusion"],
         "balanced_accuracy": None if judged is None else judged["balanced_accuracy"],
         "discriminator_log_loss": None if judged is None else judged["log_loss"],
         # the same discriminator on uniform odd candidates at the outputs' magnitudes, where
         # residues tell primes apart (the outputs themselves may all avoid small factors)
-        "discriminator_on_uniform": None if judged is None else _judge_uniform(discriminator, x),
-        "min_output": float(x.min()), "max_output": float(x.max()),
+        "discriminator_on_uniform": None if judged is None else _judge_uniform(discriminator, candidates),
         "min_candidate": int(distinct[0]), "max_candidate": int(distinct[-1]),
         "bins": _magnitude_bins(candidates, primes, chance),
     }
@@ -243,16 +263,19 @@ def _residue_tv(values: np.ndarray, q: np.ndarray, p: int) -> float:
     return float(0.5 * np.abs(shares - target).sum())
 
 
-def window_distribution(windows, primes: tuple, exact: bool) -> dict:
+def window_distribution(windows, primes: tuple, exact: bool, excluded=None) -> dict:
     """``prime_measures`` of a sampler's windows against uniform over every prime in them.
 
-    windows: ``registry.Windows`` of distinct latents (their windows are disjoint). exact: the
+    windows: ``registry.Windows`` of distinct latents (their windows are disjoint); excluded:
+    a mask of candidates to leave out of the reference (and so of the measure). exact: the
     windows are every latent of the range; otherwise they are a uniform sample, and each measure
     gets an sd (``*_sd``) by a delete-a-group jackknife over JACKKNIFE_GROUPS groups of windows.
     residue_tv_floor is the residue_tv of uniform over the same primes: an exactly uniform
     sampler measured on these windows (its noise floor when they are a sample).
     """
     labels = utils.is_prime(windows.candidates)
+    if excluded is not None:  # candidates outside a requested range: not in the reference
+        labels &= ~excluded
     rows, cols = np.nonzero(labels)
     values, weights = windows.candidates[rows, cols], windows.weights[rows, cols]
     result = {**prime_measures(values, weights, values.size, primes),
@@ -288,13 +311,14 @@ def point_mass_distribution(candidates: np.ndarray, primes: tuple) -> dict:
             "windows": int(candidates.size), "exact": True}
 
 
-def distribution(sampler, z: np.ndarray, x: np.ndarray, exact: bool, primes: tuple) -> dict | None:
-    """The distribution measures of ``sampler`` on latents z (outputs x): from its windows, or as
-    point masses when it has none (then only over every latent of a range: None otherwise)."""
+def distribution(sampler, z: np.ndarray, candidates: np.ndarray, exact: bool, primes: tuple) -> dict | None:
+    """The distribution measures of ``sampler`` on latents z (its candidates for them): from its
+    windows, or as point masses when it has none (then only over every latent of a range: None
+    otherwise)."""
     windows = sampler.windows(z)
     if windows is not None:
         return window_distribution(windows, primes, exact)
-    return point_mass_distribution(utils.to_odd_integer(x), primes) if exact else None
+    return point_mass_distribution(candidates, primes) if exact else None
 
 
 def residue_primes(sampler) -> tuple:
@@ -323,16 +347,16 @@ def test_models(generator, discriminator=None, n_samples: int = N_SAMPLES,
     rng = np.random.default_rng(seed)
     z = draw_latents(n_samples, low_latent, high_latent, rng)
     sampler = generator.sampler(sampling, low_latent, high_latent)
-    x, accepted = sampler.draw(z, rng)
-    if x.size != z.size:
-        raise ValueError(f"generator returned {x.size} values for {z.size} latents")
+    candidates, accepted = sampler.draw_candidates(z, rng)
+    if candidates.size != z.size:
+        raise ValueError(f"generator returned {candidates.size} values for {z.size} latents")
     if not accepted.any():
         raise utils.OptimusError(f"the generator kept none of the {z.size} latents: nothing to measure")
     if samples is not None:
-        samples.append((z[accepted], x[accepted]))
+        samples.append((z[accepted], candidates[accepted]))
     exact = z.size == high_latent - low_latent + 1
-    return {**measure(z[accepted], x[accepted], discriminator, verbose),
-            "distribution": distribution(sampler, z, x, exact, residue_primes(sampler)),
+    return {**measure(z[accepted], candidates[accepted], discriminator, verbose),
+            "distribution": distribution(sampler, z, candidates, exact, residue_primes(sampler)),
             "latents": int(z.size), "acceptance_rate": float(accepted.mean()), "sampling": sampling,
             "low_latent": low_latent, "high_latent": high_latent, "seed": seed}
 
@@ -364,8 +388,7 @@ def write_candidates(path: str, samples: list, stream=None) -> None:
     path "-" writes to ``stream`` (stdout); a file is replaced in one step, never left half written.
     """
     lines = [CSV_HEADER]
-    for z, x in samples:
-        candidates = utils.to_odd_integer(x)
+    for z, candidates in samples:
         primes = utils.is_prime(candidates)
         lines += [f"{a},{b},{int(c)}" for a, b, c in zip(z.tolist(), candidates.tolist(), primes)]
     text = "\n".join(lines) + "\n"
@@ -413,6 +436,9 @@ class _Map:
 
     beliefs = outputs
 
+    def beliefs_of_candidates(self, candidates) -> np.ndarray:
+        return self.beliefs((np.asarray(candidates, dtype=np.float64) - 1) / 2)
+
     def sampler(self, sampling: str, low: int, high: int) -> registry.PointMasses:
         return registry.PointMasses(self.outputs)
 
@@ -434,13 +460,14 @@ class _Windows:
                                      + np.arange(self.offsets, dtype=np.uint64)) + np.uint64(1)
         return registry.Windows(candidates, np.asarray(self.weights(candidates), dtype=np.float64))
 
-    def draw(self, z, rng: np.random.Generator) -> tuple:
-        w = self.windows(z).weights
+    def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
+        windows = self.windows(z)
+        w = windows.weights
         total = w.sum(axis=1)
         pi = w / np.where(total > 0, total, 1.0)[:, None]
         k = (np.cumsum(pi, axis=1) < rng.random((len(w), 1))).sum(axis=1).clip(max=self.offsets - 1)
         accepted = rng.random(len(w)) < total / total.max()
-        return self.offsets * np.asarray(z, dtype=np.float64).reshape(-1) + k, accepted
+        return windows.candidates[np.arange(len(k)), k], accepted
 
     @staticmethod
     def largest_encoded_prime():
@@ -544,6 +571,114 @@ def format_calibration(rows: list) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Drawing primes of a requested size
+
+
+MIN_BITS, MAX_BITS = 8, utils.MAX_PRIME_BITS  # --bits: the sizes a user may ask for
+PRIME_CHUNK = 1024              # proposals drawn at first per network call when drawing primes...
+MAX_PRIME_CHUNK = 65536         # ... growing to this as the rate of primes shows what is needed
+GIVE_UP_FACTOR = 50             # refuse after this many times the candidates chance would need
+DISTRIBUTION_WINDOWS = 2000     # sampled windows behind the distribution estimate of --primes
+
+
+def prime_range(bits: int = 0, text: str = "") -> tuple:
+    """[lo, hi] of the primes asked for: ``bits`` binary digits, or the range "A:B" (decimal)."""
+    if bool(bits) == bool(text):
+        raise utils.OptimusError("--primes needs one of --bits=B or --range=A:B")
+    if bits:
+        utils.check("bits", bits, 0, utils.between(MIN_BITS, MAX_BITS, "an integer"))
+        return 2 ** (bits - 1), 2**bits - 1
+    parts = text.replace(" ", "").split(":")
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise utils.OptimusError(f"--range={text}: expected A:B, two decimal integers")
+    lo, hi = int(parts[0]), int(parts[1])
+    if not 3 <= lo <= hi < 2**MAX_BITS:
+        raise utils.OptimusError(f"--range={text}: need 3 <= A <= B < 2**{MAX_BITS}")
+    if hi < utils.ODD_SIEVE_LIMIT and not utils.odd_primes_between(lo, hi).size:
+        raise utils.OptimusError(f"--range={text}: no odd prime lies in [{lo}, {hi}]")
+    return lo, hi
+
+
+def _in_bounds(candidates: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    if candidates.dtype == object:
+        return np.fromiter((lo <= v <= hi for v in candidates), bool, candidates.size)
+    return (candidates >= lo) & (candidates <= hi)
+
+
+def draw_primes(generator, count: int, lo: int, hi: int, seed=None) -> tuple:
+    """``count`` random primes in [lo, hi] from the generator's sampler, and what they cost.
+
+    The latents are those whose windows meet [lo, hi] (``generator.latents_for``), and the
+    sampler streams proposals from them (``stream``); each kept candidate outside [lo, hi] is
+    dropped untested, each one inside is tested by the oracle. Returns (primes: a list of Python
+    ints, in the order drawn; stats: proposals drawn, candidates tested, seconds, of them
+    sampler_seconds in the generator's sampler (its networks, the offsets, the acceptance) and
+    the rest mostly in the oracle). Raises OptimusError when the generator cannot reach [lo, hi], or
+    finds no prime after GIVE_UP_FACTOR times what chance would need.
+    """
+    count = utils.check("primes", count, 0, utils.at_least(1))
+    low, high = generator.latents_for(lo, hi)
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    sampler = generator.sampler("sampled", low, high)
+    found, drawn, tested, chunk, network = [], 0, 0, PRIME_CHUNK, 0.0
+    budget = GIVE_UP_FACTOR * count / float(np.mean(utils.local_density(utils.integers([lo, hi]))))
+    while len(found) < count:
+        tick = time.perf_counter()
+        candidates, kept = sampler.stream(chunk, rng)
+        network += time.perf_counter() - tick
+        candidates = candidates[kept & _in_bounds(candidates, lo, hi)]
+        primes = utils.is_prime(candidates)
+        drawn, tested = drawn + chunk, tested + candidates.size
+        found += [int(p) for p in candidates[primes]]
+        if len(found) < count and tested > budget:
+            raise utils.OptimusError(f"no prime in [{lo}, {hi}] after {tested} candidates: the "
+                                     "generator does not reach the primes of this range")
+        rate = max(len(found), 1) / drawn
+        chunk = int(min(MAX_PRIME_CHUNK, max(PRIME_CHUNK, 1.2 * (count - len(found)) / rate)))
+    return found[:count], {"proposals": drawn, "tested": tested, "seconds": time.perf_counter() - start,
+                           "sampler_seconds": network, "latent_range": (low, high)}
+
+
+def primes_distribution(generator, lo: int, hi: int, seed=None) -> dict | None:
+    """The distribution measures of the generator's primes in [lo, hi], estimated from
+    DISTRIBUTION_WINDOWS sampled windows (their candidates outside [lo, hi] left out); None for
+    a generator without windows."""
+    low, high = generator.latents_for(lo, hi)
+    sampler = generator.sampler("sampled", low, high)
+    size = min(DISTRIBUTION_WINDOWS, high - low + 1)
+    z = utils.random_integers(low, high, size, np.random.default_rng(seed))  # distinct latents
+    windows = sampler.windows(z)
+    if windows is None:
+        return None
+    outside = ~_in_bounds(windows.candidates.reshape(-1), lo, hi).reshape(windows.candidates.shape)
+    return window_distribution(registry.Windows(windows.candidates, np.where(outside, 0.0, windows.weights)),
+                               residue_primes(sampler), exact=size == high - low + 1, excluded=outside)
+
+
+def format_primes_report(primes: list, stats: dict, lo: int, hi: int, measures: dict | None) -> str:
+    """The stderr lines of --primes: what the primes cost, and their distribution."""
+    n, seconds = len(primes), stats["seconds"]
+    size = (f"{hi.bit_length()} bits" if lo == 2 ** (hi.bit_length() - 1) and hi == 2 ** hi.bit_length() - 1
+            else f"[{lo}, {hi}]")
+    lines = [f"{n} primes of {size} ({len(set(primes))} distinct) in {seconds:.2f} s: "
+             f"{n / seconds:.1f} primes/s; {stats['tested'] / n:.1f} candidates tested per prime "
+             f"(oracle calls), {stats['proposals'] / n:.1f} proposals drawn per prime; "
+             f"{stats['sampler_seconds'] / seconds:.0%} of the time in the generator's sampler"]
+    if measures is None:
+        lines.append("distribution: n/a (this generator has no candidate windows)")
+    else:
+        lines.append(
+            f"distribution over {measures['windows']} {'' if measures['exact'] else 'sampled '}windows "
+            f"({measures['reference_primes']} "
+            f"primes): tv {_measure_cell(measures, 'tv', '.3f')}, entropy deficit "
+            f"{_measure_cell(measures, 'entropy_deficit_bits', '.3f')} bits, residue tv "
+            f"{_measure_cell(measures, 'residue_tv', '.3f')} (a uniform sampler's: "
+            f"{measures['residue_tv_floor']:.3f}), coverage {_measure_cell(measures, 'coverage', '.3f')}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
 # Reporting
 
 
@@ -635,8 +770,7 @@ def format_report(result: dict, verbose: int = VERBOSE) -> str:
                      f"    {'prime':12}{cells['true_positives']:>14}{cells['false_negatives']:>14}",
                      f"    {'not prime':12}{cells['false_positives']:>14}{cells['true_negatives']:>14}"]
         if verbose >= 2:
-            rows += [f"  {name}: outputs in [{r['min_output']:.6g}, {r['max_output']:.6g}], "
-                     f"candidates in [{r['min_candidate']}, {r['max_candidate']}]",
+            rows += [f"  {name}: candidates in [{r['min_candidate']}, {r['max_candidate']}]",
                      f"    {'from 2^k':>12} {'share':>8} {'primes':>8} {'chance':>8}"]
             rows += [f"    {b['lo']:>12} {_percent(b['share']):>8} {_percent(b['prime_ratio']):>8} "
                      f"{_percent(b['chance']):>8}" for b in r["bins"]]
@@ -651,10 +785,27 @@ def format_report(result: dict, verbose: int = VERBOSE) -> str:
 # ---------------------------------------------------------------------------------------------
 # Command line
 
-DEFAULTS = {"checkpoint_dir": str(DEFAULT_CHECKPOINT_DIR), "n_samples": N_SAMPLES,
-            "low_latent": 0, "high_latent": 0, "beyond_latent": 0, "seed": SEED,
-            "verbose": VERBOSE, "json": False, "candidates": "", "calibration": False,
-            "sampling": SAMPLING}
+USAGE = ("usage: python test.py [--name=value ...]   (report on a checkpoint, --calibration, or "
+         "--primes=N with --bits=B or --range=A:B)")
+FLAGS = {  # name: (default, meaning)
+    "checkpoint_dir": (str(DEFAULT_CHECKPOINT_DIR), "the checkpoint to test (default: the shipped pair)"),
+    "n_samples": (N_SAMPLES, "latents drawn in each range"),
+    "low_latent": (0, "first latent of the training range (0: the checkpoint's own)"),
+    "high_latent": (0, "last latent of the training range (0: the checkpoint's own)"),
+    "beyond_latent": (0, f"last latent of the range beyond it (0: {BEYOND_FACTOR} times its end, "
+                         "at most 2**24)"),
+    "seed": (SEED, "seeds the latents and the sampled offsets: the same seed, the same report"),
+    "verbose": (VERBOSE, "0 headline, 1 adds the confusion tables, 2 the magnitude bins, 3 samples"),
+    "sampling": (SAMPLING, '"sampled" offsets (a random prime generator) or "greedy" (the likeliest)'),
+    "json": (False, "print the report as one JSON object"),
+    "candidates": ("", "write every kept latent as CSV latent,candidate,is_prime to this file "
+                       '("-": stdout, the report then on stderr)'),
+    "calibration": (False, "report generators whose scores and distributions are known instead"),
+    "primes": (0, "print this many random primes, one per line (with --bits or --range)"),
+    "bits": (0, f"--primes of this many binary digits, {MIN_BITS} to {MAX_BITS}"),
+    "range": ("", "--primes in [A, B], given as A:B"),
+}
+DEFAULTS = {name: default for name, (default, _) in FLAGS.items()}
 
 
 def _training_range(config: dict) -> tuple:
@@ -665,10 +816,29 @@ def _training_range(config: dict) -> tuple:
     return trained.get("low_latent", TRAINING_RANGE[0]), trained.get("high_latent", TRAINING_RANGE[1])
 
 
+def _print_primes(config: dict) -> int:
+    """--primes=N: N primes on stdout, one per line; what they cost and their distribution on stderr."""
+    if not config["primes"]:
+        raise utils.OptimusError("--bits and --range choose the size for --primes=N; give N")
+    lo, hi = prime_range(config["bits"], config["range"])
+    if config["json"] or config["candidates"]:
+        raise utils.OptimusError("--primes prints primes on stdout: leave out --json and --candidates")
+    generator, _ = checkpoint.load_networks(config["checkpoint_dir"])
+    primes, stats = draw_primes(generator, config["primes"], lo, hi, config["seed"])
+    measures = primes_distribution(generator, lo, hi, config["seed"])
+    print("\n".join(map(str, primes)), flush=True)
+    print(format_primes_report(primes, stats, lo, hi, measures), file=sys.stderr, flush=True)
+    return 0
+
+
 def main(argv: list | None = None) -> int:
     """Run the command line; returns the exit status (2 on an OptimusError)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if utils.wants_help(argv):
+        print(utils.help_text(USAGE, DEFAULTS, {name: meaning for name, (_, meaning) in FLAGS.items()}))
+        return 0
     try:
-        config = utils.parse_overrides(sys.argv[1:] if argv is None else argv, DEFAULTS, RULES)
+        config = utils.parse_overrides(argv, DEFAULTS, RULES)
         if config["json"] and config["candidates"] == "-":
             raise utils.OptimusError("--json --candidates=-: both would write to stdout; give "
                                      "--candidates a file name")
@@ -676,6 +846,8 @@ def main(argv: list | None = None) -> int:
             text = format_calibration(calibration(config["n_samples"], config["seed"]))
             print(text)
             return 0
+        if config["primes"] or config["bits"] or config["range"]:
+            return _print_primes(config)
         generator, discriminator = checkpoint.load_networks(config["checkpoint_dir"])
         low, high = _training_range(config)
         samples = []

@@ -8,7 +8,10 @@ for small n, residue filters against small primes, then a deterministic Miller-R
 bases {2, 7, 61}, which is exact for n < 4,759,123,141 (Jaeschke 1993). For 2**32 <= n < 2**64
 the survivors of the same filters go one by one through gmpy2.is_strong_prp with the first
 twelve primes as bases, exact for n < 318,665,857,834,031,151,167,461 (Sorenson and Webster,
-Math. Comp. 2017). gmpy2.is_prime is not used: it is a probabilistic test.
+Math. Comp. 2017). Above 2**64 (up to 2**MAX_PRIME_BITS) no test of that speed is exact: there it
+is gmpy2.is_prime(n, ORACLE_REPS), GMP's trial division, Baillie-PSW test and ORACLE_REPS - 24
+Miller-Rabin rounds with random bases; GMP bounds the chance that a composite passes by
+4**-ORACLE_REPS, and no composite is known to pass Baillie-PSW alone.
 """
 
 import ast
@@ -21,6 +24,7 @@ import math
 import os
 import re
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
@@ -31,6 +35,8 @@ import sympy
 
 # --- primality oracle -------------------------------------------------------------------------
 PRIME_INPUT_LIMIT = 2**64  # is_prime is exact for 0 <= n < this
+MAX_PRIME_BITS = 4096     # ... and a probable-prime test above it, for n < 2**MAX_PRIME_BITS
+ORACLE_REPS = 32          # gmpy2.is_prime's reps there: a composite passes with probability < 4**-32
 VECTOR_LIMIT = 2**32  # below this, n*n fits in uint64 and the test stays in numpy
 SIEVE_LIMIT = 2**16  # n below this is looked up in a sieve table (64 KiB)
 ODD_SIEVE_LIMIT = 2**26  # odd n below this are looked up in a bit-packed sieve (4 MiB, ~0.05 s
@@ -219,15 +225,20 @@ def _is_prime_flat(n: np.ndarray) -> np.ndarray:
 
 
 def _invalid_prime_input(value: object) -> ValueError:
-    return ValueError(f"is_prime: {value!r} is not an integer in [0, 2**64)")
+    return ValueError(f"is_prime: {value!r} is not an integer in [0, 2**{MAX_PRIME_BITS})")
 
 
 def _is_valid_integer(value: object) -> bool:
     return (
         isinstance(value, (int, np.integer))
         and not isinstance(value, (bool, np.bool_))
-        and 0 <= value < PRIME_INPUT_LIMIT
+        and 0 <= value < 2**MAX_PRIME_BITS
     )
+
+
+def _is_probable_prime(value: int) -> bool:
+    """gmpy2's probable-prime test for value >= 2**64 (see the module docstring)."""
+    return bool(gmpy2.is_prime(gmpy2.mpz(value), ORACLE_REPS))
 
 
 def _as_uint64(n: object) -> np.ndarray:
@@ -244,22 +255,30 @@ def _as_uint64(n: object) -> np.ndarray:
     for value in items.flat:
         if not _is_valid_integer(value):
             raise _invalid_prime_input(value)
-    return items.astype(np.uint64)
+    return items
 
 
 def is_prime(n) -> bool | np.ndarray:
-    """Exact primality for integers 0 <= n < 2**64.
+    """Primality of integers 0 <= n < 2**MAX_PRIME_BITS: exact below 2**64, a probable-prime test
+    above (``ORACLE_REPS``).
 
-    n: a Python or numpy integer (returns a bool), or a list (nested ok) or integer-dtype array
-    (returns a bool array of the same shape). Raises ValueError naming the first value that is
-    negative, not an integer (floats, bools, strings), or >= 2**64.
+    n: a Python or numpy integer (returns a bool), or a list (nested ok), integer-dtype array or
+    object array of Python ints (returns a bool array of the same shape). Raises ValueError
+    naming the first value that is negative, not an integer (floats, bools, strings), or too large.
     """
     if isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)):
         if not _is_valid_integer(n):
             raise _invalid_prime_input(n)
-        return _is_prime_scalar(int(n))
+        return _is_prime_scalar(int(n)) if n < PRIME_INPUT_LIMIT else _is_probable_prime(int(n))
     values = _as_uint64(n)
-    return _is_prime_flat(values.ravel()).reshape(values.shape)
+    if values.dtype != object:
+        return _is_prime_flat(values.ravel()).reshape(values.shape)
+    flat = values.ravel()
+    large = np.fromiter((v >= PRIME_INPUT_LIMIT for v in flat), bool, flat.size)
+    result = np.zeros(flat.size, dtype=bool)
+    result[~large] = _is_prime_flat(flat[~large].astype(np.uint64))
+    result[large] = [_is_probable_prime(v) for v in flat[large]]
+    return result.reshape(values.shape)
 
 
 def to_odd_integer(x) -> np.ndarray:
@@ -302,6 +321,18 @@ def integers(values) -> np.ndarray:
     if all(0 <= v < 2**63 for v in whole):
         return np.array(whole, dtype=np.int64).reshape(array.shape)
     return np.array(whole, dtype=object).reshape(array.shape)
+
+
+def bit_lengths(values: np.ndarray) -> np.ndarray:
+    """The number of binary digits of each positive integer (int64, uint64 or Python ints): int64."""
+    if values.dtype == object:
+        return np.fromiter((int(v).bit_length() for v in values.flat), np.int64, values.size).reshape(values.shape)
+    n, length = values.astype(np.uint64), np.zeros(values.shape, dtype=np.int64)
+    for shift in (32, 16, 8, 4, 2, 1):  # binary search on the highest set bit, exact
+        high = n >= np.uint64(1 << shift)
+        length += shift * high
+        n = np.where(high, n >> np.uint64(shift), n)
+    return length + (n > 0)
 
 
 def residues(values: np.ndarray, p: int) -> np.ndarray:
@@ -457,6 +488,7 @@ def _window_edges(limit: int) -> np.ndarray:
 
 
 _EDGES = _window_edges(2**62)
+PNT_START = 2**62               # local_density past its grid of windows: 2 / ln n
 
 
 def density_window(n: int) -> tuple[int, int]:
@@ -468,17 +500,25 @@ def density_window(n: int) -> tuple[int, int]:
 def local_density(candidates) -> np.ndarray:
     """Chance's prime rate at each odd candidate: the prime share of odd integers in its window.
 
-    candidates: integer array >= 1 (uint64 from ``to_odd_integer``). The windows tile the
+    candidates: integer array >= 1 (uint64, or Python ints of any size). The windows tile the
     integers with widths max(MIN_WINDOW, WINDOW_SCALE * n * ln n): narrow enough that outputs
     placed at the bottom of every window beat chance by at most WINDOW_SCALE / 2 (0.15%), and
-    wide enough to average over residues modulo small primes. Counts are exact (see
-    ``odd_prime_density``). Returns float64, the shape of ``candidates``.
+    wide enough to average over residues modulo small primes. Counts are exact up to
+    EXACT_DENSITY_LIMIT, the logarithmic integral above (see ``odd_prime_density``), and past
+    the grid (2**62) the prime number theorem's local density 2 / ln n. Returns float64, the
+    shape of ``candidates``.
     """
-    values = np.asarray(candidates)
-    index = np.searchsorted(_EDGES, values.astype(np.int64).ravel(), side="right") - 1
+    values = integers(candidates)
+    flat = values.reshape(-1)
+    beyond = (np.fromiter((v > PNT_START for v in flat), bool, flat.size) if flat.dtype == object
+              else flat > PNT_START)
+    density = np.empty(flat.size)
+    density[beyond] = [2.0 / math.log(int(v)) for v in flat[beyond]]
+    index = np.searchsorted(_EDGES, flat[~beyond].astype(np.int64), side="right") - 1
     windows, inverse = np.unique(index, return_inverse=True)
-    density = np.array([odd_prime_density(int(_EDGES[w]), int(_EDGES[w + 1]) - 1) for w in windows])
-    return density[inverse].reshape(values.shape)
+    counted = np.array([odd_prime_density(int(_EDGES[w]), int(_EDGES[w + 1]) - 1) for w in windows])
+    density[~beyond] = counted[inverse] if windows.size else []
+    return density.reshape(values.shape)
 
 
 # --- settings: one way to check them ----------------------------------------------------------
@@ -589,6 +629,42 @@ def parse_overrides(argv: Sequence[str], defaults: Mapping[str, object],
         except OptimusError as err:
             raise OptimusError(f"{token}: {err}") from None
     return config
+
+
+HELP_FLAGS = ("--help", "-h")
+HELP_WIDTH = 96                 # characters per line of a --help page
+
+
+def wants_help(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for the usage (``--help`` or ``-h``)."""
+    return any(token in HELP_FLAGS for token in argv)
+
+
+def constant_docs(path) -> dict:
+    """{name: meaning} from a script's block of constants: the comment after each ``name = value``
+    line, with the comment lines that continue it (indented, starting with #)."""
+    docs, current = {}, None
+    for line in open(path, encoding="utf-8").read().splitlines():
+        head = re.match(r"^([a-z_][a-z0-9_]*) = .*?\s#\s?(.*)$", line)
+        more = re.match(r"^\s+#\s?(.*)$", line)
+        if head:
+            current = head.group(1)
+            docs[current] = head.group(2).strip()
+        elif more and current:
+            docs[current] += " " + more.group(1).strip()
+        else:
+            current = None
+    return docs
+
+
+def help_text(usage: str, defaults: Mapping[str, object], docs: Mapping[str, str]) -> str:
+    """The ``--help`` page: the usage, then every constant with its default and meaning."""
+    lines = [usage, "", "constants, each overridden as --name=value (default, then meaning):"]
+    for name, default in defaults.items():
+        lines.append(f"  --{name} = {default!r}")
+        if docs.get(name):
+            lines += textwrap.wrap(docs[name], HELP_WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join(lines)
 
 
 def given_names(argv: Sequence[str]) -> set:

@@ -131,12 +131,12 @@ def test_sampled_outputs_follow_the_windows_the_measures_use(argv):
     some = np.arange(1, 10**4)
     kept_most = some[np.argsort(sampler.windows(some).weights.sum(axis=1))[-3:]]  # kept often
     z = np.repeat(kept_most, 20_000)
-    x, kept = sampler.draw(z, np.random.default_rng(0))
+    candidates, kept = sampler.draw_candidates(z, np.random.default_rng(0))
     w = sampler.windows(z[::20_000])
     assert np.all(w.weights.sum(axis=1) > 0.2)
     for i in range(3):
         rows = slice(20_000 * i, 20_000 * (i + 1))
-        k = (x[rows][kept[rows]] - 16 * z[rows][0]).astype(int)
+        k = ((candidates[rows][kept[rows]].astype(np.int64) - 1) // 2 - 16 * z[rows][0]).astype(int)
         frequencies = np.bincount(k, minlength=16) / k.size
         np.testing.assert_allclose(frequencies, w.weights[i] / w.weights[i].sum(), atol=0.012)
         assert kept[rows].mean() == pytest.approx(w.weights[i].sum(), abs=0.012)
@@ -145,9 +145,9 @@ def test_sampled_outputs_follow_the_windows_the_measures_use(argv):
 def test_greedy_outputs_are_the_likeliest_offset_of_every_latent():
     head = random_head()
     z = np.arange(1, 2001)
-    x, kept = head.sampler("greedy", 1, 2000).draw(z, np.random.default_rng(0))
+    candidates, kept = head.sampler("greedy", 1, 2000).draw_candidates(z, np.random.default_rng(0))
     assert kept.all()
-    np.testing.assert_array_equal(x, head.outputs(z))
+    np.testing.assert_array_equal(candidates, utils.to_odd_integer(head.outputs(z)))
     w = head.sampler("greedy", 1, 2000).windows(z)
     assert np.all(w.weights.sum(axis=1) == 1) and np.all(w.weights.max(axis=1) == 1)
 

@@ -162,7 +162,7 @@ def test_candidates_csv_lists_every_sampled_latent(tmp_path):
 
 @pytest.mark.parametrize("kwargs", [
     {"n_samples": 0}, {"n_samples": 11, "low": 1, "high": 10}, {"low": 5, "high": 4},
-    {"low": 0}, {"high": 2**24 + 1}, {"n_samples": 10.0}, {"seed": -1}, {"verbose": 4}])
+    {"low": 0}, {"high": optimus_test.MAX_LATENT + 1}, {"n_samples": 10.0}, {"seed": -1}, {"verbose": 4}])
 def test_invalid_arguments_raise_one_line_optimus_error(kwargs):
     kwargs = {"n_samples": 5, **kwargs}
     with pytest.raises(utils.OptimusError) as info:

@@ -144,6 +144,16 @@ class Encoding:
         """The layer's features of the latents z themselves (candidate=False): float32 (n, F)."""
         raise utils.OptimusError(f"the {cls.__name__} encoding cannot read integers outside its network")
 
+    @classmethod
+    def number_features(cls, architecture: dict, n: np.ndarray) -> np.ndarray:
+        """The layer's features of odd numbers n themselves (its candidates): float32 (len(n), F)."""
+        raise utils.OptimusError(f"the {cls.__name__} encoding cannot read integers outside its network")
+
+    @classmethod
+    def candidate_features(cls, architecture: dict, z: np.ndarray, k: np.ndarray, offsets: int) -> np.ndarray:
+        """The layer's features of candidate k of each latent z alone: float32 (n, F)."""
+        raise utils.OptimusError(f"the {cls.__name__} encoding cannot read integers outside its network")
+
     @staticmethod
     def ceiling(config: dict) -> tuple | None:
         """(score ceiling of avoiding every small prime it shows, the largest), if it shows residues."""
@@ -183,8 +193,14 @@ class Residues(Encoding):
         return cls._lookup(architecture, lambda p: (2 * offsets * utils.residues(z, p)[:, None] + k) % p)
 
     @classmethod
+    def candidate_features(cls, architecture: dict, z: np.ndarray, k: np.ndarray, offsets: int) -> np.ndarray:
+        return cls._lookup(architecture, lambda p: (2 * offsets * utils.residues(z, p) + 2 * k + 1) % p)
+
+    @classmethod
     def latent_features(cls, architecture: dict, z: np.ndarray) -> np.ndarray:
         return cls._lookup(architecture, lambda p: utils.residues(z, p))
+
+    number_features = latent_features  # an odd number's residues are its own
 
     @staticmethod
     def ceiling(config: dict) -> tuple:
@@ -216,8 +232,16 @@ class Bits(Encoding):
         return cls._digits(2 * (offsets * z[:, None] + np.arange(offsets)) + 1)
 
     @classmethod
+    def candidate_features(cls, architecture: dict, z: np.ndarray, k: np.ndarray, offsets: int) -> np.ndarray:
+        if z.dtype == object or (z.size and z.max() >= 2**model_lib.BIT_WIDTH):
+            return cls._digits(z)  # refused: too large
+        return cls._digits(2 * (offsets * z + k) + 1)
+
+    @classmethod
     def latent_features(cls, architecture: dict, z: np.ndarray) -> np.ndarray:
         return cls._digits(z)
+
+    number_features = latent_features
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,9 +311,23 @@ class GeneratorHead(Part):
 
     def sampler(self, sampling: str, low: int, high: int):
         """The generator used as a random prime generator on latents in [low, high]: an object
-        with ``draw(z, rng) -> (x, accepted)`` and ``windows(z) -> Windows or None``. This
-        head's outputs are fixed by z: point masses, whatever ``sampling`` asks."""
-        return PointMasses(self.outputs)
+        with ``draw_candidates(z, rng) -> (candidates, accepted)`` (exact integers) and
+        ``windows(z) -> Windows or None``. This head's outputs are fixed by z: point masses,
+        whatever ``sampling`` asks. Its latents are read as float32: at most LATENT_LIMIT."""
+        if high > model_lib.LATENT_LIMIT:
+            raise utils.OptimusError(
+                f"latents up to {high}: the {self.value} head reads its latent as float32, exact "
+                f"only up to {model_lib.LATENT_LIMIT} (2**24), and its outputs stop at 2**24")
+        return PointMasses(self.outputs, low, high)
+
+    def latents_for(self, lo: int, hi: int) -> tuple:
+        """All its latents, when its outputs can reach [lo, hi] (each output is kept if inside)."""
+        top = 2 * int(model_lib.OUTPUT_CAP) + 1
+        if lo > top:
+            raise utils.OptimusError(
+                f"primes from {lo}: the {self.value} head outputs float32 reals up to 2**24, so its "
+                f"candidates stop at {top}; use an offset head")
+        return 1, model_lib.LATENT_LIMIT
 
 
 @GENERATOR_HEADS.register("offset")
@@ -337,18 +375,39 @@ class OffsetHead(GeneratorHead):
             parts.append(np.asarray(self.score(features, training=False)))
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, self.offsets))
 
-    def candidates(self, z) -> np.ndarray:
-        """Every choice's candidate 2*(offsets*z + k)+1 for latents z (n,), exactly: uint64
-        (n, offsets) below 2**64, else Python ints."""
+    def candidate_scores(self, z, k) -> np.ndarray:
+        """The score (logit) of candidate k of each latent z alone: float64 (n,). The scorer runs
+        on each candidate by itself, so they are packed offsets to a row."""
+        z, k = utils.integers(z).reshape(-1), np.asarray(k).reshape(-1)
+        a, encoding, n = self.architecture, self.input.encoding, len(k)
+        rows = -(-n // self.offsets)
+        features = encoding.candidate_features(a, z, k, self.offsets)
+        padded = np.concatenate([features, np.zeros((rows * self.offsets - n, features.shape[-1]),
+                                                    features.dtype)])
+        packed = padded.reshape(rows, self.offsets, -1)
+        parts = [np.asarray(self.score(packed[i:i + LOGIT_CHUNK], training=False))
+                 for i in range(0, rows, LOGIT_CHUNK)]
+        return np.concatenate(parts).reshape(-1)[:n].astype(np.float64)
+
+    def candidates(self, z, k=None) -> np.ndarray:
+        """The candidates 2*(offsets*z + k)+1 of latents z (n,), exactly: every choice's (n,
+        offsets), or choice k (n,) of each; uint64 below 2**64, else Python ints."""
         z = utils.integers(z).reshape(-1, 1)
+        k = np.arange(self.offsets) if k is None else np.asarray(k).reshape(-1, 1)
+        shape = (len(z), self.offsets) if k.ndim == 1 else (len(z), 1)
         if z.dtype == object or (z.size and z.max() >= 2**62 // self.offsets):
-            k = np.arange(self.offsets).astype(object)
-            return 2 * (self.offsets * z.astype(object) + k) + 1
-        k = np.arange(self.offsets, dtype=np.uint64)
-        return np.uint64(2) * (np.uint64(self.offsets) * z.astype(np.uint64) + k) + np.uint64(1)
+            out = 2 * (self.offsets * z.astype(object) + k.astype(object)) + 1
+        else:
+            out = np.uint64(2) * (np.uint64(self.offsets) * z.astype(np.uint64) + k.astype(np.uint64)) + np.uint64(1)
+        return out.reshape(shape) if k.ndim == 1 else out.reshape(-1)
 
     def sampler(self, sampling: str, low: int, high: int):
         return OffsetSampler(self, sampling, low, high)
+
+    def latents_for(self, lo: int, hi: int) -> tuple:
+        """The latents whose windows meet the odd integers of [lo, hi]: (low, high)."""
+        span = 2 * self.offsets
+        return max((lo - 1) // span, 0), (hi - 1) // span
 
     def training_candidates(self, trainer, z, batch: int) -> np.ndarray:
         return tu.sampled_candidates(trainer, z, batch)
@@ -419,19 +478,28 @@ class Windows:
     weights: np.ndarray
 
 
+def iid_latents(low: int, high: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` latents drawn independently and uniformly in [low, high] (repeats allowed):
+    int64 below 2**63, Python ints above."""
+    if high < 2**63:
+        return rng.integers(low, high, size=size, endpoint=True)
+    return utils.random_big_integers(low, high, size, rng)
+
+
 class PointMasses:
     """The sampler of a generator whose output is fixed by z: no window, every latent accepted."""
 
-    def __init__(self, outputs: Callable):
-        self.outputs = outputs
-
-    def draw(self, z, rng: np.random.Generator) -> tuple:
-        x = model_lib.check_outputs(self.outputs(z))
-        return x, np.ones(x.shape, dtype=bool)
+    def __init__(self, outputs: Callable, low: int = 1, high: int = model_lib.LATENT_LIMIT):
+        self.outputs, self.low, self.high = outputs, low, high
 
     def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
-        x, accepted = self.draw(z, rng)
-        return utils.to_odd_integer(x), accepted
+        """(candidates, accepted): each latent's candidate, exactly, and True for every one."""
+        x = model_lib.check_outputs(self.outputs(z))
+        return utils.to_odd_integer(x), np.ones(x.shape, dtype=bool)
+
+    def stream(self, size: int, rng: np.random.Generator) -> tuple:
+        """(candidates, kept) of ``size`` latents drawn independently in the range."""
+        return self.draw_candidates(iid_latents(self.low, self.high, size, rng), rng)
 
     @staticmethod
     def windows(z):
@@ -456,12 +524,14 @@ class OffsetSampler:
         if sampling not in SAMPLINGS:
             raise utils.OptimusError(f"sampling must be {' or '.join(map(repr, SAMPLINGS))} "
                                      f"(got {sampling!r})")
-        self.head, self.sampled = head, sampling == "sampled"
-        self.bound = 0.0
+        self.head, self.sampled, self.low, self.high = head, sampling == "sampled", low, high
+        self.bound = self.score_bound = 0.0
         if self.sampled and head.acceptance.varies:
             size = min(ACCEPTANCE_REFERENCE, high - low + 1)
             z = utils.random_integers(low, high, size, np.random.default_rng(ACCEPTANCE_SEED))
-            self.bound = float(np.max(head.acceptance.log_weight(head.logits(z))))
+            logits = head.logits(z)
+            self.bound = float(np.max(head.acceptance.log_weight(logits)))
+            self.score_bound = float(np.max(logits))  # of one candidate, for ``stream``
 
     def _choices(self, z) -> tuple:
         """(probabilities (n, K) of each offset, probability (n,) that each latent is kept)."""
@@ -478,12 +548,6 @@ class OffsetSampler:
         k = (np.cumsum(pi, axis=1) < rng.random((len(pi), 1))).sum(axis=1).clip(max=self.head.offsets - 1)
         return k, rng.random(len(pi)) < kept
 
-    def draw(self, z, rng: np.random.Generator) -> tuple:
-        """(x, accepted): each latent's output x (n,) float64 and whether it was kept (n,)."""
-        k, accepted = self.choose(z, rng)
-        x = self.head.offsets * np.asarray(z, dtype=np.float64).reshape(-1) + k
-        return model_lib.check_outputs(x), accepted
-
     def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
         """(candidates, accepted): each latent's chosen candidate, exactly (uint64 or Python ints)."""
         k, accepted = self.choose(z, rng)
@@ -493,6 +557,23 @@ class OffsetSampler:
         pi, kept = self._choices(z)
         return Windows(self.head.candidates(z), pi * kept[:, None])
 
+    def stream(self, size: int, rng: np.random.Generator) -> tuple:
+        """(candidates, kept): ``size`` proposals from latents drawn independently in the range.
+
+        When each output's probability is exp(its own score) (the acceptance part says so), a
+        proposal is one candidate, uniform over every window's, kept with probability
+        exp(score - the bound over the reference latents): the same distribution as
+        ``draw_candidates``, for one score per proposal instead of a window's. Otherwise a proposal
+        is a latent, as in ``draw_candidates``.
+        """
+        z = iid_latents(self.low, self.high, size, rng)
+        if not (self.sampled and self.head.acceptance.per_candidate):
+            return self.draw_candidates(z, rng)
+        k = rng.integers(0, self.head.offsets, size)
+        scores = self.head.candidate_scores(z, k)
+        kept = rng.random(size) < np.exp(np.minimum(scores - self.score_bound, 0.0))
+        return self.head.candidates(z[kept], k[kept]), kept[kept]
+
     def largest_encoded_prime(self):
         ceiling = self.head.input.encoding.ceiling(self.head.architecture)
         return None if ceiling is None else ceiling[1]
@@ -501,6 +582,7 @@ class OffsetSampler:
 class Acceptance(Part):
     """How likely an offset head keeps a latent before choosing its offset, from its logits."""
     varies = True               # False: every latent is kept
+    per_candidate = False       # True: each output's probability is then exp(its own score)
 
     @staticmethod
     def log_weight(logits: np.ndarray) -> np.ndarray:
@@ -523,6 +605,7 @@ class WindowAcceptance(Acceptance):
     doc = ("a latent is kept with probability proportional to its window's sum of exp(score): "
            "then each output's probability is proportional to exp(its own score) alone")
     requires = {"generator_input": having("per_candidate", "a per-candidate scorer")}
+    per_candidate = True
 
     @staticmethod
     def log_weight(logits: np.ndarray) -> np.ndarray:
@@ -590,6 +673,19 @@ class Discriminator(Part):
     def beliefs(self, x) -> np.ndarray:
         """P(prime) for outputs x (n,), float (n,)."""
         return model_lib.forward(self.model, x)
+
+    def beliefs_of_candidates(self, candidates) -> np.ndarray | None:
+        """P(prime) for odd candidates (n,) of any size: from their outputs below 2**53, else from
+        their encoding's features computed from the integers; None if the input cannot read them."""
+        candidates = utils.integers(candidates).reshape(-1)
+        if candidates.dtype != object and (not candidates.size or candidates.max() < model_lib.FLOAT64_EXACT):
+            return self.beliefs((candidates - 1) // 2)
+        try:
+            features = self.input.encoding.number_features(self.architecture, candidates)
+        except utils.OptimusError:
+            return None
+        return np.concatenate([np.asarray(self.head(features[i:i + LOGIT_CHUNK], training=False)).reshape(-1)
+                               for i in range(0, len(features), LOGIT_CHUNK)])
 
 
 @DISCRIMINATORS.register("mlp")

@@ -376,8 +376,14 @@ def _jsonable(value):
     return value
 
 
+USAGE = "usage: python training/train.py [--name=value ...]   (train, or resume up to nb_batches)"
+
+
 def main(argv: list) -> int:
     """Command-line entry: exit 0 when done, 2 on a user error, 130 when abandoned by Ctrl-C."""
+    if utils.wants_help(argv):
+        print(utils.help_text(USAGE, DEFAULTS, utils.constant_docs(__file__)))
+        return 0
     try:
         train(parse_config(argv))
     except utils.OptimusError as err:

@@ -1,0 +1,215 @@
+"""Primes of any requested size: exact integer features, the samplers at any size, test.py --primes."""
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy
+
+import utils
+from support import error_line
+from training import checkpoint, model, registry, train
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("optimus_test", REPO_ROOT / "test.py")
+optimus_test = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(optimus_test)
+CLI_TIMEOUT = 300               # seconds for one command-line run
+
+
+def random_head(argv=(), seed: int = 0):
+    """An offset head of the default architecture (with ``argv``) and random, non-trivial weights."""
+    config = train.parse_config(list(argv))
+    head = registry.build(registry.generator_architecture(config), "generator")
+    rng = np.random.default_rng(seed)
+    for w in head.model.trainable_weights:
+        w.assign(rng.normal(0, 0.15, w.shape).astype(np.float32))
+    return head
+
+
+# -- exact integer features ----------------------------------------------------------------------------
+
+def test_integer_features_are_the_layers_own_below_2_53():
+    head = random_head()
+    z = np.random.default_rng(1).integers(1, 2**40, 3000)
+    keras_logits = np.asarray(head.policy(z.astype(np.float64).reshape(-1, 1), training=False))
+    np.testing.assert_array_equal(head.logits(z), keras_logits.astype(np.float64))
+    features = head.input.encoding.window_features(head.architecture, z, head.offsets)
+    np.testing.assert_array_equal(features, np.asarray(head.encode(z.astype(np.float64).reshape(-1, 1))))
+
+
+@pytest.mark.parametrize("bits", [64, 512, 2048])
+def test_residue_features_of_huge_candidates_follow_pythons_modulo(bits):
+    head = random_head()
+    rng = np.random.default_rng(bits)
+    z = utils.random_big_integers(2**(bits - 6), 2**(bits - 5), 50, rng)
+    features = head.input.encoding.window_features(head.architecture, z, head.offsets)
+    primes = utils.odd_primes(31)
+    tables = model.residue_tables(primes)[0]
+    for i, zi in enumerate(z):
+        for k in range(head.offsets):
+            n = 2 * (head.offsets * int(zi) + k) + 1
+            expected = np.concatenate([t[n % p] for p, t in zip(primes, tables)])
+            np.testing.assert_array_equal(features[i, k], expected)
+    candidates = head.candidates(z)
+    assert candidates.dtype == object and int(candidates[3, 5]) == 2 * (16 * int(z[3]) + 5) + 1
+    labels = utils.is_prime(candidates[:5])
+    assert labels.tolist() == [[sympy.isprime(int(c)) for c in row] for row in candidates[:5]]
+
+
+def test_a_candidates_own_score_is_its_windows_logit():
+    head = random_head()
+    z = np.array([3, 17, 2**70 + 5, 123456789], dtype=object)
+    k = np.array([0, 15, 7, 3])
+    window = head.logits(z)
+    np.testing.assert_allclose(head.candidate_scores(z, k), window[np.arange(4), k], rtol=1e-6, atol=1e-7)
+    assert int(head.candidates(z, k)[2]) == 2 * (16 * (2**70 + 5) + 7) + 1
+
+
+def test_bits_inputs_refuse_numbers_beyond_their_digits():
+    head = random_head(["--generator_input=bits", "--discriminator_input=bits"])
+    head.logits(np.array([2**30]))
+    with pytest.raises(utils.OptimusError, match="2\\*\\*38"):
+        head.logits(np.array([2**40]))
+
+
+# -- the streamed sampler ----------------------------------------------------------------------------------
+
+def test_streamed_proposals_follow_the_windows_distribution():
+    head = random_head(["--acceptance=window"])
+    sampler = head.sampler("sampled", 1, 8)
+    candidates, kept = sampler.stream(400_000, np.random.default_rng(0))
+    assert kept.all() and candidates.size > 20_000  # only the kept are returned
+    w = sampler.windows(np.arange(1, 9))
+    expected = w.weights.reshape(-1) / w.weights.sum()
+    values, counts = np.unique(candidates, return_counts=True)
+    observed = dict(zip(values.tolist(), counts / counts.sum()))
+    for c, q in zip(w.candidates.reshape(-1).tolist(), expected):
+        assert abs(observed.get(c, 0.0) - q) < 5 * math.sqrt(q / candidates.size) + 1e-4, c
+
+
+def test_the_stream_of_a_head_without_acceptance_draws_its_windows():
+    head = random_head(["--acceptance=none"])
+    sampler = head.sampler("sampled", 1, 4)
+    candidates, kept = sampler.stream(40_000, np.random.default_rng(0))
+    assert kept.all() and candidates.size == 40_000
+    w = sampler.windows(np.arange(1, 5))
+    frequencies = {c: n / candidates.size for c, n in zip(*np.unique(candidates, return_counts=True))}
+    for c, q in zip(w.candidates.reshape(-1).tolist(), w.weights.reshape(-1) / 4):
+        assert abs(frequencies.get(c, 0.0) - q) < 0.01
+
+
+# -- drawing primes ---------------------------------------------------------------------------------------
+
+def test_draw_primes_gives_primes_of_the_requested_size_and_repeats_with_its_seed():
+    head = random_head(["--acceptance=window"])
+    lo, hi = optimus_test.prime_range(bits=64)
+    primes, stats = optimus_test.draw_primes(head, 300, lo, hi, seed=4)
+    assert len(primes) == len(set(primes)) == 300
+    assert all(lo <= p <= hi and sympy.isprime(p) for p in primes)
+    assert stats["tested"] >= 300 and stats["proposals"] >= stats["tested"]
+    again, _ = optimus_test.draw_primes(head, 300, lo, hi, seed=4)
+    other, _ = optimus_test.draw_primes(head, 300, lo, hi, seed=5)
+    assert again == primes and other != primes
+
+
+def test_draw_primes_in_a_narrow_range_stays_inside_it():
+    head = random_head(["--acceptance=window"])
+    primes, _ = optimus_test.draw_primes(head, 200, 1000, 1100, seed=0)
+    assert set(primes) <= {p for p in sympy.primerange(1000, 1101)}
+    assert len(set(primes)) > 10
+
+
+def test_the_distribution_of_a_requested_size_is_estimated_from_its_windows():
+    head = random_head(["--acceptance=window"])
+    lo, hi = optimus_test.prime_range(bits=512)
+    measures = optimus_test.primes_distribution(head, lo, hi, seed=0)
+    assert not measures["exact"] and measures["reference_primes"] > 50
+    assert 0 <= measures["tv"] < 1 and measures["tv_sd"] >= 0
+
+
+def test_the_report_and_its_chance_work_beyond_2_64():
+    head = random_head(["--acceptance=none"])
+    for w in head.model.trainable_weights:
+        w.assign(np.zeros(w.shape, np.float32))  # uniform over each window: chance's rate
+    low = 10**30
+    report = optimus_test.test_models(head, None, 3000, low, 2 * low, seed=0)
+    assert report["min_candidate"] > 2**64
+    assert abs(report["score"] - 1.0) <= 3 * report["score_sd"]
+    assert report["chance"] == pytest.approx(2 / math.log(3 * 32 * low), rel=0.02)
+    assert report["distribution"]["tv"] < 0.05  # uniform over each window
+
+
+def test_local_density_meets_the_prime_number_theorem_past_its_grid():
+    below, beyond = 2**62 - 2**40 + 1, 2**62 + 2**40 + 1
+    density = utils.local_density(np.array([below, beyond], dtype=object))
+    assert density[1] == pytest.approx(2 / math.log(beyond))
+    assert density[0] == pytest.approx(density[1], rel=0.01)
+
+
+# -- the command line: bad requests in-process, real ones as processes ----------------------------
+
+@pytest.fixture
+def run_main(capsys):
+    def run(argv):
+        status = optimus_test.main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return status, out, err
+    return run
+
+
+@pytest.fixture(scope="module")
+def real_head_checkpoint(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("real")
+    config = train.parse_config(["--generator_head=real", "--discriminator=seed", "--discriminator_input=scalar"])
+    trainer = registry.build_trainer(config)
+    checkpoint.save(directory, trainer, {"format": checkpoint.STATE_FORMAT, "batch": 0, "config": config})
+    return directory
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["--primes=10", "--bits=7"], "bits"),
+    (["--primes=10", "--bits=4097"], "bits"),
+    (["--primes=0", "--bits=64"], "--primes"),
+    (["--primes=-3", "--bits=64"], "primes"),
+    (["--primes=10"], "--bits"),
+    (["--primes=10", "--bits=64", "--range=3:99"], "--bits"),
+    (["--primes=10", "--range=24:28"], "no odd prime"),
+    (["--primes=10", "--range=50:40"], "--range"),
+    (["--primes=10", "--range=abc"], "--range"),
+    (["--primes=10", "--bits=64", "--json"], "--json"),
+])
+def test_a_bad_request_for_primes_is_one_line_and_exit_2(argv, named, run_main, tmp_path):
+    status, out, err = run_main([f"--checkpoint_dir={tmp_path}", *argv])
+    assert status == 2 and out == "" and named in error_line(err)
+
+
+def test_the_real_head_is_refused_beyond_its_float32_outputs(run_main, real_head_checkpoint):
+    status, out, err = run_main([f"--checkpoint_dir={real_head_checkpoint}", "--primes=5", "--bits=64"])
+    assert status == 2 and out == "" and "float32" in error_line(err)
+
+
+@pytest.fixture(scope="module")
+def primes_cli(tmp_path_factory):
+    """{bits: CompletedProcess} of test.py --primes=100 on the shipped pair, started together."""
+    procs = {bits: subprocess.Popen([sys.executable, str(REPO_ROOT / "test.py"), "--primes=100",
+                                     f"--bits={bits}", "--seed=3"], cwd=tmp_path_factory.mktemp("cli"),
+                                    env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
+             for bits in (64, 1024)}
+    return {bits: (proc.communicate(timeout=CLI_TIMEOUT), proc.returncode) for bits, proc in procs.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bits", [64, 1024])
+def test_the_shipped_pair_prints_100_distinct_primes_of_the_size_asked(primes_cli, bits):
+    (out, err), status = primes_cli[bits]
+    assert status == 0, err
+    primes = [int(line) for line in out.split()]
+    assert len(primes) == len(set(primes)) == 100
+    assert all(p.bit_length() == bits and sympy.isprime(p) for p in primes)
+    assert "candidates tested per prime" in err and "primes/s" in err and "tv" in err
