@@ -71,6 +71,24 @@ def print_error(err: BaseException) -> None:
     print("error: " + one_line(err), file=sys.stderr, flush=True)
 
 
+def output_failed(err: OSError) -> int:
+    """A script's end when writing its output failed (a closed pipe, a full device): one line on
+    stderr, stdout pointed at /dev/null so that the interpreter's last flush stays quiet; exit 2."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    what = "standard output was closed" if isinstance(err, BrokenPipeError) else (
+        f"cannot write the output ({err.strerror or err})")
+    try:
+        print(f"error: {what}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
+    return 2
+
+
 def _sieve(limit: int) -> np.ndarray:
     """Boolean table of length `limit`: entry k says whether k is prime."""
     table = np.ones(limit, dtype=bool)

@@ -16,3 +16,11 @@ def error_line(stderr: str) -> str:
     lines = own_lines(stderr)
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
     return lines[0]
+
+
+def whole_state(config: dict, batch: int) -> dict:
+    """A state.json as train.py writes it after ``batch`` batches, with empty history and tests."""
+    import numpy as np
+    from training import checkpoint
+    return {"format": checkpoint.STATE_FORMAT, "batch": batch, "config": config, "history": [],
+            "tests": [], "rng": np.random.default_rng(0).bit_generator.state}

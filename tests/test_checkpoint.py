@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import utils
+from support import whole_state
 from training import checkpoint, registry, train
 from training import training_utils as tu
 
@@ -19,8 +20,7 @@ def trained(directory, argv=()) -> tuple:
     keras.utils.set_random_seed(0)
     trainer = registry.build_trainer(config)
     train.run_batch(trainer, config, np.random.default_rng(0), 1)
-    checkpoint.save(directory, trainer, {"format": checkpoint.STATE_FORMAT, "batch": 1,
-                                         "config": config})
+    checkpoint.save(directory, trainer, whole_state(config, 1))
     return trainer, config
 
 

@@ -11,7 +11,7 @@ import pytest
 import sympy
 
 import utils
-from support import error_line
+from support import error_line, whole_state
 from training import checkpoint, model, registry, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +167,7 @@ def real_head_checkpoint(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("real")
     config = train.parse_config(["--generator_head=real", "--discriminator=seed", "--discriminator_input=scalar"])
     trainer = registry.build_trainer(config)
-    checkpoint.save(directory, trainer, {"format": checkpoint.STATE_FORMAT, "batch": 0, "config": config})
+    checkpoint.save(directory, trainer, whole_state(config, 0))
     return directory
 
 

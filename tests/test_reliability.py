@@ -23,7 +23,7 @@ import pytest
 import tensorflow as tf
 
 import utils
-from support import error_line, own_lines
+from support import error_line, own_lines, whole_state
 from training import checkpoint, model, registry, train
 from training import training_utils as tu
 
@@ -56,9 +56,7 @@ def make_trainer(argv=(), seed: int = 0) -> tuple:
 def save(directory: Path, made: tuple, batch: int = 1) -> Path:
     """A checkpoint as train.py leaves it after ``batch`` batches (history left empty)."""
     trainer, config = made
-    checkpoint.save(directory, trainer, {"format": checkpoint.STATE_FORMAT, "batch": batch,
-                                         "config": config, "history": [], "tests": [],
-                                         "rng": np.random.default_rng(0).bit_generator.state})
+    checkpoint.save(directory, trainer, whole_state(config, batch))
     return directory
 
 

@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import secrets
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,10 @@ FILES = (GENERATOR_FILE, DISCRIMINATOR_FILE, FISHER_GENERATOR_FILE, FISHER_DISCR
          OPTIMIZER_FILE, STATE_FILE)
 REQUIRED_FILES = FILES[:4]              # their presence means "resume"
 JOURNAL_FILE = ".optimus-journal.json"
-TEMP_PREFIX = ".optimus-tmp-"
+TEMP_PREFIX = ".optimus-tmp-"           # a checkpoint file being written: recover() removes strays
+WRITE_PREFIX = ".optimus-write-"        # another file being replaced (a log, a CSV), or a probe:
+                                        # never touched by recover(), which may run meanwhile
+MAX_STATE_BYTES = 1 << 30               # a state.json larger than this is refused, not read
 STATE_FORMAT = 2                        # 2: the method constants and architectures are recorded
 RESTORE_HINT = model_lib.RESTORE_HINT
 
@@ -50,14 +54,14 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _fresh_file(directory: Path, name: str) -> Path:
+def _fresh_file(directory: Path, name: str, prefix: str = TEMP_PREFIX) -> Path:
     """Create an empty file with a new temporary name in ``directory``, with the usual mode.
 
     Opened with mode 0o666, the process's umask applies as for any file it writes (mkstemp
     would give 0600, and reading the umask would mean changing it).
     """
     while True:
-        path = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}-{name}"
+        path = directory / f"{prefix}{secrets.token_hex(8)}-{name}"
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             return path
@@ -65,15 +69,15 @@ def _fresh_file(directory: Path, name: str) -> Path:
             continue
 
 
-def _stage(directory: Path, name: str, write) -> Path:
+def _stage(directory: Path, name: str, write, prefix: str = TEMP_PREFIX) -> Path:
     """Write one file through ``write(path)`` to a fresh temporary name in ``directory``."""
-    tmp = _fresh_file(Path(directory), name)
+    tmp = _fresh_file(Path(directory), name, prefix)
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
     return tmp
 
@@ -115,12 +119,13 @@ def recover(directory) -> None:
             raise utils.OptimusError(f"{journal}: unreadable checkpoint journal; "
                                      "delete it to fall back to the previous checkpoint")
         for name, tmp in renames.items():
-            if (directory / tmp).exists():
+            if (directory / tmp).is_file():  # else renamed already, before a crash
                 os.replace(directory / tmp, directory / name)
         _fsync_dir(directory)
-        journal.unlink()
+        journal.unlink(missing_ok=True)
     for stray in directory.glob(TEMP_PREFIX + "*"):
-        stray.unlink()
+        if stray.is_file() and not stray.is_symlink():  # a folder of that name is not ours
+            stray.unlink(missing_ok=True)
 
 
 def refuse_interrupted(directory) -> None:
@@ -133,20 +138,60 @@ def refuse_interrupted(directory) -> None:
 
 
 def write_atomic(path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new one."""
+    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new one.
+
+    Raises IsADirectoryError for a folder; leaves nothing behind when it fails.
+    """
     path = Path(path)
-    os.replace(_stage(path.parent, path.name, lambda p: Path(p).write_bytes(data)), path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    tmp = _stage(path.parent, path.name, lambda p: Path(p).write_bytes(data), WRITE_PREFIX)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def check_writable(directory) -> None:
-    """Raise OptimusError unless files can be created in ``directory`` (created if missing)."""
+def write_if_changed(path, data: bytes) -> None:
+    """``write_atomic``, unless ``path`` already holds exactly ``data``."""
+    path = Path(path)
+    try:
+        if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    write_atomic(path, data)
+
+
+def check_writable(directory) -> Path | None:
+    """Raise OptimusError unless files can be created in ``directory`` (created if missing).
+
+    Returns the outermost folder this created (for ``remove_if_empty``), or None.
+    """
     directory = Path(directory)
+    created = next((d for d in reversed([directory, *directory.parents]) if not d.exists()), None)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        _fresh_file(directory, "probe").unlink()
+        _fresh_file(directory, "probe", WRITE_PREFIX).unlink()
     except OSError as err:
+        remove_if_empty(created)
         raise utils.OptimusError(f"{directory}: checkpoint directory is not writable "
                                  f"({err.strerror}); choose another with --checkpoint_dir=DIR")
+    return created
+
+
+def remove_if_empty(folder) -> None:
+    """Remove ``folder`` (None: nothing) if it holds nothing but empty folders."""
+    if folder is None or not Path(folder).is_dir():
+        return
+    for root, dirs, files in os.walk(folder, topdown=False):
+        if files:
+            return
+        try:
+            os.rmdir(root)
+        except OSError:
+            return
 
 
 def lock(directory) -> int:
@@ -181,35 +226,79 @@ def _save_npz(path, arrays: dict) -> None:
 
 
 def load_vector(path: Path, size: int) -> np.ndarray:
-    """A flat float .npy of ``size`` finite non-negative values, as float32; refuses pickles."""
+    """A flat float .npy of ``size`` non-negative values finite in float32, as float32; refuses
+    pickles."""
     try:
         flat = np.load(path, allow_pickle=False)
     except Exception as err:
         raise utils.OptimusError(f"{path}: not a plain float .npy array ({err}); {RESTORE_HINT}")
     if (not isinstance(flat, np.ndarray) or flat.dtype.kind != "f" or flat.shape != (size,)
-            or not np.isfinite(flat).all() or (flat < 0).any()):
+            or not finite32(flat) or (flat < 0).any()):
         raise utils.OptimusError(
-            f"{path}: expected {size} finite non-negative floats, found dtype "
+            f"{path}: expected {size} non-negative floats, finite in float32, found dtype "
             f"{getattr(flat, 'dtype', '?')} shape {getattr(flat, 'shape', '?')}; {RESTORE_HINT}")
     return flat.astype(np.float32)
 
 
+def finite32(array) -> bool:
+    """Whether every value stays finite once cast to float32 (what the networks compute in);
+    integer arrays (counters, seeds) always do."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "fc":
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(array.astype(np.float32)).all())
+
+
+def _checked_state(state) -> dict:
+    """``state`` if it is a whole training state as train.py writes it; else ValueError saying why."""
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise ValueError(f"not a format-{STATE_FORMAT} training state")
+    if type(state.get("batch")) is not int or state["batch"] < 0:  # True is not batch 1
+        raise ValueError("bad batch counter")
+    if not isinstance(state.get("config"), dict):
+        raise ValueError("no constants recorded")
+    for key in ("history", "tests"):
+        rows = state.get(key)
+        if not isinstance(rows, list) or not all(
+                isinstance(row, dict) and type(row.get("batch")) is int and 0 < row["batch"] <= state["batch"]
+                for row in rows):
+            raise ValueError(f"no list of batch records under {key!r}")
+    if state["batch"] and not isinstance(state.get("rng"), dict):
+        raise ValueError("no random generator state")
+    if "rng" in state:
+        try:
+            np.random.default_rng().bit_generator.state = state["rng"]
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f"unusable random generator state ({type(err).__name__})") from None
+    return state
+
+
 def read_state(directory) -> dict:
-    """The checkpoint's state.json, or {} when absent."""
+    """The checkpoint's state.json, checked whole (``_checked_state``), or {} when absent.
+
+    Only a regular file of at most MAX_STATE_BYTES is read: a FIFO, a device or an endless file
+    in its place is refused without reading it.
+    """
     path = Path(directory) / STATE_FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         return {}
     try:
-        state = json.loads(path.read_text())
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise ValueError(f"not a format-{STATE_FORMAT} training state")
-        if not isinstance(state.get("batch"), int) or state["batch"] < 0:
-            raise ValueError("bad batch counter")
-        if not isinstance(state.get("config"), dict):
-            raise ValueError("no constants recorded")
-        return state
+        info = os.stat(path)  # through a symlink: what it points to
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > MAX_STATE_BYTES:
+            raise ValueError(f"larger than {MAX_STATE_BYTES} bytes")
+        with open(path, "rb") as f:
+            text = f.read(MAX_STATE_BYTES + 1)
+        if len(text) > MAX_STATE_BYTES:
+            raise ValueError(f"larger than {MAX_STATE_BYTES} bytes")
+        return _checked_state(json.loads(text))
+    except RecursionError:
+        raise utils.OptimusError(f"{path}: unreadable training state (nested too deeply); {RESTORE_HINT}")
     except (OSError, ValueError) as err:
-        raise utils.OptimusError(f"{path}: unreadable training state ({err}); {RESTORE_HINT}")
+        raise utils.OptimusError(f"{path}: unreadable training state ({utils.one_line(err)[:200]}); "
+                                 f"{RESTORE_HINT}")
 
 
 def load_networks(directory) -> tuple:
@@ -242,13 +331,30 @@ def _variable_groups(trainer) -> tuple:
             ("d", trainer.discriminator_optimizer.variables), ("s", seeds))
 
 
+class NotFiniteError(utils.OptimusError):
+    """A trainer's state holds NaN or inf: it is not saved."""
+
+
+def check_finite(trainer) -> None:
+    """Raise NotFiniteError naming what holds NaN or inf: weights, Fisher or optimizer state."""
+    for what, values in (("generator weights", trainer.generator.model.weights),
+                         ("discriminator weights", trainer.discriminator.model.weights),
+                         ("generator Fisher", trainer.ewc_generator.fisher),
+                         ("discriminator Fisher", trainer.ewc_discriminator.fisher),
+                         ("optimizer state", [v for _, group in _variable_groups(trainer) for v in group])):
+        if not all(finite32(v.numpy()) for v in values):
+            raise NotFiniteError(f"the {what} hold NaN or inf values")
+
+
 def save(directory, trainer, state: dict) -> None:
-    """Write the trainer's whole checkpoint to ``directory`` as one unit.
+    """Write the trainer's whole checkpoint to ``directory`` as one unit, if it is finite.
 
     state: JSON-serialisable (batch counter, metrics history, RNG state, constants). Each weight
     file records its network's architecture. The EWC anchors are not stored apart: after
-    consolidation they equal the saved weights.
+    consolidation they equal the saved weights. Raises NotFiniteError, writing nothing, when any
+    weight, Fisher or optimizer value is NaN or inf.
     """
+    check_finite(trainer)
     g, d = trainer.generator, trainer.discriminator
     arrays = {f"{prefix}{i:03d}": np.asarray(v)
               for prefix, variables in _variable_groups(trainer) for i, v in enumerate(variables)}
@@ -273,6 +379,8 @@ def _load_variables(path: Path, trainer) -> None:
             for key, v in zip(keys, variables):
                 if tuple(arrays[key].shape) != tuple(v.shape):
                     raise ValueError(f"shape {arrays[key].shape} for {tuple(v.shape)}")
+                if not finite32(arrays[key]):
+                    raise ValueError(f"{key} holds values that are not finite in float32")
                 v.assign(arrays[key])
     except Exception as err:
         raise utils.OptimusError(f"{path}: unusable optimizer state ({err}); restore it, or "

@@ -13,6 +13,7 @@ is a plain Keras model built from registered layers. A checkpoint's weight file 
 architecture (``ARCHITECTURE_ATTRIBUTE``), so the loader rebuilds it in code and reads only weights:
 no model config is deserialised.
 """
+import io
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
+from keras.src.legacy.saving import legacy_h5_format  # the .h5 writer behind model.save, to memory
 
 import utils
 
@@ -489,10 +491,16 @@ def forward(network, inputs) -> np.ndarray:
 
 
 def save_network(network: keras.Model, path, architecture: dict) -> None:
-    """Save the whole model to ``path`` (.h5) and record ``architecture`` in it."""
-    network.save(path)
-    with h5py.File(path, "a") as f:
+    """Save the whole model to ``path`` (.h5, Keras's legacy format) recording ``architecture``.
+
+    The file is built in memory, then written in one plain write: a full disk is an OSError
+    here, never HDF5 failing halfway through its own writes.
+    """
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        legacy_h5_format.save_model_to_hdf5(network, f)
         f.attrs[ARCHITECTURE_ATTRIBUTE] = json.dumps(architecture)
+    Path(path).write_bytes(buffer.getvalue())
 
 
 def read_architecture(path):

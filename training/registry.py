@@ -103,7 +103,8 @@ SAMPLINGS = ("sampled", "greedy")  # how a generator is used: draw its offsets, 
 ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight
 ACCEPTANCE_SEED = 0             # seed of those latents (fixed: a generator's sampler is a function
                                 # of its weights and latent range alone)
-LOGIT_CHUNK = 4096              # latents per scorer call when computing logits from integers
+LOGIT_ROWS = 65536              # candidates per scorer call when computing logits from integers
+                                # (4096 latents of 16 offsets: a few tens of MB of features)
 
 # The other constants that parts read: (type, rule). train.py's defaults must have these types.
 PARAMETERS = {
@@ -128,6 +129,11 @@ class Encoding:
     reads = stores = ()
     differentiable = False      # a gradient passes from its features back to x
     bounded = False             # its features lie in [-1, 1]
+
+    @staticmethod
+    def width(config: dict) -> int:
+        """Features per number."""
+        return 1
 
     @staticmethod
     def layer(architecture: dict, candidate: bool = True):
@@ -176,6 +182,10 @@ class Residues(Encoding):
     bounded = True              # features in [-1, 1]: a GLN can gate on them
 
     @staticmethod
+    def width(config: dict) -> int:
+        return sum(p - 1 for p in utils.odd_primes(config["largest_prime"]))
+
+    @staticmethod
     def layer(architecture: dict, candidate: bool = True):
         return model_lib.ResidueEncoding(architecture["largest_prime"], candidate=candidate,
                                          name="encoding")
@@ -212,6 +222,10 @@ class Residues(Encoding):
 class Bits(Encoding):
     """The candidate's binary digits and nothing else (``model.BitsEncoding``): no number theory."""
     bounded = True
+
+    @staticmethod
+    def width(config: dict) -> int:
+        return model_lib.BIT_WIDTH
 
     @staticmethod
     def layer(architecture: dict, candidate: bool = True):
@@ -309,6 +323,10 @@ class GeneratorHead(Part):
         """Generator outputs for latents z (n,), checked, float64 (n,): the most likely ones."""
         return model_lib.check_outputs(model_lib.forward(self.model, z))
 
+    def choices(self, z, x):
+        """(the offset chosen for each latent, how many offsets there are), or None without offsets."""
+        return None
+
     def sampler(self, sampling: str, low: int, high: int):
         """The generator used as a random prime generator on latents in [low, high]: an object
         with ``draw_candidates(z, rng) -> (candidates, accepted)`` (exact integers) and
@@ -367,9 +385,9 @@ class OffsetHead(GeneratorHead):
         """
         z = utils.integers(z).reshape(-1)
         a, encoding = self.architecture, self.input.encoding
-        parts = []
-        for i in range(0, len(z), LOGIT_CHUNK):
-            chunk = z[i:i + LOGIT_CHUNK]
+        parts, step = [], max(1, LOGIT_ROWS // self.offsets)
+        for i in range(0, len(z), step):
+            chunk = z[i:i + step]
             features = (encoding.window_features(a, chunk, self.offsets) if self.input.per_candidate
                         else encoding.latent_features(a, chunk))
             parts.append(np.asarray(self.score(features, training=False)))
@@ -385,8 +403,8 @@ class OffsetHead(GeneratorHead):
         padded = np.concatenate([features, np.zeros((rows * self.offsets - n, features.shape[-1]),
                                                     features.dtype)])
         packed = padded.reshape(rows, self.offsets, -1)
-        parts = [np.asarray(self.score(packed[i:i + LOGIT_CHUNK], training=False))
-                 for i in range(0, rows, LOGIT_CHUNK)]
+        step = max(1, LOGIT_ROWS // self.offsets)
+        parts = [np.asarray(self.score(packed[i:i + step], training=False)) for i in range(0, rows, step)]
         return np.concatenate(parts).reshape(-1)[:n].astype(np.float64)
 
     def candidates(self, z, k=None) -> np.ndarray:
@@ -404,6 +422,10 @@ class OffsetHead(GeneratorHead):
     def sampler(self, sampling: str, low: int, high: int):
         return OffsetSampler(self, sampling, low, high)
 
+    def choices(self, z, x):
+        k = np.asarray(x, dtype=np.float64) - self.offsets * np.asarray(z, dtype=np.float64)
+        return k.astype(np.int64), self.offsets
+
     def latents_for(self, lo: int, hi: int) -> tuple:
         """The latents whose windows meet the odd integers of [lo, hi]: (low, high)."""
         span = 2 * self.offsets
@@ -420,6 +442,11 @@ class OffsetHead(GeneratorHead):
 
     def fisher_inputs(self, trainer, z, x, labels) -> tuple:
         return x, labels  # candidates of D's own batch
+
+    @property
+    def fisher_rows(self) -> int:
+        """Per-sample gradients in its Fisher per latent: one for each offset."""
+        return self.offsets
 
     def discriminator_pool(self, trainer, z, x, labels) -> tuple:
         """(D's candidates, their labels, the latent of each): as the batch part chooses."""
@@ -449,6 +476,8 @@ class RealHead(GeneratorHead):
     def fisher_inputs(self, trainer, z, x, labels) -> tuple:
         x = self.outputs(z)  # D trained on the moving outputs: take them as they are now
         return x, tu.label(x)
+
+    fisher_rows = 1             # per-sample gradients in its Fisher per latent
 
     def discriminator_pool(self, trainer, z, x, labels) -> tuple:
         return x, labels, np.arange(len(z))  # D learns from the outputs
@@ -684,8 +713,8 @@ class Discriminator(Part):
             features = self.input.encoding.number_features(self.architecture, candidates)
         except utils.OptimusError:
             return None
-        return np.concatenate([np.asarray(self.head(features[i:i + LOGIT_CHUNK], training=False)).reshape(-1)
-                               for i in range(0, len(features), LOGIT_CHUNK)])
+        return np.concatenate([np.asarray(self.head(features[i:i + LOGIT_ROWS], training=False)).reshape(-1)
+                               for i in range(0, len(features), LOGIT_ROWS)])
 
 
 @DISCRIMINATORS.register("mlp")
@@ -812,6 +841,7 @@ class CrossEntropy(Part):
 @DISCRIMINATOR_FISHERS.register("empirical")
 class EmpiricalFisher(Part):
     doc = "at the true labels, as the seed"
+    rows = 1                    # per-sample gradients per candidate
 
     @staticmethod
     def terms(d, x, y) -> tuple:
@@ -823,6 +853,7 @@ class EmpiricalFisher(Part):
 @DISCRIMINATOR_FISHERS.register("model")
 class ModelFisher(Part):
     doc = "expected over D's own labels: label-free, p(1-p) (d logit/d theta)**2"
+    rows = 2                    # both labels of each candidate
 
     @staticmethod
     def terms(d, x, y) -> tuple:
@@ -874,6 +905,24 @@ def readers() -> dict:
             for name in cls.reads:
                 found.setdefault(name, []).append(cls)
     return found
+
+
+def memory_bytes(config: dict) -> int:
+    """About the most memory one training batch holds: the generator phase's rows (every offset
+    of every latent, their features, activations and gradients) and D's batch of every window's
+    candidates, encoded. The Fisher is computed in chunks (``training_utils.FISHER_BYTES``)."""
+    parts = chosen(config)
+    rows = config["batch_size"]
+    if "generator_input" in parts:  # an offset head: every offset of every latent at each step
+        read = parts["generator_input"]
+        rows *= config["offsets"] if read.per_candidate else 1
+        width = read.encoding.width(config) + config["generator_units"] * config["generator_layers"] + 8
+        generator = rows * width * 4 * 2  # float32 activations, and as many gradients
+        pool = config["batch_size"] * config["offsets"]
+    else:
+        generator, pool = config["batch_size"] * 4 * 1000 * 4, config["batch_size"]
+    discriminator = pool * (parts["discriminator_input"].encoding.width(config) + 16) * 4
+    return generator + discriminator
 
 
 def check_method(config: dict, given: set) -> None:

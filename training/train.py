@@ -88,6 +88,10 @@ seed = 0                        # seeds latents, initial weights, sampling and d
 DEFAULTS = {k: v for k, v in dict(globals()).items()
             if not k.startswith("_") and k.islower() and isinstance(v, (int, float, str, bool))}
 
+MEMORY_LIMIT = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2  # bytes a batch may
+                                # hold (registry.memory_bytes), at most: half of the machine's memory
+MAX_LAMBDA = 1e6                # lambda_ at most: beyond it the penalty only pins both networks (and
+                                # in float32, 1e39 is already inf)
 RULES = {  # the method's constants: their values come from the registry
     **registry.rules(),
     "nb_batches": utils.at_least(1),
@@ -97,7 +101,7 @@ RULES = {  # the method's constants: their values come from the registry
     "wanted_prime_ratio": utils.between(0, 1, brackets="(]"),
     "minimum_batch_size": utils.at_least(1),
     "steps": utils.at_least(1),
-    "lambda_": utils.at_least(0, "a number"),
+    "lambda_": utils.between(0, MAX_LAMBDA),
     "lr": utils.between(0, 1, brackets="()"),
     "nb_samples": utils.at_least(1),
     "fisher_decay": utils.between(0, 1),
@@ -105,14 +109,18 @@ RULES = {  # the method's constants: their values come from the registry
     "test_samples": utils.at_least(1),
     "test_sampling": utils.one_of(*registry.SAMPLINGS),
     "checkpoint_dir": utils.Rule(lambda v: v.strip() != "", "a directory path"),
-    "seed": utils.at_least(0),
+    "seed": utils.between(0, 2**32 - 1, "an integer"),  # Keras seeds its generators with 32 bits
 }
 METHOD_CONSTANTS = registry.method_constants()  # a resumed run must keep these
 CSV_FILE = "training_log.csv"
 PLOT_FILE = "training_metrics.png"
 CSV_COLUMNS = ("batch", "skipped", "kept", "primes", "prime_share", "output_min", "output_median",
                "output_max", "discriminator_loss_first", "discriminator_loss_last",
-               "generator_loss_first", "generator_loss_last", "belief_last", "seconds")
+               "generator_loss_first", "generator_loss_last", "belief_last", "reward_last",
+               "entropy_last", "prime_ratio_last", "seconds")
+LOSSES = ("discriminator_loss", "generator_loss")  # a batch's logs; the others are per-step means
+TENSORBOARD_DIR = "tensorboard"  # the run's TensorBoard events, in checkpoint_dir
+BELIEF_BINS = 20                # bins of the histogram of D's beliefs in each batch's candidates
 
 
 def parse_config(argv: list) -> dict:
@@ -127,6 +135,12 @@ def parse_config(argv: list) -> dict:
         raise utils.OptimusError(
             f"--batch_size={config['batch_size']}: batch_size must be <= high_latent - "
             "low_latent + 1, the number of distinct latent integers")
+    needed = registry.memory_bytes(config)
+    if needed > MEMORY_LIMIT:
+        raise utils.OptimusError(
+            f"--batch_size={config['batch_size']} --offsets={config['offsets']}: a batch would hold "
+            f"about {needed / 2**30:.1f} GiB, more than the {MEMORY_LIMIT / 2**30:.1f} GiB allowed "
+            "(half of this machine's memory); lower batch_size, offsets or the networks' units")
     return config
 
 
@@ -150,12 +164,14 @@ class _StopFlag:
 
 
 def write_log_files(directory: Path, state: dict, plot: bool) -> None:
-    """Rewrite the per-batch CSV log and, with ``plot``, the metrics plot, both atomically."""
+    """Rewrite the per-batch CSV log and, with ``plot``, the metrics plot, both atomically (and
+    neither when it already holds what state.json gives)."""
     lines = [",".join(CSV_COLUMNS)]
-    lines += [",".join(str(row.get(c, "")) for c in CSV_COLUMNS) for row in state["history"]]
-    checkpoint.write_atomic(directory / CSV_FILE, ("\n".join(lines) + "\n").encode())
+    lines += [",".join("" if row.get(c) is None else str(row[c]) for c in CSV_COLUMNS)
+              for row in state["history"]]
+    checkpoint.write_if_changed(directory / CSV_FILE, ("\n".join(lines) + "\n").encode())
     if plot:
-        checkpoint.write_atomic(directory / PLOT_FILE, plot_metrics(state))
+        checkpoint.write_if_changed(directory / PLOT_FILE, plot_metrics(state))
 
 
 def plot_metrics(state: dict) -> bytes:
@@ -192,6 +208,98 @@ def png_bytes(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+class Events:
+    """The run's TensorBoard events in checkpoint_dir/TENSORBOARD_DIR, one step per batch.
+
+    Per batch: both losses, the mean reward, the policy's entropy, D's mean belief, its batch's
+    rows, the candidates' prime share and the seconds; histograms of the offsets chosen and of
+    D's beliefs in the candidates. Per test session: both ranges' scores, the distribution
+    measures, the acceptance rate and D's balanced accuracy on uniform candidates. Events are
+    written from state.json's rows after each save, so none passes the last saved batch; a
+    resumed run first drops events past its batch (a killed run's) and writes the rows that
+    state.json holds and the events miss.
+    """
+
+    def __init__(self, directory: Path, state: dict):
+        self.folder, self._writer = directory / TENSORBOARD_DIR, None
+        batches, sessions = self._keep_until(state["batch"])
+        for row in state["history"]:
+            if row["batch"] > batches:
+                self.batch(row, flush=False)
+        for report in state["tests"]:
+            if report["batch"] > sessions:
+                self.session(report, flush=False)
+        if self._writer is not None:
+            self._writer.flush()
+
+    @property
+    def writer(self):
+        """The events writer, made when the first event is written (a file of its own)."""
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(str(self.folder))
+        return self._writer
+
+    def _keep_until(self, batch: int) -> tuple:
+        """Rewrite the events to those of steps <= batch; (last batch, last session) they hold."""
+        files = sorted(self.folder.glob("*tfevents*")) if self.folder.is_dir() else []
+        kept, dropped, last = [], 0, {"batch": 0, "session": 0}
+        for path in files:
+            for record in tf.data.TFRecordDataset(str(path)):
+                event = tf.compat.v1.Event.FromString(record.numpy())
+                if event.step > batch:
+                    dropped += 1
+                    continue
+                kept.append(record.numpy())
+                for value in event.summary.value:
+                    kind = "session" if value.tag.startswith("session/") else "batch"
+                    last[kind] = max(last[kind], event.step)
+        if dropped:
+            path = self.folder / f"events.out.tfevents.{int(time.time())}.kept-until-batch-{batch}"
+            with tf.io.TFRecordWriter(str(path)) as out:
+                for record in kept:
+                    out.write(record)
+            for old in files:
+                old.unlink()
+        return last["batch"], last["session"]
+
+    def batch(self, row: dict, flush: bool = True) -> None:
+        """The scalars and histograms of one batch's row (skipped batches: seconds only)."""
+        step = row["batch"]
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("batch/seconds", row["seconds"])
+            for name in ("discriminator_loss_last", "generator_loss_last", "reward_last", "entropy_last",
+                         "belief_last", "prime_ratio_last", "kept", "prime_share"):
+                if row.get(name) is not None:
+                    tf.summary.scalar(f"batch/{name.removesuffix('_last')}", row[name])
+            if row.get("offset_counts"):
+                tf.summary.histogram("batch/offsets_chosen", np.repeat(
+                    np.arange(len(row["offset_counts"])), row["offset_counts"]), buckets=len(row["offset_counts"]))
+            if row.get("belief_counts"):
+                centres = (np.arange(BELIEF_BINS) + 0.5) / BELIEF_BINS
+                tf.summary.histogram("batch/discriminator_beliefs", np.repeat(centres, row["belief_counts"]),
+                                     buckets=BELIEF_BINS)
+        if flush:
+            self.writer.flush()
+
+    def session(self, report: dict, flush: bool = True) -> None:
+        """The scalars of one test session's report, for each range."""
+        with self.writer.as_default(step=report["batch"]):
+            for name in ("in_range", "beyond"):
+                r = report.get(name)
+                if r is None:
+                    continue
+                measures = r["distribution"] or {}
+                judged = r["discriminator_on_uniform"] or {}
+                for tag, value in (("score", r["score"]), ("acceptance_rate", r["acceptance_rate"]),
+                                   ("discriminator_accuracy_uniform", judged.get("balanced_accuracy")),
+                                   *((key, measures.get(key)) for key in (
+                                       "tv", "entropy_deficit_bits", "residue_tv", "coverage"))):
+                    if value is not None:
+                        tf.summary.scalar(f"session/{name}/{tag}", value)
+        if flush:
+            self.writer.flush()
+
+
 def test_session(generator, discriminator, config: dict) -> dict:
     """test.evaluate on ``test_samples`` latents in the training range and beyond it, seeded."""
     low, high = config["low_latent"], config["high_latent"]
@@ -226,18 +334,25 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
     if kept is None:
         row.update(skipped=1, kept=0, seconds=round(time.perf_counter() - start, 3))
         return row
-    logs = training_utils.train_batch(trainer, z, pool, pool_labels, kept, batch)
     fisher = rng.choice(kept, size=min(config["nb_samples"], kept.size), replace=False)
-    training_utils.consolidate(trainer, z[latent[fisher]], pool[fisher], pool_labels[fisher],
-                               config["fisher_decay"])
+    try:
+        logs = training_utils.train_batch(trainer, z, pool, pool_labels, kept, batch)
+        training_utils.consolidate(trainer, z[latent[fisher]], pool[fisher], pool_labels[fisher],
+                                   config["fisher_decay"])
+    except tf.errors.InvalidArgumentError as err:  # an index drawn from a policy gone NaN
+        raise model.GeneratorDivergedError(f"batch {batch} diverged in its compiled steps "
+                                           f"({utils.one_line(err)[:160]})") from None
+    beliefs = trainer.discriminator.beliefs(x)
+    choices = trainer.generator.choices(z, x)
     row.update(skipped=0, kept=int(kept.size),
                discriminator_loss_first=float(logs["discriminator_loss"][0]),
                discriminator_loss_last=float(logs["discriminator_loss"][-1]),
                generator_loss_first=float(logs["generator_loss"][0]),
                generator_loss_last=float(logs["generator_loss"][-1]),
+               **{f"{name}_last": float(values[-1]) for name, values in logs.items() if name not in LOSSES},
+               belief_counts=np.histogram(beliefs, BELIEF_BINS, (0.0, 1.0))[0].tolist(),
+               offset_counts=None if choices is None else np.bincount(choices[0], minlength=choices[1]).tolist(),
                seconds=round(time.perf_counter() - start, 3))
-    if "belief" in logs:
-        row["belief_last"] = float(logs["belief"][-1])
     return row
 
 
@@ -252,16 +367,28 @@ def _progress(row: dict) -> str:
 
 
 def train(config: dict) -> dict:
-    """Run the online loop up to ``config["nb_batches"]``; returns the final state dict."""
+    """Run the online loop up to ``config["nb_batches"]``; returns the final state dict.
+
+    A folder this run created is removed again if the run fails before saving anything in it.
+    """
     directory = Path(config["checkpoint_dir"]).resolve()
-    checkpoint.check_writable(directory)
+    created = checkpoint.check_writable(directory)
+    try:
+        return _train_in(directory, config)
+    except BaseException:
+        checkpoint.remove_if_empty(created)
+        raise
+
+
+def _train_in(directory: Path, config: dict) -> dict:
+    """``train`` in a folder that exists and is writable: under its lock."""
     lock = checkpoint.lock(directory)
     try:
         trainer, state, rng = start(config, directory)
         stop = _StopFlag()
         previous_handler = signal.signal(signal.SIGINT, stop)
         try:
-            report = train_loop(trainer, config, directory, state, rng, stop)
+            report = train_loop(trainer, config, directory, state, rng, stop, Events(directory, state))
         finally:
             signal.signal(signal.SIGINT, previous_handler)
         finish(trainer, config, directory, state, report, stop.requested)
@@ -291,10 +418,17 @@ def start(config: dict, directory: Path) -> tuple:
         state = _resume_state(directory, config, trainer)
         rng.bit_generator.state = state["rng"]
         print(f"Resuming from {directory} at batch {state['batch']}", flush=True)
+        try:  # a kill after the last save can leave them a batch behind: they follow state.json
+            if state["history"]:
+                write_log_files(directory, state, plot=bool(state["tests"]))
+        except OSError as err:
+            raise utils.OptimusError(f"{directory}: cannot rewrite the log ({err.strerror or err})") from err
     else:
         state = {"batch": 0, "history": [], "tests": []}
         print(f"No checkpoint in {directory}: starting fresh", flush=True)
-    state.update(format=checkpoint.STATE_FORMAT, config=config)
+    # the folder is where state.json lies: recording its path would tie the file to this machine
+    state.update(format=checkpoint.STATE_FORMAT,
+                 config={k: v for k, v in config.items() if k != "checkpoint_dir"})
     return trainer, state, rng
 
 
@@ -309,8 +443,9 @@ def _resume_state(directory: Path, config: dict, trainer) -> dict:
     return checkpoint.load(directory, trainer)
 
 
-def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop) -> dict | None:
-    """Train, test and save batch after batch up to nb_batches or a Ctrl-C (``stop``).
+def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop, events: Events) -> dict | None:
+    """Train, test and save batch after batch up to nb_batches or a Ctrl-C (``stop``); after each
+    save, the batch's TensorBoard ``events``.
 
     Updates ``state`` in place; returns the last test session's report (None if none ran).
     """
@@ -319,6 +454,7 @@ def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop) -
         batch = state["batch"] + 1
         print(f"batch {batch}/{config['nb_batches']}", end="  ", flush=True)
         row = run_batch(trainer, config, rng, batch)
+        check_batch(directory, trainer, batch)
         row["batch"] = batch
         print(_progress(row), flush=True)
         state["history"].append(row)
@@ -331,21 +467,41 @@ def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop) -
             state["tests"].append(report)
             print(_session_line(batch, report), flush=True)
         save_batch(directory, trainer, state, session)
+        events.batch(row)
+        if session:
+            events.session(report)
     return report
+
+
+def _intact(batch: int) -> str:
+    """What is left on disk when batch + 1 could not be saved."""
+    return f"the checkpoint of batch {batch} is intact" if batch else "no checkpoint was saved yet"
+
+
+def check_batch(directory: Path, trainer, batch: int) -> None:
+    """Stop, with one line, when the batch just trained left NaN or inf anywhere in the state."""
+    try:
+        checkpoint.check_finite(trainer)
+    except checkpoint.NotFiniteError as err:
+        raise utils.OptimusError(f"{directory}: batch {batch} diverged ({err}): not saved; "
+                                 f"{_intact(batch - 1)}") from err
 
 
 def save_batch(directory: Path, trainer, state: dict, plot: bool) -> None:
     """Save the checkpoint of the batch just trained, then the CSV log (and the plot)."""
     batch, saved = state["batch"], False
+    intact = _intact(batch - 1)
     try:  # OSError here is a full disk or a folder gone read-only
         checkpoint.save(directory, trainer, _jsonable(state))
         saved = True
         write_log_files(directory, state, plot)
+    except checkpoint.NotFiniteError as err:
+        raise utils.OptimusError(f"{directory}: batch {batch} diverged ({err}): not saved; {intact}") from err
     except OSError as err:
         raise utils.OptimusError(
             f"{directory}: could not write batch {batch}'s "
-            f"{'log or plot' if saved else 'checkpoint'} ({err.strerror or err}); the "
-            f"checkpoint of batch {batch if saved else batch - 1} is intact") from err
+            f"{'log or plot' if saved else 'checkpoint'} ({err.strerror or err}); "
+            f"{f'the checkpoint of batch {batch} is intact' if saved else intact}") from err
 
 
 def finish(trainer, config: dict, directory: Path, state: dict, report: dict | None,
@@ -386,9 +542,12 @@ def main(argv: list) -> int:
         return 0
     try:
         train(parse_config(argv))
+        sys.stdout.flush()
     except utils.OptimusError as err:
         utils.print_error(err)
         return 2
+    except OSError as err:  # printing the progress: a closed pipe, a full device
+        return utils.output_failed(err)
     except KeyboardInterrupt:
         print("\nAbandoned the batch in progress; the last saved checkpoint is intact. "
               "Run the same command to resume.", file=sys.stderr, flush=True)

@@ -28,6 +28,7 @@ FOCAL_ALPHA = 0.65              # class balancing of the discriminator's focal l
 FOCAL_GAMMA = 2.0               # focusing parameter of every focal term
 LOG_EPSILON = 1e-7              # probabilities are clipped to [eps, 1-eps] before a log
 PULL_CAP = 0.5                  # the negative L2 stops pulling at x = PULL_CAP * OUTPUT_CAP
+FISHER_BYTES = 1 << 28          # per-sample gradients of one Fisher chunk, at most (256 MiB)
 
 
 def label(x: np.ndarray) -> np.ndarray:
@@ -287,19 +288,22 @@ def _build_generator_phase(trainer: Trainer):
         choices = g.offsets * z + tf.range(g.offsets, dtype=tf.float64)  # (n, K): every offset
         beliefs_all = tf.reshape(clipped(d(tf.reshape(choices, [-1, 1]), training=False)),
                                  tf.shape(choices))  # D is fixed in this phase: ask it once
-        losses = tf.TensorArray(tf.float32, size=steps)
-        beliefs = tf.TensorArray(tf.float32, size=steps)
+        losses, beliefs, rewards, entropies = (tf.TensorArray(tf.float32, size=steps) for _ in range(4))
         for i in tf.range(steps):
             with tf.GradientTape() as tape:
                 logits = score(inputs, training=True)
-                objective, belief = gradient.objective(logits, beliefs_all, reward.of,
-                                                       draw_seed(batch_seed, 1 + i))
+                objective, belief, mean_reward = gradient.objective(
+                    logits, beliefs_all, reward.of, draw_seed(batch_seed, 1 + i))
                 loss = -objective + ewc.penalty(g.model, config["lambda_"])
             weights = g.model.trainable_weights
             optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+            log_pi = tf.nn.log_softmax(logits)
             losses = losses.write(i, loss)
             beliefs = beliefs.write(i, belief)
-        return losses.stack(), beliefs.stack()
+            rewards = rewards.write(i, mean_reward)
+            entropies = entropies.write(i, -tf.reduce_mean(tf.reduce_sum(tf.exp(log_pi) * log_pi, -1)))
+        return {"generator_loss": losses.stack(), "belief": beliefs.stack(), "reward": rewards.stack(),
+                "entropy": entropies.stack()}
     return phase
 
 
@@ -307,37 +311,46 @@ def sampled_objective(logits, beliefs, reward_of, seed) -> tuple:
     """REINFORCE: k ~ pi(k | z) per latent, advantage = reward less the batch mean.
 
     logits, beliefs: (n, K); returns (the surrogate whose gradient estimates the expected
-    reward's, D's mean belief in the sampled candidates).
+    reward's, D's mean belief in the sampled candidates, their mean reward).
     """
     k = tf.random.stateless_categorical(logits, 1, seed=seed)[:, 0]
     log_pi = tf.gather(tf.nn.log_softmax(logits), k, batch_dims=1)
     p = tf.gather(beliefs, k, batch_dims=1)
     reward = reward_of(p, log_pi)
     advantage = tf.stop_gradient(reward - tf.reduce_mean(reward))
-    return tf.reduce_mean(advantage * log_pi), tf.reduce_mean(p)
+    return tf.reduce_mean(advantage * log_pi), tf.reduce_mean(p), tf.reduce_mean(reward)
 
 
 def exact_objective(logits, beliefs, reward_of, seed) -> tuple:
     """The expected reward itself, summed over every offset: sum_k pi(k | z) reward_k (with the
     reward held fixed), whose gradient is the policy gradient with no sampling noise.
 
-    Returns (that expectation averaged over latents, D's expected belief under the policy).
+    Returns (that expectation averaged over latents, D's expected belief under the policy, the
+    expected reward).
     """
     log_pi = tf.nn.log_softmax(logits)
     pi = tf.exp(log_pi)
     reward = tf.stop_gradient(reward_of(beliefs, log_pi))
-    return (tf.reduce_mean(tf.reduce_sum(pi * reward, axis=-1)),
-            tf.reduce_mean(tf.reduce_sum(tf.stop_gradient(pi) * beliefs, axis=-1)))
+    expected = tf.reduce_mean(tf.reduce_sum(pi * reward, axis=-1))
+    return (expected, tf.reduce_mean(tf.reduce_sum(tf.stop_gradient(pi) * beliefs, axis=-1)),
+            tf.stop_gradient(expected))
 
 
 def sampled_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray:
     """An offset head's training candidates for latents z: offsets sampled from its policy.
 
-    Returns float64 x of shape (n,), checked like ``model.check_outputs``.
+    Returns float64 x of shape (n,), checked like ``model.check_outputs``; a policy whose logits
+    are not finite draws offsets outside [0, offsets): GeneratorDivergedError.
     """
     sample = trainer.compiled("sample", _build_sampler)
-    z_t = tf.constant(np.asarray(z, np.float64).reshape(-1, 1))
-    return model_lib.check_outputs(sample(z_t, trainer.batch_seed(batch)).numpy())
+    z = np.asarray(z, np.float64).reshape(-1)
+    x = model_lib.check_outputs(sample(tf.constant(z.reshape(-1, 1)), trainer.batch_seed(batch)).numpy())
+    k = x - trainer.generator.offsets * z
+    if not np.all((k >= 0) & (k < trainer.generator.offsets)):
+        raise model_lib.GeneratorDivergedError(
+            f"the offset head's policy is not finite: {int(np.sum((k < 0) | (k >= trainer.generator.offsets)))} "
+            f"of {z.size} offsets fell outside [0, {trainer.generator.offsets})")
+    return x
 
 
 def train_score_function(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
@@ -350,10 +363,8 @@ def train_score_function(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels:
     g_phase = trainer.compiled("generator_phase", _build_generator_phase)
     d_losses = d_phase(tf.constant(x[kept].reshape(-1, 1)), tf.constant(labels[kept].reshape(-1, 1)),
                        trainer.batch_seed(batch))
-    g_losses, beliefs = g_phase(tf.constant(np.asarray(z, np.float64).reshape(-1, 1)),
-                                trainer.batch_seed(batch))
-    return {"discriminator_loss": d_losses.numpy(), "generator_loss": g_losses.numpy(),
-            "belief": beliefs.numpy()}
+    g_logs = g_phase(tf.constant(np.asarray(z, np.float64).reshape(-1, 1)), trainer.batch_seed(batch))
+    return {"discriminator_loss": d_losses.numpy(), **{k: v.numpy() for k, v in g_logs.items()}}
 
 
 def window_candidates(offsets: int, z: np.ndarray) -> np.ndarray:
@@ -437,7 +448,8 @@ def train_batch(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarr
     primality; kept: indices into x of the discriminator's undersampled batch; batch: the batch
     number, which seeds the offset sampling. Returns per-step numpy arrays:
     discriminator_loss, generator_loss, and prime_ratio (pathwise: share of primes after each
-    step) or belief (score function: D's mean belief in the sampled candidates at each step).
+    step) or, for the score function at each generator step, belief (D's mean belief in the
+    policy's candidates), reward (their mean reward) and entropy (the policy's, in nats).
     """
     return trainer.generator.train(trainer, z, x, labels, kept, batch)
 
@@ -474,10 +486,24 @@ def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.nd
     """
     x, labels = trainer.generator.fisher_inputs(trainer, z, x, labels)
     fns = trainer.compiled("fisher", _build_fisher_fns)
-    new_g = fns["generator"](tf.constant(np.asarray(z, np.float64).reshape(-1, 1)))
-    new_d = fns["discriminator"](tf.constant(np.asarray(x, np.float64).reshape(-1, 1)),
-                                 tf.constant(np.asarray(labels, np.float32).reshape(-1, 1)))
+    z = np.asarray(z, np.float64).reshape(-1, 1)
+    x, labels = np.asarray(x, np.float64).reshape(-1, 1), np.asarray(labels, np.float32).reshape(-1, 1)
+    new_g = _in_chunks(lambda rows: fns["generator"](tf.constant(z[rows])), len(z),
+                       trainer.generator.fisher_rows, trainer.generator.model)
+    new_d = _in_chunks(lambda rows: fns["discriminator"](tf.constant(x[rows]), tf.constant(labels[rows])),
+                       len(x), trainer.fisher.rows, trainer.discriminator.model)
     return new_g, new_d
+
+
+def _in_chunks(fisher, m: int, rows_per_sample: int, network) -> list:
+    """A Fisher over m samples (each ``rows_per_sample`` per-sample gradients), in chunks whose
+    per-sample gradients fit in FISHER_BYTES, as the chunks' means weighted by their sizes."""
+    parameters = max(1, sum(int(np.prod(v.shape)) for v in network.trainable_variables))
+    size = max(1, FISHER_BYTES // (4 * parameters * rows_per_sample))
+    parts = [(min(m, start + size) - start, fisher(slice(start, start + size))) for start in range(0, m, size)]
+    if len(parts) == 1:
+        return parts[0][1]
+    return [tf.add_n([n / m * part[i] for n, part in parts]) for i in range(len(parts[0][1]))]
 
 
 def consolidate(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
