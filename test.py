@@ -395,10 +395,25 @@ def write_candidates(path: str, samples: list, stream=None) -> None:
     if path == "-":
         (stream or sys.stdout).write(text)
         return
+    if Path(path).name in checkpoint.CHECKPOINT_NAMES and Path(path).exists():
+        raise utils.OptimusError(f"{path}: a checkpoint's own file; write the candidates elsewhere")
     try:
         checkpoint.write_atomic(Path(path), text.encode())
     except OSError as err:
         raise utils.OptimusError(f"{path}: cannot write the candidates ({err.strerror or err})")
+
+
+def json_text(value) -> str:
+    """``value`` as strict JSON: a NaN or infinite float (a measure of one latent, say) is null."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(item) for k, item in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(item) for item in v]
+        return v
+    return json.dumps(clean(value), allow_nan=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -844,7 +859,7 @@ def main(argv: list | None = None) -> int:
                                      "--candidates a file name")
         if config["calibration"]:
             text = format_calibration(calibration(config["n_samples"], config["seed"]))
-            print(text)
+            print(text, flush=True)
             return 0
         if config["primes"] or config["bits"] or config["range"]:
             return _print_primes(config)
@@ -855,11 +870,14 @@ def main(argv: list | None = None) -> int:
                           config["beyond_latent"], config["verbose"], samples, config["sampling"])
         if config["candidates"]:
             write_candidates(config["candidates"], samples)
+        report = json_text(result) if config["json"] else format_report(result, config["verbose"])
+        print(report, file=sys.stderr if config["candidates"] == "-" else sys.stdout)
+        sys.stdout.flush()
     except utils.OptimusError as err:
         utils.print_error(err)
         return 2
-    report = json.dumps(result) if config["json"] else format_report(result, config["verbose"])
-    print(report, file=sys.stderr if config["candidates"] == "-" else sys.stdout)
+    except OSError as err:  # writing the output: a closed pipe, a full device
+        return utils.output_failed(err)
     return 0
 
 

@@ -753,3 +753,297 @@ def test_a_failed_save_is_one_line_and_keeps_the_previous_checkpoint(copy_of, ru
     line = error_line(err)
     assert status == 2 and "No space left on device" in line and "batch 1 is intact" in line
     assert digests(directory) == before and leftovers(directory) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# A state that is not finite, once loaded or once trained: refused, never saved
+
+
+def set_array(path: Path, key: str, value: float) -> None:
+    """Replace one array of an .npz by the same shape filled with ``value`` (a plain savez)."""
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {k: saved[k] for k in saved.files}
+    arrays[key] = np.full(arrays[key].shape, value, dtype=np.float64)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+NOT_FINITE = {  # case: (what to plant, the file the one line names)
+    "NaN Adam moment": (lambda d: set_array(d / checkpoint.OPTIMIZER_FILE, "d001", np.nan),
+                        checkpoint.OPTIMIZER_FILE),
+    "Adam moment beyond float32": (lambda d: set_array(d / checkpoint.OPTIMIZER_FILE, "g001", 1e300),
+                                   checkpoint.OPTIMIZER_FILE),
+    "Fisher beyond float32": (lambda d: np.save(d / checkpoint.FISHER_GENERATOR_FILE, np.full(
+        np.load(d / checkpoint.FISHER_GENERATOR_FILE).shape, 1e300)), checkpoint.FISHER_GENERATOR_FILE),
+    "Fisher inf": (lambda d: np.save(d / checkpoint.FISHER_DISCRIMINATOR_FILE, np.full(
+        np.load(d / checkpoint.FISHER_DISCRIMINATOR_FILE).shape, np.inf, np.float32)),
+                   checkpoint.FISHER_DISCRIMINATOR_FILE),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_FINITE))
+def test_a_loaded_state_that_is_not_finite_in_float32_is_refused_and_kept(case, copy_of, run_main):
+    plant, named = NOT_FINITE[case]
+    directory = copy_of()
+    plant(directory)
+    before = digests(directory)
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", *TINY, "--nb_batches=3"])
+    assert status == 2 and named in error_line(err)
+    assert digests(directory) == before
+
+
+def huge_weights(directory: Path, network: str, value: float) -> None:
+    """Weights finite in float32 but so large that the network's outputs overflow."""
+    trainer, config = make_trainer(TINY)
+    checkpoint.load(directory, trainer)
+    for w in getattr(trainer, network).model.trainable_weights:
+        w.assign(np.full(w.shape, value, np.float32))
+    checkpoint.save(directory, trainer, checkpoint.read_state(directory))
+
+
+@pytest.mark.parametrize("network, fragment", [("generator", "policy is not finite"),
+                                               ("discriminator", "diverged")])
+def test_weights_that_overflow_stop_the_run_before_any_save(network, fragment, copy_of, run_main):
+    directory = copy_of()
+    huge_weights(directory, network, 3e38)
+    before = digests(directory)
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", *TINY, "--nb_batches=3"])
+    line = error_line(err)
+    assert status == 2 and fragment in line
+    assert "Traceback" not in out + err
+    assert digests(directory) == before  # the last good checkpoint stays
+
+
+def test_a_trained_state_that_is_not_finite_is_never_saved(copy_of, run_main, monkeypatch):
+    directory = copy_of()
+    before = digests(directory)
+    real = tu.consolidate
+
+    def poisoned(trainer, *args):
+        real(trainer, *args)
+        trainer.discriminator.model.trainable_weights[0].assign(
+            np.full(trainer.discriminator.model.trainable_weights[0].shape, np.nan, np.float32))
+    monkeypatch.setattr(tu, "consolidate", poisoned)
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", *TINY, "--nb_batches=3"])
+    line = error_line(err)
+    assert status == 2 and "batch 2 diverged" in line and "discriminator weights" in line
+    assert "batch 1 is intact" in line
+    assert digests(directory) == before
+    trainer, _ = make_trainer(TINY)  # and the save itself refuses, writing nothing
+    trainer.generator.model.trainable_weights[0].assign(
+        np.full(trainer.generator.model.trainable_weights[0].shape, np.inf, np.float32))
+    with pytest.raises(checkpoint.NotFiniteError):
+        checkpoint.save(directory, trainer, checkpoint.read_state(directory))
+    assert digests(directory) == before and leftovers(directory) == []
+
+
+@pytest.mark.parametrize("argv, named", [(["--lambda_=1e39"], "lambda_"), (["--seed=4294967296"], "seed"),
+                                         (["--offsets=4096", "--high_latent=16777216"], "GiB")])
+def test_constants_that_would_overflow_or_run_out_of_memory_are_refused(argv, named, run_main, tmp_path):
+    status, out, err = run_main(train, [f"--checkpoint_dir={tmp_path / 'new'}", *argv])
+    assert status == 2 and named in error_line(err)
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_fresh_run_that_fails_before_its_first_save_leaves_no_folder(run_main, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise model.GeneratorDivergedError("generator emitted 1 of 1 outputs that are NaN")
+    monkeypatch.setattr(tu, "train_batch", broken)
+    folder = tmp_path / "a" / "b"
+    status, out, err = run_main(train, [f"--checkpoint_dir={folder}", *TINY, "--nb_batches=2"])
+    assert status == 2 and "NaN" in error_line(err)
+    assert not (tmp_path / "a").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# A damaged state.json: one line and exit 2 from both scripts, no hang, nothing changed
+
+
+def edit_state(directory: Path, change) -> None:
+    state = json.loads((directory / checkpoint.STATE_FILE).read_text())
+    change(state)
+    (directory / checkpoint.STATE_FILE).write_text(json.dumps(state))
+
+
+def replace_state(directory: Path, make) -> None:
+    (directory / checkpoint.STATE_FILE).unlink()
+    make(directory / checkpoint.STATE_FILE)
+
+
+DAMAGED_STATES = {
+    "no rng": lambda d: edit_state(d, lambda s: s.pop("rng")),
+    "no history": lambda d: edit_state(d, lambda s: s.pop("history")),
+    "no tests": lambda d: edit_state(d, lambda s: s.pop("tests")),
+    "history a string": lambda d: edit_state(d, lambda s: s.update(history="rows")),
+    "a row without its batch": lambda d: edit_state(d, lambda s: s.update(history=[{"kept": 3}])),
+    "tests of a later batch": lambda d: edit_state(d, lambda s: s.update(tests=[{"batch": 99}])),
+    "rng of the wrong kind": lambda d: edit_state(d, lambda s: s.update(rng={"bit_generator": "MT19937"})),
+    "rng a number": lambda d: edit_state(d, lambda s: s.update(rng=7)),
+    "batch true": lambda d: edit_state(d, lambda s: s.update(batch=True)),
+    "config a list": lambda d: edit_state(d, lambda s: s.update(config=[1, 2])),
+    "deeply nested": lambda d: (d / checkpoint.STATE_FILE).write_text("[" * 100_000 + "]" * 100_000),
+    "a FIFO": lambda d: replace_state(d, lambda p: os.mkfifo(p)),
+    "a link to an endless file": lambda d: replace_state(d, lambda p: p.symlink_to("/dev/zero")),
+    "a folder": lambda d: replace_state(d, lambda p: p.mkdir()),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_STATES))
+def test_a_damaged_state_is_one_line_from_both_scripts_without_a_hang(case, copy_of, run_main):
+    directory = copy_of()
+    DAMAGED_STATES[case](directory)
+    before = digests(directory)
+    for script, argv in ((train, [*TINY, "--nb_batches=3"]), (optimus_test, ["--n_samples=20"])):
+        start_time = time.monotonic()
+        status, out, err = run_main(script, [f"--checkpoint_dir={directory}", *argv])
+        assert status == 2 and checkpoint.STATE_FILE in error_line(err), (script, err)
+        assert time.monotonic() - start_time < 30
+    assert digests(directory) == before
+
+
+def test_a_folder_named_like_a_temporary_file_is_left_alone(copy_of, run_main):
+    directory = copy_of()
+    odd = directory / f"{checkpoint.TEMP_PREFIX}not-ours"
+    odd.mkdir()
+    (odd / "inside").write_text("kept")
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", *TINY, "--nb_batches=2"])
+    assert status == 0, err
+    assert (odd / "inside").read_text() == "kept"
+
+
+# ---------------------------------------------------------------------------------------------
+# A full disk, another process's files, a kill after the last save
+
+
+def test_a_full_disk_while_writing_a_weight_file_keeps_the_last_checkpoint(copy_of, run_main, monkeypatch):
+    directory = copy_of()
+    before = digests(directory)
+    real = Path.write_bytes
+
+    def full(path, data):
+        if path.name.endswith(".h5"):
+            real(path, data[: len(data) // 3])
+            raise OSError(28, "No space left on device")
+        return real(path, data)
+    monkeypatch.setattr(Path, "write_bytes", full)
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", *TINY, "--nb_batches=3"])
+    line = error_line(err)
+    assert status == 2 and "No space left on device" in line and "batch 1 is intact" in line
+    assert digests(directory) == before and leftovers(directory) == []
+
+
+def test_a_fresh_runs_full_disk_says_no_checkpoint_was_saved_yet(tmp_path, run_main, monkeypatch):
+    real = checkpoint._stage
+
+    def full(folder, name, write, prefix=checkpoint.TEMP_PREFIX):
+        if name == checkpoint.STATE_FILE:
+            raise OSError(28, "No space left on device")
+        return real(folder, name, write, prefix)
+    monkeypatch.setattr(checkpoint, "_stage", full)
+    status, out, err = run_main(train, [f"--checkpoint_dir={tmp_path / 'new'}", *TINY, "--nb_batches=2"])
+    line = error_line(err)
+    assert status == 2 and "no checkpoint was saved yet" in line and "batch 0" not in line
+
+
+def test_another_processes_probe_and_files_survive_a_save_and_vanishing_ones_are_no_error(
+        copy_of, run_main, monkeypatch):
+    directory = copy_of()
+    probe = directory / f"{checkpoint.WRITE_PREFIX}0123-probe"  # what a second train.py makes first
+    probe.write_text("")
+    real_glob = Path.glob
+
+    def glob_then_vanish(self, pattern):  # a temporary file removed between listing and unlink
+        found = list(real_glob(self, pattern))
+        ghost = self / f"{checkpoint.TEMP_PREFIX}ghost-state.json"
+        return iter(found + [ghost])
+    monkeypatch.setattr(Path, "glob", glob_then_vanish)
+    status, out, err = run_main(train, [f"--checkpoint_dir={directory}", *TINY, "--nb_batches=2"])
+    assert status == 0, err
+    assert probe.exists()
+    assert checkpoint.read_state(directory)["batch"] == 2
+
+
+def test_the_log_and_plot_follow_the_state_after_a_kill_just_after_the_last_save(tmp_path, run_main):
+    directory = tmp_path / "run"
+    argv = [f"--checkpoint_dir={directory}", *TINY, "--nb_batches=2", "--test_session_occurrences=1"]
+    assert run_main(train, argv)[0] == 0
+    csv_path, plot_path = directory / train.CSV_FILE, directory / train.PLOT_FILE
+    whole_csv, whole_plot = csv_path.read_text(), plot_path.read_bytes()
+    csv_path.write_text("\n".join(whole_csv.splitlines()[:-1]) + "\n")  # the last row never landed
+    plot_path.write_bytes(b"stale")
+    status, out, err = run_main(train, argv)
+    assert status == 0 and "nothing to train" in out
+    assert csv_path.read_text() == whole_csv and plot_path.read_bytes() == whole_plot
+
+
+# ---------------------------------------------------------------------------------------------
+# Architectures too large for memory: bounded before anything is allocated
+
+
+def test_an_architecture_too_large_to_measure_is_refused_by_test_py(tmp_path, run_main):
+    config = train.parse_config(["--offsets=4096", "--batch_size=10"])
+    trainer = registry.build_trainer(config)
+    (tmp_path / "huge").mkdir()
+    directory = save(tmp_path / "huge", (trainer, config))
+    status, out, err = run_main(optimus_test, [f"--checkpoint_dir={directory}", "--n_samples=10000"])
+    assert status == 2 and "candidates measured at once" in error_line(err)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output: closed pipes, full devices, files that are not the candidates'
+
+
+def test_candidates_to_a_folder_or_over_a_checkpoint_file_are_refused_and_leave_nothing(
+        copy_of, run_main, tmp_path):
+    directory = copy_of()
+    (tmp_path / "out").mkdir()
+    before = digests(tmp_path)
+    for target in (tmp_path / "out", directory / checkpoint.STATE_FILE, directory / checkpoint.GENERATOR_FILE):
+        status, out, err = run_main(optimus_test, [f"--checkpoint_dir={directory}", "--n_samples=20",
+                                                   f"--candidates={target}"])
+        assert status == 2 and str(target) in error_line(err)
+        assert digests(tmp_path) == before
+    assert not list((tmp_path / "out").iterdir()) and not list(tmp_path.glob(".optimus-*"))
+
+
+def test_a_one_latent_range_gives_strict_json(copy_of, run_main):
+    directory = copy_of()
+    status, out, err = run_main(optimus_test, [f"--checkpoint_dir={directory}", "--n_samples=1",
+                                               "--low_latent=5", "--high_latent=5", "--json"])
+    assert status == 0, err
+    json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+
+
+@pytest.fixture(scope="module")
+def closed_outputs(tmp_path_factory, base):
+    """{case: (exit status, stderr)} of scripts whose stdout is closed at once or is /dev/full."""
+    root = tmp_path_factory.mktemp("outputs")
+    pair = Path(shutil.copytree(base, root / "pair"))
+    runs = {
+        "test.py --candidates=- | (closed)": ([ROOT / "test.py", f"--checkpoint_dir={pair}", "--n_samples=20",
+                                               "--candidates=-"], "pipe"),
+        "test.py --verbose=3 | (closed)": ([ROOT / "test.py", f"--checkpoint_dir={pair}", "--n_samples=20",
+                                            "--verbose=3"], "pipe"),
+        "test.py --json > /dev/full": ([ROOT / "test.py", f"--checkpoint_dir={pair}", "--n_samples=20",
+                                        "--json"], "full"),
+        "train.py | (closed)": ([TRAIN_SCRIPT, f"--checkpoint_dir={root / 'run'}", *TINY, "--nb_batches=2"], "pipe"),
+    }
+    procs = {}
+    for case, (args, kind) in runs.items():
+        out = subprocess.PIPE if kind == "pipe" else open("/dev/full", "w")
+        procs[case] = subprocess.Popen([sys.executable, *map(str, args)], stdout=out, stderr=subprocess.PIPE,
+                                       text=True, cwd=ROOT, env=script_env())
+        if kind == "pipe":
+            procs[case].stdout.close()  # the reader is gone before the first line
+    return {case: (proc.wait(timeout=RUN_TIMEOUT), proc.stderr.read()) for case, proc in procs.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["test.py --candidates=- | (closed)", "test.py --verbose=3 | (closed)",
+                                  "test.py --json > /dev/full", "train.py | (closed)"])
+def test_a_closed_pipe_or_a_full_device_is_one_line_and_exit_2(closed_outputs, case):
+    status, err = closed_outputs[case]
+    assert status == 2, err
+    line = error_line(err)
+    assert "closed" in line or "No space left" in line
+    assert "Traceback" not in err and "Exception ignored" not in err

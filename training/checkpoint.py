@@ -28,11 +28,14 @@ STATE_FILE = "state.json"               # batch counter, metrics history, RNG st
 FILES = (GENERATOR_FILE, DISCRIMINATOR_FILE, FISHER_GENERATOR_FILE, FISHER_DISCRIMINATOR_FILE,
          OPTIMIZER_FILE, STATE_FILE)
 REQUIRED_FILES = FILES[:4]              # their presence means "resume"
+CSV_FILE = "training_log.csv"           # train.py's per-batch log and plot, beside the checkpoint
+PLOT_FILE = "training_metrics.png"
 JOURNAL_FILE = ".optimus-journal.json"
 TEMP_PREFIX = ".optimus-tmp-"           # a checkpoint file being written: recover() removes strays
 WRITE_PREFIX = ".optimus-write-"        # another file being replaced (a log, a CSV), or a probe:
                                         # never touched by recover(), which may run meanwhile
 MAX_STATE_BYTES = 1 << 30               # a state.json larger than this is refused, not read
+CHECKPOINT_NAMES = (*FILES, CSV_FILE, PLOT_FILE, JOURNAL_FILE)  # nothing else may write over these
 STATE_FORMAT = 2                        # 2: the method constants and architectures are recorded
 RESTORE_HINT = model_lib.RESTORE_HINT
 

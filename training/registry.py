@@ -103,6 +103,8 @@ SAMPLINGS = ("sampled", "greedy")  # how a generator is used: draw its offsets, 
 ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight
 ACCEPTANCE_SEED = 0             # seed of those latents (fixed: a generator's sampler is a function
                                 # of its weights and latent range alone)
+MAX_WINDOW_CANDIDATES = 2**25   # candidates in the windows measured at once (about 1 GiB with
+                                # their weights and labels)
 LOGIT_ROWS = 65536              # candidates per scorer call when computing logits from integers
                                 # (4096 latents of 16 offsets: a few tens of MB of features)
 
@@ -580,9 +582,14 @@ class OffsetSampler:
     def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
         """(candidates, accepted): each latent's chosen candidate, exactly (uint64 or Python ints)."""
         k, accepted = self.choose(z, rng)
-        return self.head.candidates(z)[np.arange(len(k)), k], accepted
+        return self.head.candidates(z, k), accepted
 
     def windows(self, z) -> Windows:
+        """Every candidate of every latent's window and its weight; at most MAX_WINDOW_CANDIDATES."""
+        if len(z) * self.head.offsets > MAX_WINDOW_CANDIDATES:
+            raise utils.OptimusError(
+                f"{len(z)} windows of {self.head.offsets} candidates: more than the "
+                f"{MAX_WINDOW_CANDIDATES} candidates measured at once; lower n_samples")
         pi, kept = self._choices(z)
         return Windows(self.head.candidates(z), pi * kept[:, None])
 

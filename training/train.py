@@ -112,8 +112,7 @@ RULES = {  # the method's constants: their values come from the registry
     "seed": utils.between(0, 2**32 - 1, "an integer"),  # Keras seeds its generators with 32 bits
 }
 METHOD_CONSTANTS = registry.method_constants()  # a resumed run must keep these
-CSV_FILE = "training_log.csv"
-PLOT_FILE = "training_metrics.png"
+CSV_FILE, PLOT_FILE = checkpoint.CSV_FILE, checkpoint.PLOT_FILE
 CSV_COLUMNS = ("batch", "skipped", "kept", "primes", "prime_share", "output_min", "output_median",
                "output_max", "discriminator_loss_first", "discriminator_loss_last",
                "generator_loss_first", "generator_loss_last", "belief_last", "reward_last",
