@@ -20,6 +20,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+import utils
 from support import error_line, own_lines
 from training import sweep
 
@@ -197,6 +198,17 @@ def test_bad_configuration_or_override_is_one_line_and_exit_2(case, tmp_path, ca
 def test_a_missing_sweep_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert sweep.main([str(tmp_path / "none.py")]) == 2
     assert "no such sweep file" in error_line(capsys.readouterr().err)
+
+
+def test_help_lists_every_constant_with_its_default_and_meaning(capsys):
+    assert sweep.main(["--help"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: python training/sweep.py SWEEP_FILE") and err == ""
+    docs = utils.constant_docs(sweep.__file__)
+    assert set(docs) == set(sweep.DEFAULTS) and all(docs.values())
+    flat = " ".join(out.split())
+    for name, default in sweep.DEFAULTS.items():
+        assert f"--{name} = {default!r} {' '.join(docs[name].split())}" in flat, name
 
 
 def test_only_the_lowest_numbered_trial_of_a_point_runs():

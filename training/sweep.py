@@ -65,8 +65,9 @@ from training import checkpoint, train  # noqa: E402
 # -- constants (override any as --name=value) ---------------------------------------------------
 workers = 1                     # local worker processes, each running one trial at a time
 only = ""                       # run only this configuration of the sweep file ("" = all of them)
-storage = ""                    # Optuna RDB URL of the study, shared by every worker and machine
-                                # ("" = the SQLite file STUDY_FILE in the sweep folder)
+storage = ""                    # Optuna RDB URL of the study, shared by every worker and machine,
+                                # e.g. postgresql+psycopg://user:password@host/db ("" = the SQLite
+                                # file study.db in the sweep folder)
 sweep_dir = ""                  # folder of the runs and outputs ("" = beside the sweep file, named
                                 # after it: training/sweeps/methods.py -> training/sweeps/methods/)
 heartbeat_seconds = 10          # a running trial's worker records a heartbeat this often
@@ -79,7 +80,8 @@ RULES = {
     "heartbeat_seconds": utils.at_least(1),
     "grace_seconds": utils.at_least(1),
 }
-USAGE = "usage: python training/sweep.py SWEEP_FILE [--name=value ...]"
+USAGE = ("usage: python training/sweep.py SWEEP_FILE [--name=value ...]   (run every configuration "
+         "of the sweep file times its seeds; the same command again goes on)")
 REQUIRED = ("SEEDS", "CONFIGURATIONS")  # what a sweep file must define (COMMON is optional)
 SET_BY_SWEEP = ("seed", "checkpoint_dir")  # train.py constants each trial sets itself
 STUDY_FILE = "study.db"         # the default storage, in the sweep folder
@@ -646,6 +648,9 @@ def _join(processes: list) -> None:
 def main(argv: list) -> int:
     """Command-line entry: 0 when every selected grid point has a complete trial, 1 when some
     trial failed, 2 on a user error (before any trial starts), 130 when stopped by Ctrl-C."""
+    if utils.wants_help(argv):
+        print(utils.help_text(USAGE, DEFAULTS, utils.constant_docs(__file__)))
+        return 0
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the sweep prints its own line per trial
     try:
         path, settings = parse_arguments(argv)
