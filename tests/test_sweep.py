@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 import utils
 from support import error_line, own_lines
-from training import sweep
+from training import sweep, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_SCRIPT = ROOT / "training" / "sweep.py"
@@ -178,6 +178,11 @@ BAD_INPUT = {
     "unknown override": ({}, ["--worker=2"], ["--worker=2", "workers"]),
     "unknown --only": ({}, ["--only=default"], ["--only=default", "'offset head'"]),
     "grace within a heartbeat": ({}, ["--grace_seconds=5", "--heartbeat_seconds=5"], ["grace_seconds"]),
+    "text for a number": ({"offset head": {"lr": "0.1"}}, [], ["'offset head'", "lr must be",
+                                                               "str '0.1'"]),
+    "text for an integer": ({"offset head": {"steps": "3"}}, [], ["'offset head'", "steps", "str '3'"]),
+    "a bool for an integer": ({"offset head": {"steps": True}}, [], ["steps", "bool True"]),
+    "a number for a text": ({"offset head": {"generator_head": 1}}, [], ["generator_head", "int 1"]),
 }
 
 
@@ -198,6 +203,49 @@ def test_bad_configuration_or_override_is_one_line_and_exit_2(case, tmp_path, ca
 def test_a_missing_sweep_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert sweep.main([str(tmp_path / "none.py")]) == 2
     assert "no such sweep file" in error_line(capsys.readouterr().err)
+
+
+def test_an_int_may_stand_for_a_float(tmp_path):
+    path = grid_file(tmp_path)
+    path.write_text(TINY_GRID + 'CONFIGURATIONS = {"offset head": {"lambda_": 2}}\n')
+    assert sweep.load_sweep(str(path))["configurations"]["offset head"][-1] == "--lambda_=2"
+
+
+SWEEP_FILE_EXITS = {
+    "SystemExit(0)": "raise SystemExit(0)",
+    "sys.exit with a text": "import sys\nsys.exit('done')",
+    "a BaseException": "raise BaseException('odd')",
+}
+
+
+@pytest.mark.parametrize("case", list(SWEEP_FILE_EXITS))
+def test_a_sweep_file_that_exits_is_one_line_and_exit_2(case, tmp_path, capsys):
+    path = grid_file(tmp_path)
+    path.write_text(TINY_GRID + SWEEP_FILE_EXITS[case] + "\n")
+    assert sweep.main([str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert "cannot run the sweep file" in error_line(err) and out == ""
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_ctrl_c_while_a_sweep_file_loads_is_not_its_error(tmp_path):
+    path = grid_file(tmp_path)
+    path.write_text(TINY_GRID + "raise KeyboardInterrupt\n")
+    with pytest.raises(KeyboardInterrupt):
+        sweep.load_sweep(str(path))
+
+
+def test_a_seed_train_refuses_is_refused_before_any_trial(tmp_path, capsys, monkeypatch):
+    # Keras refuses seeds >= 2**32; train.py bounds its seed so (the rule set here), and the sweep
+    # file's check follows train.py's rule, whatever it is
+    monkeypatch.setitem(train.RULES, "seed", utils.between(0, 2**32 - 1, "an integer"))
+    path = grid_file(tmp_path)
+    path.write_text(TINY_GRID + f"SEEDS = (0, {2**32})\n")
+    assert sweep.main([str(path)]) == 2
+    out, err = capsys.readouterr()
+    line = error_line(err)
+    assert "seed" in line and str(2**32) in line and out == ""
+    assert not (tmp_path / "tiny").exists()  # no folder, no study: no trial left running
 
 
 def test_help_lists_every_constant_with_its_default_and_meaning(capsys):

@@ -21,8 +21,10 @@ taken up by another resumes there only if ``--sweep_dir`` is on a filesystem bot
 
 Usage, from any directory:
     python training/sweep.py SWEEP_FILE [--workers=N] [--only=NAME] [--storage=URL] [--name=value ...]
-(any constant below). A bad sweep file, configuration, name or value prints one line ``error: ...``
-and exits with status 2, before any trial starts; a trial that fails prints one line and the
+(any constant below; --help lists them). A sweep file is Python that sweep.py runs: a bad sweep
+file (one that raises anything, SystemExit included), configuration, name, value (of another type
+than its train.py constant's: text is not a number) or seed prints one line ``error: ...`` and
+exits with status 2, before any trial starts; a trial that fails prints one line and the
 command exits with status 1 once the others are done; Ctrl-C stops every worker after its batch
 in progress (status 130), and the same command goes on from there.
 """
@@ -126,20 +128,31 @@ def _argv(overrides: dict) -> list:
             for name, value in overrides.items()]
 
 
+def _check_types(overrides: dict) -> None:
+    """Refuse a value whose type is not its train.py constant's (text for a number, a bool for an
+    int; an int may stand for a float), which its ``--name=value`` text would hide."""
+    for name, value in overrides.items():
+        if name in train.DEFAULTS:
+            utils.check(name, value, train.DEFAULTS[name], train.RULES.get(name))
+
+
 def load_sweep(path: str, selected: str = "") -> dict:
     """Read and check a sweep file: every configuration must pass ``train.parse_config``.
 
     Returns {"name": the file's stem, "path", "seeds": tuple, "configurations": {name: argv}
     (COMMON then the configuration's own), "selected": the names to run (``selected`` or all)}.
     Raises OptimusError, one line, for a missing or broken file, a bad configuration or seed,
-    or an unknown ``selected`` name.
+    or an unknown ``selected`` name. A sweep file is code: whatever it raises but a Ctrl-C
+    (SystemExit included) is such an error.
     """
     file = Path(path)
     if not file.is_file():
         raise utils.OptimusError(f"{path}: no such sweep file")
     try:
         defined = runpy.run_path(str(file))
-    except Exception as err:  # the file is the user's Python: any error is theirs
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # the file is the user's Python: any error is theirs
         raise utils.OptimusError(f"{path}: cannot run the sweep file ({type(err).__name__}: {err})")
     missing = [name for name in REQUIRED if name not in defined]
     if missing:
@@ -171,7 +184,10 @@ def load_sweep(path: str, selected: str = "") -> dict:
                                          "leave it out (seeds go in SEEDS)")
         argv = _argv(overrides)
         try:
+            _check_types(overrides)
             config = train.parse_config(argv)
+            for seed in seeds:  # train.py's own checks of each trial's seed, beside its constants
+                train.parse_config(argv + [f"--seed={seed}"])
         except utils.OptimusError as err:
             raise utils.OptimusError(f"{where}: {err}") from None
         if test.beyond_range(config["high_latent"]) is None:
