@@ -259,6 +259,30 @@ def test_help_lists_every_constant_with_its_default_and_meaning(capsys):
         assert f"--{name} = {default!r} {' '.join(docs[name].split())}" in flat, name
 
 
+MASKED = {
+    "postgresql+psycopg://user:secret@host/db": "postgresql+psycopg://user:***@host/db",
+    "postgresql://me:p@ss/w:rd@db.example:5432/optimus?sslmode=require":
+        "postgresql://me:***@db.example:5432/optimus?sslmode=require",
+    "postgresql+psycopg://user@127.0.0.1:5432/db": "postgresql+psycopg://user@127.0.0.1:5432/db",
+    "sqlite:////tmp/sweep/study.db": "sqlite:////tmp/sweep/study.db",
+}
+
+
+@pytest.mark.parametrize("url", list(MASKED))
+def test_a_storage_url_is_shown_without_its_password(url):
+    assert sweep.masked(url) == MASKED[url]
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://user:s3cret@127.0.0.1:1/db",
+                                 "postgresql+psycopg://user:s3cret@127.0.0.1:port/db",
+                                 "nodatabase://user:s3cret@127.0.0.1/db"])
+def test_a_storage_that_cannot_open_is_one_line_without_the_password(url, tmp_path, capsys):
+    assert sweep.main([str(grid_file(tmp_path)), f"--storage={url}"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert f"--storage={sweep.masked(url)}: cannot open the study" in line
+    assert "s3cret" not in line and "user:***@" in line
+
+
 def test_only_the_lowest_numbered_trial_of_a_point_runs():
     states = (TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING, TrialState.RUNNING)
     seeds = (0, 0, 0, 1)

@@ -41,6 +41,7 @@ import runpy
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 import warnings
 from pathlib import Path
@@ -220,13 +221,45 @@ def run_folder(folder: Path, point: tuple) -> Path:
 # The study
 
 
+def storage_url(settings: dict, folder: Path) -> str:
+    """The study's RDB URL: ``--storage``, else the SQLite file STUDY_FILE in the sweep folder."""
+    return settings["storage"] or f"sqlite:///{folder / STUDY_FILE}"
+
+
+def _userinfo(url: str) -> tuple | None:
+    """(what precedes the password, the password, what follows it) of a URL that has one."""
+    scheme, found, rest = url.partition("://")
+    user, colon, password = rest.rpartition("@")[0].partition(":")
+    if not found or not colon:
+        return None
+    return f"{scheme}://{user}:", password, rest[len(user) + 1 + len(password):]
+
+
+def masked(url: str) -> str:
+    """``url`` as sweep.py shows it: its password, if any, as ***."""
+    parts = _userinfo(url)
+    return url if parts is None else f"{parts[0]}***{parts[2]}"
+
+
+def _hide_password(text: str, url: str) -> str:
+    """``text`` (a database's error message) with ``url`` masked, and its password too where the
+    message quotes the user's ``name:password@``, as written or percent-decoded."""
+    parts = _userinfo(url)
+    if parts is None:
+        return text
+    text = text.replace(url, masked(url))
+    for password in {parts[1], urllib.parse.unquote(parts[1])}:
+        text = text.replace(f":{password}@", ":***@")
+    return text
+
+
 def open_study(settings: dict, sweep: dict, folder: Path) -> tuple:
     """(study, storage): the sweep's study, created on first use, in ``settings["storage"]``.
 
     The storage records heartbeats (``heartbeat_seconds``, ``grace_seconds``). Raises
     OptimusError, one line, when the storage cannot be opened.
     """
-    url = settings["storage"] or f"sqlite:///{folder / STUDY_FILE}"
+    url = storage_url(settings, folder)
     engine = {"connect_args": {"timeout": SQLITE_TIMEOUT}} if url.startswith("sqlite") else {}
     try:
         with warnings.catch_warnings():
@@ -239,7 +272,8 @@ def open_study(settings: dict, sweep: dict, folder: Path) -> tuple:
     except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError,
             optuna.exceptions.OptunaError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise utils.OptimusError(f"--storage={url}: cannot open the study ({first})") from None
+        raise utils.OptimusError(f"--storage={masked(url)}: cannot open the study "
+                                 f"({_hide_password(first, url)})") from None
     return study, storage
 
 
@@ -684,7 +718,7 @@ def main(argv: list) -> int:
     count = max(1, min(settings["workers"], left))  # no more workers than trials to run
     print(f"Sweep {sweep['name']}: {len(sweep['selected'])} configuration(s) x {len(sweep['seeds'])} "
           f"seed(s), {len(points) - left} of {len(points)} trials done before; {count} worker(s); "
-          f"runs in {folder / RUNS}", flush=True)
+          f"runs in {folder / RUNS}; study in {masked(storage_url(settings, folder))}", flush=True)
     if running(trials, sweep):
         print(f"{len(running(trials, sweep))} trial(s) were running already: any whose worker is gone "
               f"runs again once its heartbeat has lapsed for {settings['grace_seconds']} s", flush=True)
