@@ -27,10 +27,12 @@ from training import sweep, train
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_SCRIPT = ROOT / "training" / "sweep.py"
 NB_BATCHES = 6                  # per run: batch 1 traces the networks (seconds), the rest are quick
+SESSIONS_EVERY = 3              # a test session at batches 3 and 6: two progress lines per trial
 TINY_GRID = f'''"""A tiny grid for the tests."""
 SEEDS = (0, 1)
 COMMON = {{"nb_batches": {NB_BATCHES}, "batch_size": 200, "steps": 3, "nb_samples": 10,
-          "test_samples": 200, "minimum_batch_size": 20, "high_latent": 5000}}
+          "test_samples": 200, "minimum_batch_size": 20, "high_latent": 5000,
+          "test_session_occurrences": {SESSIONS_EVERY}}}
 CONFIGURATIONS = {{
     "offset head": {{"generator_steps": 1}},
     "seed's method": {{"generator_head": "real", "discriminator": "seed", "discriminator_input": "scalar"}},
@@ -40,6 +42,8 @@ POINTS = [(name, seed) for name in ("offset head", "seed's method") for seed in 
 FAST_HEARTBEAT = ("--heartbeat_seconds=1", "--grace_seconds=5")
 RUN_TIMEOUT = 150               # seconds for a sweep command to end on its own
 POLL_SECONDS = 0.02             # between looks at the run folders
+PROGRESS_LINE = re.compile(r"^trial (\d+) \((.*), seed (\d+)\): batch (\d+)/(\d+), held-out score "
+                           r"(\S+), in range (\S+)$", re.M)
 
 
 def grid_file(directory: Path) -> Path:
@@ -105,7 +109,8 @@ def killed_then_rerun(tmp_path_factory) -> dict:
     midway = [r for r in runs if 0 < batch_of(r) < NB_BATCHES]
     again = start([path, "--workers=2", *FAST_HEARTBEAT], directory / "again.out")
     status, out, err = finish(again, directory / "again.out")
-    return {"folder": folder, "runs": runs, "midway": midway, "status": status, "out": out, "err": err}
+    return {"folder": folder, "runs": runs, "midway": midway, "status": status, "out": out, "err": err,
+            "first_out": (directory / "first.out").read_text()}
 
 
 @pytest.mark.slow
@@ -168,6 +173,29 @@ def test_table_means_match_the_csv(killed_then_rerun):
                                            ("discriminator_log_loss", 1, 1e-3, judged.group(2))):
             mean = scale * np.mean([float(r[column]) for r in rows if r["configuration"] == name])
             assert abs(float(cell.split()[0].rstrip("%")) - mean) <= digit / 2 + 1e-9, (column, cell)
+
+
+@pytest.mark.slow
+def test_a_running_trial_prints_one_line_per_test_session(killed_then_rerun):
+    result = killed_then_rerun
+    output = result["first_out"] + result["out"]
+    assert "test session at batch" not in output  # train.py's own lines go to the run's log
+    shown = {}
+    for number, name, seed, batch, batches, score, in_range in PROGRESS_LINE.findall(output):
+        assert int(batches) == NB_BATCHES
+        shown.setdefault(int(number), []).append((int(batch), score))
+    for trial in study_trials(result["folder"]):
+        if trial.state != TrialState.COMPLETE:
+            continue
+        sessions = [(batch, f"{score:.3f}") for batch, score in trial.user_attrs["scores"]]
+        assert len(sessions) == NB_BATCHES // SESSIONS_EVERY
+        lines = shown.get(trial.number, [])
+        # a resumed trial shows the sessions of its own attempt: the last ones, the final included
+        assert lines and lines == sessions[-len(lines):], (trial.number, lines, sessions)
+        run = sweep.run_folder(result["folder"], point_of(trial))
+        if run not in result["midway"]:
+            assert lines == sessions
+        assert f"test session at batch {NB_BATCHES}: " in (run / sweep.LOG_FILE).read_text()
 
 
 BAD_INPUT = {

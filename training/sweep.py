@@ -12,7 +12,9 @@ and a trial whose heartbeat stops for ``grace_seconds`` (its worker was killed) 
 again: its folder resumes from its last checkpoint. Running the command again skips finished
 trials and retries failed ones. After every finished trial, and at the end, the sweep folder gets
 ``trials.csv`` (every trial), ``results.md`` (mean +- 95% CI over seeds per configuration) and
-``scores.png`` (held-out score over batches); the table is printed at the end.
+``scores.png`` (held-out score over batches); the table is printed at the end. A running trial
+prints one line per test session (its batch and scores); train.py's own output goes to the run
+folder's ``train.log``.
 
 The study is kept in the SQLite file ``study.db`` in the sweep folder unless ``--storage`` names
 another Optuna RDB URL (PostgreSQL, MySQL): then the same command, run on several machines, shares
@@ -92,6 +94,9 @@ SQLITE_TIMEOUT = 60             # seconds a worker waits for another's write to 
 CLAIM_LOCK = "claim.lock"       # held while a local worker picks and claims a grid point
 RUNS = "runs"                   # the trials' checkpoint folders, under the sweep folder
 LOG_FILE = "train.log"          # in each run folder: what train.py printed, appended per attempt
+# train.py's line for a test session (its _session_line): each becomes a line of the sweep's own
+SESSION_LINE = re.compile(r"^test session at batch (?P<batch>\d+): score (?P<in_range>\S+) in range, "
+                          r"(?P<beyond>\S+) beyond\b")
 CSV_FILE = "trials.csv"
 TABLE_FILE = "results.md"
 PLOT_FILE = "scores.png"
@@ -396,6 +401,32 @@ def _wait_for_folder(directory: Path, seconds: int, label: str) -> None:
             time.sleep(seconds)
 
 
+class _Progress(io.TextIOBase):
+    """A trial's stdout: all of it to its log file, and one line on the sweep's own output for
+    each test session, so that a long trial shows how it goes."""
+
+    def __init__(self, log, out, label: str, nb_batches: int):
+        self.log, self.out, self.label, self.nb_batches = log, out, label, nb_batches
+        self.partial = ""  # the line being written
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            session = SESSION_LINE.match(line)
+            if session:
+                print(f"{self.label}: batch {session['batch']}/{self.nb_batches}, held-out score "
+                      f"{session['beyond']}, in range {session['in_range']}", file=self.out,
+                      flush=True)
+        return len(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+
+
 def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, label: str) -> tuple:
     """Train (or resume) a grid point's run to its nb_batches; (held-out score, user attributes).
 
@@ -407,7 +438,8 @@ def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, lab
                                 + [f"--seed={point[1]}", f"--checkpoint_dir={run}"])
     checkpoint.check_writable(run)
     _wait_for_folder(run, settings["heartbeat_seconds"], label)
-    with open(run / LOG_FILE, "a") as log, contextlib.redirect_stdout(log):
+    with open(run / LOG_FILE, "a") as log, contextlib.redirect_stdout(
+            _Progress(log, sys.stdout, label, config["nb_batches"])):
         if log.tell():  # an earlier attempt wrote here, and may have died mid-line
             print()
         print(f"--- {label}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
