@@ -7,19 +7,24 @@ value is the held-out score of its last test session (``test.evaluate`` beyond t
 and whose user attributes hold the rest of that report and the training seconds.
 
 The trials live in an Optuna study that any number of workers share. Workers take the grid points
-one at a time, under a lock, so no point runs twice at once; each running trial records a heartbeat,
-and a trial whose heartbeat stops for ``grace_seconds`` (its worker was killed) is failed and run
-again: its folder resumes from its last checkpoint. Running the command again skips finished
-trials and retries failed ones. After every finished trial, and at the end, the sweep folder gets
-``trials.csv`` (every trial), ``results.md`` (mean +- 95% CI over seeds per configuration) and
-``scores.png`` (held-out score over batches); the table is printed at the end. A running trial
-prints one line per test session (its batch and scores); train.py's own output goes to the run
-folder's ``train.log``.
+one at a time, under a lock (on PostgreSQL an advisory lock in the database, which serves every
+machine; else a file lock in the sweep folder), so no point runs twice at once; each running
+trial records a heartbeat, and a trial whose heartbeat stops for ``grace_seconds`` (its worker was
+killed) is failed and run again: its folder resumes from its last checkpoint. Running the command
+again skips finished trials and retries failed ones. After every finished trial, and at the end,
+the sweep folder gets ``trials.csv`` (every trial), ``results.md`` (mean +- 95% CI over seeds per
+configuration) and ``scores.png`` (held-out score over batches); the table is printed at the end.
+A running trial prints one line per test session (its batch and scores); train.py's own output
+goes to the run folder's ``train.log``.
 
 The study is kept in the SQLite file ``study.db`` in the sweep folder unless ``--storage`` names
 another Optuna RDB URL (PostgreSQL, MySQL): then the same command, run on several machines, shares
-the grid. Each machine trains in its own sweep folder; a trial that dies on one machine and is
-taken up by another resumes there only if ``--sweep_dir`` is on a filesystem both can reach.
+the grid. On PostgreSQL (``postgresql+psycopg://user:password@host/db``) any number of machines
+may start at once, on an empty database too, and each grid point is claimed once; elsewhere a
+point two machines claim in the same instant runs once, the other claim being skipped. Each
+machine trains in its own sweep folder; a trial that dies on one machine and is taken up by
+another resumes there only if ``--sweep_dir`` is on a filesystem both can reach. The URL's
+password is shown as ***.
 
 Usage, from any directory:
     python training/sweep.py SWEEP_FILE [--workers=N] [--only=NAME] [--storage=URL] [--name=value ...]
@@ -33,6 +38,7 @@ in progress (status 130), and the same command goes on from there.
 import contextlib
 import csv
 import fcntl
+import hashlib
 import io
 import logging
 import math
@@ -59,7 +65,9 @@ if __name__ in ("__main__", "__mp_main__"):  # the command, and its worker proce
     logging.getLogger("tensorflow").addFilter(lambda r: "tf.function retracing" not in r.getMessage())
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
-import sqlalchemy.exc  # noqa: E402  (Optuna's database layer)
+import sqlalchemy  # noqa: E402  (Optuna's database layer)
+import sqlalchemy.exc  # noqa: E402
+import sqlalchemy.pool  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
 from scipy import stats  # noqa: E402
@@ -91,7 +99,10 @@ REQUIRED = ("SEEDS", "CONFIGURATIONS")  # what a sweep file must define (COMMON 
 SET_BY_SWEEP = ("seed", "checkpoint_dir")  # train.py constants each trial sets itself
 STUDY_FILE = "study.db"         # the default storage, in the sweep folder
 SQLITE_TIMEOUT = 60             # seconds a worker waits for another's write to the SQLite file
-CLAIM_LOCK = "claim.lock"       # held while a local worker picks and claims a grid point
+CLAIM_LOCK = "claim.lock"       # held while a local worker picks and claims a grid point (not
+                                # PostgreSQL: there an advisory lock serves every machine)
+PG_SCHEMA_LOCK = "optimus sweep: schema"  # PostgreSQL advisory lock while Optuna creates its tables
+PG_CLAIM_LOCK = "optimus sweep: claim "   # ... and, with the study's name, while a worker claims
 RUNS = "runs"                   # the trials' checkpoint folders, under the sweep folder
 LOG_FILE = "train.log"          # in each run folder: what train.py printed, appended per attempt
 # train.py's line for a test session (its _session_line): each becomes a line of the sweep's own
@@ -258,28 +269,78 @@ def _hide_password(text: str, url: str) -> str:
     return text
 
 
+def _is_postgresql(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL database (any driver)."""
+    return url.partition(":")[0].partition("+")[0] in ("postgresql", "postgres")
+
+
+def _lock_key(name: str) -> int:
+    """The 64-bit key of the PostgreSQL advisory lock ``name`` (the same on every machine)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def advisory_lock(url: str, name: str):
+    """In a ``with`` block: PostgreSQL's advisory lock ``name``, waited for, on a connection of its
+    own. A transaction holds it, so it ends with the block, or when the process dies."""
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": _lock_key(name)})
+            yield
+    finally:
+        engine.dispose()
+
+
 def open_study(settings: dict, sweep: dict, folder: Path) -> tuple:
     """(study, storage): the sweep's study, created on first use, in ``settings["storage"]``.
 
-    The storage records heartbeats (``heartbeat_seconds``, ``grace_seconds``). Raises
+    The storage records heartbeats (``heartbeat_seconds``, ``grace_seconds``). On PostgreSQL,
+    Optuna's tables and the study are created under PG_SCHEMA_LOCK: two machines that start on an
+    empty database at once would otherwise both create them, and one would fail. Raises
     OptimusError, one line, when the storage cannot be opened.
     """
     url = storage_url(settings, folder)
     engine = {"connect_args": {"timeout": SQLITE_TIMEOUT}} if url.startswith("sqlite") else {}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine,
-                                                 heartbeat_interval=settings["heartbeat_seconds"],
-                                                 grace_period=settings["grace_seconds"])
-        study = optuna.create_study(storage=storage, study_name=sweep["name"],
-                                    direction="maximize", load_if_exists=True)
+        with advisory_lock(url, PG_SCHEMA_LOCK) if _is_postgresql(url) else contextlib.nullcontext():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine, heartbeat_interval=settings["heartbeat_seconds"],
+                    grace_period=settings["grace_seconds"])
+            study = optuna.create_study(storage=storage, study_name=sweep["name"],
+                                        direction="maximize", load_if_exists=True)
     except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError,
             optuna.exceptions.OptunaError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise utils.OptimusError(f"--storage={masked(url)}: cannot open the study "
                                  f"({_hide_password(first, url)})") from None
     return study, storage
+
+
+class ClaimLock:
+    """The lock that workers take turns under to claim a grid point: on PostgreSQL the study's
+    advisory lock, which serves the workers of every machine; else a flock on CLAIM_LOCK in the
+    sweep folder, which serves this machine's (enough for SQLite, whose file is on it)."""
+
+    def __init__(self, url: str, folder: Path, study_name: str):
+        self.url, self.path, self.name = url, folder / CLAIM_LOCK, PG_CLAIM_LOCK + study_name
+
+    @contextlib.contextmanager
+    def held(self):
+        """In a ``with`` block: the lock, waited for."""
+        if _is_postgresql(self.url):
+            with advisory_lock(self.url, self.name):
+                yield
+            return
+        with open(self.path, "a") as file:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
 
 def check_unchanged(study: optuna.Study, sweep: dict) -> None:
@@ -314,15 +375,16 @@ def next_point(trials: list, sweep: dict, invocation: str) -> tuple | None:
 def holder(trials: list, number: int, point: tuple) -> int | None:
     """The lower-numbered trial that already holds ``point`` (waiting, running or complete), if any.
 
-    Workers on one machine never claim a point twice; workers on several machines can, in the
-    same instant, and then only the lowest-numbered trial of the point runs.
+    Workers that share the claim lock never claim a point twice; workers on several machines
+    without one (a database other than PostgreSQL) can, in the same instant, and then only the
+    lowest-numbered trial of the point runs.
     """
     return next((t.number for t in trials if t.number < number and _point(t) == point
                  and t.state in (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)), None)
 
 
-def claim(study: optuna.Study, storage, sweep: dict, invocation: str, lock: int):
-    """Start the next trial under the local claim lock: a waiting one, else the next grid point.
+def claim(study: optuna.Study, storage, sweep: dict, invocation: str, lock: ClaimLock):
+    """Start the next trial under the claim lock: a waiting one, else the next grid point.
 
     Fails the running trials whose heartbeat lapsed first. Returns the running Trial, or None
     when no grid point is left to start. Its heartbeat is recorded before it runs: Optuna never
@@ -330,9 +392,9 @@ def claim(study: optuna.Study, storage, sweep: dict, invocation: str, lock: int)
     running for ever.
     """
     # Optuna takes a waiting trial by reading its state, then writing RUNNING; in SQLite two
-    # processes can both read it waiting, and both run it. Local workers therefore take turns.
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
+    # processes can both read it waiting, and both run it; and two workers can both find the same
+    # next grid point. Workers therefore take turns.
+    with lock.held():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
@@ -351,8 +413,6 @@ def claim(study: optuna.Study, storage, sweep: dict, invocation: str, lock: int)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
             return study.ask()  # takes the lowest-numbered waiting trial: RUNNING now
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _trial_id(storage, study: optuna.Study, number: int) -> int:
@@ -523,15 +583,15 @@ def work(study: optuna.Study, storage, sweep: dict, settings: dict, folder: Path
     Returns when every selected point has no waiting or running trial. Raises _Stopped or
     KeyboardInterrupt on Ctrl-C, after failing the trial in progress.
     """
-    with open(folder / CLAIM_LOCK, "a") as lock:
-        while True:
-            trial = claim(study, storage, sweep, invocation, lock.fileno())
-            if trial is not None:
-                run_trial(study, storage, trial, sweep, settings, folder)
-            elif running(study.get_trials(deepcopy=False), sweep):
-                time.sleep(settings["heartbeat_seconds"])  # till they end, or their heartbeat lapses
-            else:
-                return
+    lock = ClaimLock(storage_url(settings, folder), folder, study.study_name)
+    while True:
+        trial = claim(study, storage, sweep, invocation, lock)
+        if trial is not None:
+            run_trial(study, storage, trial, sweep, settings, folder)
+        elif running(study.get_trials(deepcopy=False), sweep):
+            time.sleep(settings["heartbeat_seconds"])  # till they end, or their heartbeat lapses
+        else:
+            return
 
 
 def running(trials: list, sweep: dict) -> list:
