@@ -4,32 +4,49 @@ one line, and the table agrees with the CSV.
 The sweep runs as real commands on a tiny grid (2 configurations x 2 seeds, a few small batches).
 Each command pays seconds of TensorFlow import per worker, so there are two: one worker killed
 midway, then two workers that finish the grid; several tests read that one history.
+
+On a real PostgreSQL server (started here, or OPTIMUS_TEST_POSTGRES_URL's), three commands with
+their own sweep folders, as three machines without a shared filesystem, start at once on an empty
+database; one is killed midway, and the others finish the grid. Without initdb, pg_ctl or
+psycopg those tests are skipped, except in CI (CI=true), where they fail.
 """
+import contextlib
 import csv
+import glob
 import json
 import os
+import pwd
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
+import sqlalchemy
 from optuna.trial import TrialState
 
+import utils
 from support import error_line, own_lines
-from training import sweep
+from training import sweep, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_SCRIPT = ROOT / "training" / "sweep.py"
 NB_BATCHES = 6                  # per run: batch 1 traces the networks (seconds), the rest are quick
+SESSIONS_EVERY = 3              # a test session at batches 3 and 6: two progress lines per trial
 TINY_GRID = f'''"""A tiny grid for the tests."""
 SEEDS = (0, 1)
 COMMON = {{"nb_batches": {NB_BATCHES}, "batch_size": 200, "steps": 3, "nb_samples": 10,
-          "test_samples": 200, "minimum_batch_size": 20, "high_latent": 5000}}
+          "test_samples": 200, "minimum_batch_size": 20, "high_latent": 5000,
+          "test_session_occurrences": {SESSIONS_EVERY}}}
 CONFIGURATIONS = {{
     "offset head": {{"generator_steps": 1}},
     "seed's method": {{"generator_head": "real", "discriminator": "seed", "discriminator_input": "scalar"}},
@@ -39,6 +56,8 @@ POINTS = [(name, seed) for name in ("offset head", "seed's method") for seed in 
 FAST_HEARTBEAT = ("--heartbeat_seconds=1", "--grace_seconds=5")
 RUN_TIMEOUT = 150               # seconds for a sweep command to end on its own
 POLL_SECONDS = 0.02             # between looks at the run folders
+PROGRESS_LINE = re.compile(r"^trial (\d+) \((.*), seed (\d+)\): batch (\d+)/(\d+), held-out score "
+                           r"(\S+), in range (\S+)$", re.M)
 
 
 def grid_file(directory: Path) -> Path:
@@ -104,7 +123,8 @@ def killed_then_rerun(tmp_path_factory) -> dict:
     midway = [r for r in runs if 0 < batch_of(r) < NB_BATCHES]
     again = start([path, "--workers=2", *FAST_HEARTBEAT], directory / "again.out")
     status, out, err = finish(again, directory / "again.out")
-    return {"folder": folder, "runs": runs, "midway": midway, "status": status, "out": out, "err": err}
+    return {"folder": folder, "runs": runs, "midway": midway, "status": status, "out": out, "err": err,
+            "first_out": (directory / "first.out").read_text()}
 
 
 @pytest.mark.slow
@@ -169,6 +189,29 @@ def test_table_means_match_the_csv(killed_then_rerun):
             assert abs(float(cell.split()[0].rstrip("%")) - mean) <= digit / 2 + 1e-9, (column, cell)
 
 
+@pytest.mark.slow
+def test_a_running_trial_prints_one_line_per_test_session(killed_then_rerun):
+    result = killed_then_rerun
+    output = result["first_out"] + result["out"]
+    assert "test session at batch" not in output  # train.py's own lines go to the run's log
+    shown = {}
+    for number, name, seed, batch, batches, score, in_range in PROGRESS_LINE.findall(output):
+        assert int(batches) == NB_BATCHES
+        shown.setdefault(int(number), []).append((int(batch), score))
+    for trial in study_trials(result["folder"]):
+        if trial.state != TrialState.COMPLETE:
+            continue
+        sessions = [(batch, f"{score:.3f}") for batch, score in trial.user_attrs["scores"]]
+        assert len(sessions) == NB_BATCHES // SESSIONS_EVERY
+        lines = shown.get(trial.number, [])
+        # a resumed trial shows the sessions of its own attempt: the last ones, the final included
+        assert lines and lines == sessions[-len(lines):], (trial.number, lines, sessions)
+        run = sweep.run_folder(result["folder"], point_of(trial))
+        if run not in result["midway"]:
+            assert lines == sessions
+        assert f"test session at batch {NB_BATCHES}: " in (run / sweep.LOG_FILE).read_text()
+
+
 BAD_INPUT = {
     "unknown constant": ({"offset head": {"stepz": 3}}, [], ["'offset head'", "stepz", "steps"]),
     "bad value": ({"offset head": {"steps": 0}}, [], ["'offset head'", "steps", ">= 1"]),
@@ -177,6 +220,11 @@ BAD_INPUT = {
     "unknown override": ({}, ["--worker=2"], ["--worker=2", "workers"]),
     "unknown --only": ({}, ["--only=default"], ["--only=default", "'offset head'"]),
     "grace within a heartbeat": ({}, ["--grace_seconds=5", "--heartbeat_seconds=5"], ["grace_seconds"]),
+    "text for a number": ({"offset head": {"lr": "0.1"}}, [], ["'offset head'", "lr must be",
+                                                               "str '0.1'"]),
+    "text for an integer": ({"offset head": {"steps": "3"}}, [], ["'offset head'", "steps", "str '3'"]),
+    "a bool for an integer": ({"offset head": {"steps": True}}, [], ["steps", "bool True"]),
+    "a number for a text": ({"offset head": {"generator_head": 1}}, [], ["generator_head", "int 1"]),
 }
 
 
@@ -199,6 +247,84 @@ def test_a_missing_sweep_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert "no such sweep file" in error_line(capsys.readouterr().err)
 
 
+def test_an_int_may_stand_for_a_float(tmp_path):
+    path = grid_file(tmp_path)
+    path.write_text(TINY_GRID + 'CONFIGURATIONS = {"offset head": {"lambda_": 2}}\n')
+    assert sweep.load_sweep(str(path))["configurations"]["offset head"][-1] == "--lambda_=2"
+
+
+SWEEP_FILE_EXITS = {
+    "SystemExit(0)": "raise SystemExit(0)",
+    "sys.exit with a text": "import sys\nsys.exit('done')",
+    "a BaseException": "raise BaseException('odd')",
+}
+
+
+@pytest.mark.parametrize("case", list(SWEEP_FILE_EXITS))
+def test_a_sweep_file_that_exits_is_one_line_and_exit_2(case, tmp_path, capsys):
+    path = grid_file(tmp_path)
+    path.write_text(TINY_GRID + SWEEP_FILE_EXITS[case] + "\n")
+    assert sweep.main([str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert "cannot run the sweep file" in error_line(err) and out == ""
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_ctrl_c_while_a_sweep_file_loads_is_not_its_error(tmp_path):
+    path = grid_file(tmp_path)
+    path.write_text(TINY_GRID + "raise KeyboardInterrupt\n")
+    with pytest.raises(KeyboardInterrupt):
+        sweep.load_sweep(str(path))
+
+
+def test_a_seed_train_refuses_is_refused_before_any_trial(tmp_path, capsys, monkeypatch):
+    # Keras refuses seeds >= 2**32; train.py bounds its seed so (the rule set here), and the sweep
+    # file's check follows train.py's rule, whatever it is
+    monkeypatch.setitem(train.RULES, "seed", utils.between(0, 2**32 - 1, "an integer"))
+    path = grid_file(tmp_path)
+    path.write_text(TINY_GRID + f"SEEDS = (0, {2**32})\n")
+    assert sweep.main([str(path)]) == 2
+    out, err = capsys.readouterr()
+    line = error_line(err)
+    assert "seed" in line and str(2**32) in line and out == ""
+    assert not (tmp_path / "tiny").exists()  # no folder, no study: no trial left running
+
+
+def test_help_lists_every_constant_with_its_default_and_meaning(capsys):
+    assert sweep.main(["--help"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: python training/sweep.py SWEEP_FILE") and err == ""
+    docs = utils.constant_docs(sweep.__file__)
+    assert set(docs) == set(sweep.DEFAULTS) and all(docs.values())
+    flat = " ".join(out.split())
+    for name, default in sweep.DEFAULTS.items():
+        assert f"--{name} = {default!r} {' '.join(docs[name].split())}" in flat, name
+
+
+MASKED = {
+    "postgresql+psycopg://user:secret@host/db": "postgresql+psycopg://user:***@host/db",
+    "postgresql://me:p@ss/w:rd@db.example:5432/optimus?sslmode=require":
+        "postgresql://me:***@db.example:5432/optimus?sslmode=require",
+    "postgresql+psycopg://user@127.0.0.1:5432/db": "postgresql+psycopg://user@127.0.0.1:5432/db",
+    "sqlite:////tmp/sweep/study.db": "sqlite:////tmp/sweep/study.db",
+}
+
+
+@pytest.mark.parametrize("url", list(MASKED))
+def test_a_storage_url_is_shown_without_its_password(url):
+    assert sweep.masked(url) == MASKED[url]
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://user:s3cret@127.0.0.1:1/db",
+                                 "postgresql+psycopg://user:s3cret@127.0.0.1:port/db",
+                                 "nodatabase://user:s3cret@127.0.0.1/db"])
+def test_a_storage_that_cannot_open_is_one_line_without_the_password(url, tmp_path, capsys):
+    assert sweep.main([str(grid_file(tmp_path)), f"--storage={url}"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert f"--storage={sweep.masked(url)}: cannot open the study" in line
+    assert "s3cret" not in line and "user:***@" in line
+
+
 def test_only_the_lowest_numbered_trial_of_a_point_runs():
     states = (TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING, TrialState.RUNNING)
     seeds = (0, 0, 0, 1)
@@ -210,3 +336,242 @@ def test_only_the_lowest_numbered_trial_of_a_point_runs():
     assert sweep.holder(trials, 1, ("default", 0)) is None  # a failed trial holds nothing
     assert sweep.holder(trials, 2, ("default", 0)) == 1     # two claims at once: the first runs
     assert sweep.holder(trials, 3, ("default", 1)) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# On a real PostgreSQL server, as machines without a shared filesystem
+
+POSTGRES_URL_VARIABLE = "OPTIMUS_TEST_POSTGRES_URL"  # a running server to use instead of starting one
+POSTGRES_USER = "optimus"       # the superuser of the server started here
+POSTGRES_PASSWORD = "sweep-secret"  # in the URLs given to sweep.py (trust ignores it): never shown
+POSTGRES_RUN_AS = "postgres"    # the account that runs the server when the tests run as root
+MACHINES = 3                    # sweep commands started at once, each with its own --sweep_dir
+ONLY = "offset head"            # their grid: this configuration's seeds (one trial each, then a rerun)
+RACERS = 4                      # threads that open the study, or claim, in the same instant
+
+
+def _in_ci() -> bool:
+    """Whether CI runs the tests (CI=true), where a PostgreSQL test may not be skipped."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _unavailable(reason: str):
+    """Skip the PostgreSQL tests for ``reason``, or fail them in CI."""
+    if _in_ci():
+        pytest.fail(f"PostgreSQL tests cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(f"no PostgreSQL server: {reason}")
+
+
+def _binary(name: str) -> str | None:
+    """A PostgreSQL server program: on PATH, else in Debian's /usr/lib/postgresql/<version>/bin."""
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+                   key=lambda p: int(re.search(r"/(\d+)/bin/", p).group(1)))
+    return shutil.which(name) or (found[-1] if found else None)
+
+
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _throwaway_server():
+    """A PostgreSQL server in a temporary folder, on 127.0.0.1 only, its superuser POSTGRES_USER
+    trusted; yields its URL (database postgres), then stops it and removes the folder. As root it
+    runs as POSTGRES_RUN_AS (the server refuses root). Raises RuntimeError if it cannot start."""
+    initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
+    if not (initdb and pg_ctl):
+        raise RuntimeError("initdb and pg_ctl not found (Debian: apt-get install postgresql)")
+    directory = Path(tempfile.mkdtemp(prefix="optimus-pg-"))  # short: it holds the socket too
+    account = {}
+    if os.geteuid() == 0:
+        try:
+            user = pwd.getpwnam(POSTGRES_RUN_AS)
+        except KeyError:
+            shutil.rmtree(directory)
+            raise RuntimeError(f"running as root, and no {POSTGRES_RUN_AS!r} account to run the "
+                               "server as") from None
+        os.chown(directory, user.pw_uid, user.pw_gid)
+        account = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    data, port = directory / "data", _free_port()
+    commands = ([initdb, "-A", "trust", "-U", POSTGRES_USER, "--no-locale", "-E", "UTF8", "-D", data],
+                [pg_ctl, "start", "-w", "-t", "60", "-D", data, "-l", directory / "server.log", "-o",
+                 f"-p {port} -c listen_addresses=127.0.0.1 -k {directory}"])
+    try:
+        for command in commands:
+            done = subprocess.run(command, cwd=directory, capture_output=True, text=True, **account)
+            if done.returncode:
+                log = directory / "server.log"
+                raise RuntimeError(f"{Path(command[0]).name} failed: {done.stderr.strip()} "
+                                   f"{log.read_text() if log.exists() else ''}".strip())
+        yield f"postgresql+psycopg://{POSTGRES_USER}:{POSTGRES_PASSWORD}@127.0.0.1:{port}/postgres"
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run([pg_ctl, "stop", "-m", "immediate", "-D", data], cwd=directory,
+                           capture_output=True, **account)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres_server():
+    """The URL of a PostgreSQL server whose user may create databases: OPTIMUS_TEST_POSTGRES_URL,
+    else a throwaway server started for this module. Skips without one (fails in CI)."""
+    try:
+        import psycopg  # noqa: F401  (the driver of requirements.txt)
+    except ImportError:
+        _unavailable("the driver psycopg is not installed (pip install -r requirements.txt)")
+    given = os.environ.get(POSTGRES_URL_VARIABLE)
+    with contextlib.ExitStack() as stack:
+        if given:
+            url = given
+        else:
+            try:
+                url = stack.enter_context(_throwaway_server())
+            except (RuntimeError, OSError) as err:
+                _unavailable(f"cannot start one ({err})")
+        engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT",
+                                          poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT 1"))
+        except sqlalchemy.exc.SQLAlchemyError as err:
+            _unavailable(f"cannot connect to {sweep.masked(url)} ({str(err).splitlines()[0]})")
+        created = []
+        yield {"url": url, "engine": engine, "created": created}
+        if given:  # a server the tests did not start keeps nothing of theirs
+            with engine.connect() as connection:
+                for name in created:
+                    connection.execute(
+                        sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def empty_database(server: dict, purpose: str) -> str:
+    """The URL of a new, empty database on ``server``, for one test."""
+    name = f"optimus_test_{purpose}_{os.getpid()}_{len(server['created'])}"
+    with server["engine"].connect() as connection:
+        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    server["created"].append(name)
+    return sqlalchemy.engine.make_url(server["url"]).set(database=name).render_as_string(
+        hide_password=False)
+
+
+def postgres_trials(url: str) -> list:
+    """Every trial of the tiny grid's study in the database ``url``."""
+    return optuna.load_study(study_name="tiny", storage=url).get_trials()
+
+
+def _at_once(count: int, task) -> list:
+    """task(i) for i < count, in threads that start it in the same instant; their results."""
+    barrier = threading.Barrier(count)
+
+    def run(i):
+        barrier.wait()
+        return task(i)
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def _settings(url: str) -> dict:
+    return {**sweep.DEFAULTS, "storage": url, "heartbeat_seconds": 1, "grace_seconds": 5}
+
+
+def test_workers_that_open_an_empty_database_at_once_share_one_study(postgres_server, tmp_path):
+    url = empty_database(postgres_server, "schema")
+    tiny = sweep.load_sweep(str(grid_file(tmp_path)))
+    # without a lock, all but one die creating Optuna's tables (UniqueViolation on pg_type)
+    studies = _at_once(RACERS, lambda i: sweep.open_study(_settings(url), tiny, tmp_path / f"m{i}")[0])
+    ids = {study._study_id for study in studies}
+    assert len(ids) == 1 and optuna.study.get_all_study_names(url) == ["tiny"]
+
+
+def test_workers_without_a_shared_folder_claim_distinct_grid_points(postgres_server, tmp_path):
+    url = empty_database(postgres_server, "claim")
+    tiny = sweep.load_sweep(str(grid_file(tmp_path)))
+    folders = [tmp_path / f"machine{i}" for i in range(RACERS)]
+    opened = []
+    for folder in folders:  # each its own folder, as on machines that share no filesystem
+        folder.mkdir()
+        opened.append(sweep.open_study(_settings(url), tiny, folder))
+
+    def claim(i):
+        study, storage = opened[i]
+        return sweep.claim(study, storage, tiny, f"machine {i}",
+                           sweep.ClaimLock(url, folders[i], study.study_name))
+    claimed = _at_once(RACERS, claim)
+    # each took the next point in turn: all distinct, in grid order, and no trial besides
+    assert sorted(sweep._point(t) for t in claimed) == sorted(sweep.grid(tiny)[:RACERS])
+    trials = postgres_trials(url)
+    assert len(trials) == RACERS and all(t.state == TrialState.RUNNING for t in trials)
+
+
+@pytest.fixture(scope="module")
+def machines_on_postgres(postgres_server, tmp_path_factory) -> dict:
+    """MACHINES sweep commands on ONLY's seeds, each with its own --sweep_dir, started at once on an
+    empty database; the first seen with a run midway is killed with kill -9, the others finish.
+
+    Returns the database URL, the sweep folders, which machine was killed and at which point,
+    and each survivor's exit status and output.
+    """
+    url = empty_database(postgres_server, "machines")
+    directory = tmp_path_factory.mktemp("machines")
+    path = grid_file(directory)
+    folders = [directory / f"machine{i}" for i in range(MACHINES)]
+    logs = [directory / f"machine{i}.out" for i in range(MACHINES)]
+    procs = [start([path, f"--only={ONLY}", f"--storage={url}", f"--sweep_dir={folder}",
+                    *FAST_HEARTBEAT], log) for folder, log in zip(folders, logs)]
+    points = [p for p in POINTS if p[0] == ONLY]
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        midway = [(i, p) for i, folder in enumerate(folders) for p in points
+                  if 0 < batch_of(sweep.run_folder(folder, p)) < NB_BATCHES]
+        if midway:
+            break
+        if not (all(p.poll() is None for p in procs) and time.monotonic() < deadline):
+            for p in procs:
+                os.killpg(p.pid, signal.SIGKILL)
+            pytest.fail(f"no run got midway: {[finish(p, log) for p, log in zip(procs, logs)]}")
+        time.sleep(POLL_SECONDS)
+    killed, point = midway[0]
+    os.killpg(procs[killed].pid, signal.SIGKILL)
+    procs[killed].wait()
+    survivors = {i: finish(p, log) for i, (p, log) in enumerate(zip(procs, logs)) if i != killed}
+    return {"url": url, "folders": folders, "points": points, "killed": killed, "point": point,
+            "survivors": survivors, "killed_out": logs[killed].read_text()
+            + logs[killed].with_suffix(".err").read_text()}
+
+
+@pytest.mark.slow
+def test_machines_started_at_once_on_postgres_complete_each_point_exactly_once(machines_on_postgres):
+    result = machines_on_postgres
+    for machine, (status, out, err) in result["survivors"].items():
+        assert status == 0 and not own_lines(err), f"machine {machine}: status {status}\n{out}{err}"
+    trials = postgres_trials(result["url"])
+    complete = sorted(point_of(t) for t in trials if t.state == TrialState.COMPLETE)
+    assert complete == sorted(result["points"]), [(t.number, t.state, t.user_attrs) for t in trials]
+    # besides one complete trial per point, only the killed one: no point was claimed twice
+    assert len(trials) == len(result["points"]) + 1
+    assert [t.state for t in trials].count(TrialState.FAIL) == 1
+    shown = "".join(out + err for _, out, err in result["survivors"].values()) + result["killed_out"]
+    password = sqlalchemy.engine.make_url(result["url"]).password
+    assert (password is None or password not in shown) and "study in postgresql" in shown
+
+
+@pytest.mark.slow
+def test_a_trial_killed_on_one_machine_runs_again_once_on_another(machines_on_postgres):
+    result = machines_on_postgres
+    trials = postgres_trials(result["url"])
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert [point_of(t) for t in failed] == [result["point"]]  # the killed trial, failed once
+    again = [t for t in trials if t.state == TrialState.COMPLETE and point_of(t) == result["point"]]
+    assert len(again) == 1 and again[0].number > failed[0].number
+    # it ran on a survivor, from scratch (no shared folder), and the killed machine's run stopped
+    ran = [i for i, folder in enumerate(result["folders"])
+           if batch_of(sweep.run_folder(folder, result["point"])) == NB_BATCHES]
+    assert len(ran) == 1 and ran[0] != result["killed"]
+    log = (sweep.run_folder(result["folders"][ran[0]], result["point"]) / sweep.LOG_FILE).read_text()
+    assert log.count("--- trial") == 1 and f"--- trial {again[0].number} " in log
+    stopped = sweep.run_folder(result["folders"][result["killed"]], result["point"])
+    assert 0 < batch_of(stopped) < NB_BATCHES

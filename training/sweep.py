@@ -7,28 +7,38 @@ value is the held-out score of its last test session (``test.evaluate`` beyond t
 and whose user attributes hold the rest of that report and the training seconds.
 
 The trials live in an Optuna study that any number of workers share. Workers take the grid points
-one at a time, under a lock, so no point runs twice at once; each running trial records a heartbeat,
-and a trial whose heartbeat stops for ``grace_seconds`` (its worker was killed) is failed and run
-again: its folder resumes from its last checkpoint. Running the command again skips finished
-trials and retries failed ones. After every finished trial, and at the end, the sweep folder gets
-``trials.csv`` (every trial), ``results.md`` (mean +- 95% CI over seeds per configuration) and
-``scores.png`` (held-out score over batches); the table is printed at the end.
+one at a time, under a lock (on PostgreSQL an advisory lock in the database, which serves every
+machine; else a file lock in the sweep folder), so no point runs twice at once; each running
+trial records a heartbeat, and a trial whose heartbeat stops for ``grace_seconds`` (its worker was
+killed) is failed and run again: its folder resumes from its last checkpoint. Running the command
+again skips finished trials and retries failed ones. After every finished trial, and at the end,
+the sweep folder gets ``trials.csv`` (every trial), ``results.md`` (mean +- 95% CI over seeds per
+configuration) and ``scores.png`` (held-out score over batches); the table is printed at the end.
+A running trial prints one line per test session (its batch and scores); train.py's own output
+goes to the run folder's ``train.log``.
 
 The study is kept in the SQLite file ``study.db`` in the sweep folder unless ``--storage`` names
 another Optuna RDB URL (PostgreSQL, MySQL): then the same command, run on several machines, shares
-the grid. Each machine trains in its own sweep folder; a trial that dies on one machine and is
-taken up by another resumes there only if ``--sweep_dir`` is on a filesystem both can reach.
+the grid. On PostgreSQL (``postgresql+psycopg://user:password@host/db``) any number of machines
+may start at once, on an empty database too, and each grid point is claimed once; elsewhere a
+point two machines claim in the same instant runs once, the other claim being skipped. Each
+machine trains in its own sweep folder; a trial that dies on one machine and is taken up by
+another resumes there only if ``--sweep_dir`` is on a filesystem both can reach. The URL's
+password is shown as ***.
 
 Usage, from any directory:
     python training/sweep.py SWEEP_FILE [--workers=N] [--only=NAME] [--storage=URL] [--name=value ...]
-(any constant below). A bad sweep file, configuration, name or value prints one line ``error: ...``
-and exits with status 2, before any trial starts; a trial that fails prints one line and the
+(any constant below; --help lists them). A sweep file is Python that sweep.py runs: a bad sweep
+file (one that raises anything, SystemExit included), configuration, name, value (of another type
+than its train.py constant's: text is not a number) or seed prints one line ``error: ...`` and
+exits with status 2, before any trial starts; a trial that fails prints one line and the
 command exits with status 1 once the others are done; Ctrl-C stops every worker after its batch
 in progress (status 130), and the same command goes on from there.
 """
 import contextlib
 import csv
 import fcntl
+import hashlib
 import io
 import logging
 import math
@@ -39,6 +49,7 @@ import runpy
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 import warnings
 from pathlib import Path
@@ -54,7 +65,9 @@ if __name__ in ("__main__", "__mp_main__"):  # the command, and its worker proce
     logging.getLogger("tensorflow").addFilter(lambda r: "tf.function retracing" not in r.getMessage())
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
-import sqlalchemy.exc  # noqa: E402  (Optuna's database layer)
+import sqlalchemy  # noqa: E402  (Optuna's database layer)
+import sqlalchemy.exc  # noqa: E402
+import sqlalchemy.pool  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
 from scipy import stats  # noqa: E402
@@ -65,8 +78,9 @@ from training import checkpoint, train  # noqa: E402
 # -- constants (override any as --name=value) ---------------------------------------------------
 workers = 1                     # local worker processes, each running one trial at a time
 only = ""                       # run only this configuration of the sweep file ("" = all of them)
-storage = ""                    # Optuna RDB URL of the study, shared by every worker and machine
-                                # ("" = the SQLite file STUDY_FILE in the sweep folder)
+storage = ""                    # Optuna RDB URL of the study, shared by every worker and machine,
+                                # e.g. postgresql+psycopg://user:password@host/db ("" = the SQLite
+                                # file study.db in the sweep folder)
 sweep_dir = ""                  # folder of the runs and outputs ("" = beside the sweep file, named
                                 # after it: training/sweeps/methods.py -> training/sweeps/methods/)
 heartbeat_seconds = 10          # a running trial's worker records a heartbeat this often
@@ -79,14 +93,21 @@ RULES = {
     "heartbeat_seconds": utils.at_least(1),
     "grace_seconds": utils.at_least(1),
 }
-USAGE = "usage: python training/sweep.py SWEEP_FILE [--name=value ...]"
+USAGE = ("usage: python training/sweep.py SWEEP_FILE [--name=value ...]   (run every configuration "
+         "of the sweep file times its seeds; the same command again goes on)")
 REQUIRED = ("SEEDS", "CONFIGURATIONS")  # what a sweep file must define (COMMON is optional)
 SET_BY_SWEEP = ("seed", "checkpoint_dir")  # train.py constants each trial sets itself
 STUDY_FILE = "study.db"         # the default storage, in the sweep folder
 SQLITE_TIMEOUT = 60             # seconds a worker waits for another's write to the SQLite file
-CLAIM_LOCK = "claim.lock"       # held while a local worker picks and claims a grid point
+CLAIM_LOCK = "claim.lock"       # held while a local worker picks and claims a grid point (not
+                                # PostgreSQL: there an advisory lock serves every machine)
+PG_SCHEMA_LOCK = "optimus sweep: schema"  # PostgreSQL advisory lock while Optuna creates its tables
+PG_CLAIM_LOCK = "optimus sweep: claim "   # ... and, with the study's name, while a worker claims
 RUNS = "runs"                   # the trials' checkpoint folders, under the sweep folder
 LOG_FILE = "train.log"          # in each run folder: what train.py printed, appended per attempt
+# train.py's line for a test session (its _session_line): each becomes a line of the sweep's own
+SESSION_LINE = re.compile(r"^test session at batch (?P<batch>\d+): score (?P<in_range>\S+) in range, "
+                          r"(?P<beyond>\S+) beyond\b")
 CSV_FILE = "trials.csv"
 TABLE_FILE = "results.md"
 PLOT_FILE = "scores.png"
@@ -124,20 +145,31 @@ def _argv(overrides: dict) -> list:
             for name, value in overrides.items()]
 
 
+def _check_types(overrides: dict) -> None:
+    """Refuse a value whose type is not its train.py constant's (text for a number, a bool for an
+    int; an int may stand for a float), which its ``--name=value`` text would hide."""
+    for name, value in overrides.items():
+        if name in train.DEFAULTS:
+            utils.check(name, value, train.DEFAULTS[name], train.RULES.get(name))
+
+
 def load_sweep(path: str, selected: str = "") -> dict:
     """Read and check a sweep file: every configuration must pass ``train.parse_config``.
 
     Returns {"name": the file's stem, "path", "seeds": tuple, "configurations": {name: argv}
     (COMMON then the configuration's own), "selected": the names to run (``selected`` or all)}.
     Raises OptimusError, one line, for a missing or broken file, a bad configuration or seed,
-    or an unknown ``selected`` name.
+    or an unknown ``selected`` name. A sweep file is code: whatever it raises but a Ctrl-C
+    (SystemExit included) is such an error.
     """
     file = Path(path)
     if not file.is_file():
         raise utils.OptimusError(f"{path}: no such sweep file")
     try:
         defined = runpy.run_path(str(file))
-    except Exception as err:  # the file is the user's Python: any error is theirs
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # the file is the user's Python: any error is theirs
         raise utils.OptimusError(f"{path}: cannot run the sweep file ({type(err).__name__}: {err})")
     missing = [name for name in REQUIRED if name not in defined]
     if missing:
@@ -169,7 +201,10 @@ def load_sweep(path: str, selected: str = "") -> dict:
                                          "leave it out (seeds go in SEEDS)")
         argv = _argv(overrides)
         try:
+            _check_types(overrides)
             config = train.parse_config(argv)
+            for seed in seeds:  # train.py's own checks of each trial's seed, beside its constants
+                train.parse_config(argv + [f"--seed={seed}"])
         except utils.OptimusError as err:
             raise utils.OptimusError(f"{where}: {err}") from None
         if test.beyond_range(config["high_latent"]) is None:
@@ -202,27 +237,110 @@ def run_folder(folder: Path, point: tuple) -> Path:
 # The study
 
 
+def storage_url(settings: dict, folder: Path) -> str:
+    """The study's RDB URL: ``--storage``, else the SQLite file STUDY_FILE in the sweep folder."""
+    return settings["storage"] or f"sqlite:///{folder / STUDY_FILE}"
+
+
+def _userinfo(url: str) -> tuple | None:
+    """(what precedes the password, the password, what follows it) of a URL that has one."""
+    scheme, found, rest = url.partition("://")
+    user, colon, password = rest.rpartition("@")[0].partition(":")
+    if not found or not colon:
+        return None
+    return f"{scheme}://{user}:", password, rest[len(user) + 1 + len(password):]
+
+
+def masked(url: str) -> str:
+    """``url`` as sweep.py shows it: its password, if any, as ***."""
+    parts = _userinfo(url)
+    return url if parts is None else f"{parts[0]}***{parts[2]}"
+
+
+def _hide_password(text: str, url: str) -> str:
+    """``text`` (a database's error message) with ``url`` masked, and its password too where the
+    message quotes the user's ``name:password@``, as written or percent-decoded."""
+    parts = _userinfo(url)
+    if parts is None:
+        return text
+    text = text.replace(url, masked(url))
+    for password in {parts[1], urllib.parse.unquote(parts[1])}:
+        text = text.replace(f":{password}@", ":***@")
+    return text
+
+
+def _is_postgresql(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL database (any driver)."""
+    return url.partition(":")[0].partition("+")[0] in ("postgresql", "postgres")
+
+
+def _lock_key(name: str) -> int:
+    """The 64-bit key of the PostgreSQL advisory lock ``name`` (the same on every machine)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def advisory_lock(url: str, name: str):
+    """In a ``with`` block: PostgreSQL's advisory lock ``name``, waited for, on a connection of its
+    own. A transaction holds it, so it ends with the block, or when the process dies."""
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": _lock_key(name)})
+            yield
+    finally:
+        engine.dispose()
+
+
 def open_study(settings: dict, sweep: dict, folder: Path) -> tuple:
     """(study, storage): the sweep's study, created on first use, in ``settings["storage"]``.
 
-    The storage records heartbeats (``heartbeat_seconds``, ``grace_seconds``). Raises
+    The storage records heartbeats (``heartbeat_seconds``, ``grace_seconds``). On PostgreSQL,
+    Optuna's tables and the study are created under PG_SCHEMA_LOCK: two machines that start on an
+    empty database at once would otherwise both create them, and one would fail. Raises
     OptimusError, one line, when the storage cannot be opened.
     """
-    url = settings["storage"] or f"sqlite:///{folder / STUDY_FILE}"
+    url = storage_url(settings, folder)
     engine = {"connect_args": {"timeout": SQLITE_TIMEOUT}} if url.startswith("sqlite") else {}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine,
-                                                 heartbeat_interval=settings["heartbeat_seconds"],
-                                                 grace_period=settings["grace_seconds"])
-        study = optuna.create_study(storage=storage, study_name=sweep["name"],
-                                    direction="maximize", load_if_exists=True)
+        with advisory_lock(url, PG_SCHEMA_LOCK) if _is_postgresql(url) else contextlib.nullcontext():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine, heartbeat_interval=settings["heartbeat_seconds"],
+                    grace_period=settings["grace_seconds"])
+            study = optuna.create_study(storage=storage, study_name=sweep["name"],
+                                        direction="maximize", load_if_exists=True)
     except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError,
             optuna.exceptions.OptunaError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise utils.OptimusError(f"--storage={url}: cannot open the study ({first})") from None
+        raise utils.OptimusError(f"--storage={masked(url)}: cannot open the study "
+                                 f"({_hide_password(first, url)})") from None
     return study, storage
+
+
+class ClaimLock:
+    """The lock that workers take turns under to claim a grid point: on PostgreSQL the study's
+    advisory lock, which serves the workers of every machine; else a flock on CLAIM_LOCK in the
+    sweep folder, which serves this machine's (enough for SQLite, whose file is on it)."""
+
+    def __init__(self, url: str, folder: Path, study_name: str):
+        self.url, self.path, self.name = url, folder / CLAIM_LOCK, PG_CLAIM_LOCK + study_name
+
+    @contextlib.contextmanager
+    def held(self):
+        """In a ``with`` block: the lock, waited for."""
+        if _is_postgresql(self.url):
+            with advisory_lock(self.url, self.name):
+                yield
+            return
+        with open(self.path, "a") as file:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
 
 def check_unchanged(study: optuna.Study, sweep: dict) -> None:
@@ -257,15 +375,16 @@ def next_point(trials: list, sweep: dict, invocation: str) -> tuple | None:
 def holder(trials: list, number: int, point: tuple) -> int | None:
     """The lower-numbered trial that already holds ``point`` (waiting, running or complete), if any.
 
-    Workers on one machine never claim a point twice; workers on several machines can, in the
-    same instant, and then only the lowest-numbered trial of the point runs.
+    Workers that share the claim lock never claim a point twice; workers on several machines
+    without one (a database other than PostgreSQL) can, in the same instant, and then only the
+    lowest-numbered trial of the point runs.
     """
     return next((t.number for t in trials if t.number < number and _point(t) == point
                  and t.state in (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)), None)
 
 
-def claim(study: optuna.Study, storage, sweep: dict, invocation: str, lock: int):
-    """Start the next trial under the local claim lock: a waiting one, else the next grid point.
+def claim(study: optuna.Study, storage, sweep: dict, invocation: str, lock: ClaimLock):
+    """Start the next trial under the claim lock: a waiting one, else the next grid point.
 
     Fails the running trials whose heartbeat lapsed first. Returns the running Trial, or None
     when no grid point is left to start. Its heartbeat is recorded before it runs: Optuna never
@@ -273,9 +392,9 @@ def claim(study: optuna.Study, storage, sweep: dict, invocation: str, lock: int)
     running for ever.
     """
     # Optuna takes a waiting trial by reading its state, then writing RUNNING; in SQLite two
-    # processes can both read it waiting, and both run it. Local workers therefore take turns.
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
+    # processes can both read it waiting, and both run it; and two workers can both find the same
+    # next grid point. Workers therefore take turns.
+    with lock.held():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
@@ -294,8 +413,6 @@ def claim(study: optuna.Study, storage, sweep: dict, invocation: str, lock: int)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
             return study.ask()  # takes the lowest-numbered waiting trial: RUNNING now
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _trial_id(storage, study: optuna.Study, number: int) -> int:
@@ -344,6 +461,32 @@ def _wait_for_folder(directory: Path, seconds: int, label: str) -> None:
             time.sleep(seconds)
 
 
+class _Progress(io.TextIOBase):
+    """A trial's stdout: all of it to its log file, and one line on the sweep's own output for
+    each test session, so that a long trial shows how it goes."""
+
+    def __init__(self, log, out, label: str, nb_batches: int):
+        self.log, self.out, self.label, self.nb_batches = log, out, label, nb_batches
+        self.partial = ""  # the line being written
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            session = SESSION_LINE.match(line)
+            if session:
+                print(f"{self.label}: batch {session['batch']}/{self.nb_batches}, held-out score "
+                      f"{session['beyond']}, in range {session['in_range']}", file=self.out,
+                      flush=True)
+        return len(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+
+
 def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, label: str) -> tuple:
     """Train (or resume) a grid point's run to its nb_batches; (held-out score, user attributes).
 
@@ -355,7 +498,8 @@ def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, lab
                                 + [f"--seed={point[1]}", f"--checkpoint_dir={run}"])
     checkpoint.check_writable(run)
     _wait_for_folder(run, settings["heartbeat_seconds"], label)
-    with open(run / LOG_FILE, "a") as log, contextlib.redirect_stdout(log):
+    with open(run / LOG_FILE, "a") as log, contextlib.redirect_stdout(
+            _Progress(log, sys.stdout, label, config["nb_batches"])):
         if log.tell():  # an earlier attempt wrote here, and may have died mid-line
             print()
         print(f"--- {label}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
@@ -439,15 +583,15 @@ def work(study: optuna.Study, storage, sweep: dict, settings: dict, folder: Path
     Returns when every selected point has no waiting or running trial. Raises _Stopped or
     KeyboardInterrupt on Ctrl-C, after failing the trial in progress.
     """
-    with open(folder / CLAIM_LOCK, "a") as lock:
-        while True:
-            trial = claim(study, storage, sweep, invocation, lock.fileno())
-            if trial is not None:
-                run_trial(study, storage, trial, sweep, settings, folder)
-            elif running(study.get_trials(deepcopy=False), sweep):
-                time.sleep(settings["heartbeat_seconds"])  # till they end, or their heartbeat lapses
-            else:
-                return
+    lock = ClaimLock(storage_url(settings, folder), folder, study.study_name)
+    while True:
+        trial = claim(study, storage, sweep, invocation, lock)
+        if trial is not None:
+            run_trial(study, storage, trial, sweep, settings, folder)
+        elif running(study.get_trials(deepcopy=False), sweep):
+            time.sleep(settings["heartbeat_seconds"])  # till they end, or their heartbeat lapses
+        else:
+            return
 
 
 def running(trials: list, sweep: dict) -> list:
@@ -646,6 +790,9 @@ def _join(processes: list) -> None:
 def main(argv: list) -> int:
     """Command-line entry: 0 when every selected grid point has a complete trial, 1 when some
     trial failed, 2 on a user error (before any trial starts), 130 when stopped by Ctrl-C."""
+    if utils.wants_help(argv):
+        print(utils.help_text(USAGE, DEFAULTS, utils.constant_docs(__file__)))
+        return 0
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the sweep prints its own line per trial
     try:
         path, settings = parse_arguments(argv)
@@ -663,7 +810,7 @@ def main(argv: list) -> int:
     count = max(1, min(settings["workers"], left))  # no more workers than trials to run
     print(f"Sweep {sweep['name']}: {len(sweep['selected'])} configuration(s) x {len(sweep['seeds'])} "
           f"seed(s), {len(points) - left} of {len(points)} trials done before; {count} worker(s); "
-          f"runs in {folder / RUNS}", flush=True)
+          f"runs in {folder / RUNS}; study in {masked(storage_url(settings, folder))}", flush=True)
     if running(trials, sweep):
         print(f"{len(running(trials, sweep))} trial(s) were running already: any whose worker is gone "
               f"runs again once its heartbeat has lapsed for {settings['grace_seconds']} s", flush=True)
