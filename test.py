@@ -34,7 +34,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # the imports below work from any directory
 
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
+from scipy import optimize, stats  # noqa: E402
 
 import utils  # noqa: E402
 
@@ -59,6 +59,9 @@ SAMPLING = "sampled"            # how the generator is used: "sampled" offsets, 
 RESIDUE_PRIMES_AT_LEAST = 31    # residue_tv looks at the odd primes up to this, or up to the
                                 # generator's largest encoded prime if larger
 COVERAGE_SHARE = 0.5            # coverage: the primes the generator gives at least this times uniform's
+PROBE_PRIMES = (3, 5, 7)        # the probe reads "n is a multiple of p" off D's last hidden layer...
+PROBE_SAMPLES = 2000            # ... from this many multiples and as many others, fit and held out
+PROBE_L2 = 1e-3                 # ridge of the probe's logistic regression
 JACKKNIFE_GROUPS = 10           # sampled windows: sd of each measure by delete-a-group jackknife
 SHOWN_SAMPLES = 10              # numbers listed at verbose 3
 DEFAULT_CHECKPOINT_DIR = REPO_ROOT / "training"
@@ -137,14 +140,50 @@ def _judge(discriminator, candidates: np.ndarray, primes: np.ndarray) -> dict | 
             "constant_log_loss": _log_loss(np.full(p.shape, primes.mean()), primes)}
 
 
-def _uniform_candidates(candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """UNIFORM_DRAWS * n odd integers uniform between the smallest and largest of ``candidates``."""
+def _uniform_candidates(candidates: np.ndarray, rng: np.random.Generator, count: int | None = None) -> np.ndarray:
+    """``count`` (default UNIFORM_DRAWS * n) odd integers uniform between the smallest and largest
+    of ``candidates``."""
     low, high = int(candidates.min()), int(candidates.max())
+    count = UNIFORM_DRAWS * candidates.size if count is None else count
     if high < model.FLOAT64_EXACT:  # outputs x = (c - 1) / 2 drawn as reals and rounded
-        x = rng.uniform((low - 1) // 2, (high - 1) // 2, UNIFORM_DRAWS * candidates.size).round()
+        x = rng.uniform((low - 1) // 2, (high - 1) // 2, count).round()
         return utils.to_odd_integer(x)
-    halves = utils.random_integers((low - 1) // 2, (high - 1) // 2, UNIFORM_DRAWS * candidates.size, rng)
+    halves = utils.random_integers((low - 1) // 2, (high - 1) // 2, count, rng)
     return 2 * halves + 1
+
+
+def divisibility_probe(discriminator, candidates: np.ndarray, p: int) -> float | None:
+    """How well "n is a multiple of p" can be read off D's last hidden layer by a linear probe.
+
+    A logistic regression (ridge PROBE_L2) fit on PROBE_SAMPLES multiples of p and as many other
+    odd candidates, drawn uniformly at the magnitudes of ``candidates``; returns its balanced
+    accuracy on as many held out (0.5: nothing to read). D never saw these labels; None for a
+    discriminator without a representation or beyond 2**53.
+    """
+    if int(candidates.max()) >= model.FLOAT64_EXACT:
+        return None
+    pool = _uniform_candidates(candidates, np.random.default_rng(p), 8 * PROBE_SAMPLES * p)
+    multiple = utils.residues(pool.astype(np.int64), p) == 0
+    chosen = [np.flatnonzero(multiple)[:2 * PROBE_SAMPLES], np.flatnonzero(~multiple)[:2 * PROBE_SAMPLES]]
+    if min(len(c) for c in chosen) < 2 * PROBE_SAMPLES:
+        return None
+    features = discriminator.representation_of(pool[np.concatenate(chosen)])
+    if features is None:
+        return None
+    features = np.asarray(features, dtype=np.float64)
+    features = (features - features.mean(0)) / (features.std(0) + 1e-9)
+    features = np.hstack([features, np.ones((len(features), 1))])
+    y = np.r_[np.ones(2 * PROBE_SAMPLES), np.zeros(2 * PROBE_SAMPLES)]
+    fit = np.r_[np.arange(PROBE_SAMPLES), 2 * PROBE_SAMPLES + np.arange(PROBE_SAMPLES)]
+    held = np.setdiff1d(np.arange(len(y)), fit)
+
+    def loss(w):
+        margin = features[fit] @ w
+        return (np.mean(np.logaddexp(0, margin) - y[fit] * margin) + PROBE_L2 * w @ w,
+                features[fit].T @ (1 / (1 + np.exp(-margin)) - y[fit]) / len(fit) + 2 * PROBE_L2 * w)
+    w = optimize.minimize(loss, np.zeros(features.shape[1]), jac=True, method="L-BFGS-B").x
+    said = features[held] @ w > 0
+    return float(0.5 * (said[y[held] == 1].mean() + (~said[y[held] == 0]).mean()))
 
 
 def _judge_uniform(discriminator, candidates: np.ndarray) -> dict | None:
@@ -159,7 +198,10 @@ def _judge_uniform(discriminator, candidates: np.ndarray) -> dict | None:
     half = min(primes.sum(), (~primes).sum(), candidates.size // 2)
     chosen = np.concatenate([np.flatnonzero(primes)[:half], np.flatnonzero(~primes)[:half]])
     result = _judge(discriminator, uniform[chosen], primes[chosen])
-    return None if result is None else {k: v for k, v in result.items() if k != "confusion"}
+    if result is None:
+        return None
+    return {**{k: v for k, v in result.items() if k != "confusion"},
+            "multiple_probe": {str(p): divisibility_probe(discriminator, candidates, p) for p in PROBE_PRIMES}}
 
 
 def _balanced_accuracy(cells: dict) -> float | None:
@@ -457,6 +499,9 @@ class _Map:
     def sampler(self, sampling: str, low: int, high: int) -> registry.PointMasses:
         return registry.PointMasses(self.outputs)
 
+    def representation_of(self, candidates) -> None:
+        return None  # no hidden layer to probe
+
 
 class _Windows:
     """A stand-in generator with the offset head's windows: latent z owns the odd candidates
@@ -727,7 +772,7 @@ def _distribution_rows(reports: list) -> list:
     how = ["every window" if m and m["exact"] else "sampled windows" if m else "n/a" for m in measures]
     floors = ["n/a" if m is None or m["residue_tv_floor"] is None else f"{m['residue_tv_floor']:.4f}"
               for m in measures]
-    worst = ["" if m is None or m["residue_prime"] is None else f" (mod {m['residue_prime']})" for m in measures]
+    worst = ["n/a" if m is None or m["residue_prime"] is None else f"mod {m['residue_prime']}" for m in measures]
     return [_columns("prime distribution", how, "against uniform over every prime in the windows"),
             _columns("  tv", [_measure_cell(m, "tv", ".4f") for m in measures],
                      "total variation distance (uniform 0, one prime of many: ~1)"),
@@ -735,8 +780,9 @@ def _distribution_rows(reports: list) -> list:
                      "bits short of log2(#primes)"),
             _columns("  min-entropy def.", [_measure_cell(m, "min_entropy_deficit_bits", ".4f") for m in measures],
                      "bits: log2(#primes * the likeliest prime's probability)"),
-            _columns("  residue tv", [_measure_cell(m, "residue_tv", ".4f") + w for m, w in zip(measures, worst)],
+            _columns("  residue tv", [_measure_cell(m, "residue_tv", ".4f") for m in measures],
                      f"largest over p <= {RESIDUE_PRIMES_AT_LEAST} or the encoding's, of residues vs uniform"),
+            _columns("    where", worst, "the prime p of that largest tv"),
             _columns("    uniform's", floors, "an exactly uniform sampler on these windows: the noise floor"),
             _columns("  coverage", [_measure_cell(m, "coverage", ".4f") for m in measures],
                      f"share of the primes given >= {COVERAGE_SHARE:g}x uniform's probability")]
@@ -777,6 +823,10 @@ def format_report(result: dict, verbose: int = VERBOSE) -> str:
             f"{_percent(r['discriminator_on_uniform']['balanced_accuracy'])}, "
             f"{r['discriminator_on_uniform']['log_loss']:.3f}" for _, r in reports],
             "balanced accuracy, log-loss (a constant: 0.693), half primes"))
+        probes = [r["discriminator_on_uniform"]["multiple_probe"] for _, r in reports]
+        rows.append(_columns(f"  probe {'/'.join(map(str, PROBE_PRIMES))}", [
+            "/".join("n/a" if q[str(p)] is None else f"{100 * q[str(p)]:.0f}%" for p in PROBE_PRIMES)
+            for q in probes], "a linear probe of D's last hidden layer for 'a multiple of p' (50%: none)"))
     for name, r in reports:
         cells = r["confusion"]
         if verbose >= 1 and cells is not None:

@@ -227,8 +227,24 @@ def absolute(x):
     return keras.ops.abs(x)
 
 
+@keras.saving.register_keras_serializable(package="optimus")
+def sine(x):
+    """sin(x): a periodic activation (SIREN, Sitzmann et al. 2020)."""
+    return keras.ops.sin(x)
+
+
+@keras.saving.register_keras_serializable(package="optimus")
+def snake(x):
+    """x + sin(x)**2: a periodic activation with a linear trend (Ziyin et al. 2020, a = 1)."""
+    return x + keras.ops.square(keras.ops.sin(x))
+
+
+ACTIVATIONS = {"relu": "relu", "sin": sine, "snake": snake}  # of the MLP bodies' hidden layers
+
+
 def _dense_stack(widths, activation: str, prefix: str) -> list:
-    return [layers.Dense(w, activation=activation, name=f"{prefix}_{i}") for i, w in enumerate(widths)]
+    return [layers.Dense(w, activation=ACTIVATIONS[activation], name=f"{prefix}_{i}")
+            for i, w in enumerate(widths)]
 
 
 def _logit(p):
@@ -306,6 +322,10 @@ class GatedLinearNetwork(layers.Layer):
     def call(self, features):
         return self._forward(features)[-1][2]
 
+    def hidden(self, features):
+        """The outputs of the layer before the last, (n, width): what the last neuron reads."""
+        return self._forward(features)[-2][2]
+
     def learning_rate(self):
         """lr_t = GLN_LEARNING_RATE / (1 + GLN_DECAY * t), t the updates done so far."""
         return GLN_LEARNING_RATE / (1.0 + GLN_DECAY * tf.cast(self.updates_done, tf.float32))
@@ -344,11 +364,12 @@ class GatedLinearNetwork(layers.Layer):
 # model and the tensors that the registry's entry needs to run its parts alone.
 
 
-def offset_generator(offsets: int, encoding: layers.Layer, per_candidate: bool, widths: tuple) -> tuple:
+def offset_generator(offsets: int, encoding: layers.Layer, per_candidate: bool, widths: tuple,
+                     activation: str = "relu") -> tuple:
     """The offset head: x = offsets*z + k, with k the most likely of ``offsets`` choices.
 
     per_candidate: every choice's candidate 2*(offsets*z + k)+1 goes through ``encoding`` and one
-    shared MLP (hidden ReLU layers of ``widths`` units) scores it, so the policy is a softmax over
+    shared MLP (hidden layers of ``widths`` units, ``activation``) scores it, so the policy is a softmax over
     the K scores; otherwise ``encoding`` reads z itself and an MLP maps it to the K logits. The last layer starts at zero: every
     offset is equally likely, and the greedy choice k = 0 gives the progression 2*offsets*z + 1,
     which for a power-of-2 ``offsets`` is exactly as prime as random odd integers.
@@ -358,14 +379,14 @@ def offset_generator(offsets: int, encoding: layers.Layer, per_candidate: bool, 
     if per_candidate:
         features = encoding(OffsetCandidates(offsets, name="choices")(z))
         h = features
-        for layer in _dense_stack(widths, "relu", "scorer"):
+        for layer in _dense_stack(widths, activation, "scorer"):
             h = layer(h)
         scores = layers.Dense(1, kernel_initializer="zeros", name="score")(h)
         logits = layers.Reshape((offsets,), name=LOGITS_LAYER)(scores)
     else:
         features = encoding(z)
         h = features
-        for layer in _dense_stack(widths, "relu", "hidden"):
+        for layer in _dense_stack(widths, activation, "hidden"):
             h = layer(h)
         logits = layers.Dense(offsets, kernel_initializer="zeros", name=LOGITS_LAYER)(h)
     x = OffsetChoice(offsets, name="choice")([z, logits])
@@ -405,19 +426,33 @@ def real_generator(original: bool = False) -> keras.Sequential:
 # Discriminators: generator output x, shape (n, 1) -> P(2*round(x)+1 is prime), shape (n, 1)
 
 
-def encoded_discriminator(encoding: layers.Layer, name: str, widths: tuple) -> tuple:
-    """The candidate 2*round(x)+1 through ``encoding``, then a ReLU MLP (hidden layers of
-    ``widths`` units) and a sigmoid.
+def encoded_discriminator(encoding: layers.Layer, name: str, widths: tuple,
+                          activation: str = "relu") -> tuple:
+    """The candidate 2*round(x)+1 through ``encoding``, then an MLP (hidden layers of ``widths``
+    units, ``activation``) and a sigmoid.
 
-    Returns (model, features): the encoding's output, for running the rest alone.
+    Returns (model, features, hidden): the encoding's output, for running the rest alone, and
+    the last hidden layer's (the features themselves without one).
     """
     x = keras.Input((1,), dtype="float64", name="output")
     features = encoding(x)
     h = features
-    for layer in _dense_stack(widths, "relu", "hidden"):
+    for layer in _dense_stack(widths, activation, "hidden"):
         h = layer(h)
     p = layers.Dense(1, activation="sigmoid", name="probability")(h)
-    return keras.Model(x, p, name=name), features
+    return keras.Model(x, p, name=name), features, h
+
+
+def recurrent_discriminator(encoding: layers.Layer, units: int) -> tuple:
+    """The candidate's binary digits through ``encoding``, read one at a time from the most
+    significant by a GRU of ``units`` (a recurrent cell can hold n mod p as an automaton would),
+    then a sigmoid. Returns (model, features, hidden): the digits and the GRU's last state."""
+    x = keras.Input((1,), dtype="float64", name="output")
+    features = encoding(x)
+    steps = layers.Reshape((encoding.features, 1), name="digits")(features)
+    state = layers.GRU(units, go_backwards=True, name="reader")(steps)  # the digits come LSB first
+    p = layers.Dense(1, activation="sigmoid", name="probability")(state)
+    return keras.Model(x, p, name="discriminator_recurrent"), features, state
 
 
 def gln_discriminator(encoding: layers.Layer) -> tuple:

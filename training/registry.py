@@ -118,6 +118,8 @@ PARAMETERS = {
     "generator_units": (int, utils.between(1, model_lib.MAX_UNITS, "an integer")),
     "discriminator_layers": (int, utils.between(0, model_lib.MAX_LAYERS, "an integer")),
     "discriminator_units": (int, utils.between(1, model_lib.MAX_UNITS, "an integer")),
+    "generator_activation": (str, utils.one_of(*model_lib.ACTIVATIONS)),
+    "discriminator_activation": (str, utils.one_of(*model_lib.ACTIVATIONS)),
     "negative_l2": (float, utils.between(0, 1)),
 }
 
@@ -354,10 +356,10 @@ class GeneratorHead(Part):
 class OffsetHead(GeneratorHead):
     doc = ("x = offsets*z + k, k chosen by a softmax policy trained by the score-function "
            "gradient")
-    reads = ("generator_input", "offsets", "generator_layers", "generator_units", "acceptance",
-             "reward", "policy_gradient", "generator_steps", "discriminator_batch",
+    reads = ("generator_input", "offsets", "generator_layers", "generator_units", "generator_activation",
+             "acceptance", "reward", "policy_gradient", "generator_steps", "discriminator_batch",
              "discriminator_minibatch")
-    stores = ("offsets", "generator_layers", "generator_units")
+    stores = ("offsets", "generator_layers", "generator_units", "generator_activation")
     score_function = True       # trained without an input gradient through D
 
     @classmethod
@@ -372,8 +374,8 @@ class OffsetHead(GeneratorHead):
         self.offsets = a["offsets"]
         encoding = self.input.encoding.layer(a, candidate=self.input.per_candidate)
         widths = (a["generator_units"],) * a["generator_layers"]
-        network, features, logits = model_lib.offset_generator(self.offsets, encoding,
-                                                               self.input.per_candidate, widths)
+        network, features, logits = model_lib.offset_generator(
+            self.offsets, encoding, self.input.per_candidate, widths, a["generator_activation"])
         self.policy = keras.Model(network.input, logits, name="offset_policy")
         self.encode, self.score = model_lib.split(network.input, features, logits)
         self.acceptance = ACCEPTANCES[a["acceptance"]]
@@ -690,12 +692,13 @@ class BitsInput(DiscriminatorInput):
 
 class Discriminator(Part):
     """A discriminator: its Keras ``model`` (x (n, 1) -> P(prime) (n, 1)), split as
-    head(encode(x)), and ``update(trainer)``: (encode, update) of one training step."""
+    head(encode(x)); ``representation`` (x -> what its output layer reads, for probes); and
+    ``update(trainer)``: (encode, update) of one training step."""
 
     def __init__(self, architecture: dict):
         self.architecture = architecture
         self.input = DISCRIMINATOR_INPUTS[architecture["discriminator_input"]]
-        self.model, self.encode, self.head = self.build()
+        self.model, self.encode, self.head, self.representation = self.build()
 
     @classmethod
     def architecture_of(cls, config: dict) -> dict:
@@ -709,6 +712,13 @@ class Discriminator(Part):
     def beliefs(self, x) -> np.ndarray:
         """P(prime) for outputs x (n,), float (n,)."""
         return model_lib.forward(self.model, x)
+
+    def representation_of(self, candidates) -> np.ndarray:
+        """``representation`` of odd candidates (n,) below 2**53: float (n, H)."""
+        x = (utils.integers(candidates).reshape(-1, 1) - 1) // 2
+        return np.concatenate([np.asarray(self.representation(x[i:i + LOGIT_ROWS].astype(np.float64),
+                                                              training=False))
+                               for i in range(0, len(x), LOGIT_ROWS)]).reshape(len(x), -1)
 
     def beliefs_of_candidates(self, candidates) -> np.ndarray | None:
         """P(prime) for odd candidates (n,) of any size: from their outputs below 2**53, else from
@@ -727,15 +737,35 @@ class Discriminator(Part):
 @DISCRIMINATORS.register("mlp")
 class MlpDiscriminator(Discriminator):
     doc = "a ReLU MLP on its input, trained by Adam through its loss"
-    reads = ("discriminator_layers", "discriminator_units", "discriminator_loss", "discriminator_fisher")
-    stores = ("discriminator_layers", "discriminator_units")
+    reads = ("discriminator_layers", "discriminator_units", "discriminator_activation",
+             "discriminator_loss", "discriminator_fisher")
+    stores = ("discriminator_layers", "discriminator_units", "discriminator_activation")
 
     def build(self) -> tuple:
         a = self.architecture
-        network, features = model_lib.encoded_discriminator(
+        network, features, hidden = model_lib.encoded_discriminator(
             self.input.layer(a), f"discriminator_{self.input.value}",
-            (a["discriminator_units"],) * a["discriminator_layers"])
-        return (network, *model_lib.split(network.input, features, network.output))
+            (a["discriminator_units"],) * a["discriminator_layers"], a["discriminator_activation"])
+        return (network, *model_lib.split(network.input, features, network.output),
+                keras.Model(network.input, hidden))
+
+    def update(self, trainer) -> tuple:
+        return tu.gradient_update(trainer)
+
+
+@DISCRIMINATORS.register("recurrent")
+class RecurrentDiscriminator(Discriminator):
+    doc = ("a GRU of discriminator_units reading the binary digits one at a time, most significant "
+           "first, trained by Adam through its loss")
+    reads = ("discriminator_units", "discriminator_loss", "discriminator_fisher")
+    stores = ("discriminator_units",)
+    requires = {"discriminator_input": values("bits")}
+
+    def build(self) -> tuple:
+        network, features, state = model_lib.recurrent_discriminator(
+            self.input.layer(self.architecture), self.architecture["discriminator_units"])
+        return (network, *model_lib.split(network.input, features, network.output),
+                keras.Model(network.input, state))
 
     def update(self, trainer) -> tuple:
         return tu.gradient_update(trainer)
@@ -751,7 +781,8 @@ class SeedDiscriminator(MlpDiscriminator):
 
     def build(self) -> tuple:
         network = model_lib.scalar_discriminator()
-        return network, (lambda x: x), network
+        last_hidden = network.layers[-2].output  # its builder's own stack: the last dropout
+        return network, (lambda x: x), network, keras.Model(network.inputs, last_hidden)
 
 
 @DISCRIMINATORS.register("gln")
@@ -763,7 +794,9 @@ class GlnDiscriminator(Discriminator):
 
     def build(self) -> tuple:
         network, features, self.gln = model_lib.gln_discriminator(self.input.layer(self.architecture))
-        return (network, *model_lib.split(network.input, features, network.output))
+        hidden = keras.layers.Lambda(self.gln.hidden, name="hidden")(features)
+        return (network, *model_lib.split(network.input, features, network.output),
+                keras.Model(network.input, hidden))
 
     def update(self, trainer) -> tuple:
         return self.encode, self.gln.local_update

@@ -115,12 +115,14 @@ PLOT_FILE = "scores.png"
 # test session): its last session's report, the run's training seconds (its batches' summed) and
 # the batch of that session. Its value is the session's held-out score.
 DISTRIBUTION = ("tv", "entropy_deficit_bits", "residue_tv", "coverage")  # of the held-out primes
+PROBES = tuple(f"probe_{p}" for p in test.PROBE_PRIMES)  # D's hidden layer read for "a multiple of p"
+LEARNED_SCORE = 1.5             # "first_learned": the first session's batch with a held-out score >= this
 RESULTS = ("in_range_score", "distinct_fraction", "p_value", "multiples_3", "multiples_5",
            "multiples_7", "acceptance_rate", *DISTRIBUTION, "discriminator_accuracy",
-           "discriminator_log_loss", "seconds", "seconds_per_batch", "batches")
+           "discriminator_log_loss", *PROBES, "first_learned", "seconds", "seconds_per_batch", "batches")
 MEANS = ("value", "in_range_score", "distinct_fraction", "multiples_3", "multiples_5",
          "multiples_7", "acceptance_rate", *DISTRIBUTION, "discriminator_accuracy",
-         "discriminator_log_loss", "seconds", "seconds_per_batch")  # averaged over seeds
+         "discriminator_log_loss", *PROBES, "first_learned", "seconds", "seconds_per_batch")  # over seeds
 CSV_COLUMNS = ("number", "state", "configuration", "seed", "value", *RESULTS, "run_dir",
                "overrides", "invocation", "error", "scores")
 CONFIDENCE = 0.95               # of the intervals in the table (Student t over seeds)
@@ -517,6 +519,9 @@ def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, lab
         **{f"multiples_{p}": beyond["multiples"][str(p)] for p in test.SMALL_PRIMES},
         "acceptance_rate": beyond["acceptance_rate"], **{k: measures.get(k) for k in DISTRIBUTION},
         "discriminator_accuracy": judged["balanced_accuracy"], "discriminator_log_loss": judged["log_loss"],
+        **{f"probe_{p}": judged["multiple_probe"][str(p)] for p in test.PROBE_PRIMES},
+        "first_learned": next((t["batch"] for t in state["tests"] if t["beyond"]["score"] >= LEARNED_SCORE),
+                              None),
         "seconds": round(seconds, 3), "seconds_per_batch": round(seconds / len(state["history"]), 4),
         "batches": last["batch"],
         "scores": [[t["batch"], t["beyond"]["score"]] for t in state["tests"]]}
@@ -651,7 +656,9 @@ def summarize(trials: list, sweep: dict) -> list:
         if runs:
             rows.append({"configuration": name, "seeds": len(runs),
                          "value": _mean_ci([t.value for t in runs]),
-                         **{key: _mean_ci([t.user_attrs[key] for t in runs]) for key in MEANS[1:]},
+                         # .get: trials of an older sweep.py lack the later attributes
+                         **{key: _mean_ci([t.user_attrs.get(key) for t in runs]) for key in MEANS[1:]},
+                         "learned": sum(t.user_attrs.get("first_learned") is not None for t in runs),
                          "p_value": max(t.user_attrs["p_value"] for t in runs)})
     return rows
 
@@ -689,11 +696,18 @@ def format_table(rows: list, sweep: dict) -> str:
                      f"{_cell(row['seconds'], '.1f')} |")
     lines += ["", "The discriminator at the end, on uniform odd candidates at the held-out outputs' "
               "magnitudes, half of them prime (the balance it trained on; a constant scores 50% and "
-              "log-loss 0.693):", "",
-              "| configuration | balanced accuracy | log-loss | seconds per batch |", "|---|---|---|---|"]
-    lines += [f"| {row['configuration']} | {_cell(_percent(row['discriminator_accuracy']), '.1f', '%')} | "
-              f"{_cell(row['discriminator_log_loss'], '.3f')} | {_cell(row['seconds_per_batch'], '.2f')} |"
-              for row in rows]
+              f"log-loss 0.693); probe: a linear probe of its last hidden layer for \"a multiple of "
+              f"p\", held out (50%: nothing to read); learned: the first test session's batch with a "
+              f"held-out score of at least {LEARNED_SCORE} (mean over the seeds that got there):", "",
+              "| configuration | balanced accuracy | log-loss | probe " + " / ".join(map(str, test.PROBE_PRIMES))
+              + " | learned at batch | seconds per batch |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        probes = " / ".join("n/a" if row[k][0] is None else f"{100 * row[k][0]:.0f}" for k in PROBES)
+        learned = ("never" if not row["learned"] else
+                   f"{row['first_learned'][0]:.0f} ({row['learned']} of {row['seeds']})")
+        lines.append(f"| {row['configuration']} | {_cell(_percent(row['discriminator_accuracy']), '.1f', '%')} | "
+                     f"{_cell(row['discriminator_log_loss'], '.3f')} | {probes}% | {learned} | "
+                     f"{_cell(row['seconds_per_batch'], '.2f')} |")
     lines += ["", "The held-out primes' distribution, against uniform over every prime in the windows of "
               "the held-out latents (a uniform sampler: tv 0, 0 bits, coverage 1; its residue tv is "
               "the noise floor, about 0.016 on 10,000 windows); kept: the share of latents the "

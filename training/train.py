@@ -40,6 +40,7 @@ generator_input = "candidates"  # offset head: "candidates" (score each choice's
 offsets = 16                    # offset head: choices k per latent (a power of 2 keeps k = 0 at chance)
 generator_layers = 2            # offset head: hidden ReLU layers of its scorer (0: linear)
 generator_units = 64            # offset head: units per hidden layer
+generator_activation = "relu"   # offset head: of its hidden layers, "relu", "sin" or "snake" (x + sin(x)**2)
 acceptance = "window"           # offset head, sampled: "window" keeps a latent with probability
                                 # proportional to its window's sum of exp(score), so that each output's
                                 # probability is exp(its own score); "none" keeps every latent
@@ -54,13 +55,15 @@ discriminator_batch = "windows"  # offset head: D learns from every candidate of
 discriminator_minibatch = 1000  # offset head: rows of D's undersampled batch per update, drawn afresh
                                 # each step (0: all of it at every step)
 negative_l2 = 1e-2              # real head: pull of the outputs toward OUTPUT_CAP (0 = off)
-discriminator = "mlp"           # "mlp": a ReLU MLP, trained by Adam through its loss; "seed": the
+discriminator = "mlp"           # "mlp": an MLP, trained by Adam through its loss; "recurrent": a GRU
+                                # reading the binary digits (discriminator_input="bits"); "seed": the
                                 # seed's sigmoid MLP on the scalar x; "gln": a gated linear network
                                 # with its own local rule (offset head, bounded input)
 discriminator_input = "residues"  # "residues" of the candidate modulo odd primes, "bits": its binary
                                 # digits, or "scalar": x as one real number (the seed's)
 discriminator_layers = 2        # mlp: hidden ReLU layers (0: logistic regression on the input)
-discriminator_units = 64        # mlp: units per hidden layer
+discriminator_units = 64        # mlp: units per hidden layer; recurrent: the GRU's units
+discriminator_activation = "relu"  # mlp: of its hidden layers, "relu", "sin" or "snake"
 largest_prime = 31              # largest odd prime of the residue encoding (both networks)
 discriminator_loss = "focal"    # "focal" (class-balanced, as the seed) or "bce"
 discriminator_fisher = "empirical"  # D's Fisher for EWC: "empirical" (at the true labels, as the
@@ -73,6 +76,9 @@ high_latent = 10**6             # largest latent integer
 wanted_prime_ratio = 0.5        # share of primes after undersampling, in (0, 1]
 minimum_batch_size = 100        # undersampling never keeps fewer samples than this
 steps = 75                      # discriminator updates per batch (real head: each updates both)
+curriculum_batches = 0          # batches over which the latents' range grows geometrically from
+                                # curriculum_start to high_latent (0: the whole range from the start)
+curriculum_start = 16           # with curriculum_batches: the first batch's largest latent
 lambda_ = 1.0                   # EWC strength
 lr = 1e-3                       # Adam learning rate, both networks
 nb_samples = 75                 # latents per Fisher estimate
@@ -101,6 +107,8 @@ RULES = {  # the method's constants: their values come from the registry
     "wanted_prime_ratio": utils.between(0, 1, brackets="(]"),
     "minimum_batch_size": utils.at_least(1),
     "steps": utils.at_least(1),
+    "curriculum_batches": utils.at_least(0),
+    "curriculum_start": utils.at_least(1),
     "lambda_": utils.between(0, MAX_LAMBDA),
     "lr": utils.between(0, 1, brackets="()"),
     "nb_samples": utils.at_least(1),
@@ -126,6 +134,8 @@ def parse_config(argv: list) -> dict:
     """Defaults updated by ``--name=value`` arguments, with the cross-checks between constants."""
     config = utils.parse_overrides(argv, DEFAULTS, RULES)
     registry.check_method(config, utils.given_names(argv))
+    if "curriculum_start" in utils.given_names(argv) and not config["curriculum_batches"]:
+        raise utils.OptimusError("--curriculum_start: acts only with curriculum_batches > 0; leave it out")
     if config["low_latent"] > config["high_latent"]:
         raise utils.OptimusError(
             f"--low_latent={config['low_latent']} --high_latent={config['high_latent']}: "
@@ -313,6 +323,16 @@ def _session_line(batch: int, result: dict) -> str:
     return f"test session at batch {batch}: score {scores} (chance 1)"
 
 
+def latent_ceiling(config: dict, batch: int) -> int:
+    """The largest latent of a batch: high_latent, or under the curriculum the geometric way from
+    curriculum_start (batch 1) to high_latent (batch curriculum_batches + 1 and after)."""
+    if not config["curriculum_batches"]:
+        return config["high_latent"]
+    start = max(config["curriculum_start"], config["low_latent"])
+    share = min(1.0, (batch - 1) / config["curriculum_batches"])
+    return max(start, min(config["high_latent"], round(start * (config["high_latent"] / start) ** share)))
+
+
 def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Generator,
               batch: int) -> dict:
     """Draw, label, undersample and train on one batch, then refresh the EWC state.
@@ -320,8 +340,8 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
     Returns the batch's CSV row.
     """
     start = time.perf_counter()
-    z = utils.random_vector_integers(config["low_latent"], config["high_latent"],
-                                     config["batch_size"], rng)
+    low, high = config["low_latent"], latent_ceiling(config, batch)
+    z = utils.random_vector_integers(low, high, min(config["batch_size"], high - low + 1), rng)
     x = trainer.generator.training_candidates(trainer, z, batch)
     labels = training_utils.label(x)
     row = {"primes": int(labels.sum()), "prime_share": round(float(labels.mean()), 6),
