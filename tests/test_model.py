@@ -106,8 +106,9 @@ def test_encoding_features_single_out_multiples_linearly():
 # -- the offset head ----------------------------------------------------------------------------
 
 def architecture(role: str, *argv: str) -> dict:
-    """The architecture of ``role`` that train.py's constants with ``argv`` give."""
-    config = train.parse_config(list(argv))
+    """The architecture of ``role`` that train.py's constants with ``argv`` give (a small batch,
+    which the architecture does not record, keeps wide heads under the memory check)."""
+    config = train.parse_config(["--batch_size=64", *argv])
     return (registry.generator_architecture if role == "generator"
             else registry.discriminator_architecture)(config)
 
