@@ -5,6 +5,7 @@ beside a negative control (the signal is cut and nothing moves), so that neither
 construction.
 """
 import copy
+import math
 
 import keras
 import numpy as np
@@ -332,3 +333,105 @@ def test_positive_control_the_default_method_learns_in_seconds():
 def test_negative_control_without_reward_the_default_method_stays_at_chance():
     report = held_out_score(["--reward=constant"], batches=6)
     assert abs(report["score"] - 1.0) <= 3 * report["score_sd"]
+
+
+# -- wiring: the step and the scripts use each part, not only each helper alone ------------------
+
+class Shifted:
+    """A reward part: another's reward plus a constant, which a baseline must cancel."""
+
+    def __init__(self, inner, shift: float):
+        self.inner, self.shift = inner, shift
+
+    def of(self, p, log_pi):
+        return self.inner.of(p, log_pi) + self.shift
+
+
+def generator_after_phase(argv, shift: float = 0.0, pull: float = 0.0) -> tuple:
+    """(weights after one generator phase, the anchor) on a fixed discriminator, the reward
+    shifted by ``shift`` and the EWC anchor put ``pull`` away from the start with a unit Fisher."""
+    trainer, _ = make_trainer(["--generator_steps=5", *argv])
+    fixed = with_discriminator(trainer, NotMultipleOf3())
+    fixed.reward = Shifted(trainer.reward, shift)
+    ewc = fixed.ewc_generator
+    for f, a, w in zip(ewc.fisher, ewc.anchor, trainer.generator.model.trainable_weights):
+        f.assign(tf.ones_like(f))
+        a.assign(w + pull)
+    z = np.arange(1, 2001, dtype=np.float64).reshape(-1, 1)
+    fixed.compiled("generator_phase", tu._build_generator_phase)(tf.constant(z), fixed.batch_seed(1))
+    generator_after_phase.policy = np.exp(np.asarray(tu.offset_log_probs(trainer.generator, tf.constant(z))))
+    return weights_of(trainer.generator.model), [np.asarray(a) for a in ewc.anchor]
+
+
+def policy_after_phase(argv, shift: float = 0.0) -> np.ndarray:
+    """pi(k | z) after ``generator_after_phase``, for the latents 1..2000: (2000, offsets)."""
+    generator_after_phase(argv, shift)
+    return generator_after_phase.policy
+
+
+def distance(weights: list, anchor: list) -> float:
+    return float(np.sqrt(sum(np.sum((w - a) ** 2) for w, a in zip(weights, anchor))))
+
+
+def test_the_sampled_policy_gradient_subtracts_its_baseline():
+    # (the policy, not the weights: Adam turns the last bias's round-off gradient into full steps)
+    plain = policy_after_phase(["--policy_gradient=sampled", "--reward=belief"])
+    shifted = policy_after_phase(["--policy_gradient=sampled", "--reward=belief"], shift=10.0)
+    start = policy_after_phase(["--policy_gradient=sampled", "--reward=constant"])
+    moved = np.abs(plain - start).max()
+    assert moved > 1e-3                                   # the phase moved the policy ...
+    assert np.abs(plain - shifted).max() < 0.01 * moved   # ... and a constant reward did not
+
+
+@pytest.mark.parametrize("lambda_, closer", [(100.0, True), (0.0, False)])
+def test_the_generator_step_adds_the_ewc_penalty(lambda_, closer):
+    free, anchor = generator_after_phase(["--lambda_=0"], pull=0.05)
+    pulled, _ = generator_after_phase([f"--lambda_={lambda_}"], pull=0.05)
+    assert (distance(pulled, anchor) < distance(free, anchor) - 1e-3) is closer
+
+
+def discriminator_after_phase(lambda_: float, pull: float = 0.05) -> tuple:
+    trainer, _ = make_trainer([f"--lambda_={lambda_}", "--steps=5", "--discriminator_minibatch=0"])
+    ewc, d = trainer.ewc_discriminator, trainer.discriminator.model
+    for f, a, w in zip(ewc.fisher, ewc.anchor, d.trainable_weights):
+        f.assign(tf.ones_like(f))
+        a.assign(w + pull)
+    x = np.arange(1, 501, dtype=np.float64).reshape(-1, 1)
+    labels = tu.label(x.ravel()).astype(np.float32).reshape(-1, 1)
+    phase = trainer.compiled("discriminator_phase", tu._build_discriminator_phase)
+    phase(tf.constant(x), tf.constant(labels), trainer.batch_seed(1))
+    return weights_of(d), [np.asarray(a) for a in ewc.anchor]
+
+
+@pytest.mark.parametrize("lambda_, closer", [(100.0, True), (0.0, False)])
+def test_the_discriminator_step_adds_the_ewc_penalty(lambda_, closer):
+    free, anchor = discriminator_after_phase(0.0)
+    pulled, _ = discriminator_after_phase(lambda_)
+    assert (distance(pulled, anchor) < distance(free, anchor) - 1e-3) is closer
+
+
+@pytest.mark.parametrize("ratio", [0.25, 0.5])
+def test_run_batch_undersamples_to_the_configured_ratio(ratio, monkeypatch):
+    calls = []
+    real = tu.sampling
+    monkeypatch.setattr(tu, "sampling", lambda labels, r, m, rng: calls.append((labels, r, m)) or real(labels, r, m, rng))
+    trainer, config = make_trainer([f"--wanted_prime_ratio={ratio}", "--minimum_batch_size=37", "--steps=1",
+                                    "--generator_steps=1", "--batch_size=500"])
+    row = train.run_batch(trainer, config, np.random.default_rng(0), 1)
+    labels, r, m = calls[0]
+    assert (r, m) == (ratio, 37)
+    assert row["kept"] == pytest.approx(labels.sum() / ratio, abs=2)  # every prime, composites to the ratio
+
+
+def test_chance_is_each_candidates_own_density_not_the_whole_ranges():
+    """Odd candidates log-uniform in [4e4, 4e8] at random score 1, not the 1.24 that one density
+    for the whole range gives them: primes thin out over the range."""
+    golden = (math.sqrt(5) - 1) / 2
+    f = lambda z: np.exp(math.log(2e4) + (z * golden % 1.0) * math.log(1e4))  # noqa: E731
+    report = train.test.test_models(train.test._Map(f), None, n_samples=20000, low_latent=1,
+                                    high_latent=10**6, seed=0)
+    assert abs(report["score"] - 1.0) <= 3 * report["score_sd"]
+    candidates = utils.to_odd_integer(f(np.arange(1, 20001, dtype=np.float64)))
+    evenly = np.linspace(candidates.min(), candidates.max(), 1001).round().astype(np.int64) | 1
+    whole = float(utils.local_density(evenly).mean())  # the prime share of the whole range's odd integers
+    assert report["chance"] / whole > 1.2  # the control: here the two chances are apart
