@@ -1,6 +1,7 @@
 """Speed report for Optimus on this machine: the oracle, training batches, learning speed, evaluation.
 
-Usage: python tests/benchmark.py   (from any directory; about 3 minutes on 2 CPU cores)
+Usage: python tests/benchmark.py   (from any directory; about 5 minutes on 2 CPU cores)
+       python tests/benchmark.py generators   (only the prime generators' comparison)
 
 Prints one table, then one last line: ``summary:`` and name=value pairs. Targets are marked PASS
 or MISS and the exit status is 0 either way: this is a report. It is non-zero when something
@@ -16,7 +17,10 @@ Measured, all with fixed seeds:
 - batches of the seed's method (real head, scalar discriminator) and of the GLN discriminator;
 - ``test.test_models`` on EVAL_SAMPLES latents with untrained default networks;
 - the README's main job, ``python training/train.py`` with every default but the folder, as a
-  subprocess: TensorFlow's import, 100 batches, sessions, saves and the report.
+  subprocess: TensorFlow's import, 100 batches, sessions, saves and the report;
+- prime generators at 32, 62, 512 and 1024 bits: the shipped pair's sampler (``test.draw_primes``),
+  uniform rejection, a wheel of candidates coprime to 31#, incremental search and
+  ``sympy.randprime``: primes per second, oracle calls per prime and the residue tv of the output.
 """
 import contextlib
 import functools
@@ -69,6 +73,15 @@ TARGET_BATCH_S = 0.5            # seconds per default batch, at most
 TARGET_TIME_TO_SCORE_S = 60.0   # seconds from a fresh start to a held-out score of 2, at most
 TARGET_MAIN_JOB_S = 180.0       # the README's main job, at most
 TARGET_EVAL_S = 3.0             # seconds for test_models on EVAL_SAMPLES latents, at most
+
+# The prime generators compared: primes drawn by each, per size in bits (the same count for every
+# generator of a size, so that their residue tv share one noise floor: the uniform row's)
+GENERATOR_PRIMES = {32: 20_000, 62: 5_000, 512: 300, 1024: 100}
+GENERATOR_CHUNK = 4096          # candidates per vectorised draw of the hand-written generators
+WHEEL_PRIMES = utils.odd_primes(31)  # the wheel's candidates avoid 3, 5, ..., 31
+TARGET_VS_UNIFORM_1024 = 2.5    # Optimus's primes/s at 1024 bits over uniform rejection's, at least
+TARGET_VS_SYMPY_1024 = 5.0      # ... over sympy.randprime's, at least
+TARGET_VS_WHEEL_1024 = 0.9      # ... over the hand-written wheel's, at least
 # -------------------------------------------------------------------------------------------------
 
 
@@ -198,6 +211,132 @@ def main_job_seconds() -> tuple:
 
 
 # ---------------------------------------------------------------------------------------------
+# Prime generators: Optimus's sampler against the ones people use, at sizes in bits
+
+
+def odd_uniform(rng: np.random.Generator, bits: int, size: int) -> np.ndarray:
+    """``size`` odd integers uniform among those of ``bits`` binary digits."""
+    halves = utils.random_integers(2 ** (bits - 2), 2 ** (bits - 1) - 1, size, rng)
+    return 2 * halves + 1
+
+
+def rejection(bits: int, count: int, rng, wheel: bool) -> tuple:
+    """Uniform odd candidates tested until ``count`` are prime (wheel: only those coprime to
+    3 * 5 * ... * 31 are tested, the others are dropped by their residues). (primes, oracle calls)."""
+    found, calls, drawn, chunk = [], 0, 0, 64
+    while len(found) < count:
+        candidates = odd_uniform(rng, bits, chunk)
+        drawn += chunk
+        if wheel:
+            coprime = np.ones(candidates.size, bool)
+            for p in WHEEL_PRIMES:
+                coprime &= utils.residues(candidates, p) != 0
+            candidates = candidates[coprime]
+        primes = utils.is_prime(candidates)
+        hits = np.flatnonzero(primes)[:count - len(found)]
+        calls += (hits[-1] + 1) if len(hits) == count - len(found) else candidates.size
+        found += [int(v) for v in candidates[hits]]
+        rate = max(len(found), 1) / drawn  # draw about what the rest needs: little tested in vain
+        chunk = int(min(GENERATOR_CHUNK, max(64, 1.2 * (count - len(found)) / rate)))
+    return found, int(calls)
+
+
+def incremental(bits: int, count: int, rng) -> tuple:
+    """The next prime after a uniform odd start (what sympy.randprime and OpenSSL do, the latter
+    behind a sieve), one oracle call per odd integer tried, vectorised over the starts."""
+    n = odd_uniform(rng, bits, count)
+    done = np.zeros(count, bool)
+    calls = 0
+    while not done.all():
+        open_ = np.flatnonzero(~done)
+        primes = utils.is_prime(n[open_])
+        calls += open_.size
+        done[open_[primes]] = True
+        n[open_[~primes]] += 2
+    return [int(v) for v in n], calls
+
+
+def randprime(bits: int, count: int, rng) -> tuple:
+    """sympy.randprime over the size's range, seeded from ``rng`` (its oracle calls are its own)."""
+    sympy.core.random.seed(int(rng.integers(2**32)))
+    return [int(sympy.randprime(2 ** (bits - 1), 2**bits)) for _ in range(count)], None
+
+
+def output_residue_tv(primes: list) -> float:
+    """The largest TV over odd p <= 31 between the primes' residues mod p and uniform over 1..p-1."""
+    values = utils.integers(primes)
+    weights = np.full(len(primes), 1.0 / len(primes))
+    return max(test._residue_tv(utils.residues(values, p).astype(np.int64), weights, p) for p in WHEEL_PRIMES)
+
+
+def compare_generators(generator, sizes=GENERATOR_PRIMES) -> list:
+    """One row per (bits, generator): primes/s, oracle calls per prime, residue tv, all checked
+    prime and of the size; Optimus's sampler share of its time. ``generator``: the shipped
+    pair's, or None when it cannot be loaded (its rows are then left out)."""
+    rows = []
+    for bits, count in sizes.items():
+        makers = {"uniform rejection": lambda r: rejection(bits, count, r, wheel=False),
+                  "wheel 31# (by hand)": lambda r: rejection(bits, count, r, wheel=True),
+                  "incremental search": lambda r: incremental(bits, count, r),
+                  "sympy.randprime": lambda r: randprime(bits, count, r)}
+        if generator is not None:
+            makers = {"Optimus (the shipped pair)": lambda r: optimus_primes(generator, bits, count, r),
+                      **makers}
+        for name, make in makers.items():
+            start = time.perf_counter()
+            primes, calls, *share = make(np.random.default_rng(SEED))
+            seconds = time.perf_counter() - start
+            ok = (len(primes) == count and all(p.bit_length() == bits for p in primes)
+                  and bool(np.all(utils.is_prime(utils.integers(primes)))))
+            rows.append({"bits": bits, "name": name, "primes": count, "rate": count / seconds,
+                         "calls": None if calls is None else calls / count,
+                         "residue_tv": output_residue_tv(primes), "ok": ok,
+                         "sampler_share": share[0] if share else None})
+    return rows
+
+
+def optimus_primes(generator, bits: int, count: int, rng) -> tuple:
+    lo, hi = 2 ** (bits - 1), 2**bits - 1
+    primes, stats = test.draw_primes(generator, count, lo, hi, seed=int(rng.integers(2**32)))
+    return primes, stats["tested"], stats["sampler_seconds"] / stats["seconds"]
+
+
+def shipped_generator():
+    """The shipped generator, or None (and why) when training/ holds no loadable pair."""
+    from training import checkpoint
+    try:
+        return checkpoint.load_networks(ROOT / "training")[0], ""
+    except (utils.OptimusError, OSError, ValueError) as err:
+        return None, utils.one_line(err)
+
+
+def generator_table(rows: list) -> list:
+    """The comparison as markdown lines (the README's table), with ratios to uniform rejection."""
+    lines = ["| bits | generator | primes/s | x uniform | oracle calls per prime | residue tv | checked |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        uniform = next(r for r in rows if r["bits"] == row["bits"] and r["name"] == "uniform rejection")
+        calls = "n/a (its own)" if row["calls"] is None else f"{row['calls']:.1f}"
+        share = "" if row["sampler_share"] is None else f" ({row['sampler_share']:.0%} in the sampler)"
+        lines.append(f"| {row['bits']} | {row['name']} | {row['rate']:,.{0 if row['rate'] >= 100 else 1}f}"
+                     f"{share} | {row['rate'] / uniform['rate']:.2f} | {calls} | {row['residue_tv']:.3f} | "
+                     f"{'yes' if row['ok'] else 'NO'} |")
+    return lines
+
+
+def generator_targets(rows: list) -> list:
+    """(name, ratio, target, met) of the 1024-bit targets; empty without Optimus's rows."""
+    at = {r["name"]: r["rate"] for r in rows if r["bits"] == 1024}
+    optimus = at.get("Optimus (the shipped pair)")
+    if optimus is None:
+        return []
+    return [(f"vs {name}, 1024 bits", optimus / at[name], target, optimus / at[name] >= target)
+            for name, target in (("uniform rejection", TARGET_VS_UNIFORM_1024),
+                                 ("sympy.randprime", TARGET_VS_SYMPY_1024),
+                                 ("wheel 31# (by hand)", TARGET_VS_WHEEL_1024))]
+
+
+# ---------------------------------------------------------------------------------------------
 # Report
 
 
@@ -217,7 +356,31 @@ class Table:
         return "\n".join(self.lines)
 
 
-def main() -> int:
+def generators_report() -> tuple:
+    """(the comparison's text lines, failures)."""
+    generator, why = shipped_generator()
+    rows = compare_generators(generator)
+    lines = [f"Prime generators at {', '.join(map(str, GENERATOR_PRIMES))} bits, one process, seed {SEED} "
+             "(residue tv: of the output primes; the uniform row's is the noise floor at that count)"]
+    if generator is None:
+        lines.append(f"  the shipped pair could not be loaded, its rows are left out: {why}")
+    lines += generator_table(rows)
+    for name, ratio, target, met in generator_targets(rows):
+        lines.append(f"  Optimus {name}: {ratio:.2f}x (target >= {target:g}x) {verdict(met)}")
+    failures = [f"{r['name']} at {r['bits']} bits gave a non-prime or a wrong size" for r in rows if not r["ok"]]
+    return lines, failures
+
+
+def main(argv: list) -> int:
+    if argv == ["generators"]:
+        lines, failures = generators_report()
+        print("\n".join(lines), flush=True)
+        for text in failures:
+            print(f"error: {text}", file=sys.stderr, flush=True)
+        return 1 if failures else 0
+    if argv:
+        print("usage: python tests/benchmark.py [generators]", file=sys.stderr)
+        return 2
     load_start = os.getloadavg()
     wall_start = time.perf_counter()
     tf.config.experimental.enable_op_determinism()  # as train.py does
@@ -242,6 +405,7 @@ def main() -> int:
     seed_s = statistics.median(other_batches(["--generator_head=real", "--discriminator=seed", "--discriminator_input=scalar"]))
     gln_s = statistics.median(other_batches(["--discriminator=gln"]))
     main_s, main_status = main_job_seconds()
+    generator_lines, generator_failures = generators_report()
     load_end = os.getloadavg()
 
     table = Table()
@@ -298,12 +462,14 @@ def main() -> int:
     table.row("main_job_s, the README's main job", f"{main_s:.0f} s",
               f"python training/train.py, 100 default batches, TF import included (exit {main_status})")
     table.row("  target", f"<= {TARGET_MAIN_JOB_S:g} s", verdict(main_s <= TARGET_MAIN_JOB_S and main_status == 0))
+    for line in generator_lines:
+        table.title(line)
     table.row("benchmark wall time", f"{time.perf_counter() - wall_start:.0f} s", "imports excluded")
 
     failures = [text for ok, text in (
         (small["agree"] and large["agree"], "utils.is_prime disagrees with sympy.isprime"),
         (main_status == 0, f"the main job exited with status {main_status}"),
-    ) if not ok]
+    ) if not ok] + generator_failures
     print(table, flush=True)
     for text in failures:
         print(f"error: {text}", file=sys.stderr, flush=True)
@@ -314,4 +480,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
