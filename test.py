@@ -637,6 +637,7 @@ def format_calibration(rows: list) -> str:
 MIN_BITS, MAX_BITS = 8, utils.MAX_PRIME_BITS  # --bits: the sizes a user may ask for
 PRIME_CHUNK = 1024              # proposals drawn at first per network call when drawing primes...
 MAX_PRIME_CHUNK = 65536         # ... growing to this as the rate of primes shows what is needed
+PRIME_SLICE = 64                # proposals tested at least at a time, so that few are tested past the N-th prime
 GIVE_UP_FACTOR = 50             # refuse after this many times the candidates chance would need
 DISTRIBUTION_WINDOWS = 2000     # sampled windows behind the distribution estimate of --primes
 
@@ -688,9 +689,17 @@ def draw_primes(generator, count: int, lo: int, hi: int, seed=None) -> tuple:
         candidates, kept = sampler.stream(chunk, rng)
         network += time.perf_counter() - tick
         candidates = candidates[kept & _in_bounds(candidates, lo, hi)]
-        primes = utils.is_prime(candidates)
-        drawn, tested = drawn + chunk, tested + candidates.size
-        found += [int(p) for p in candidates[primes]]
+        drawn += chunk
+        start_slice = 0  # test in the order drawn, in slices that stop once count are found
+        while start_slice < candidates.size and len(found) < count:
+            rate_tested = max(len(found), 1) / max(tested, 1)
+            size = int(max(PRIME_SLICE, (count - len(found)) / rate_tested))
+            piece = candidates[start_slice:start_slice + size]
+            primes = utils.is_prime(piece)
+            hits = np.flatnonzero(primes)[:count - len(found)]
+            tested += (int(hits[-1]) + 1) if len(found) + hits.size == count else piece.size
+            found += [int(p) for p in piece[hits]]
+            start_slice += size
         if len(found) < count and tested > budget:
             raise utils.OptimusError(f"no prime in [{lo}, {hi}] after {tested} candidates: the "
                                      "generator does not reach the primes of this range")
