@@ -673,15 +673,17 @@ def draw_primes(generator, count: int, lo: int, hi: int, seed=None) -> tuple:
     sampler streams proposals from them (``stream``); each kept candidate outside [lo, hi] is
     dropped untested, each one inside is tested by the oracle. Returns (primes: a list of Python
     ints, in the order drawn; stats: proposals drawn, candidates tested, seconds, of them
-    sampler_seconds in the generator's sampler (its networks, the offsets, the acceptance) and
-    the rest mostly in the oracle). Raises OptimusError when the generator cannot reach [lo, hi], or
+    setup_seconds building the sampler (the acceptance bound scores ACCEPTANCE_REFERENCE windows
+    once), sampler_seconds in the generator's sampler (its networks, the offsets, the
+    acceptance) and the rest mostly in the oracle). Raises OptimusError when the generator cannot reach [lo, hi], or
     finds no prime after GIVE_UP_FACTOR times what chance would need.
     """
     count = utils.check("primes", count, 0, utils.at_least(1))
-    low, high = generator.latents_for(lo, hi)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
+    low, high = generator.latents_for(lo, hi)
     sampler = generator.sampler("sampled", low, high)
+    setup = time.perf_counter() - start
     found, drawn, tested, chunk, network = [], 0, 0, PRIME_CHUNK, 0.0
     budget = GIVE_UP_FACTOR * count / float(np.mean(utils.local_density(utils.integers([lo, hi]))))
     while len(found) < count:
@@ -706,7 +708,7 @@ def draw_primes(generator, count: int, lo: int, hi: int, seed=None) -> tuple:
         rate = max(len(found), 1) / drawn
         chunk = int(min(MAX_PRIME_CHUNK, max(PRIME_CHUNK, 1.2 * (count - len(found)) / rate)))
     return found[:count], {"proposals": drawn, "tested": tested, "seconds": time.perf_counter() - start,
-                           "sampler_seconds": network, "latent_range": (low, high)}
+                           "setup_seconds": setup, "sampler_seconds": network, "latent_range": (low, high)}
 
 
 def primes_distribution(generator, lo: int, hi: int, seed=None) -> dict | None:
@@ -733,7 +735,8 @@ def format_primes_report(primes: list, stats: dict, lo: int, hi: int, measures: 
     lines = [f"{n} primes of {size} ({len(set(primes))} distinct) in {seconds:.2f} s: "
              f"{n / seconds:.1f} primes/s; {stats['tested'] / n:.1f} candidates tested per prime "
              f"(oracle calls), {stats['proposals'] / n:.1f} proposals drawn per prime; "
-             f"{stats['sampler_seconds'] / seconds:.0%} of the time in the generator's sampler"]
+             f"{stats['sampler_seconds'] / seconds:.0%} of the time in the generator's sampler, "
+             f"{stats['setup_seconds']:.1f} s setting it up"]
     if measures is None:
         lines.append("distribution: n/a (this generator has no candidate windows)")
     else:
