@@ -38,7 +38,7 @@ generator_input = "candidates"  # offset head: "candidates" (score each choice's
                                 # shared MLP), "bits" (the same from its binary digits) or "latent"
                                 # (an MLP from the residues of z to the logits)
 offsets = 16                    # offset head: choices k per latent (a power of 2 keeps k = 0 at chance)
-generator_layers = 2            # offset head: hidden ReLU layers of its scorer (0: linear)
+generator_layers = 2            # offset head: hidden layers of its scorer (0: linear)
 generator_units = 64            # offset head: units per hidden layer
 generator_activation = "relu"   # offset head: of its hidden layers, "relu", "sin" or "snake" (x + sin(x)**2)
 acceptance = "window"           # offset head, sampled: "window" keeps a latent with probability
@@ -61,7 +61,7 @@ discriminator = "mlp"           # "mlp": an MLP, trained by Adam through its los
                                 # with its own local rule (offset head, bounded input)
 discriminator_input = "residues"  # "residues" of the candidate modulo odd primes, "bits": its binary
                                 # digits, or "scalar": x as one real number (the seed's)
-discriminator_layers = 2        # mlp: hidden ReLU layers (0: logistic regression on the input)
+discriminator_layers = 2        # mlp: hidden layers (0: logistic regression on the input)
 discriminator_units = 64        # mlp: units per hidden layer; recurrent: the GRU's units
 discriminator_activation = "relu"  # mlp: of its hidden layers, "relu", "sin" or "snake"
 largest_prime = 31              # largest odd prime of the residue encoding (both networks)
