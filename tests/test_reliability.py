@@ -98,11 +98,27 @@ def script_env() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
 
 
+STARTED = []                    # the processes ``start`` made: killed after each test, so that a
+                                # failed assertion leaves no train.py running on
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test():
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def start(args, log: Path, script: Path = TRAIN_SCRIPT, **kwargs) -> subprocess.Popen:
     """Start a script with stdout and stderr going to ``log`` and ``log``.err."""
     with open(log, "w") as out, open(log.with_suffix(".err"), "w") as err:
-        return subprocess.Popen([sys.executable, str(script), *args], stdout=out, stderr=err,
+        proc = subprocess.Popen([sys.executable, str(script), *args], stdout=out, stderr=err,
                                 cwd=ROOT, env=kwargs.pop("env", script_env()), **kwargs)
+    STARTED.append(proc)
+    return proc
 
 
 def wait_for_output(proc: subprocess.Popen, log: Path, pattern) -> re.Match:

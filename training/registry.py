@@ -100,7 +100,8 @@ ROOTS = ("generator_head", "discriminator", "discriminator_input")  # always cho
                                                                     # are chosen by what reads them
 
 SAMPLINGS = ("sampled", "greedy")  # how a generator is used: draw its offsets, or take the likeliest
-ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight
+ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight, at
+ACCEPTANCE_CANDIDATES = 2**19   # most this many candidates in all (fewer latents for wide heads)
 ACCEPTANCE_SEED = 0             # seed of those latents (fixed: a generator's sampler is a function
                                 # of its weights and latent range alone)
 MAX_WINDOW_CANDIDATES = 2**25   # candidates in the windows measured at once (about 1 GiB with
@@ -560,7 +561,7 @@ class OffsetSampler:
         self.head, self.sampled, self.low, self.high = head, sampling == "sampled", low, high
         self.bound = self.score_bound = 0.0
         if self.sampled and head.acceptance.varies:
-            size = min(ACCEPTANCE_REFERENCE, high - low + 1)
+            size = min(ACCEPTANCE_REFERENCE, max(1, ACCEPTANCE_CANDIDATES // head.offsets), high - low + 1)
             z = utils.random_integers(low, high, size, np.random.default_rng(ACCEPTANCE_SEED))
             logits = head.logits(z)
             self.bound = float(np.max(head.acceptance.log_weight(logits)))
@@ -581,17 +582,22 @@ class OffsetSampler:
         k = (np.cumsum(pi, axis=1) < rng.random((len(pi), 1))).sum(axis=1).clip(max=self.head.offsets - 1)
         return k, rng.random(len(pi)) < kept
 
+    def _check_windows(self, count: int) -> None:
+        if count * self.head.offsets > MAX_WINDOW_CANDIDATES:
+            raise utils.OptimusError(
+                f"{count} windows of {self.head.offsets} candidates: more than the "
+                f"{MAX_WINDOW_CANDIDATES} candidates measured at once; lower n_samples")
+
     def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
-        """(candidates, accepted): each latent's chosen candidate, exactly (uint64 or Python ints)."""
+        """(candidates, accepted): each latent's chosen candidate, exactly (uint64 or Python ints);
+        at most MAX_WINDOW_CANDIDATES candidates scored (refused before any is)."""
+        self._check_windows(len(z))
         k, accepted = self.choose(z, rng)
         return self.head.candidates(z, k), accepted
 
     def windows(self, z) -> Windows:
         """Every candidate of every latent's window and its weight; at most MAX_WINDOW_CANDIDATES."""
-        if len(z) * self.head.offsets > MAX_WINDOW_CANDIDATES:
-            raise utils.OptimusError(
-                f"{len(z)} windows of {self.head.offsets} candidates: more than the "
-                f"{MAX_WINDOW_CANDIDATES} candidates measured at once; lower n_samples")
+        self._check_windows(len(z))
         pi, kept = self._choices(z)
         return Windows(self.head.candidates(z), pi * kept[:, None])
 

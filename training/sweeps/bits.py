@@ -13,6 +13,6 @@ CONFIGURATIONS = {
     "MLP 2x256, sin activations": {"discriminator_units": 256, "discriminator_activation": "sin",
                                    "generator_activation": "sin"},
     "MLP 2x64, magnitude curriculum": {"curriculum_batches": 150, "curriculum_start": 16},
-    "GRU 32 reading the digits, 25 D steps": {"discriminator": "recurrent", "discriminator_units": 32,
-                                              "steps": 25},
+    "GRU 32 reading the digits, 25 D steps of 250": {"discriminator": "recurrent", "discriminator_units": 32,
+                                                     "steps": 25, "discriminator_minibatch": 250},
 }
