@@ -788,7 +788,7 @@ class SeedDiscriminator(MlpDiscriminator):
     def build(self) -> tuple:
         network = model_lib.scalar_discriminator()
         last_hidden = network.layers[-2].output  # its builder's own stack: the last dropout
-        return network, (lambda x: x), network, keras.Model(network.inputs, last_hidden)
+        return network, (lambda x: x), network, keras.Model(network.inputs[0], last_hidden)
 
 
 @DISCRIMINATORS.register("gln")
