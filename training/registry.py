@@ -742,7 +742,7 @@ class Discriminator(Part):
 
 @DISCRIMINATORS.register("mlp")
 class MlpDiscriminator(Discriminator):
-    doc = "a ReLU MLP on its input, trained by Adam through its loss"
+    doc = "an MLP on its input, trained by Adam through its loss"
     reads = ("discriminator_layers", "discriminator_units", "discriminator_activation",
              "discriminator_loss", "discriminator_fisher")
     stores = ("discriminator_layers", "discriminator_units", "discriminator_activation")
@@ -752,6 +752,11 @@ class MlpDiscriminator(Discriminator):
         network, features, hidden = model_lib.encoded_discriminator(
             self.input.layer(a), f"discriminator_{self.input.value}",
             (a["discriminator_units"],) * a["discriminator_layers"], a["discriminator_activation"])
+        return self.parts(network, features, hidden)
+
+    @staticmethod
+    def parts(network, features, hidden) -> tuple:
+        """(model, encode, head, representation) of a network split at its encoding's features."""
         return (network, *model_lib.split(network.input, features, network.output),
                 keras.Model(network.input, hidden))
 
@@ -760,7 +765,7 @@ class MlpDiscriminator(Discriminator):
 
 
 @DISCRIMINATORS.register("recurrent")
-class RecurrentDiscriminator(Discriminator):
+class RecurrentDiscriminator(MlpDiscriminator):
     doc = ("a GRU of discriminator_units reading the binary digits one at a time, most significant "
            "first, trained by Adam through its loss")
     reads = ("discriminator_units", "discriminator_loss", "discriminator_fisher")
@@ -768,13 +773,8 @@ class RecurrentDiscriminator(Discriminator):
     requires = {"discriminator_input": values("bits")}
 
     def build(self) -> tuple:
-        network, features, state = model_lib.recurrent_discriminator(
-            self.input.layer(self.architecture), self.architecture["discriminator_units"])
-        return (network, *model_lib.split(network.input, features, network.output),
-                keras.Model(network.input, state))
-
-    def update(self, trainer) -> tuple:
-        return tu.gradient_update(trainer)
+        return self.parts(*model_lib.recurrent_discriminator(
+            self.input.layer(self.architecture), self.architecture["discriminator_units"]))
 
 
 @DISCRIMINATORS.register("seed")
