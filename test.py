@@ -192,10 +192,14 @@ def _judge_uniform(discriminator, candidates: np.ndarray) -> dict | None:
 
     The discriminator learned from batches undersampled to half primes, so its probabilities
     answer that balance: here a constant 0.5 has log-loss ln 2. Seeded by the number of candidates.
+    None when no such set can be drawn: one candidate, or no prime or no composite among the
+    uniform ones (one latent's range, say); there is then nothing to judge.
     """
     uniform = _uniform_candidates(candidates, np.random.default_rng(candidates.size))
     primes = utils.is_prime(uniform)
     half = min(primes.sum(), (~primes).sum(), candidates.size // 2)
+    if half == 0:
+        return None
     chosen = np.concatenate([np.flatnonzero(primes)[:half], np.flatnonzero(~primes)[:half]])
     result = _judge(discriminator, uniform[chosen], primes[chosen])
     if result is None:

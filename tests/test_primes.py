@@ -4,6 +4,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +187,15 @@ def real_head_checkpoint(tmp_path_factory) -> Path:
 def test_a_bad_request_for_primes_is_one_line_and_exit_2(argv, named, run_main, tmp_path):
     status, out, err = run_main([f"--checkpoint_dir={tmp_path}", *argv])
     assert status == 2 and out == "" and named in error_line(err)
+
+
+def test_a_one_latent_range_reports_without_a_warning(run_main):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status, out, err = run_main(["--low_latent=5", "--high_latent=5", "--n_samples=1", "--json"])
+    assert status == 0, err
+    report = optimus_test.json.loads(out)
+    assert report["in_range"]["latents"] == 1 and report["in_range"]["discriminator_on_uniform"] is None
 
 
 def test_the_real_head_is_refused_beyond_its_float32_outputs(run_main, real_head_checkpoint):
