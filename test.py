@@ -23,6 +23,7 @@ latent as CSV (latent,candidate,is_prime; FILE "-" is stdout, and the report the
 stderr). --calibration reports known generators instead of a checkpoint. An error the user can
 cause prints one line ``error: ...`` to stderr and exits with status 2.
 """
+import io
 import json
 import math
 import sys
@@ -192,10 +193,14 @@ def _judge_uniform(discriminator, candidates: np.ndarray) -> dict | None:
 
     The discriminator learned from batches undersampled to half primes, so its probabilities
     answer that balance: here a constant 0.5 has log-loss ln 2. Seeded by the number of candidates.
+    None when no such set can be drawn: one candidate, or no prime or no composite among the
+    uniform ones (one latent's range, say); there is then nothing to judge.
     """
     uniform = _uniform_candidates(candidates, np.random.default_rng(candidates.size))
     primes = utils.is_prime(uniform)
     half = min(primes.sum(), (~primes).sum(), candidates.size // 2)
+    if half == 0:
+        return None
     chosen = np.concatenate([np.flatnonzero(primes)[:half], np.flatnonzero(~primes)[:half]])
     result = _judge(discriminator, uniform[chosen], primes[chosen])
     if result is None:
@@ -305,7 +310,7 @@ def _residue_tv(values: np.ndarray, q: np.ndarray, p: int) -> float:
     return float(0.5 * np.abs(shares - target).sum())
 
 
-def window_distribution(windows, primes: tuple, exact: bool, excluded=None) -> dict:
+def window_distribution(windows, primes: tuple, exact: bool, excluded=None, labels=None) -> dict:
     """``prime_measures`` of a sampler's windows against uniform over every prime in them.
 
     windows: ``registry.Windows`` of distinct latents (their windows are disjoint); excluded:
@@ -313,9 +318,10 @@ def window_distribution(windows, primes: tuple, exact: bool, excluded=None) -> d
     windows are every latent of the range; otherwise they are a uniform sample, and each measure
     gets an sd (``*_sd``) by a delete-a-group jackknife over JACKKNIFE_GROUPS groups of windows.
     residue_tv_floor is the residue_tv of uniform over the same primes: an exactly uniform
-    sampler measured on these windows (its noise floor when they are a sample).
+    sampler measured on these windows (its noise floor when they are a sample). labels: which
+    candidates are prime, when already known (by default the oracle tests them here).
     """
-    labels = utils.is_prime(windows.candidates)
+    labels = utils.is_prime(windows.candidates) if labels is None else labels.copy()
     if excluded is not None:  # candidates outside a requested range: not in the reference
         labels &= ~excluded
     rows, cols = np.nonzero(labels)
@@ -635,11 +641,44 @@ def format_calibration(rows: list) -> str:
 
 
 MIN_BITS, MAX_BITS = 8, utils.MAX_PRIME_BITS  # --bits: the sizes a user may ask for
-PRIME_CHUNK = 1024              # proposals drawn at first per network call when drawing primes...
-MAX_PRIME_CHUNK = 65536         # ... growing to this as the rate of primes shows what is needed
-PRIME_SLICE = 64                # proposals tested at least at a time, so that few are tested past the N-th prime
+PRIME_CHUNK = 1024              # proposals of the first network call when drawing primes...
+MAX_PRIME_CHUNK = 16384         # ... doubling at each call up to this: a schedule fixed whatever the
+                                # count, so a seed's primes do not depend on how many are asked for
+PRIME_SLICE = 64                # proposals tested at least at a time, so that few are tested past the N-th
+                                # prime; beyond 2**64 (tested one by one anyway) also at most, for progress
 GIVE_UP_FACTOR = 50             # refuse after this many times the candidates chance would need
 DISTRIBUTION_WINDOWS = 2000     # sampled windows behind the distribution estimate of --primes
+DISTRIBUTION_SLICE = 25         # windows whose candidates are tested at a time, between progress lines
+PROGRESS_EVERY = 0.2            # seconds between rewrites of a progress line (a terminal's stderr only)
+
+
+class Progress:
+    """A progress line on ``stream`` (stderr), rewritten in place with \\r, when it is a terminal;
+    nothing at all otherwise (pipes, files, tests)."""
+
+    def __init__(self, stream=None):
+        self.stream = sys.stderr if stream is None else stream
+        self.on = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.last, self.width = -math.inf, 0
+
+    def show(self, text: str, now: bool = False) -> None:
+        """Rewrite the line as ``text``: at once when ``now``, else at most every PROGRESS_EVERY s."""
+        if not self.on or (not now and time.perf_counter() - self.last < PROGRESS_EVERY):
+            return
+        self.last = time.perf_counter()
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width = len(text)
+
+    def clear(self) -> None:
+        """Erase the line, before anything else is written to the terminal."""
+        if self.on and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
+
+
+QUIET = Progress(io.StringIO())  # not a terminal: shows nothing
 
 
 def prime_range(bits: int = 0, text: str = "") -> tuple:
@@ -666,88 +705,134 @@ def _in_bounds(candidates: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return (candidates >= lo) & (candidates <= hi)
 
 
-def draw_primes(generator, count: int, lo: int, hi: int, seed=None) -> tuple:
+def chunk_sizes():
+    """The proposals of each network call when drawing primes: PRIME_CHUNK, doubling up to
+    MAX_PRIME_CHUNK. The schedule does not depend on how many primes are asked for, so one seed
+    draws one sequence of proposals, and asking for fewer primes gives a prefix of the same primes."""
+    size = PRIME_CHUNK
+    while True:
+        yield size
+        size = min(2 * size, MAX_PRIME_CHUNK)
+
+
+def _first_primes(candidates: np.ndarray, wanted: int, before: tuple, shown=None) -> tuple:
+    """The first ``wanted`` primes of ``candidates`` in order (Python ints), and how many were
+    tested: in slices of the count that the rate of primes so far says is needed (before: the
+    primes found and candidates tested earlier), at least PRIME_SLICE, so that few are tested
+    past the last one wanted. Beyond 2**64 (object candidates, tested one by one anyway) slices
+    are at most PRIME_SLICE. shown(found, tested): called after each slice."""
+    found, tested, start = [], 0, 0
+    while start < candidates.size and len(found) < wanted:
+        rate = max(before[0] + len(found), 1) / max(before[1] + tested, 1)
+        size = int(max(PRIME_SLICE, (wanted - len(found)) / rate))
+        size = min(size, PRIME_SLICE) if candidates.dtype == object else size
+        piece = candidates[start:start + size]
+        hits = np.flatnonzero(utils.is_prime(piece))[:wanted - len(found)]
+        tested += (int(hits[-1]) + 1) if len(found) + hits.size == wanted else piece.size
+        found += [int(p) for p in piece[hits]]
+        start += size
+        if shown is not None:
+            shown(len(found), tested)
+    return found, tested
+
+
+def draw_primes(generator, count: int, lo: int, hi: int, seed=None, progress: Progress = QUIET) -> tuple:
     """``count`` random primes in [lo, hi] from the generator's sampler, and what they cost.
 
     The latents are those whose windows meet [lo, hi] (``generator.latents_for``), and the
-    sampler streams proposals from them (``stream``); each kept candidate outside [lo, hi] is
-    dropped untested, each one inside is tested by the oracle. Returns (primes: a list of Python
-    ints, in the order drawn; stats: proposals drawn, candidates tested, seconds, of them
-    setup_seconds building the sampler (the acceptance bound scores ACCEPTANCE_REFERENCE windows
-    once), sampler_seconds in the generator's sampler (its networks, the offsets, the
-    acceptance) and the rest mostly in the oracle). Raises OptimusError when the generator cannot reach [lo, hi], or
-    finds no prime after GIVE_UP_FACTOR times what chance would need.
+    sampler streams proposals from them (``stream``) in calls of ``chunk_sizes``, from one rng
+    seeded once; each kept candidate outside [lo, hi] is dropped untested, each one inside is
+    tested by the oracle in the order drawn, and the first ``count`` primes are returned: the
+    primes of a seed are one stream, of which a smaller count gives a prefix. Returns (primes: a
+    list of Python ints, in the order drawn, repeats allowed; stats: proposals drawn, candidates
+    tested, seconds, of them setup_seconds building the sampler (the acceptance bound scores
+    ACCEPTANCE_REFERENCE windows once), sampler_seconds in the generator's sampler (its networks,
+    the offsets, the acceptance) and the rest mostly in the oracle). progress: shows each step on
+    a terminal. Raises OptimusError when the generator cannot reach [lo, hi], or finds no prime
+    after GIVE_UP_FACTOR times what chance would need.
     """
     count = utils.check("primes", count, 0, utils.at_least(1))
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
+    progress.show("setting up the generator's sampler", now=True)
     low, high = generator.latents_for(lo, hi)
     sampler = generator.sampler("sampled", low, high)
     setup = time.perf_counter() - start
-    found, drawn, tested, chunk, network = [], 0, 0, PRIME_CHUNK, 0.0
+    found, drawn, tested, network = [], 0, 0, 0.0
     budget = GIVE_UP_FACTOR * count / float(np.mean(utils.local_density(utils.integers([lo, hi]))))
-    while len(found) < count:
+
+    def shown(more: int, spent: int) -> None:
+        progress.show(f"drawing primes: {len(found) + more} of {count} found, {tested + spent} "
+                      f"tested, {time.perf_counter() - start:.0f} s")
+    for chunk in chunk_sizes():
         tick = time.perf_counter()
         candidates, kept = sampler.stream(chunk, rng)
         network += time.perf_counter() - tick
-        candidates = candidates[kept & _in_bounds(candidates, lo, hi)]
         drawn += chunk
-        start_slice = 0  # test in the order drawn, in slices that stop once count are found
-        while start_slice < candidates.size and len(found) < count:
-            rate_tested = max(len(found), 1) / max(tested, 1)
-            size = int(max(PRIME_SLICE, (count - len(found)) / rate_tested))
-            piece = candidates[start_slice:start_slice + size]
-            primes = utils.is_prime(piece)
-            hits = np.flatnonzero(primes)[:count - len(found)]
-            tested += (int(hits[-1]) + 1) if len(found) + hits.size == count else piece.size
-            found += [int(p) for p in piece[hits]]
-            start_slice += size
-        if len(found) < count and tested > budget:
+        more, spent = _first_primes(candidates[kept & _in_bounds(candidates, lo, hi)], count - len(found),
+                                    (len(found), tested), shown)
+        found, tested = found + more, tested + spent
+        if len(found) == count:
+            break
+        if tested > budget:
             raise utils.OptimusError(f"no prime in [{lo}, {hi}] after {tested} candidates: the "
                                      "generator does not reach the primes of this range")
-        rate = max(len(found), 1) / drawn
-        chunk = int(min(MAX_PRIME_CHUNK, max(PRIME_CHUNK, 1.2 * (count - len(found)) / rate)))
-    return found[:count], {"proposals": drawn, "tested": tested, "seconds": time.perf_counter() - start,
-                           "setup_seconds": setup, "sampler_seconds": network, "latent_range": (low, high)}
+    return found, {"proposals": drawn, "tested": tested, "seconds": time.perf_counter() - start,
+                   "setup_seconds": setup, "sampler_seconds": network, "latent_range": (low, high)}
 
 
-def primes_distribution(generator, lo: int, hi: int, seed=None) -> dict | None:
+def _window_labels(candidates: np.ndarray, progress: Progress) -> np.ndarray:
+    """Which candidates (n, K) are prime, DISTRIBUTION_SLICE windows at a time, shown on progress."""
+    labels = np.zeros(candidates.shape, dtype=bool)
+    start = time.perf_counter()
+    for row in range(0, len(candidates), DISTRIBUTION_SLICE):
+        labels[row:row + DISTRIBUTION_SLICE] = utils.is_prime(candidates[row:row + DISTRIBUTION_SLICE])
+        progress.show(f"distribution: {min(row + DISTRIBUTION_SLICE, len(candidates))} of "
+                      f"{len(candidates)} windows tested, {time.perf_counter() - start:.0f} s")
+    return labels
+
+
+def primes_distribution(generator, lo: int, hi: int, seed=None, progress: Progress = QUIET) -> dict | None:
     """The distribution measures of the generator's primes in [lo, hi], estimated from
     DISTRIBUTION_WINDOWS sampled windows (their candidates outside [lo, hi] left out); None for
-    a generator without windows."""
+    a generator without windows. progress: shows each step on a terminal."""
+    progress.show("distribution: setting up the generator's sampler", now=True)
     low, high = generator.latents_for(lo, hi)
     sampler = generator.sampler("sampled", low, high)
     size = min(DISTRIBUTION_WINDOWS, high - low + 1)
     z = utils.random_integers(low, high, size, np.random.default_rng(seed))  # distinct latents
+    progress.show(f"distribution: scoring {size} windows", now=True)
     windows = sampler.windows(z)
     if windows is None:
         return None
     outside = ~_in_bounds(windows.candidates.reshape(-1), lo, hi).reshape(windows.candidates.shape)
     return window_distribution(registry.Windows(windows.candidates, np.where(outside, 0.0, windows.weights)),
-                               residue_primes(sampler), exact=size == high - low + 1, excluded=outside)
+                               residue_primes(sampler), exact=size == high - low + 1, excluded=outside,
+                               labels=_window_labels(windows.candidates, progress))
 
 
-def format_primes_report(primes: list, stats: dict, lo: int, hi: int, measures: dict | None) -> str:
-    """The stderr lines of --primes: what the primes cost, and their distribution."""
+def format_primes_report(primes: list, stats: dict, lo: int, hi: int) -> str:
+    """The stderr line of --primes on what the primes cost."""
     n, seconds = len(primes), stats["seconds"]
     size = (f"{hi.bit_length()} bits" if lo == 2 ** (hi.bit_length() - 1) and hi == 2 ** hi.bit_length() - 1
             else f"[{lo}, {hi}]")
-    lines = [f"{n} primes of {size} ({len(set(primes))} distinct) in {seconds:.2f} s: "
-             f"{n / seconds:.1f} primes/s; {stats['tested'] / n:.1f} candidates tested per prime "
-             f"(oracle calls), {stats['proposals'] / n:.1f} proposals drawn per prime; "
-             f"{stats['sampler_seconds'] / seconds:.0%} of the time in the generator's sampler, "
-             f"{stats['setup_seconds']:.1f} s setting it up"]
+    return (f"{n} primes of {size} ({len(set(primes))} distinct) in {seconds:.2f} s: "
+            f"{n / seconds:.1f} primes/s; {stats['tested'] / n:.1f} candidates tested per prime "
+            f"(oracle calls), {stats['proposals'] / n:.1f} proposals drawn per prime; "
+            f"{stats['sampler_seconds'] / seconds:.0%} of the time in the generator's sampler, "
+            f"{stats['setup_seconds']:.1f} s setting it up")
+
+
+def format_distribution_line(measures: dict | None) -> str:
+    """The stderr line of --primes --distribution: the distribution of the primes."""
     if measures is None:
-        lines.append("distribution: n/a (this generator has no candidate windows)")
-    else:
-        lines.append(
-            f"distribution over {measures['windows']} {'' if measures['exact'] else 'sampled '}windows "
+        return "distribution: n/a (this generator has no candidate windows)"
+    return (f"distribution over {measures['windows']} {'' if measures['exact'] else 'sampled '}windows "
             f"({measures['reference_primes']} "
             f"primes): tv {_measure_cell(measures, 'tv', '.3f')}, entropy deficit "
             f"{_measure_cell(measures, 'entropy_deficit_bits', '.3f')} bits, residue tv "
             f"{_measure_cell(measures, 'residue_tv', '.3f')} (a uniform sampler's: "
             f"{measures['residue_tv_floor']:.3f}), coverage {_measure_cell(measures, 'coverage', '.3f')}")
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -881,6 +966,8 @@ FLAGS = {  # name: (default, meaning)
     "primes": (0, "print this many random primes, one per line (with --bits or --range)"),
     "bits": (0, f"--primes of this many binary digits, {MIN_BITS} to {MAX_BITS}"),
     "range": ("", "--primes in [A, B], given as A:B"),
+    "distribution": (False, f"--primes also estimates their distribution from {DISTRIBUTION_WINDOWS} "
+                            "sampled windows, on stderr (minutes at 4096 bits)"),
 }
 DEFAULTS = {name: default for name, (default, _) in FLAGS.items()}
 
@@ -894,17 +981,27 @@ def _training_range(config: dict) -> tuple:
 
 
 def _print_primes(config: dict) -> int:
-    """--primes=N: N primes on stdout, one per line; what they cost and their distribution on stderr."""
+    """--primes=N: N primes on stdout, one per line; what they cost on stderr, and with
+    --distribution their distribution. On a terminal, stderr shows each step's progress."""
     if not config["primes"]:
-        raise utils.OptimusError("--bits and --range choose the size for --primes=N; give N")
+        raise utils.OptimusError("--bits, --range and --distribution are for --primes=N; give N")
     lo, hi = prime_range(config["bits"], config["range"])
     if config["json"] or config["candidates"]:
         raise utils.OptimusError("--primes prints primes on stdout: leave out --json and --candidates")
-    generator, _ = checkpoint.load_networks(config["checkpoint_dir"])
-    primes, stats = draw_primes(generator, config["primes"], lo, hi, config["seed"])
-    measures = primes_distribution(generator, lo, hi, config["seed"])
+    progress = Progress(sys.stderr)
+    generator, _ = checkpoint.load_networks(config["checkpoint_dir"])  # TensorFlow may log here
+    try:
+        primes, stats = draw_primes(generator, config["primes"], lo, hi, config["seed"], progress)
+    finally:
+        progress.clear()
     print("\n".join(map(str, primes)), flush=True)
-    print(format_primes_report(primes, stats, lo, hi, measures), file=sys.stderr, flush=True)
+    print(format_primes_report(primes, stats, lo, hi), file=sys.stderr, flush=True)
+    if config["distribution"]:
+        try:
+            measures = primes_distribution(generator, lo, hi, config["seed"], progress)
+        finally:
+            progress.clear()
+        print(format_distribution_line(measures), file=sys.stderr, flush=True)
     return 0
 
 
@@ -923,7 +1020,7 @@ def main(argv: list | None = None) -> int:
             text = format_calibration(calibration(config["n_samples"], config["seed"]))
             print(text, flush=True)
             return 0
-        if config["primes"] or config["bits"] or config["range"]:
+        if config["primes"] or config["bits"] or config["range"] or config["distribution"]:
             return _print_primes(config)
         generator, discriminator = checkpoint.load_networks(config["checkpoint_dir"])
         low, high = _training_range(config)

@@ -2,8 +2,10 @@
 import importlib.util
 import math
 import os
+import io
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +126,54 @@ def test_draw_primes_in_a_narrow_range_stays_inside_it():
     assert len(set(primes)) > 10
 
 
+@pytest.mark.parametrize("acceptance, lo, hi", [
+    ("window", *optimus_test.prime_range(bits=64)), ("none", *optimus_test.prime_range(bits=64)),
+    ("window", 10**12, 10**15), ("window", 1000, 1100)])
+def test_fewer_primes_of_a_seed_are_a_prefix_of_more(acceptance, lo, hi):
+    head = random_head([f"--acceptance={acceptance}"])
+    more, stats = optimus_test.draw_primes(head, 1000, lo, hi, seed=5)
+    assert stats["proposals"] > 4 * optimus_test.PRIME_CHUNK  # the draw spans several network calls
+    for count in (1, 100, 999):
+        fewer, _ = optimus_test.draw_primes(head, count, lo, hi, seed=5)
+        assert fewer == more[:count], count
+    other, _ = optimus_test.draw_primes(head, 100, lo, hi, seed=6)  # the control: another seed's stream
+    assert other != more[:100]
+
+
+def test_the_chunk_schedule_does_not_depend_on_the_count():
+    sizes = [size for size, _ in zip(optimus_test.chunk_sizes(), range(12))]
+    assert sizes[0] == optimus_test.PRIME_CHUNK and sizes[-1] == optimus_test.MAX_PRIME_CHUNK
+    assert all(b in (a, 2 * a) for a, b in zip(sizes, sizes[1:]))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_line_rewritten_on_a_terminal(monkeypatch):
+    monkeypatch.setattr(optimus_test, "PROGRESS_EVERY", 0.0)  # every update shown, however fast
+    head = random_head(["--acceptance=window"])
+    lo, hi = optimus_test.prime_range(bits=128)
+    stream = _Terminal()
+    progress = optimus_test.Progress(stream)
+    primes, _ = optimus_test.draw_primes(head, 20, lo, hi, seed=0, progress=progress)
+    assert primes == optimus_test.draw_primes(head, 20, lo, hi, seed=0)[0]  # progress draws nothing
+    optimus_test.primes_distribution(head, lo, hi, seed=0, progress=progress)
+    progress.clear()
+    text = stream.getvalue()
+    assert "drawing primes" in text and "distribution" in text and "\n" not in text
+    assert text.startswith("\r") and text.endswith("\r") and text.rstrip("\r").endswith(" ")
+
+
+def test_progress_writes_nothing_where_stderr_is_not_a_terminal():
+    stream = io.StringIO()
+    progress = optimus_test.Progress(stream)
+    optimus_test.draw_primes(random_head(["--acceptance=window"]), 5, 1000, 1100, seed=0, progress=progress)
+    progress.clear()
+    assert not progress.on and stream.getvalue() == ""
+
+
 def test_the_distribution_of_a_requested_size_is_estimated_from_its_windows():
     head = random_head(["--acceptance=window"])
     lo, hi = optimus_test.prime_range(bits=512)
@@ -188,6 +238,22 @@ def test_a_bad_request_for_primes_is_one_line_and_exit_2(argv, named, run_main, 
     assert status == 2 and out == "" and named in error_line(err)
 
 
+def test_distribution_is_a_flag_of_primes_listed_in_help(run_main, tmp_path):
+    status, out, _ = run_main(["--help"])
+    assert status == 0 and "--distribution = False" in out
+    status, out, err = run_main([f"--checkpoint_dir={tmp_path}", "--distribution"])
+    assert status == 2 and out == "" and "--primes" in error_line(err)
+
+
+def test_a_one_latent_range_reports_without_a_warning(run_main):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status, out, err = run_main(["--low_latent=5", "--high_latent=5", "--n_samples=1", "--json"])
+    assert status == 0, err
+    report = optimus_test.json.loads(out)
+    assert report["in_range"]["latents"] == 1 and report["in_range"]["discriminator_on_uniform"] is None
+
+
 def test_the_real_head_is_refused_beyond_its_float32_outputs(run_main, real_head_checkpoint):
     status, out, err = run_main([f"--checkpoint_dir={real_head_checkpoint}", "--primes=5", "--bits=64"])
     assert status == 2 and out == "" and "float32" in error_line(err)
@@ -195,13 +261,15 @@ def test_the_real_head_is_refused_beyond_its_float32_outputs(run_main, real_head
 
 @pytest.fixture(scope="module")
 def primes_cli(tmp_path_factory):
-    """{bits: CompletedProcess} of test.py --primes=100 on the shipped pair, started together."""
-    procs = {bits: subprocess.Popen([sys.executable, str(REPO_ROOT / "test.py"), "--primes=100",
-                                     f"--bits={bits}", "--seed=3"], cwd=tmp_path_factory.mktemp("cli"),
-                                    env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True)
-             for bits in (64, 1024)}
-    return {bits: (proc.communicate(timeout=CLI_TIMEOUT), proc.returncode) for bits, proc in procs.items()}
+    """{name: ((stdout, stderr), status)} of test.py --primes on the shipped pair, started together:
+    100 primes of 64 and of 1024 bits, and 3000 of 64 bits of the same seed with --distribution."""
+    requests = {64: ["--primes=100", "--bits=64"], 1024: ["--primes=100", "--bits=1024"],
+                "more": ["--primes=3000", "--bits=64", "--distribution"]}
+    procs = {name: subprocess.Popen([sys.executable, str(REPO_ROOT / "test.py"), *argv, "--seed=3"],
+                                    cwd=tmp_path_factory.mktemp("cli"), env=dict(os.environ),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, argv in requests.items()}
+    return {name: (proc.communicate(timeout=CLI_TIMEOUT), proc.returncode) for name, proc in procs.items()}
 
 
 @pytest.mark.slow
@@ -212,4 +280,15 @@ def test_the_shipped_pair_prints_100_distinct_primes_of_the_size_asked(primes_cl
     primes = [int(line) for line in out.split()]
     assert len(primes) == len(set(primes)) == 100
     assert all(p.bit_length() == bits and sympy.isprime(p) for p in primes)
-    assert "candidates tested per prime" in err and "primes/s" in err and "tv" in err
+    assert "candidates tested per prime" in err and "primes/s" in err
+    assert "distribution" not in err and "\r" not in err  # no estimate unless asked, no progress on a pipe
+
+
+@pytest.mark.slow
+def test_the_command_lines_primes_of_a_seed_are_a_prefix_of_more_and_estimated_on_request(primes_cli):
+    (out, err), status = primes_cli["more"]
+    assert status == 0, err
+    more = [int(line) for line in out.split()]
+    fewer = [int(line) for line in primes_cli[64][0][0].split()]
+    assert len(more) == 3000 and more[:100] == fewer
+    assert "distribution over 2000 sampled windows" in err and "tv" in err and "\r" not in err
