@@ -15,14 +15,17 @@ Miller-Rabin rounds with random bases; GMP bounds the chance that a composite pa
 """
 
 import ast
+import contextlib
 import dataclasses
 import difflib
 import functools
 import importlib
+import io
 import itertools
 import math
 import os
 import re
+import signal
 import sys
 import textwrap
 import threading
@@ -707,6 +710,72 @@ def _forward_log_lines(read_end: int, out: int, level: int) -> None:
             if line.startswith(_ABSL_BANNER) and level >= 1:
                 continue
             os.write(out, line)
+
+
+_CTRL_C_HANDLERS = []            # what a Ctrl-C calls, innermost last (none: the process ends)
+_CTRL_C_WATCHED = threading.Event()
+CTRL_C_EXIT = 130               # exit status of a process that a Ctrl-C ended (128 + SIGINT)
+
+
+def watch_ctrl_c(message: str) -> None:
+    """For an entry script, before TensorFlow starts its threads: Ctrl-C goes to a thread of its own.
+
+    SIGINT must be blocked before any thread starts (numpy's import starts some): the caller does
+    that first, with signal.pthread_sigmask. Python runs a signal handler in the main thread wherever the interpreter checks for signals,
+    including inside TensorFlow's C++ calls, and a handler that runs there can corrupt the heap
+    (glibc aborts with "corrupted size vs. prev_size"), even one that only sets a flag. So SIGINT
+    is blocked in the main thread, and in every thread started after it, and one thread waits
+    for it: it calls the innermost handler of ``on_ctrl_c``, or with none prints ``message`` and
+    ends the process at once with status 130.
+    """
+    if _CTRL_C_WATCHED.is_set():
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # not ignored (as in a background
+    _CTRL_C_WATCHED.set()                                       # job): an ignored one is discarded
+    threading.Thread(target=_wait_for_ctrl_c, args=(message,), name="ctrl-c", daemon=True).start()
+
+
+def _wait_for_ctrl_c(message: str) -> None:
+    while True:
+        signal.sigwait({signal.SIGINT})
+        if _CTRL_C_HANDLERS:
+            _CTRL_C_HANDLERS[-1]()
+        else:
+            end_at_once(message)
+
+
+def end_at_once(message: str) -> None:
+    """Print ``message`` on stderr and end the process with status 130, running nothing else:
+    no exception unwinds through TensorFlow and no interpreter shutdown runs beside its threads."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, RuntimeError):
+            pass  # a write to this stream was interrupted, or it is closed
+    try:
+        os.write(sys.stderr.fileno(), f"\n{message}\n".encode())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+    os._exit(CTRL_C_EXIT)
+
+
+@contextlib.contextmanager
+def on_ctrl_c(handler: Callable[[], None]):
+    """Within the block, a Ctrl-C calls ``handler()``: from the thread of ``watch_ctrl_c`` when an
+    entry script started it, else as a signal handler of the main thread (in-process use)."""
+    if _CTRL_C_WATCHED.is_set():
+        _CTRL_C_HANDLERS.append(handler)
+        try:
+            yield
+        finally:
+            _CTRL_C_HANDLERS.remove(handler)
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: handler())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def quiet_startup(modules: Sequence[str] = ("tensorflow", "keras")) -> None:

@@ -652,6 +652,49 @@ def test_second_ctrl_c_abandons_the_batch_with_exit_130(tmp_path):
     checkpoint.load(directory, reader[0])
 
 
+# A child that installs train.py's handler and keeps TensorFlow busy (ops on its thread pools and
+# Python calls between them), so that each Ctrl-C lands at a different point of TensorFlow's work.
+BUSY_CHILD = """
+import signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # as train.py does, before any thread
+sys.path.insert(0, sys.argv[1])
+import utils
+utils.watch_ctrl_c("stopped early")
+from training import train
+import tensorflow as tf
+with utils.on_ctrl_c(train._StopFlag()):
+    a = tf.random.normal((256, 256))
+    print("ready", flush=True)
+    while True:
+        a = tf.linalg.matmul(a, a)
+        a = a / (tf.norm(a) + 1.0)
+"""
+CTRL_C_REPETITIONS, CTRL_C_AT_ONCE = 20, 5
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_always_ends_the_process_with_130(tmp_path):
+    """20 repetitions: the second Ctrl-C ends the process with status 130 and one line, never a
+    SIGABRT or SIGSEGV from an exception unwinding through TensorFlow or its shutdown."""
+    outcomes = []
+    for first in range(0, CTRL_C_REPETITIONS, CTRL_C_AT_ONCE):
+        runs = []
+        for index in range(first, first + CTRL_C_AT_ONCE):
+            log = tmp_path / f"child{index}.out"
+            proc = start([BUSY_CHILD, str(ROOT)], log, script=Path("-c"))
+            runs.append((proc, log))
+        for index, (proc, log) in enumerate(runs):
+            wait_for_output(proc, log, r"ready")
+            time.sleep(0.05 * index)  # each one in a different phase of its loop
+            proc.send_signal(signal.SIGINT)
+            wait_for_output(proc, log, r"Ctrl-C: finishing this batch")
+            proc.send_signal(signal.SIGINT)
+        for proc, log in runs:
+            status, out, err = finish(proc, log)
+            outcomes.append((status, own_lines(err)[-1:]))
+    assert outcomes == [(130, [train.ABANDONED])] * CTRL_C_REPETITIONS
+
+
 def test_ctrl_c_inside_a_print_does_not_crash(monkeypatch):
     """Python runs a signal handler while a print to stdout holds the stream's lock; the
     handler's own message must not print to that stream (a reentrant print raises)."""
@@ -667,7 +710,7 @@ def test_ctrl_c_inside_a_print_does_not_crash(monkeypatch):
 
         def write(self, data):  # the handler lands while BufferedWriter holds its lock
             if not stop.requested:
-                stop(signal.SIGINT, None)
+                stop()
             return os.write(write_end, data)
 
     stream = io.TextIOWrapper(io.BufferedWriter(Raw()), write_through=False)

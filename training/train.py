@@ -14,13 +14,16 @@ import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__":  # before numpy or TensorFlow start threads: they inherit the mask
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # Ctrl-C: see utils.watch_ctrl_c
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import utils  # noqa: E402
 
-if __name__ == "__main__":
-    utils.quiet_startup()  # before anything imports TensorFlow
+if __name__ == "__main__":  # before anything imports TensorFlow
+    utils.watch_ctrl_c("Stopped before the first batch; the last saved checkpoint is intact.")
+    utils.quiet_startup()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -153,15 +156,21 @@ def parse_config(argv: list) -> dict:
     return config
 
 
+ABANDONED = ("Abandoned the batch in progress; the last saved checkpoint is intact. "
+             "Run the same command to resume.")
+
+
 class _StopFlag:
-    """First Ctrl-C asks to stop after the batch in progress; a second one aborts at once."""
+    """First Ctrl-C asks to stop after the batch in progress; a second one ends the process at once
+    (``utils.end_at_once``): checkpoints are committed through a journal, so ending at any moment
+    leaves the last complete one, as a kill -9 does."""
 
     def __init__(self):
         self.requested = False
 
-    def __call__(self, signum, frame):
+    def __call__(self):
         if self.requested:
-            raise KeyboardInterrupt
+            utils.end_at_once(ABANDONED)
         self.requested = True
         # os.write, not print: the handler can run while the main thread is inside a print to
         # the same buffered stdout, and a reentrant print raises RuntimeError
@@ -405,11 +414,8 @@ def _train_in(directory: Path, config: dict) -> dict:
     try:
         trainer, state, rng = start(config, directory)
         stop = _StopFlag()
-        previous_handler = signal.signal(signal.SIGINT, stop)
-        try:
+        with utils.on_ctrl_c(stop):
             report = train_loop(trainer, config, directory, state, rng, stop, Events(directory, state))
-        finally:
-            signal.signal(signal.SIGINT, previous_handler)
         finish(trainer, config, directory, state, report, stop.requested)
         return state
     finally:
@@ -568,8 +574,7 @@ def main(argv: list) -> int:
     except OSError as err:  # printing the progress: a closed pipe, a full device
         return utils.output_failed(err)
     except KeyboardInterrupt:
-        print("\nAbandoned the batch in progress; the last saved checkpoint is intact. "
-              "Run the same command to resume.", file=sys.stderr, flush=True)
+        print(f"\n{ABANDONED}", file=sys.stderr, flush=True)
         return 130
     return 0
 
