@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import difflib
 import functools
+import glob
 import importlib
 import io
 import itertools
@@ -709,8 +710,12 @@ def _forward_log_lines(read_end: int, out: int, level: int) -> None:
                 continue
             if line.startswith(_ABSL_BANNER) and level >= 1:
                 continue
+            if _NO_GPU_LINE in line and not glob.glob("/dev/nvidia[0-9]*"):
+                continue  # CUDA's libraries are installed, the machine has no GPU: nothing is wrong
             os.write(out, line)
 
+
+_NO_GPU_LINE = b"failed call to cuInit"  # TensorFlow's error line where CUDA finds no device
 
 _CTRL_C_HANDLERS = []            # what a Ctrl-C calls, innermost last (none: the process ends)
 _CTRL_C_WATCHED = threading.Event()
@@ -799,6 +804,8 @@ def quiet_startup(modules: Sequence[str] = ("tensorflow", "keras")) -> None:
     try:
         for name in modules:
             importlib.import_module(name)
+        if "tensorflow" in modules:  # CUDA starts at the first device query: inside the filter
+            sys.modules["tensorflow"].config.list_physical_devices("GPU")
     finally:
         os.dup2(saved, 2)  # drops the pipe's last write end: the forwarder reads to the end
         forwarder.join()

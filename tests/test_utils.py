@@ -462,3 +462,18 @@ def test_quiet_startup_applies_the_documented_level_to_start_up_notes(tmp_path, 
     assert lines[-1] == (level or utils.TF_LOG_LEVEL)
     for fragment in ["All log messages", "a note", "a warning", "a library error", "something else"]:
         assert any(fragment in line for line in lines[:-1]) == (fragment in shown), (fragment, lines)
+
+
+def test_tensorflow_starts_without_a_line_on_a_machine_without_a_gpu():
+    """The real TensorFlow, started as the scripts start it: nothing on stderr on a CPU machine
+    (its cuInit error included); with a GPU present the check is moot and is skipped."""
+    import glob
+    import os
+    import subprocess
+    if glob.glob("/dev/nvidia[0-9]*"):
+        pytest.skip("this machine has a GPU")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    code = (f"import sys; sys.path.insert(0, {str(Path(utils.__file__).parent)!r}); import utils; "
+            "utils.quiet_startup(); import tensorflow as tf; print(int(tf.reduce_sum(tf.ones(3))))")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "3\n", "")
