@@ -173,7 +173,7 @@ def test_table_means_match_the_csv(killed_then_rerun):
         rows = [r for r in csv.DictReader(f) if r["state"] == "COMPLETE"]
     table = (folder / sweep.TABLE_FILE).read_text()
     # CSV column, scale in the table, the table's last digit (None: not a mean)
-    columns = (("value", 1, 1e-3), ("in_range_score", 1, 1e-3), ("distinct_fraction", 100, 1e-2),
+    columns = (("value", 1, 1e-3), ("against the first row", None, None), ("in_range_score", 1, 1e-3), ("distinct_fraction", 100, 1e-2),
                ("p_value", None, None), ("multiples_3", 100, 1e-1), ("seconds", 1, 1e-1))
     for name in ("offset head", "seed's method"):
         cells = re.search(rf"^\| {re.escape(name)} \| 2 \|(.*)\|$", table, re.M).group(1).split("|")
@@ -189,6 +189,37 @@ def test_table_means_match_the_csv(killed_then_rerun):
                                            ("probe_3", 100, 1, judged.group(3))):
             mean = scale * np.mean([float(r[column]) for r in rows if r["configuration"] == name])
             assert abs(float(cell.split()[0].rstrip("%")) - mean) <= digit / 2 + 1e-9, (column, cell)
+
+
+@pytest.mark.slow
+def test_a_fresh_folder_goes_on_from_the_committed_trials_csv(killed_then_rerun, tmp_path):
+    """On a fresh machine only trials.csv is committed: a new study takes its complete trials,
+    with the same attributes, and the tables come out the same."""
+    folder = killed_then_rerun["folder"]
+    shutil.copy(folder / sweep.CSV_FILE, tmp_path / sweep.CSV_FILE)
+    loaded = sweep.load_sweep(str(folder.parent / "tiny.py"))
+    fresh, _ = sweep.open_study({**sweep.DEFAULTS, "sweep_dir": str(tmp_path)}, loaded, tmp_path)
+    old = study_trials(folder)
+    assert len(fresh.get_trials()) == sum(t.state == TrialState.COMPLETE for t in old) == len(POINTS)
+    done = sweep.completed(old, loaded)
+    for trial in fresh.get_trials():
+        before = done[point_of(trial)]
+        assert (trial.value, trial.user_attrs) == (before.value, before.user_attrs)
+    assert sweep.format_table(sweep.summarize(fresh.get_trials(), loaded), loaded) == \
+        sweep.format_table(sweep.summarize(old, loaded), loaded)
+    again, _ = sweep.open_study({**sweep.DEFAULTS, "sweep_dir": str(tmp_path)}, loaded, tmp_path)
+    assert len(again.get_trials()) == len(POINTS)  # a study with trials imports nothing more
+
+
+@pytest.mark.parametrize("values, reference, word", [
+    ([3.0, 3.1, 3.05], [2.0, 2.1, 2.05], "higher"),
+    ([2.0, 2.1, 2.05], [3.0, 3.1, 3.05], "lower"),
+    ([1.0, 2.0, 3.0], [1.5, 2.5, 3.5], "no measurable effect"),
+])
+def test_the_difference_from_the_first_row_says_what_its_interval_shows(values, reference, word):
+    delta, half, said = sweep.difference(values, reference)
+    assert said == word and delta == pytest.approx(np.mean(values) - np.mean(reference))
+    assert (abs(delta) > half) == (word != "no measurable effect")
 
 
 @pytest.mark.slow

@@ -40,6 +40,7 @@ import csv
 import fcntl
 import hashlib
 import io
+import json
 import logging
 import math
 import multiprocessing
@@ -314,12 +315,37 @@ def open_study(settings: dict, sweep: dict, folder: Path) -> tuple:
                     grace_period=settings["grace_seconds"])
             study = optuna.create_study(storage=storage, study_name=sweep["name"],
                                         direction="maximize", load_if_exists=True)
+            if not study.get_trials(deepcopy=False):
+                import_finished(study, folder / CSV_FILE)
     except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError,
             optuna.exceptions.OptunaError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise utils.OptimusError(f"--storage={masked(url)}: cannot open the study "
                                  f"({_hide_password(first, url)})") from None
     return study, storage
+
+
+TEXT_COLUMNS = ("configuration", "run_dir", "overrides", "invocation", "error")
+INTEGER_COLUMNS = ("seed", "first_learned", "batches")
+
+
+def import_finished(study: optuna.Study, path: Path) -> int:
+    """Add the COMPLETE trials of a committed ``trials.csv`` to a new, empty study: a sweep goes on
+    from its committed results on a fresh machine. Returns how many it added."""
+    if not path.is_file():
+        return 0
+    with open(path, newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row.get("state") == "COMPLETE"]
+    for row in rows:
+        attributes = {}
+        for column in CSV_COLUMNS[2:]:
+            text = row.get(column, "")
+            if column == "value" or (text == "" and column not in TEXT_COLUMNS):
+                continue
+            attributes[column] = (text if column in TEXT_COLUMNS else json.loads(text) if column == "scores"
+                                  else int(text) if column in INTEGER_COLUMNS else float(text))
+        study.add_trial(optuna.trial.create_trial(value=float(row["value"]), user_attrs=attributes))
+    return len(rows)
 
 
 class ClaimLock:
@@ -654,13 +680,37 @@ def summarize(trials: list, sweep: dict) -> list:
     for name in sweep["configurations"]:
         runs = [done[(name, seed)] for seed in sweep["seeds"] if (name, seed) in done]
         if runs:
-            rows.append({"configuration": name, "seeds": len(runs),
+            rows.append({"configuration": name, "seeds": len(runs), "values": [t.value for t in runs],
                          "value": _mean_ci([t.value for t in runs]),
                          # .get: trials of an older sweep.py lack the later attributes
                          **{key: _mean_ci([t.user_attrs.get(key) for t in runs]) for key in MEANS[1:]},
                          "learned": sum(t.user_attrs.get("first_learned") is not None for t in runs),
                          "p_value": max(t.user_attrs["p_value"] for t in runs)})
     return rows
+
+
+def difference(values: list, reference: list) -> tuple:
+    """(mean of ``values`` minus that of ``reference``, half-width of its CONFIDENCE interval by
+    Welch's t, or None with fewer than 2 of either, and what the interval says in words)."""
+    a, b = np.asarray(values, float), np.asarray(reference, float)
+    delta = float(a.mean() - b.mean())
+    if a.size < 2 or b.size < 2:
+        return delta, None, "one seed: no interval"
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    if va + vb == 0:
+        return delta, 0.0, "higher" if delta > 0 else "lower" if delta < 0 else "no measurable effect"
+    dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = float(stats.t.ppf((1 + CONFIDENCE) / 2, dof) * math.sqrt(va + vb))
+    word = "higher" if delta - half > 0 else "lower" if delta + half < 0 else "no measurable effect"
+    return delta, half, word
+
+
+def _against(row: dict, first: dict) -> str:
+    """The ``against the first row`` cell of the held-out score."""
+    if row is first:
+        return "(reference)"
+    delta, half, word = difference(row["values"], first["values"])
+    return f"{delta:+.3f}" + ("" if half is None else f" +- {half:.3f}") + f": {word}"
 
 
 def _cell(mean_ci: tuple, form: str, unit: str = "") -> str:
@@ -683,15 +733,18 @@ def format_table(rows: list, sweep: dict) -> str:
              f"range, over chance's count at the same magnitudes (a uniform odd sampler scores 1); "
              f"in-range score: the same on the training range. Mean +- {CONFIDENCE:.0%} confidence "
              "interval (Student t) over seeds; p-value: the largest over seeds; multiples: the "
-             "shares of held-out outputs divisible by 3, 5 and 7 (chance: 33, 20 and 14%).", "",
-             "| configuration | seeds | held-out score | in-range score | distinct outputs | "
-             "p-value | multiples of 3 / 5 / 7 | training seconds |", "|---|---|---|---|---|---|---|---|"]
+             f"shares of held-out outputs divisible by 3, 5 and 7 (chance: 33, 20 and 14%); against the "
+             f"first row ({rows[0]['configuration'] if rows else 'none'}): the held-out score's difference, with its {CONFIDENCE:.0%} interval (Welch t), and whether that "
+             "interval is above zero (higher), below it (lower) or holds it (no measurable effect).", "",
+             "| configuration | seeds | held-out score | against the first row | in-range score | "
+             "distinct outputs | p-value | multiples of 3 / 5 / 7 | training seconds |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         seeds = str(row["seeds"]) + ("" if row["seeds"] == len(sweep["seeds"]) else
                                      f" of {len(sweep['seeds'])}")
         multiples = " / ".join(f"{100 * row[f'multiples_{q}'][0]:.1f}" for q in test.SMALL_PRIMES)
         lines.append(f"| {row['configuration']} | {seeds} | {_cell(row['value'], '.3f')} | "
-                     f"{_cell(row['in_range_score'], '.3f')} | {_cell(_percent(row['distinct_fraction']), '.2f', '%')} | "
+                     f"{_against(row, rows[0])} | {_cell(row['in_range_score'], '.3f')} | {_cell(_percent(row['distinct_fraction']), '.2f', '%')} | "
                      f"{test.p_value_text(row['p_value'])} | {multiples}% | "
                      f"{_cell(row['seconds'], '.1f')} |")
     lines += ["", "The discriminator at the end, on uniform odd candidates at the held-out outputs' "

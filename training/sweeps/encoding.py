@@ -1,4 +1,4 @@
-"""A wider residue encoding: largest_prime 61 and 127 over 3 seeds (the default, 31, is the ablations sweep's default row).
+"""A wider residue encoding: largest_prime 61 and 127, 3 seeds each (31 is the ablations' default).
 
 With odd primes up to P, avoiding every one of them scores prod p/(p-1) over chance: 3.27 for 31,
 3.80 for 61 and 4.39 for 127, so the score has room again to tell methods apart. Every run is
@@ -10,4 +10,8 @@ COMMON = {"test_samples": 100_000, "test_session_occurrences": 50}
 CONFIGURATIONS = {
     "largest_prime 61": {"largest_prime": 61},
     "largest_prime 127": {"largest_prime": 127},
+    # 61 reaches its ceiling's neighbourhood but not tv <= 0.02: the policy's share of each prime
+    # follows D's beliefs, so longer training or more generator steps may even them out
+    "largest_prime 61, 200 batches": {"largest_prime": 61, "nb_batches": 200, "test_session_occurrences": 100},
+    "largest_prime 61, 60 generator steps": {"largest_prime": 61, "generator_steps": 60},
 }
