@@ -106,6 +106,15 @@ def test_temporaries_without_a_journal_are_discarded(tmp_path):
     assert not stray.exists() and checkpoint.read_state(tmp_path)["batch"] == 1
 
 
+def test_a_killed_runs_half_written_log_is_removed_and_other_files_are_not(tmp_path):
+    stale = [tmp_path / f"{checkpoint.WRITE_PREFIX}ab-{n}" for n in (checkpoint.CSV_FILE, checkpoint.PLOT_FILE)]
+    kept = [tmp_path / f"{checkpoint.WRITE_PREFIX}cd-probe", tmp_path / "notes-training_log.csv"]
+    for path in stale + kept:
+        path.write_text("x")
+    checkpoint.remove_stale_writes(tmp_path)
+    assert [p.exists() for p in stale + kept] == [False, False, True, True]
+
+
 def test_written_files_follow_the_umask(tmp_path):
     import os
     import subprocess

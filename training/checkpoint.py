@@ -131,6 +131,14 @@ def recover(directory) -> None:
             stray.unlink(missing_ok=True)
 
 
+def remove_stale_writes(directory) -> None:
+    """Delete the half-written log and plot a killed train.py left; call under the folder's lock."""
+    for name in (CSV_FILE, PLOT_FILE):
+        for stray in Path(directory).glob(f"{WRITE_PREFIX}*-{name}"):
+            if stray.is_file() and not stray.is_symlink():
+                stray.unlink(missing_ok=True)
+
+
 def refuse_interrupted(directory) -> None:
     """Raise OptimusError if a commit in ``directory`` was interrupted: its files may be mixed."""
     journal = Path(directory) / JOURNAL_FILE

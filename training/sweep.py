@@ -338,11 +338,12 @@ def import_finished(study: optuna.Study, path: Path) -> int:
         rows = [row for row in csv.DictReader(f) if row.get("state") == "COMPLETE"]
     for row in rows:
         attributes = {}
-        for column in CSV_COLUMNS[2:]:
+        for column in CSV_COLUMNS[2:]:  # a complete trial has each but "error"; "" was None
             text = row.get(column, "")
-            if column == "value" or (text == "" and column not in TEXT_COLUMNS):
+            if column in ("value", "error"):
                 continue
-            attributes[column] = (text if column in TEXT_COLUMNS else json.loads(text) if column == "scores"
+            attributes[column] = (text if column in TEXT_COLUMNS else None if text == ""
+                                  else json.loads(text) if column == "scores"
                                   else int(text) if column in INTEGER_COLUMNS else float(text))
         study.add_trial(optuna.trial.create_trial(value=float(row["value"]), user_attrs=attributes))
     return len(rows)

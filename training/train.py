@@ -429,6 +429,7 @@ def start(config: dict, directory: Path) -> tuple:
     trained with another method.
     """
     checkpoint.recover(directory)
+    checkpoint.remove_stale_writes(directory)
     present = [n for n in checkpoint.REQUIRED_FILES if (directory / n).exists()]
     if present and len(present) < len(checkpoint.REQUIRED_FILES):
         missing = sorted(set(checkpoint.REQUIRED_FILES) - set(present))
