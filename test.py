@@ -42,6 +42,7 @@ import utils  # noqa: E402
 if __name__ == "__main__":
     utils.quiet_startup()  # before anything imports TensorFlow
 from training import checkpoint, model, registry  # noqa: E402
+from training import sampling as sampling_lib  # noqa: E402
 
 # Defaults
 N_SAMPLES = 10_000              # latent integers drawn in each range
@@ -77,7 +78,7 @@ RULES = {
     "beyond_latent": utils.between(0, MAX_LATENT, "an integer"),
     "seed": utils.at_least(0),
     "verbose": utils.one_of(0, 1, 2, 3),
-    "sampling": utils.one_of(*registry.SAMPLINGS),
+    "sampling": utils.one_of(*sampling_lib.SAMPLINGS),
     "primes": utils.at_least(0),
     "bits": utils.between(0, utils.MAX_PRIME_BITS, "an integer"),
 }
@@ -313,7 +314,7 @@ def _residue_tv(values: np.ndarray, q: np.ndarray, p: int) -> float:
 def window_distribution(windows, primes: tuple, exact: bool, excluded=None, labels=None) -> dict:
     """``prime_measures`` of a sampler's windows against uniform over every prime in them.
 
-    windows: ``registry.Windows`` of distinct latents (their windows are disjoint); excluded:
+    windows: ``sampling_lib.Windows`` of distinct latents (their windows are disjoint); excluded:
     a mask of candidates to leave out of the reference (and so of the measure). exact: the
     windows are every latent of the range; otherwise they are a uniform sample, and each measure
     gets an sd (``*_sd``) by a delete-a-group jackknife over JACKKNIFE_GROUPS groups of windows.
@@ -502,8 +503,8 @@ class _Map:
     def beliefs_of_candidates(self, candidates) -> np.ndarray:
         return self.beliefs((np.asarray(candidates, dtype=np.float64) - 1) / 2)
 
-    def sampler(self, sampling: str, low: int, high: int) -> registry.PointMasses:
-        return registry.PointMasses(self.outputs)
+    def sampler(self, how: str, low: int, high: int) -> sampling_lib.PointMasses:
+        return sampling_lib.PointMasses(self.outputs)
 
     def representation_of(self, candidates) -> None:
         return None  # no hidden layer to probe
@@ -520,11 +521,11 @@ class _Windows:
     def sampler(self, sampling: str, low: int, high: int):
         return self
 
-    def windows(self, z) -> registry.Windows:
+    def windows(self, z) -> sampling_lib.Windows:
         z = np.asarray(z, dtype=np.uint64).reshape(-1, 1)
         candidates = np.uint64(2) * (np.uint64(self.offsets) * z
                                      + np.arange(self.offsets, dtype=np.uint64)) + np.uint64(1)
-        return registry.Windows(candidates, np.asarray(self.weights(candidates), dtype=np.float64))
+        return sampling_lib.Windows(candidates, np.asarray(self.weights(candidates), dtype=np.float64))
 
     def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
         windows = self.windows(z)
@@ -746,7 +747,7 @@ def draw_primes(generator, count: int, lo: int, hi: int, seed=None, progress: Pr
     primes of a seed are one stream, of which a smaller count gives a prefix. Returns (primes: a
     list of Python ints, in the order drawn, repeats allowed; stats: proposals drawn, candidates
     tested, seconds, of them setup_seconds building the sampler (the acceptance bound scores
-    ACCEPTANCE_REFERENCE windows once), sampler_seconds in the generator's sampler (its networks,
+    sampling.STREAM_REFERENCE candidates once), sampler_seconds in the generator's sampler (its networks,
     the offsets, the acceptance) and the rest mostly in the oracle). progress: shows each step on
     a terminal. Raises OptimusError when the generator cannot reach [lo, hi], or finds no prime
     after GIVE_UP_FACTOR times what chance would need.
@@ -757,6 +758,7 @@ def draw_primes(generator, count: int, lo: int, hi: int, seed=None, progress: Pr
     progress.show("setting up the generator's sampler", now=True)
     low, high = generator.latents_for(lo, hi)
     sampler = generator.sampler("sampled", low, high)
+    sampler.set_up()
     setup = time.perf_counter() - start
     found, drawn, tested, network = [], 0, 0, 0.0
     budget = GIVE_UP_FACTOR * count / float(np.mean(utils.local_density(utils.integers([lo, hi]))))
@@ -806,7 +808,7 @@ def primes_distribution(generator, lo: int, hi: int, seed=None, progress: Progre
     if windows is None:
         return None
     outside = ~_in_bounds(windows.candidates.reshape(-1), lo, hi).reshape(windows.candidates.shape)
-    return window_distribution(registry.Windows(windows.candidates, np.where(outside, 0.0, windows.weights)),
+    return window_distribution(sampling_lib.Windows(windows.candidates, np.where(outside, 0.0, windows.weights)),
                                residue_primes(sampler), exact=size == high - low + 1, excluded=outside,
                                labels=_window_labels(windows.candidates, progress))
 

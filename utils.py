@@ -372,12 +372,12 @@ def random_big_integers(low: int, high: int, size: int, rng: np.random.Generator
     """
     span = high - low + 1
     bits = span.bit_length()
-    nbytes = (bits + 7) // 8
+    nbytes, shift = (bits + 7) // 8, -bits % 8
     out = []
-    while len(out) < size:
-        value = int.from_bytes(rng.bytes(nbytes), "little") >> (8 * nbytes - bits)
-        if value < span:
-            out.append(low + value)
+    while len(out) < size:  # one draw of random bytes per round: rng.bytes costs microseconds a call
+        block = rng.bytes(nbytes * (size - len(out)))
+        values = (int.from_bytes(block[i:i + nbytes], "little") >> shift for i in range(0, len(block), nbytes))
+        out += [low + v for v in values if v < span]
     return np.array(out, dtype=object)
 
 

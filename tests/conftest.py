@@ -13,7 +13,17 @@ utils.quiet_startup()
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: seconds-long end-to-end test (CI runs these too)")
+    config.addinivalue_line("markers", "slow: the tier of long end-to-end runs: -m slow runs it, "
+                                       "-m 'not slow' the rest (CI runs both)")
     # Keras's own np.array(tensor) calls trip numpy 2's copy-keyword deprecation, thousands of times
     config.addinivalue_line(
         "filterwarnings", "ignore:__array__ implementation doesn't accept a copy keyword")
+
+
+SLOW_FIXTURES = {"cli"}  # test_report's: every command-line run at once, about a minute
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker("slow")

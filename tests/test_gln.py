@@ -114,6 +114,7 @@ def test_a_short_training_with_the_gln_discriminator_learns():
     assert report["low_latent"] == HELD_OUT[0]
 
 
+@pytest.mark.slow
 def test_a_resumed_gln_run_matches_an_uninterrupted_one(tmp_path, monkeypatch):
     from training import checkpoint, train
     monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: None)

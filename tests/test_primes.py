@@ -14,7 +14,7 @@ import sympy
 
 import utils
 from support import error_line, whole_state
-from training import checkpoint, model, registry, train
+from training import checkpoint, model, registry, sampling, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("optimus_test", REPO_ROOT / "test.py")
@@ -23,13 +23,13 @@ _spec.loader.exec_module(optimus_test)
 CLI_TIMEOUT = 300               # seconds for one command-line run
 
 
-def random_head(argv=(), seed: int = 0):
+def random_head(argv=(), seed: int = 0, scale: float = 0.15):
     """An offset head of the default architecture (with ``argv``) and random, non-trivial weights."""
     config = train.parse_config(list(argv))
     head = registry.build(registry.generator_architecture(config), "generator")
     rng = np.random.default_rng(seed)
     for w in head.model.trainable_weights:
-        w.assign(rng.normal(0, 0.15, w.shape).astype(np.float32))
+        w.assign(rng.normal(0, scale, w.shape).astype(np.float32))
     return head
 
 
@@ -103,6 +103,43 @@ def test_the_stream_of_a_head_without_acceptance_draws_its_windows():
     frequencies = {c: n / candidates.size for c, n in zip(*np.unique(candidates, return_counts=True))}
     for c, q in zip(w.candidates.reshape(-1).tolist(), w.weights.reshape(-1) / 4):
         assert abs(frequencies.get(c, 0.0) - q) < 0.01
+
+
+@pytest.mark.parametrize("argv", [[], ["--generator_activation=sin"], ["--generator_activation=snake"],
+                                  ["--generator_layers=0"], ["--largest_prime=61"]])
+def test_the_folded_scorer_gives_the_networks_scores(argv):
+    head, other = random_head(argv), random_head(argv, seed=1)
+    z = np.random.default_rng(2).integers(1, 2**40, 500)
+    k = np.random.default_rng(3).integers(0, head.offsets, 500)
+    folded = sampling.FoldedScorer(head)
+    expected = head.logits(z)[np.arange(500), k]
+    np.testing.assert_allclose(folded(folded.latent_residues(z), k), expected, rtol=1e-4, atol=1e-4)
+    wrong = sampling.FoldedScorer(other)  # the negative control: another head's weights
+    assert np.abs(wrong(wrong.latent_residues(z), k) - expected).max() > 0.01
+
+
+def test_a_stream_beyond_int64_keeps_its_latents_uniform_and_its_scores_weighted():
+    """Over a range of 2**90 latents the stream draws each latent's residues first and the rest
+    only for the kept: the kept candidates lie in the range, spread over all of it, and their
+    classes mod 3 and 5 follow exp(score) as the direct draw does on a small range."""
+    head = random_head(["--acceptance=window"])
+    low, high = 2**100, 2**100 + 2**90
+    big = head.sampler("sampled", low, high)
+    candidates, kept = big.stream(400_000, np.random.default_rng(0))
+    assert kept.all() and candidates.size > 20_000 and big.folded is not None
+    z = (candidates - 1) // 2 // head.offsets
+    assert all(low <= int(v) <= high for v in z)
+    eighths = np.bincount([(int(v) - low) >> 87 for v in z], minlength=8) / len(z)
+    assert np.abs(eighths - 1 / 8).max() < 0.01
+
+    def classes(numbers):  # the shares of the classes mod 3, then mod 5
+        return np.concatenate([np.bincount([int(v) % p for v in numbers], minlength=p) / len(numbers)
+                               for p in (3, 5)])
+    direct, _ = head.sampler("sampled", 1, 2**40).stream(400_000, np.random.default_rng(1))
+    assert np.abs(classes(candidates) - classes(direct)).max() < 0.02
+    rng = np.random.default_rng(2)  # the control: unweighted candidates differ from the weighted
+    unweighted = 2 * (head.offsets * rng.integers(1, 2**40, 100_000) + rng.integers(0, head.offsets, 100_000)) + 1
+    assert np.abs(classes(unweighted) - classes(direct)).max() > 0.025
 
 
 # -- drawing primes ---------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ def assert_events_match_the_log(directory, batches: int) -> None:
         assert all(count == 300 for _, count in events[tag])  # one entry per latent of the batch
 
 
+@pytest.mark.slow
 def test_a_run_writes_its_log_and_sessions_as_events_and_a_resume_continues_them(run, tmp_path):
     run(3)
     assert_events_match_the_log(tmp_path, 3)
@@ -73,6 +74,7 @@ def test_a_run_writes_its_log_and_sessions_as_events_and_a_resume_continues_them
     assert_events_match_the_log(tmp_path, 5)
 
 
+@pytest.mark.slow
 def test_events_past_the_saved_batch_are_dropped_and_missing_ones_rewritten_on_resume(run, tmp_path):
     run(3)
     with tf.summary.create_file_writer(str(tmp_path / train.TENSORBOARD_DIR)).as_default():

@@ -26,6 +26,7 @@ import tensorflow as tf
 
 import utils
 from training import model as model_lib
+from training import sampling
 from training import training_utils as tu
 
 
@@ -99,13 +100,6 @@ REGISTRIES = (GENERATOR_HEADS, GENERATOR_INPUTS, ACCEPTANCES, REWARDS, POLICY_GR
 ROOTS = ("generator_head", "discriminator", "discriminator_input")  # always chosen; the others
                                                                     # are chosen by what reads them
 
-SAMPLINGS = ("sampled", "greedy")  # how a generator is used: draw its offsets, or take the likeliest
-ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight, at
-ACCEPTANCE_CANDIDATES = 2**19   # most this many candidates in all (fewer latents for wide heads)
-ACCEPTANCE_SEED = 0             # seed of those latents (fixed: a generator's sampler is a function
-                                # of its weights and latent range alone)
-MAX_WINDOW_CANDIDATES = 2**25   # candidates in the windows measured at once (about 1 GiB with
-                                # their weights and labels)
 LOGIT_ROWS = 65536              # candidates per scorer call when computing logits from integers
                                 # (4096 latents of 16 offsets: a few tens of MB of features)
 
@@ -134,6 +128,7 @@ class Encoding:
     reads = stores = ()
     differentiable = False      # a gradient passes from its features back to x
     bounded = False             # its features lie in [-1, 1]
+    folds = False               # a linear layer on its features folds into residue tables
 
     @staticmethod
     def width(config: dict) -> int:
@@ -185,6 +180,7 @@ class Residues(Encoding):
     reads = stores = ("largest_prime",)
     differentiable = True       # straight-through: the seed's pathwise gradient can pass
     bounded = True              # features in [-1, 1]: a GLN can gate on them
+    folds = True                # a linear layer on it is a table per prime (sampling.FoldedScorer)
 
     @staticmethod
     def width(config: dict) -> int:
@@ -332,16 +328,16 @@ class GeneratorHead(Part):
         """(the offset chosen for each latent, how many offsets there are), or None without offsets."""
         return None
 
-    def sampler(self, sampling: str, low: int, high: int):
+    def sampler(self, how: str, low: int, high: int):
         """The generator used as a random prime generator on latents in [low, high]: an object
         with ``draw_candidates(z, rng) -> (candidates, accepted)`` (exact integers) and
         ``windows(z) -> Windows or None``. This head's outputs are fixed by z: point masses,
-        whatever ``sampling`` asks. Its latents are read as float32: at most LATENT_LIMIT."""
+        whatever ``how`` asks. Its latents are read as float32: at most LATENT_LIMIT."""
         if high > model_lib.LATENT_LIMIT:
             raise utils.OptimusError(
                 f"latents up to {high}: the {self.value} head reads its latent as float32, exact "
                 f"only up to {model_lib.LATENT_LIMIT} (2**24), and its outputs stop at 2**24")
-        return PointMasses(self.outputs, low, high)
+        return sampling.PointMasses(self.outputs, low, high)
 
     def latents_for(self, lo: int, hi: int) -> tuple:
         """All its latents, when its outputs can reach [lo, hi] (each output is kept if inside)."""
@@ -424,8 +420,8 @@ class OffsetHead(GeneratorHead):
             out = np.uint64(2) * (np.uint64(self.offsets) * z.astype(np.uint64) + k.astype(np.uint64)) + np.uint64(1)
         return out.reshape(shape) if k.ndim == 1 else out.reshape(-1)
 
-    def sampler(self, sampling: str, low: int, high: int):
-        return OffsetSampler(self, sampling, low, high)
+    def sampler(self, how: str, low: int, high: int):
+        return sampling.OffsetSampler(self, how, low, high)
 
     def choices(self, z, x):
         k = np.asarray(x, dtype=np.float64) - self.offsets * np.asarray(z, dtype=np.float64)
@@ -495,132 +491,6 @@ class OriginalHead(RealHead):
     reads = ()
     requires = {"discriminator": values("seed")}
     original = True
-
-
-# ---------------------------------------------------------------------------------------------
-# Samplers: a generator used as a random prime generator
-
-
-@dataclass
-class Windows:
-    """A generator's candidate windows for some latents: what it can emit for each, and how likely.
-
-    candidates: (n, K) odd integers; weights: (n, K) >= 0, the probability that latent i is
-    accepted and emits candidate k, up to one constant factor for all latents.
-    """
-    candidates: np.ndarray
-    weights: np.ndarray
-
-
-def iid_latents(low: int, high: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """``size`` latents drawn independently and uniformly in [low, high] (repeats allowed):
-    int64 below 2**63, Python ints above."""
-    if high < 2**63:
-        return rng.integers(low, high, size=size, endpoint=True)
-    return utils.random_big_integers(low, high, size, rng)
-
-
-class PointMasses:
-    """The sampler of a generator whose output is fixed by z: no window, every latent accepted."""
-
-    def __init__(self, outputs: Callable, low: int = 1, high: int = model_lib.LATENT_LIMIT):
-        self.outputs, self.low, self.high = outputs, low, high
-
-    def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
-        """(candidates, accepted): each latent's candidate, exactly, and True for every one."""
-        x = model_lib.check_outputs(self.outputs(z))
-        return utils.to_odd_integer(x), np.ones(x.shape, dtype=bool)
-
-    def stream(self, size: int, rng: np.random.Generator) -> tuple:
-        """(candidates, kept) of ``size`` latents drawn independently in the range."""
-        return self.draw_candidates(iid_latents(self.low, self.high, size, rng), rng)
-
-    @staticmethod
-    def windows(z):
-        return None
-
-    @staticmethod
-    def largest_encoded_prime():
-        """The largest prime whose residues the generator reads, if it reads residues."""
-        return None
-
-
-class OffsetSampler:
-    """The offset head as a random prime generator: each latent's window of offsets candidates.
-
-    "greedy": the likeliest offset of every latent. "sampled": k ~ pi(k | z), and the latent is
-    kept with the acceptance part's probability (bounded over ACCEPTANCE_REFERENCE latents of
-    the range; a window above the bound is kept always, so the bound is also what ``windows``
-    reports).
-    """
-
-    def __init__(self, head: OffsetHead, sampling: str, low: int, high: int):
-        if sampling not in SAMPLINGS:
-            raise utils.OptimusError(f"sampling must be {' or '.join(map(repr, SAMPLINGS))} "
-                                     f"(got {sampling!r})")
-        self.head, self.sampled, self.low, self.high = head, sampling == "sampled", low, high
-        self.bound = self.score_bound = 0.0
-        if self.sampled and head.acceptance.varies:
-            size = min(ACCEPTANCE_REFERENCE, max(1, ACCEPTANCE_CANDIDATES // head.offsets), high - low + 1)
-            z = utils.random_integers(low, high, size, np.random.default_rng(ACCEPTANCE_SEED))
-            logits = head.logits(z)
-            self.bound = float(np.max(head.acceptance.log_weight(logits)))
-            self.score_bound = float(np.max(logits))  # of one candidate, for ``stream``
-
-    def _choices(self, z) -> tuple:
-        """(probabilities (n, K) of each offset, probability (n,) that each latent is kept)."""
-        logits = self.head.logits(z)
-        if not self.sampled:
-            return np.eye(self.head.offsets)[np.argmax(logits, axis=1)], np.ones(len(logits))
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        kept = np.exp(np.minimum(self.head.acceptance.log_weight(logits) - self.bound, 0.0))
-        return shifted / shifted.sum(axis=1, keepdims=True), kept
-
-    def choose(self, z, rng: np.random.Generator) -> tuple:
-        """(k, accepted): each latent's offset (n,) and whether it was kept (n,)."""
-        pi, kept = self._choices(z)
-        k = (np.cumsum(pi, axis=1) < rng.random((len(pi), 1))).sum(axis=1).clip(max=self.head.offsets - 1)
-        return k, rng.random(len(pi)) < kept
-
-    def _check_windows(self, count: int) -> None:
-        if count * self.head.offsets > MAX_WINDOW_CANDIDATES:
-            raise utils.OptimusError(
-                f"{count} windows of {self.head.offsets} candidates: more than the "
-                f"{MAX_WINDOW_CANDIDATES} candidates measured at once; lower n_samples")
-
-    def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
-        """(candidates, accepted): each latent's chosen candidate, exactly (uint64 or Python ints);
-        at most MAX_WINDOW_CANDIDATES candidates scored (refused before any is)."""
-        self._check_windows(len(z))
-        k, accepted = self.choose(z, rng)
-        return self.head.candidates(z, k), accepted
-
-    def windows(self, z) -> Windows:
-        """Every candidate of every latent's window and its weight; at most MAX_WINDOW_CANDIDATES."""
-        self._check_windows(len(z))
-        pi, kept = self._choices(z)
-        return Windows(self.head.candidates(z), pi * kept[:, None])
-
-    def stream(self, size: int, rng: np.random.Generator) -> tuple:
-        """(candidates, kept): ``size`` proposals from latents drawn independently in the range.
-
-        When each output's probability is exp(its own score) (the acceptance part says so), a
-        proposal is one candidate, uniform over every window's, kept with probability
-        exp(score - the bound over the reference latents): the same distribution as
-        ``draw_candidates``, for one score per proposal instead of a window's. Otherwise a proposal
-        is a latent, as in ``draw_candidates``.
-        """
-        z = iid_latents(self.low, self.high, size, rng)
-        if not (self.sampled and self.head.acceptance.per_candidate):
-            return self.draw_candidates(z, rng)
-        k = rng.integers(0, self.head.offsets, size)
-        scores = self.head.candidate_scores(z, k)
-        kept = rng.random(size) < np.exp(np.minimum(scores - self.score_bound, 0.0))
-        return self.head.candidates(z[kept], k[kept]), kept[kept]
-
-    def largest_encoded_prime(self):
-        ceiling = self.head.input.encoding.ceiling(self.head.architecture)
-        return None if ceiling is None else ceiling[1]
 
 
 class Acceptance(Part):

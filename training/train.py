@@ -31,6 +31,7 @@ from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, 
 
 import test  # noqa: E402
 from training import checkpoint, model, registry, training_utils  # noqa: E402
+from training import sampling as sampling_lib  # noqa: E402
 
 # -- constants (override any as --name=value) ---------------------------------------------------
 # The method (each choice's values and what they need: training/registry.py, or --help)
@@ -118,7 +119,7 @@ RULES = {  # the method's constants: their values come from the registry
     "fisher_decay": utils.between(0, 1),
     "test_session_occurrences": utils.at_least(1),
     "test_samples": utils.at_least(1),
-    "test_sampling": utils.one_of(*registry.SAMPLINGS),
+    "test_sampling": utils.one_of(*sampling_lib.SAMPLINGS),
     "checkpoint_dir": utils.Rule(lambda v: v.strip() != "", "a directory path"),
     "seed": utils.between(0, 2**32 - 1, "an integer"),  # Keras seeds its generators with 32 bits
 }
