@@ -761,7 +761,7 @@ def draw_primes(generator, count: int, lo: int, hi: int, seed=None, progress: Pr
     sampler.set_up()
     setup = time.perf_counter() - start
     found, drawn, tested, network = [], 0, 0, 0.0
-    budget = GIVE_UP_FACTOR * count / float(np.mean(utils.local_density(utils.integers([lo, hi]))))
+    budget = GIVE_UP_FACTOR * count * math.log(max(hi, 3)) / 2  # chance near hi: 2 / ln hi per odd
 
     def shown(more: int, spent: int) -> None:
         progress.show(f"drawing primes: {len(found) + more} of {count} found, {tested + spent} "

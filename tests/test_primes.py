@@ -156,6 +156,13 @@ def test_draw_primes_gives_primes_of_the_requested_size_and_repeats_with_its_see
     assert again == primes and other != primes
 
 
+def test_a_range_without_a_prime_is_refused_after_its_budget_and_one_with_a_prime_is_not():
+    head = random_head(["--acceptance=window"])
+    with pytest.raises(utils.OptimusError, match=r"no prime in \[24, 28\]"):
+        optimus_test.draw_primes(head, 1, 24, 28, seed=0)  # 25 and 27 only
+    assert optimus_test.draw_primes(head, 3, 24, 30, seed=0)[0] == [29, 29, 29]
+
+
 def test_draw_primes_in_a_narrow_range_stays_inside_it():
     head = random_head(["--acceptance=window"])
     primes, _ = optimus_test.draw_primes(head, 200, 1000, 1100, seed=0)

@@ -21,18 +21,6 @@ sys.path.insert(0, str(ROOT))
 
 import utils  # noqa: E402
 
-if __name__ == "__main__":  # before anything imports TensorFlow
-    utils.watch_ctrl_c("Stopped before the first batch; the last saved checkpoint is intact.")
-    utils.quiet_startup()
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
-
-import test  # noqa: E402
-from training import checkpoint, model, registry, training_utils  # noqa: E402
-from training import sampling as sampling_lib  # noqa: E402
-
 # -- constants (override any as --name=value) ---------------------------------------------------
 # The method (each choice's values and what they need: training/registry.py, or --help)
 generator_head = "offset"       # "offset": x = offsets*z + k, k from a softmax policy trained by the
@@ -97,6 +85,33 @@ seed = 0                        # seeds latents, initial weights, sampling and d
 # -------------------------------------------------------------------------------------------------
 DEFAULTS = {k: v for k, v in dict(globals()).items()
             if not k.startswith("_") and k.islower() and isinstance(v, (int, float, str, bool))}
+USAGE = "usage: python training/train.py [--name=value ...]   (train, or resume up to nb_batches)"
+
+
+
+def print_help() -> int:
+    """The --help page on stdout: exit 0, or 2 if stdout is closed."""
+    try:
+        print(utils.help_text(USAGE, DEFAULTS, utils.constant_docs(__file__)), flush=True)
+    except OSError as err:
+        return utils.output_failed(err)
+    return 0
+
+
+if __name__ == "__main__":  # --help answers at once; then set up before TensorFlow is imported
+    if utils.wants_help(sys.argv[1:]):
+        sys.exit(print_help())
+    utils.watch_ctrl_c("Stopped before the first batch; the last saved checkpoint is intact.")
+    utils.quiet_startup()
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
+
+import test  # noqa: E402
+from training import checkpoint, model, registry, training_utils  # noqa: E402
+from training import sampling as sampling_lib  # noqa: E402
+
 
 MEMORY_LIMIT = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2  # bytes a batch may
                                 # hold (registry.memory_bytes), at most: half of the machine's memory
@@ -559,14 +574,10 @@ def _jsonable(value):
     return value
 
 
-USAGE = "usage: python training/train.py [--name=value ...]   (train, or resume up to nb_batches)"
-
-
 def main(argv: list) -> int:
     """Command-line entry: exit 0 when done, 2 on a user error, 130 when abandoned by Ctrl-C."""
     if utils.wants_help(argv):
-        print(utils.help_text(USAGE, DEFAULTS, utils.constant_docs(__file__)))
-        return 0
+        return print_help()
     try:
         train(parse_config(argv))
         sys.stdout.flush()
