@@ -13,8 +13,10 @@ is a plain Keras model built from registered layers. A checkpoint's weight file 
 architecture (``ARCHITECTURE_ATTRIBUTE``), so the loader rebuilds it in code and reads only weights:
 no model config is deserialised.
 """
+import functools
 import io
 import json
+import math
 from pathlib import Path
 
 import h5py
@@ -92,6 +94,29 @@ def residue_tables(primes) -> tuple:
         tables.append(np.concatenate([np.sin(phase), np.cos(phase)], 1).astype(np.float32))
         slopes.append(np.concatenate([rate * np.cos(phase), -rate * np.sin(phase)], 1).astype(np.float32))
     return tables, slopes
+
+
+RESIDUE_GROUP_ROWS = 2**15      # largest product of primes whose features share one table
+
+
+@functools.cache
+def grouped_residue_tables(primes: tuple) -> tuple:
+    """The tables of ``residue_tables`` joined per group of consecutive primes: ((m, table), ...)
+    with m the group's product (at most RESIDUE_GROUP_ROWS, or one prime) and row n mod m of the
+    table the group's features of n side by side, float32. One gather per group gives the same
+    features as one per prime, in a third of the time."""
+    tables, groups, group = dict(zip(primes, residue_tables(primes)[0])), [], []
+    for p in primes:
+        if group and math.prod(group) * p > RESIDUE_GROUP_ROWS:
+            groups.append(group)
+            group = []
+        group.append(p)
+    groups.append(group)
+    joined = []
+    for group in groups:
+        n = np.arange(math.prod(group))
+        joined.append((math.prod(group), np.concatenate([tables[p][n % p] for p in group], axis=1)))
+    return tuple(joined)
 
 
 @keras.saving.register_keras_serializable(package="optimus")

@@ -193,23 +193,22 @@ class Residues(Encoding):
 
     @staticmethod
     def _lookup(architecture: dict, residues_mod) -> np.ndarray:
-        """Concatenated table rows of the residues ``residues_mod(p)`` (int64) of every prime."""
-        primes = utils.odd_primes(architecture["largest_prime"])
-        tables = model_lib.residue_tables(primes)[0]
-        return np.concatenate([t[residues_mod(p)] for p, t in zip(primes, tables)], axis=-1)
+        """The features, from the residues ``residues_mod(m)`` (int64) modulo each group's product."""
+        groups = model_lib.grouped_residue_tables(utils.odd_primes(architecture["largest_prime"]))
+        return np.concatenate([t[residues_mod(m)] for m, t in groups], axis=-1)
 
     @classmethod
     def window_features(cls, architecture: dict, z: np.ndarray, offsets: int) -> np.ndarray:
         k = 2 * np.arange(offsets) + 1  # candidate = 2*offsets*z + k: its residue from z's alone
-        return cls._lookup(architecture, lambda p: (2 * offsets * utils.residues(z, p)[:, None] + k) % p)
+        return cls._lookup(architecture, lambda m: (2 * offsets * utils.residues(z, m)[:, None] + k) % m)
 
     @classmethod
     def candidate_features(cls, architecture: dict, z: np.ndarray, k: np.ndarray, offsets: int) -> np.ndarray:
-        return cls._lookup(architecture, lambda p: (2 * offsets * utils.residues(z, p) + 2 * k + 1) % p)
+        return cls._lookup(architecture, lambda m: (2 * offsets * utils.residues(z, m) + 2 * k + 1) % m)
 
     @classmethod
     def latent_features(cls, architecture: dict, z: np.ndarray) -> np.ndarray:
-        return cls._lookup(architecture, lambda p: utils.residues(z, p))
+        return cls._lookup(architecture, lambda m: utils.residues(z, m))
 
     number_features = latent_features  # an odd number's residues are its own
 

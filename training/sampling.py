@@ -26,7 +26,6 @@ ACCEPTANCE_SEED = 0             # seed of those latents (fixed: a generator's sa
                                 # of its weights and latent range alone)
 MAX_WINDOW_CANDIDATES = 2**25   # candidates in the windows measured at once (about 1 GiB with
                                 # their weights and labels)
-FOLD_TABLE_ROWS = 2**15         # largest product of primes whose residues share one folded table
 FOLD_CHUNK = 2**15              # candidates scored at once by the folded scorer (cache-sized)
 SMALL_SPAN = 2**62              # a latent range wider than this is drawn through its residues
 
@@ -99,29 +98,20 @@ class FoldedScorer:
     """The score of a candidate n = 2*(offsets*z + k) + 1 from its residues, in numpy.
 
     The scorer's first layer is linear in the residue features, so it folds into one table per
-    group of primes, indexed by n modulo the group's product: row m holds the layer's
-    pre-activation contribution of every prime of the group at residue m mod p (the first table
+    group of primes (``model.grouped_residue_tables``), indexed by n modulo the group's product:
+    row m holds the layer's pre-activation share of the group's features of m (the first table
     also holds the bias). A score is then one row per group, the activation, and the rest of
     the MLP. The same scores as the Keras scorer up to float32 rounding (about 1e-5).
     """
 
     def __init__(self, head):
         dense = [layer for layer in head.score.layers if layer.get_weights()]
-        primes = utils.odd_primes(head.architecture["largest_prime"])
+        groups = model_lib.grouped_residue_tables(utils.odd_primes(head.architecture["largest_prime"]))
         weights, bias = (w.astype(np.float64) for w in dense[0].get_weights())
-        start = np.cumsum([0] + [p - 1 for p in primes])
-        folded = [t.astype(np.float64) @ weights[a:b] for t, a, b in
-                  zip(model_lib.residue_tables(primes)[0], start[:-1], start[1:])]
-        self.moduli, self.tables, group, product = [], [], [], 1
-        for i, p in enumerate(primes + (None,)):
-            if group and (p is None or product * p > FOLD_TABLE_ROWS):
-                rows = np.arange(product)
-                table = sum(folded[j][rows % primes[j]] for j in group)
-                self.moduli.append(product)
-                self.tables.append((table + (bias if not self.tables else 0.0)).astype(np.float32))
-                group, product = [], 1
-            if p is not None:
-                group, product = group + [i], product * p
+        starts = np.cumsum([0] + [table.shape[1] for _, table in groups])
+        self.moduli = [m for m, _ in groups]
+        self.tables = [(table.astype(np.float64) @ weights[a:b] + (bias if i == 0 else 0.0)).astype(np.float32)
+                       for i, ((_, table), a, b) in enumerate(zip(groups, starts[:-1], starts[1:]))]
         self.offsets = head.offsets
         self.activation = NUMPY_ACTIVATIONS[head.architecture["generator_activation"]]
         self.layers = [tuple(w.astype(np.float32) for w in layer.get_weights()) for layer in dense[1:]]
@@ -175,6 +165,7 @@ class OffsetSampler:
             raise utils.OptimusError(f"sampling must be {' or '.join(map(repr, SAMPLINGS))} "
                                      f"(got {how!r})")
         self.head, self.sampled, self.low, self.high = head, how == "sampled", low, high
+        self._last = None       # (latents, _choices of them)
 
     @functools.cached_property
     def bound(self) -> float:
@@ -211,13 +202,19 @@ class OffsetSampler:
             self.score_bound
 
     def _choices(self, z) -> tuple:
-        """(probabilities (n, K) of each offset, probability (n,) that each latent is kept)."""
+        """(probabilities (n, K) of each offset, probability (n,) that each latent is kept).
+        The last latents' answer is kept: a test session draws from them, then measures them."""
+        if self._last is not None and self._last[0] is z:
+            return self._last[1]
         logits = self.head.logits(z)
         if not self.sampled:
-            return np.eye(self.head.offsets)[np.argmax(logits, axis=1)], np.ones(len(logits))
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        kept = np.exp(np.minimum(self.head.acceptance.log_weight(logits) - self.bound, 0.0))
-        return shifted / shifted.sum(axis=1, keepdims=True), kept
+            chosen = np.eye(self.head.offsets)[np.argmax(logits, axis=1)], np.ones(len(logits))
+        else:
+            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+            kept = np.exp(np.minimum(self.head.acceptance.log_weight(logits) - self.bound, 0.0))
+            chosen = shifted / shifted.sum(axis=1, keepdims=True), kept
+        self._last = (z, chosen)
+        return chosen
 
     def choose(self, z, rng: np.random.Generator) -> tuple:
         """(k, accepted): each latent's offset (n,) and whether it was kept (n,)."""
