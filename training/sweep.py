@@ -660,7 +660,7 @@ def completed(trials: list, sweep: dict) -> dict:
     return done
 
 
-def _mean_ci(values: list) -> tuple:
+def mean_ci(values: list) -> tuple:
     """(mean, half-width of the CONFIDENCE interval by Student's t; None for one value), over the
     values that are not None ((None, None) if none is)."""
     values = [v for v in values if v is not None]
@@ -682,9 +682,9 @@ def summarize(trials: list, sweep: dict) -> list:
         runs = [done[(name, seed)] for seed in sweep["seeds"] if (name, seed) in done]
         if runs:
             rows.append({"configuration": name, "seeds": len(runs), "values": [t.value for t in runs],
-                         "value": _mean_ci([t.value for t in runs]),
+                         "value": mean_ci([t.value for t in runs]),
                          # .get: trials of an older sweep.py lack the later attributes
-                         **{key: _mean_ci([t.user_attrs.get(key) for t in runs]) for key in MEANS[1:]},
+                         **{key: mean_ci([t.user_attrs.get(key) for t in runs]) for key in MEANS[1:]},
                          "learned": sum(t.user_attrs.get("first_learned") is not None for t in runs),
                          "p_value": max(t.user_attrs["p_value"] for t in runs)})
     return rows
@@ -714,7 +714,7 @@ def _against(row: dict, first: dict) -> str:
     return f"{delta:+.3f}" + ("" if half is None else f" +- {half:.3f}") + f": {word}"
 
 
-def _cell(mean_ci: tuple, form: str, unit: str = "") -> str:
+def cell(mean_ci: tuple, form: str, unit: str = "") -> str:
     """"mean +- half-width" (just the mean without an interval), each with ``unit``; n/a without."""
     mean, half = mean_ci
     if mean is None:
@@ -744,10 +744,10 @@ def format_table(rows: list, sweep: dict) -> str:
         seeds = str(row["seeds"]) + ("" if row["seeds"] == len(sweep["seeds"]) else
                                      f" of {len(sweep['seeds'])}")
         multiples = " / ".join(f"{100 * row[f'multiples_{q}'][0]:.1f}" for q in test.SMALL_PRIMES)
-        lines.append(f"| {row['configuration']} | {seeds} | {_cell(row['value'], '.3f')} | "
-                     f"{_against(row, rows[0])} | {_cell(row['in_range_score'], '.3f')} | {_cell(_percent(row['distinct_fraction']), '.2f', '%')} | "
+        lines.append(f"| {row['configuration']} | {seeds} | {cell(row['value'], '.3f')} | "
+                     f"{_against(row, rows[0])} | {cell(row['in_range_score'], '.3f')} | {cell(_percent(row['distinct_fraction']), '.2f', '%')} | "
                      f"{test.p_value_text(row['p_value'])} | {multiples}% | "
-                     f"{_cell(row['seconds'], '.1f')} |")
+                     f"{cell(row['seconds'], '.1f')} |")
     lines += ["", "The discriminator at the end, on uniform odd candidates at the held-out outputs' "
               "magnitudes, half of them prime (the balance it trained on; a constant scores 50% and "
               f"log-loss 0.693); probe: a linear probe of its last hidden layer for \"a multiple of "
@@ -759,18 +759,18 @@ def format_table(rows: list, sweep: dict) -> str:
         probes = " / ".join("n/a" if row[k][0] is None else f"{100 * row[k][0]:.0f}" for k in PROBES)
         learned = ("never" if not row["learned"] else
                    f"{row['first_learned'][0]:.0f} ({row['learned']} of {row['seeds']})")
-        lines.append(f"| {row['configuration']} | {_cell(_percent(row['discriminator_accuracy']), '.1f', '%')} | "
-                     f"{_cell(row['discriminator_log_loss'], '.3f')} | {probes}% | {learned} | "
-                     f"{_cell(row['seconds_per_batch'], '.2f')} |")
+        lines.append(f"| {row['configuration']} | {cell(_percent(row['discriminator_accuracy']), '.1f', '%')} | "
+                     f"{cell(row['discriminator_log_loss'], '.3f')} | {probes}% | {learned} | "
+                     f"{cell(row['seconds_per_batch'], '.2f')} |")
     lines += ["", "The held-out primes' distribution, against uniform over every prime in the windows of "
               "the held-out latents (a uniform sampler: tv 0, 0 bits, coverage 1; its residue tv is "
               "the noise floor, about 0.016 on 10,000 windows); kept: the share of latents the "
               "sampler kept:", "",
               "| configuration | kept | tv | entropy deficit (bits) | residue tv | coverage |",
               "|---|---|---|---|---|---|"]
-    lines += [f"| {row['configuration']} | {_cell(_percent(row['acceptance_rate']), '.1f', '%')} | "
-              f"{_cell(row['tv'], '.3f')} | {_cell(row['entropy_deficit_bits'], '.3f')} | "
-              f"{_cell(row['residue_tv'], '.4f')} | {_cell(row['coverage'], '.3f')} |" for row in rows]
+    lines += [f"| {row['configuration']} | {cell(_percent(row['acceptance_rate']), '.1f', '%')} | "
+              f"{cell(row['tv'], '.3f')} | {cell(row['entropy_deficit_bits'], '.3f')} | "
+              f"{cell(row['residue_tv'], '.4f')} | {cell(row['coverage'], '.3f')} |" for row in rows]
     return "\n".join(lines + ["", f"Made by `{command}`."]) + "\n"
 
 

@@ -84,9 +84,11 @@ def format_table(rows: list) -> str:
         runs = [r for r in rows if r["lambda_"] == lambda_]
         if not runs:
             continue
-        cell = lambda key, form=".3f", scale=1: sweep._cell(  # noqa: E731
-            tuple(None if v is None else scale * v for v in sweep._mean_ci([r[key] for r in runs])), form)
-        mean, half = sweep._mean_ci([r["score_after"] - r["score_before"] for r in runs])
+
+        def cell(key: str, form: str = ".3f", scale: float = 1) -> str:
+            mean, half = sweep.mean_ci([r[key] for r in runs])
+            return sweep.cell(tuple(None if v is None else scale * v for v in (mean, half)), form)
+        mean, half = sweep.mean_ci([r["score_after"] - r["score_before"] for r in runs])
         change = f"{mean:+.3f}" + ("" if half is None else f" +- {half:.3f}")
         lines.append(f"| {lambda_:g} | {len(runs)} | {cell('score_before')} | {cell('score_after')} | "
                      f"{change} | {cell('accuracy_before', '.1f', 100)}% | {cell('accuracy_after', '.1f', 100)}% | "
