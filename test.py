@@ -39,10 +39,6 @@ from scipy import optimize, stats  # noqa: E402
 
 import utils  # noqa: E402
 
-if __name__ == "__main__":
-    utils.quiet_startup()  # before anything imports TensorFlow
-from training import checkpoint, model, registry  # noqa: E402
-from training import sampling as sampling_lib  # noqa: E402
 
 # Defaults
 N_SAMPLES = 10_000              # latent integers drawn in each range
@@ -53,7 +49,6 @@ VERBOSE = 0                     # 0 headline, 1 + confusion table, 2 + magnitude
 CALIBRATION_RANGE = (1, 10**5)  # latents of --calibration: 2310z+1 stays below 2.4e8
 
 PRIME_THRESHOLD = 0.5           # the discriminator says "prime" when P(prime) is above this
-LOG_EPSILON = 1e-7              # probabilities are clipped to [eps, 1-eps] in a log-loss
 UNIFORM_DRAWS = 10              # uniform outputs drawn per sample, to find enough primes for a balanced set
 SMALL_PRIMES = (3, 5, 7)        # the report gives the share of outputs divisible by each
 SAMPLING = "sampled"            # how the generator is used: "sampled" offsets, or "greedy" (the
@@ -68,6 +63,50 @@ JACKKNIFE_GROUPS = 10           # sampled windows: sd of each measure by delete-
 SHOWN_SAMPLES = 10              # numbers listed at verbose 3
 DEFAULT_CHECKPOINT_DIR = REPO_ROOT / "training"
 CSV_HEADER = "latent,candidate,is_prime"
+MIN_BITS, MAX_BITS = 8, utils.MAX_PRIME_BITS  # --bits: the sizes a user may ask for
+DISTRIBUTION_WINDOWS = 2000     # sampled windows behind the distribution estimate of --primes
+
+USAGE = ("usage: python test.py [--name=value ...]   (report on a checkpoint, --calibration, or "
+         "--primes=N with --bits=B or --range=A:B)")
+FLAGS = {  # name: (default, meaning)
+    "checkpoint_dir": (str(DEFAULT_CHECKPOINT_DIR), "the checkpoint to test (default: the shipped pair)"),
+    "n_samples": (N_SAMPLES, "latents drawn in each range"),
+    "low_latent": (0, "first latent of the training range (0: the checkpoint's own)"),
+    "high_latent": (0, "last latent of the training range (0: the checkpoint's own)"),
+    "beyond_latent": (0, f"last latent of the range beyond it (0: {BEYOND_FACTOR} times its end, "
+                         "at most 2**24)"),
+    "seed": (SEED, "seeds the latents and the sampled offsets: the same seed, the same report"),
+    "verbose": (VERBOSE, "0 headline, 1 adds the confusion tables, 2 the magnitude bins, 3 samples"),
+    "sampling": (SAMPLING, '"sampled" offsets (a random prime generator) or "greedy" (the likeliest)'),
+    "json": (False, "print the report as one JSON object"),
+    "candidates": ("", "write every kept latent as CSV latent,candidate,is_prime to this file "
+                       '("-": stdout, the report then on stderr)'),
+    "calibration": (False, "report generators whose scores and distributions are known instead"),
+    "primes": (0, "print this many random primes, one per line (with --bits or --range)"),
+    "bits": (0, f"--primes of this many binary digits, {MIN_BITS} to {MAX_BITS}"),
+    "range": ("", "--primes in [A, B], given as A:B"),
+    "distribution": (False, f"--primes also estimates their distribution from {DISTRIBUTION_WINDOWS} "
+                            "sampled windows, on stderr (minutes at 4096 bits)"),
+}
+DEFAULTS = {name: default for name, (default, _) in FLAGS.items()}
+
+
+def print_help() -> int:
+    """The --help page on stdout: exit 0, or 2 if stdout is closed."""
+    try:
+        print(utils.help_text(USAGE, DEFAULTS, {name: meaning for name, (_, meaning) in FLAGS.items()}),
+              flush=True)
+    except OSError as err:
+        return utils.output_failed(err)
+    return 0
+
+
+if __name__ == "__main__":  # --help answers at once; then start TensorFlow quietly
+    if utils.wants_help(sys.argv[1:]):
+        sys.exit(print_help())
+    utils.quiet_startup()
+from training import checkpoint, model, registry  # noqa: E402
+from training import sampling as sampling_lib  # noqa: E402
 
 MAX_LATENT = 2**utils.MAX_PRIME_BITS // 64  # the largest latent any range may hold: its candidates
                                 # stay below the oracle's 2**MAX_PRIME_BITS (a head may allow fewer)
@@ -118,7 +157,7 @@ def _magnitude_bins(candidates: np.ndarray, primes: np.ndarray, chance: np.ndarr
 
 
 def _log_loss(p: np.ndarray, primes: np.ndarray) -> float:
-    p = np.clip(p.astype(np.float64), LOG_EPSILON, 1 - LOG_EPSILON)
+    p = np.clip(p.astype(np.float64), utils.LOG_EPSILON, 1 - utils.LOG_EPSILON)
     return float(-np.mean(np.where(primes, np.log(p), np.log(1 - p))))
 
 
@@ -510,7 +549,7 @@ class _Map:
         return None  # no hidden layer to probe
 
 
-class _Windows:
+class _WindowGenerator:
     """A stand-in generator with the offset head's windows: latent z owns the odd candidates
     2*(K z + k) + 1, k < K, and ``weights(candidates)`` (n, K) says how likely each is emitted
     (a row's sum: how likely its latent is kept, relative to the other rows)."""
@@ -596,7 +635,7 @@ def calibration(n_samples: int, seed=None) -> list:
              **test_models(_Map(f), None, n_samples, *CALIBRATION_RANGE, seed)}
             for name, f, expected, tv in CALIBRATION]
     rows += [{"name": name, "expected": None, "expected_tv": tv,
-              **test_models(_Windows(weights), None, n_samples, *CALIBRATION_RANGE, seed)}
+              **test_models(_WindowGenerator(weights), None, n_samples, *CALIBRATION_RANGE, seed)}
              for name, weights, tv in WINDOW_CALIBRATION]
     lo = 2 * CALIBRATION_OFFSETS * CALIBRATION_RANGE[0] + 1
     hi = 2 * CALIBRATION_OFFSETS * CALIBRATION_RANGE[1] + 2 * CALIBRATION_OFFSETS - 1
@@ -641,14 +680,12 @@ def format_calibration(rows: list) -> str:
 # Drawing primes of a requested size
 
 
-MIN_BITS, MAX_BITS = 8, utils.MAX_PRIME_BITS  # --bits: the sizes a user may ask for
 PRIME_CHUNK = 1024              # proposals of the first network call when drawing primes...
 MAX_PRIME_CHUNK = 16384         # ... doubling at each call up to this: a schedule fixed whatever the
                                 # count, so a seed's primes do not depend on how many are asked for
 PRIME_SLICE = 64                # proposals tested at least at a time, so that few are tested past the N-th
                                 # prime; beyond 2**64 (tested one by one anyway) also at most, for progress
 GIVE_UP_FACTOR = 50             # refuse after this many times the candidates chance would need
-DISTRIBUTION_WINDOWS = 2000     # sampled windows behind the distribution estimate of --primes
 DISTRIBUTION_SLICE = 25         # windows whose candidates are tested at a time, between progress lines
 PROGRESS_EVERY = 0.2            # seconds between rewrites of a progress line (a terminal's stderr only)
 
@@ -949,29 +986,6 @@ def format_report(result: dict, verbose: int = VERBOSE) -> str:
 # ---------------------------------------------------------------------------------------------
 # Command line
 
-USAGE = ("usage: python test.py [--name=value ...]   (report on a checkpoint, --calibration, or "
-         "--primes=N with --bits=B or --range=A:B)")
-FLAGS = {  # name: (default, meaning)
-    "checkpoint_dir": (str(DEFAULT_CHECKPOINT_DIR), "the checkpoint to test (default: the shipped pair)"),
-    "n_samples": (N_SAMPLES, "latents drawn in each range"),
-    "low_latent": (0, "first latent of the training range (0: the checkpoint's own)"),
-    "high_latent": (0, "last latent of the training range (0: the checkpoint's own)"),
-    "beyond_latent": (0, f"last latent of the range beyond it (0: {BEYOND_FACTOR} times its end, "
-                         "at most 2**24)"),
-    "seed": (SEED, "seeds the latents and the sampled offsets: the same seed, the same report"),
-    "verbose": (VERBOSE, "0 headline, 1 adds the confusion tables, 2 the magnitude bins, 3 samples"),
-    "sampling": (SAMPLING, '"sampled" offsets (a random prime generator) or "greedy" (the likeliest)'),
-    "json": (False, "print the report as one JSON object"),
-    "candidates": ("", "write every kept latent as CSV latent,candidate,is_prime to this file "
-                       '("-": stdout, the report then on stderr)'),
-    "calibration": (False, "report generators whose scores and distributions are known instead"),
-    "primes": (0, "print this many random primes, one per line (with --bits or --range)"),
-    "bits": (0, f"--primes of this many binary digits, {MIN_BITS} to {MAX_BITS}"),
-    "range": ("", "--primes in [A, B], given as A:B"),
-    "distribution": (False, f"--primes also estimates their distribution from {DISTRIBUTION_WINDOWS} "
-                            "sampled windows, on stderr (minutes at 4096 bits)"),
-}
-DEFAULTS = {name: default for name, (default, _) in FLAGS.items()}
 
 
 def _training_range(config: dict) -> tuple:
@@ -1011,8 +1025,7 @@ def main(argv: list | None = None) -> int:
     """Run the command line; returns the exit status (2 on an OptimusError)."""
     argv = sys.argv[1:] if argv is None else argv
     if utils.wants_help(argv):
-        print(utils.help_text(USAGE, DEFAULTS, {name: meaning for name, (_, meaning) in FLAGS.items()}))
-        return 0
+        return print_help()
     try:
         config = utils.parse_overrides(argv, DEFAULTS, RULES)
         if config["json"] and config["candidates"] == "-":

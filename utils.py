@@ -494,6 +494,10 @@ def odd_primes(largest: int) -> tuple:
     return tuple(p for p in range(3, largest + 1, 2) if is_prime(p))
 
 
+LOG_EPSILON = 1e-7              # probabilities are clipped to [eps, 1-eps] before a log (losses,
+                                # rewards, the report's log-losses)
+
+
 def rough_ceiling(largest_prime: int) -> float:
     """prod p/(p-1) over the odd primes p <= largest_prime: how much more often than random odd
     integers of their size outputs that avoid every such factor are prime (3.27 for 31)."""

@@ -27,8 +27,8 @@ def exact(generator) -> dict:
     return report["distribution"]
 
 
-def windows(weights) -> "optimus_test._Windows":
-    return optimus_test._Windows(weights)
+def windows(weights) -> "optimus_test._WindowGenerator":
+    return optimus_test._WindowGenerator(weights)
 
 
 # -- known values -----------------------------------------------------------------------------------

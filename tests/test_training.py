@@ -48,26 +48,26 @@ def moved(before: list, network) -> float:
 
 def test_sampling_reaches_the_wanted_prime_ratio():
     labels = np.r_[np.ones(100), np.zeros(900)]
-    kept = tu.sampling(labels, 0.5, 10, np.random.default_rng(0))
+    kept = tu.undersample(labels, 0.5, 10, np.random.default_rng(0))
     assert labels[kept].sum() == 100 and kept.size == 200
-    kept = tu.sampling(labels, 0.25, 10, np.random.default_rng(0))
+    kept = tu.undersample(labels, 0.25, 10, np.random.default_rng(0))
     assert kept.size == 400 and labels[kept].mean() == 0.25
 
 
 def test_sampling_never_goes_below_minimum_batch_size():
     labels = np.r_[np.ones(5), np.zeros(995)]
-    kept = tu.sampling(labels, 0.5, 100, np.random.default_rng(0))
+    kept = tu.undersample(labels, 0.5, 100, np.random.default_rng(0))
     assert kept.size == 100 and labels[kept].sum() == 5
     assert len(set(kept)) == kept.size
 
 
 def test_sampling_keeps_everything_when_the_batch_is_small():
     labels = np.r_[np.ones(3), np.zeros(20)]
-    assert tu.sampling(labels, 0.5, 100, np.random.default_rng(0)).size == 23
+    assert tu.undersample(labels, 0.5, 100, np.random.default_rng(0)).size == 23
 
 
 def test_sampling_skips_a_batch_without_primes():
-    assert tu.sampling(np.zeros(50), 0.5, 10, np.random.default_rng(0)) is None
+    assert tu.undersample(np.zeros(50), 0.5, 10, np.random.default_rng(0)) is None
 
 
 # -- EWC and the Fisher ---------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def penalty_after_training(argv) -> tuple:
     z = utils.random_vector_integers(1, 10**6, 500, rng)
     x = trainer.generator.training_candidates(trainer, z, 3)
     labels = tu.label(x)
-    tu.train_batch(trainer, z, x, labels, tu.sampling(labels, 0.5, 100, rng), 3)
+    tu.train_batch(trainer, z, x, labels, tu.undersample(labels, 0.5, 100, rng), 3)
     return (float(trainer.ewc_generator.flat_fisher().max()),
             float(trainer.ewc_generator.penalty(trainer.generator.model, 1.0)))
 
@@ -413,8 +413,8 @@ def test_the_discriminator_step_adds_the_ewc_penalty(lambda_, closer):
 @pytest.mark.parametrize("ratio", [0.25, 0.5])
 def test_run_batch_undersamples_to_the_configured_ratio(ratio, monkeypatch):
     calls = []
-    real = tu.sampling
-    monkeypatch.setattr(tu, "sampling", lambda labels, r, m, rng: calls.append((labels, r, m)) or real(labels, r, m, rng))
+    real = tu.undersample
+    monkeypatch.setattr(tu, "undersample", lambda labels, r, m, rng: calls.append((labels, r, m)) or real(labels, r, m, rng))
     trainer, config = make_trainer([f"--wanted_prime_ratio={ratio}", "--minimum_batch_size=37", "--steps=1",
                                     "--generator_steps=1", "--batch_size=500"])
     row = train.run_batch(trainer, config, np.random.default_rng(0), 1)

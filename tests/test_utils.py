@@ -479,14 +479,16 @@ def test_tensorflow_starts_without_a_line_on_a_machine_without_a_gpu():
     assert (result.returncode, result.stdout, result.stderr) == (0, "3\n", "")
 
 
-def test_train_help_answers_before_tensorflow_is_imported():
-    """train.py --help, run as the script: the page on stdout, exit 0, and TensorFlow never
-    imported (its import is most of a start's seconds)."""
+@pytest.mark.parametrize("script, shown", [("training/train.py", "--nb_batches = 100"),
+                                           ("test.py", "--n_samples = 10000")])
+def test_help_answers_before_tensorflow_is_imported(script, shown):
+    """--help, run as the script: the page on stdout, exit 0, and TensorFlow never imported (its
+    import is most of a start's seconds)."""
     import subprocess
-    script = Path(utils.__file__).parent / "training" / "train.py"
-    code = (f"import runpy, sys; sys.argv = [{str(script)!r}, '--help']\n"
-            f"try:\n    runpy.run_path({str(script)!r}, run_name='__main__')\n"
+    path = str(Path(utils.__file__).parent / script)
+    code = (f"import runpy, sys; sys.argv = [{path!r}, '--help']\n"
+            f"try:\n    runpy.run_path({path!r}, run_name='__main__')\n"
             "except SystemExit as end:\n    print('exit', end.code, 'tensorflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert "--nb_batches = 100" in result.stdout and result.stderr == ""
+    assert shown in result.stdout and result.stderr == ""
     assert result.stdout.splitlines()[-1] == "exit 0 False"

@@ -125,8 +125,7 @@ class FoldedScorer:
 
     def latent_residues(self, z) -> np.ndarray:
         """z modulo each group's product: int64 (len(moduli), n), for int64 or Python-int z."""
-        return np.stack([utils.residues(np.asarray(z), m) for m in self.moduli]) if len(z) else \
-            np.zeros((len(self.moduli), 0), np.int64)
+        return np.stack([utils.residues(np.asarray(z), m) for m in self.moduli])
 
     def __call__(self, residues: np.ndarray, k: np.ndarray) -> np.ndarray:
         """Scores (n,) float32 of candidate k (n,) of the latents whose ``latent_residues`` these are."""

@@ -373,7 +373,7 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
            "output_min": float(x.min()), "output_median": float(np.median(x)),
            "output_max": float(x.max())}
     pool, pool_labels, latent = trainer.generator.discriminator_pool(trainer, z, x, labels)
-    kept = training_utils.sampling(pool_labels, config["wanted_prime_ratio"],
+    kept = training_utils.undersample(pool_labels, config["wanted_prime_ratio"],
                                    config["minimum_batch_size"], rng)
     if kept is None:
         row.update(skipped=1, kept=0, seconds=round(time.perf_counter() - start, 3))
@@ -405,7 +405,7 @@ def _progress(row: dict) -> str:
     if row["skipped"]:
         return f"no prime among the candidates: skipped ({row['seconds']:.2f} s)"
     belief = f"  belief {row['belief_last']:.3f}" if "belief_last" in row else ""
-    return (f"kept {row['kept']}  primes {row['prime_share']:.1%}  "
+    return (f"D's batch {row['kept']}  primes {row['prime_share']:.1%}  "
             f"d_loss {row['discriminator_loss_last']:.4f}  g_loss {row['generator_loss_last']:.4f}"
             f"{belief}  {row['seconds']:.2f} s")
 

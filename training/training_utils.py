@@ -8,8 +8,9 @@ its weights as the EWC anchor theta*, so that the next batch's losses carry the 
 The networks are the parts of ``training/registry.py``, which know how they are trained; the
 step asks them. Two ways for the generator to learn live here:
 - score function (the offset head): D trains ``steps`` times on its labelled batch, then G takes
-  ``generator_steps`` REINFORCE steps: it samples offsets for every latent of the batch and is
-  rewarded by D's belief that the candidates are prime, less the batch mean.
+  ``generator_steps`` policy-gradient steps on every latent of the batch, by default the exact
+  expectation over every offset of the maximum-entropy reward log D(x) - log pi(k|z)
+  (``policy_gradient="sampled"``: REINFORCE on one sampled offset, less the batch mean).
 - pathwise (the seed's real head): each of ``steps`` steps updates G through D's input gradient
   and D on G's current outputs, whose labels are recomputed after every step.
 """
@@ -26,7 +27,6 @@ from training import model as model_lib
 # Losses and rewards
 FOCAL_ALPHA = 0.65              # class balancing of the discriminator's focal loss (weight of primes)
 FOCAL_GAMMA = 2.0               # focusing parameter of every focal term
-LOG_EPSILON = 1e-7              # probabilities are clipped to [eps, 1-eps] before a log
 PULL_CAP = 0.5                  # the negative L2 stops pulling at x = PULL_CAP * OUTPUT_CAP
 FISHER_BYTES = 1 << 28          # per-sample gradients of one Fisher chunk, at most (256 MiB)
 
@@ -36,7 +36,7 @@ def label(x: np.ndarray) -> np.ndarray:
     return utils.is_prime(utils.to_odd_integer(x)).astype(np.float32)
 
 
-def sampling(labels: np.ndarray, wanted_prime_ratio: float, minimum_batch_size: int,
+def undersample(labels: np.ndarray, wanted_prime_ratio: float, minimum_batch_size: int,
              rng: np.random.Generator) -> np.ndarray | None:
     """Undersample non-primes so that primes make up ``wanted_prime_ratio`` of the batch.
 
@@ -76,8 +76,8 @@ def ewc_penalty(weights, fisher, anchor, lambda_) -> tf.Tensor:
 
 
 def clipped(p) -> tf.Tensor:
-    """p clipped to [LOG_EPSILON, 1 - LOG_EPSILON], for a log."""
-    return tf.clip_by_value(p, LOG_EPSILON, 1.0 - LOG_EPSILON)
+    """p clipped to [utils.LOG_EPSILON, 1 - utils.LOG_EPSILON], for a log."""
+    return tf.clip_by_value(p, utils.LOG_EPSILON, 1.0 - utils.LOG_EPSILON)
 
 
 def fisher_diagonal(variables, log_prob, inputs: tuple, weights) -> list:
