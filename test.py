@@ -89,21 +89,11 @@ FLAGS = {  # name: (default, meaning)
                             "sampled windows, on stderr (minutes at 4096 bits)"),
 }
 DEFAULTS = {name: default for name, (default, _) in FLAGS.items()}
-
-
-def print_help() -> int:
-    """The --help page on stdout: exit 0, or 2 if stdout is closed."""
-    try:
-        print(utils.help_text(USAGE, DEFAULTS, {name: meaning for name, (_, meaning) in FLAGS.items()}),
-              flush=True)
-    except OSError as err:
-        return utils.output_failed(err)
-    return 0
-
+MEANINGS = {name: meaning for name, (_, meaning) in FLAGS.items()}
 
 if __name__ == "__main__":  # --help answers at once; then start TensorFlow quietly
     if utils.wants_help(sys.argv[1:]):
-        sys.exit(print_help())
+        sys.exit(utils.print_help(USAGE, DEFAULTS, MEANINGS))
     utils.quiet_startup()
 from training import checkpoint, model, registry  # noqa: E402
 from training import sampling as sampling_lib  # noqa: E402
@@ -1025,7 +1015,7 @@ def main(argv: list | None = None) -> int:
     """Run the command line; returns the exit status (2 on an OptimusError)."""
     argv = sys.argv[1:] if argv is None else argv
     if utils.wants_help(argv):
-        return print_help()
+        return utils.print_help(USAGE, DEFAULTS, MEANINGS)
     try:
         config = utils.parse_overrides(argv, DEFAULTS, RULES)
         if config["json"] and config["candidates"] == "-":

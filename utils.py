@@ -693,6 +693,15 @@ def help_text(usage: str, defaults: Mapping[str, object], docs: Mapping[str, str
     return "\n".join(lines)
 
 
+def print_help(usage: str, defaults: Mapping[str, object], docs: Mapping[str, str]) -> int:
+    """Print ``help_text`` on stdout: exit status 0, or 2 if stdout is closed (``output_failed``)."""
+    try:
+        print(help_text(usage, defaults, docs), flush=True)
+    except OSError as err:
+        return output_failed(err)
+    return 0
+
+
 def given_names(argv: Sequence[str]) -> set:
     """The names that ``--name=value`` arguments set (after ``parse_overrides`` accepted them)."""
     return {token[2:].partition("=")[0] for token in argv}

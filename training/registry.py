@@ -180,7 +180,7 @@ class Residues(Encoding):
     reads = stores = ("largest_prime",)
     differentiable = True       # straight-through: the seed's pathwise gradient can pass
     bounded = True              # features in [-1, 1]: a GLN can gate on them
-    folds = True                # a linear layer on it is a table per prime (sampling.FoldedScorer)
+    folds = True                # a linear layer on it folds into tables (sampling.FoldedScorer)
 
     @staticmethod
     def width(config: dict) -> int:

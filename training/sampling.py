@@ -9,6 +9,7 @@ tables (``FoldedScorer``), because one candidate's score is a few table rows and
 products, and TensorFlow's per-call cost would be most of it.
 """
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -265,7 +266,7 @@ class OffsetSampler:
         span); one outside the range is dropped, which leaves the kept ones uniform in it. Only r
         decides the score, so q, a big integer, is drawn for the kept proposals alone."""
         moduli = self.folded.moduli
-        modulus, span = int(np.prod(np.array(moduli, dtype=object))), self.high - self.low + 1
+        modulus, span = math.prod(moduli), self.high - self.low + 1
         r = rng.integers(0, modulus, size) if modulus < 2**63 else utils.random_big_integers(0, modulus - 1, size, rng)
         k = rng.integers(0, self.head.offsets, size)
         base = self.folded.latent_residues(np.array([self.low], dtype=object))

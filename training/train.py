@@ -87,20 +87,9 @@ DEFAULTS = {k: v for k, v in dict(globals()).items()
             if not k.startswith("_") and k.islower() and isinstance(v, (int, float, str, bool))}
 USAGE = "usage: python training/train.py [--name=value ...]   (train, or resume up to nb_batches)"
 
-
-
-def print_help() -> int:
-    """The --help page on stdout: exit 0, or 2 if stdout is closed."""
-    try:
-        print(utils.help_text(USAGE, DEFAULTS, utils.constant_docs(__file__)), flush=True)
-    except OSError as err:
-        return utils.output_failed(err)
-    return 0
-
-
 if __name__ == "__main__":  # --help answers at once; then set up before TensorFlow is imported
     if utils.wants_help(sys.argv[1:]):
-        sys.exit(print_help())
+        sys.exit(utils.print_help(USAGE, DEFAULTS, utils.constant_docs(__file__)))
     utils.watch_ctrl_c("Stopped before the first batch; the last saved checkpoint is intact.")
     utils.quiet_startup()
 import keras  # noqa: E402
@@ -577,7 +566,7 @@ def _jsonable(value):
 def main(argv: list) -> int:
     """Command-line entry: exit 0 when done, 2 on a user error, 130 when abandoned by Ctrl-C."""
     if utils.wants_help(argv):
-        return print_help()
+        return utils.print_help(USAGE, DEFAULTS, utils.constant_docs(__file__))
     try:
         train(parse_config(argv))
         sys.stdout.flush()
