@@ -12,16 +12,16 @@ at the start and the end: compare the ratios, not the seconds of different runs.
 pytest does not collect this file (it is not ``test_*.py``).
 
 Measured, all with fixed seeds:
-- ``utils.is_prime`` against a plain Python loop of ``sympy.isprime`` on the same values;
+- ``oracle.is_prime`` against a plain Python loop of ``sympy.isprime`` on the same values;
 - a fresh default training run (train.py's constants, in a temporary folder, test sessions every
   TIME_TO_SCORE_SESSIONS batches): the time from its start to the first test session whose
   held-out score is >= 2, and its batches after the first, split by phase with timing shims;
 - batches of the seed's method (real head, scalar discriminator) and of the GLN discriminator,
   reported as ratios: a default batch's seconds over the seed's method's batch;
-- ``test.test_models`` on EVAL_SAMPLES latents with untrained default networks;
+- ``measuring.test_models`` on EVAL_SAMPLES latents with untrained default networks;
 - the README's main job, ``python training/train.py`` with every default but the folder, as a
   subprocess: TensorFlow's import, 100 batches, sessions, saves and the report;
-- prime generators at 32, 62, 512 and 1024 bits: the shipped pair's sampler (``test.draw_primes``),
+- prime generators at 32, 62, 512 and 1024 bits: the shipped pair's sampler (``sampling.draw_primes``),
   uniform rejection, a wheel of candidates coprime to 31#, incremental search and
   ``sympy.randprime``: primes per second, oracle calls per prime and the residue tv of the output;
   Optimus's primes/s over uniform rejection's and over the wheel's at each size, its set-up
@@ -66,6 +66,7 @@ sys.path.insert(0, str(ROOT))  # ahead of the standard library's own `test` pack
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import utils  # noqa: E402
+from training import oracle  # noqa: E402
 
 _import_start = time.perf_counter()
 utils.quiet_startup()
@@ -74,8 +75,7 @@ import numpy as np  # noqa: E402
 import sympy  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import test  # noqa: E402
-from training import registry, train, training_utils  # noqa: E402
+from training import measuring, registry, sampling, train, training_utils  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - _import_start
 
@@ -83,7 +83,7 @@ IMPORT_SECONDS = time.perf_counter() - _import_start
 SEED = 0                        # seeds the oracle's values, the weights, latents and sampling
 ORACLE_SMALL = 10**6            # random odd n < 2**32 for the oracle comparison
 ORACLE_LARGE = 2 * 10**5        # random odd n in [2**32, 2**64) (fewer: the sympy loop is slow)
-ORACLE_REPEATS = 3              # utils.is_prime is timed best of this many, the sympy loop once
+ORACLE_REPEATS = 3              # oracle.is_prime is timed best of this many, the sympy loop once
 SCORE_GOAL = 2.0                # time_to_score2_s: until a session's held-out score reaches this
 TIME_TO_SCORE_BATCHES = 30      # batches of the fresh default run
 TIME_TO_SCORE_SESSIONS = 5      # a test session every this many batches in that run
@@ -98,7 +98,7 @@ ORIGINAL_LABEL_RATE = 1.3e3     # primality labels per second
 # generator of a size, so that their residue tv share one noise floor: the uniform row's)
 GENERATOR_PRIMES = {32: 20_000, 62: 5_000, 512: 300, 1024: 100}
 GENERATOR_CHUNK = 4096          # candidates per vectorised draw of the hand-written generators
-WHEEL_PRIMES = utils.odd_primes(31)  # the wheel's candidates avoid 3, 5, ..., 31
+WHEEL_PRIMES = oracle.odd_primes(31)  # the wheel's candidates avoid 3, 5, ..., 31
 OPENSSL_RUNS = 500              # at most this many `openssl prime` processes per size (each ~5 ms)
 OPTIMUS = "Optimus (the shipped pair)"
 UNIFORM = "uniform rejection"
@@ -127,9 +127,9 @@ def random_odd(rng: np.random.Generator, low_half: int, high_half: int, size: in
 
 
 def compare_oracle(values: np.ndarray) -> dict:
-    """Throughputs (ints/s) of utils.is_prime and of a sympy.isprime loop, and whether they agree."""
-    fast = utils.is_prime(values)  # warm-up, and the answer to check
-    fast_s = best_time(lambda: utils.is_prime(values), ORACLE_REPEATS)
+    """Throughputs (ints/s) of oracle.is_prime and of a sympy.isprime loop, and whether they agree."""
+    fast = oracle.is_prime(values)  # warm-up, and the answer to check
+    fast_s = best_time(lambda: oracle.is_prime(values), ORACLE_REPEATS)
     start = time.perf_counter()
     slow = [sympy.isprime(int(v)) for v in values]
     slow_s = time.perf_counter() - start
@@ -249,7 +249,7 @@ def rejection(bits: int, count: int, rng, wheel: bool) -> tuple:
             for p in WHEEL_PRIMES:
                 coprime &= utils.residues(candidates, p) != 0
             candidates = candidates[coprime]
-        primes = utils.is_prime(candidates)
+        primes = oracle.is_prime(candidates)
         hits = np.flatnonzero(primes)[:count - len(found)]
         calls += (hits[-1] + 1) if len(hits) == count - len(found) else candidates.size
         found += [int(v) for v in candidates[hits]]
@@ -266,7 +266,7 @@ def incremental(bits: int, count: int, rng) -> tuple:
     calls = 0
     while not done.all():
         open_ = np.flatnonzero(~done)
-        primes = utils.is_prime(n[open_])
+        primes = oracle.is_prime(n[open_])
         calls += open_.size
         done[open_[primes]] = True
         n[open_[~primes]] += 2
@@ -283,7 +283,7 @@ def output_residue_tv(primes: list) -> float:
     """The largest TV over odd p <= 31 between the primes' residues mod p and uniform over 1..p-1."""
     values = utils.integers(primes)
     weights = np.full(len(primes), 1.0 / len(primes))
-    return max(test._residue_tv(utils.residues(values, p).astype(np.int64), weights, p) for p in WHEEL_PRIMES)
+    return max(measuring._residue_tv(utils.residues(values, p).astype(np.int64), weights, p) for p in WHEEL_PRIMES)
 
 
 def compare_generators(generator, openssl, sizes=GENERATOR_PRIMES) -> tuple:
@@ -318,16 +318,16 @@ def compare_generators(generator, openssl, sizes=GENERATOR_PRIMES) -> tuple:
 
 
 def checked(primes: list, bits: int, count: int) -> bool:
-    """Whether ``primes`` are ``count`` primes of ``bits`` binary digits (utils.is_prime)."""
+    """Whether ``primes`` are ``count`` primes of ``bits`` binary digits (oracle.is_prime)."""
     return (len(primes) == count and all(p.bit_length() == bits for p in primes)
-            and bool(np.all(utils.is_prime(utils.integers(primes)))))
+            and bool(np.all(oracle.is_prime(utils.integers(primes)))))
 
 
 def openssl_row(openssl: str, bits: int, count: int) -> dict:
     """``count`` runs of ``openssl prime -generate -bits bits``, each followed by one of ``openssl
     version``: primes/s over the difference of their total times, that is with the process start
     subtracted (None when the difference is not positive: lost in the start's noise). The first
-    prime is checked by sympy.isprime, all by utils.is_prime and their size."""
+    prime is checked by sympy.isprime, all by oracle.is_prime and their size."""
     primes, prime_s, start_s = [], 0.0, 0.0
     for _ in range(count):  # interleaved, so that both see the same load
         tick = time.perf_counter()
@@ -348,7 +348,7 @@ def openssl_row(openssl: str, bits: int, count: int) -> dict:
 
 def optimus_primes(generator, bits: int, count: int, rng) -> tuple:
     lo, hi = 2 ** (bits - 1), 2**bits - 1
-    primes, stats = test.draw_primes(generator, count, lo, hi, seed=int(rng.integers(2**32)))
+    primes, stats = sampling.draw_primes(generator, count, lo, hi, seed=int(rng.integers(2**32)))
     return primes, stats["tested"], (stats["sampler_seconds"] / stats["seconds"], stats["setup_seconds"])
 
 
@@ -471,7 +471,7 @@ def main(mode: str) -> int:
     start = time.perf_counter()
     generator = registry.build(registry.generator_architecture(config), "generator")
     discriminator = registry.build(registry.discriminator_architecture(config), "discriminator")
-    report = test.test_models(generator, discriminator, n_samples=EVAL_SAMPLES, seed=SEED)
+    report = measuring.test_models(generator, discriminator, n_samples=EVAL_SAMPLES, seed=SEED)
     eval_s = time.perf_counter() - start
 
     run = fresh_default_run()
@@ -493,7 +493,7 @@ def main(mode: str) -> int:
                 + " (other processes slow every timing)")
     table.title(f"  imports (TensorFlow, Keras, the project) {IMPORT_SECONDS:.1f} s, not counted below")
 
-    table.title("Primality oracle: utils.is_prime (best of "
+    table.title("Primality oracle: oracle.is_prime (best of "
                 f"{ORACLE_REPEATS}) vs [sympy.isprime(int(v)) for v in a], same values")
     oracle_ratio = small["fast"] / small["sympy"]
     for text, result in (("n < 2^32", small), ("2^32 <= n < 2^64", large)):
@@ -530,7 +530,7 @@ def main(mode: str) -> int:
     table.row("GLN discriminator batch", f"{gln_s:.2f} s", f"{gln_s / batch_s:.1f}x the default's")
 
     table.title("Evaluation and the main job")
-    table.row("eval_100k_s, test.test_models", f"{eval_s:.2f} s",
+    table.row("eval_100k_s, measuring.test_models", f"{eval_s:.2f} s",
               f"{EVAL_SAMPLES:,} latents, untrained default networks (score {report['score']:.3f}); "
               "model building and first calls included, TF import not")
     table.row("main_job_s, the README's main job", f"{main_s:.0f} s",
@@ -540,7 +540,7 @@ def main(mode: str) -> int:
     table.row("benchmark wall time", f"{time.perf_counter() - wall_start:.0f} s", "imports excluded")
 
     failures = [text for ok, text in (
-        (small["agree"] and large["agree"], "utils.is_prime disagrees with sympy.isprime"),
+        (small["agree"] and large["agree"], "oracle.is_prime disagrees with sympy.isprime"),
         (main_status == 0, f"the main job exited with status {main_status}"),
     ) if not ok] + generator_failures
     print(table, flush=True)

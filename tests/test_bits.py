@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import model, registry, train
+from training import measuring, model, registry, train
 
 PROBE_BITS = 20          # the control's numbers: odd n below 2**20
 PROBE_STEPS = 1500       # Adam steps of 1000 labelled numbers
@@ -72,7 +72,7 @@ def test_negative_control_with_the_digits_shuffled_the_pair_stays_within_chance(
     rng = np.random.default_rng(0)
     for batch in range(1, 9):
         train.run_batch(trainer, config, rng, batch)
-    report = train.test.test_models(trainer.generator, None, n_samples=5000, low_latent=10**6 + 1,
+    report = measuring.test_models(trainer.generator, None, n_samples=5000, low_latent=10**6 + 1,
                                     high_latent=10**7, seed=0)
     assert abs(report["score"] - 1.0) <= 3 * report["score_sd"]
 

@@ -1,8 +1,6 @@
 """The distribution of the generated primes: the measures against generators whose distribution is
 known, a planted residue bias, the samplers' draws against their own windows, and the method."""
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,25 +8,22 @@ import sympy
 import sympy.core.random
 
 import utils
-from training import registry, train
+from training import oracle
+from training import calibration, measuring, registry, train
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("optimus_test", REPO_ROOT / "test.py")
-optimus_test = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(optimus_test)
 
 EVERY = (1, 10**4)              # every latent of this range: exact measures
-PRIMES = utils.odd_primes(31)
+PRIMES = oracle.odd_primes(31)
 
 
 def exact(generator) -> dict:
-    report = optimus_test.test_models(generator, None, EVERY[1], *EVERY, seed=0)
+    report = measuring.test_models(generator, None, EVERY[1], *EVERY, seed=0)
     assert report["distribution"]["exact"]
     return report["distribution"]
 
 
-def windows(weights) -> "optimus_test._WindowGenerator":
-    return optimus_test._WindowGenerator(weights)
+def windows(weights) -> "calibration._WindowGenerator":
+    return calibration._WindowGenerator(weights)
 
 
 # -- known values -----------------------------------------------------------------------------------
@@ -41,20 +36,20 @@ def test_uniform_rejection_is_exactly_uniform():
 
 
 def test_keeping_latents_by_their_coprime_count_is_exactly_uniform_and_without_it_is_not():
-    kept = exact(windows(lambda c: optimus_test._coprime(c).astype(float)))
-    once = exact(windows(optimus_test._each_coprime_once))
+    kept = exact(windows(lambda c: calibration._coprime(c).astype(float)))
+    once = exact(windows(calibration._each_coprime_once))
     assert kept["tv"] == pytest.approx(0, abs=1e-12)
     assert 0.05 < once["tv"] < 0.15 and once["entropy_deficit_bits"] > 0.02
 
 
 def test_the_greedy_wheels_coverage_is_exactly_its_share_of_the_primes():
     z = np.arange(EVERY[0], EVERY[1] + 1)
-    generator = windows(optimus_test._first_coprime)
+    generator = windows(calibration._first_coprime)
     sampler = generator.sampler("sampled", *EVERY)
     w = sampler.windows(z)
     chosen = w.candidates[w.weights > 0]
     assert chosen.size == z.size  # one candidate per latent
-    share = utils.is_prime(chosen).sum() / utils.is_prime(w.candidates).sum()
+    share = oracle.is_prime(chosen).sum() / oracle.is_prime(w.candidates).sum()
     m = exact(generator)
     assert m["coverage"] == pytest.approx(share, rel=1e-12)
     assert m["tv"] == pytest.approx(1 - share, rel=1e-12)  # point masses of 1/hits on its hits
@@ -62,8 +57,8 @@ def test_the_greedy_wheels_coverage_is_exactly_its_share_of_the_primes():
 
 @pytest.mark.parametrize("modulus", [6, 30, 210])
 def test_a_progression_reaches_one_class_of_primes(modulus):
-    phi = optimus_test._totient(modulus)
-    m = exact(optimus_test._Map(optimus_test._progression(modulus)))
+    phi = calibration._totient(modulus)
+    m = exact(calibration._Map(calibration._progression(modulus)))
     assert m["tv"] == pytest.approx(1 - 1 / phi, abs=0.01)
     assert m["entropy_deficit_bits"] == pytest.approx(math.log2(phi), abs=0.03)
     largest = max(p for p in PRIMES if modulus % p == 0)
@@ -83,9 +78,9 @@ def test_a_planted_residue_bias_is_reported_with_its_size_and_modulus():
 
 
 def test_sampled_windows_estimate_the_exact_measures_within_their_sd():
-    generator = windows(optimus_test._each_coprime_once)
+    generator = windows(calibration._each_coprime_once)
     truth = exact(generator)
-    estimate = optimus_test.test_models(generator, None, 3000, *EVERY, seed=1)["distribution"]
+    estimate = measuring.test_models(generator, None, 3000, *EVERY, seed=1)["distribution"]
     assert not estimate["exact"]
     for key in ("tv", "entropy_deficit_bits", "coverage"):
         assert abs(estimate[key] - truth[key]) <= 4 * estimate[f"{key}_sd"] + 1e-3, key
@@ -93,7 +88,7 @@ def test_sampled_windows_estimate_the_exact_measures_within_their_sd():
 
 def test_the_searches_weights_are_their_algorithms(monkeypatch):
     lo, hi = 33, 2001
-    primes = utils.odd_primes_between(lo, hi)
+    primes = oracle.odd_primes_between(lo, hi)
     for kind, draw in (("randprime", lambda: sympy.randprime(lo, hi + 1)),
                        ("incremental", lambda: sympy.nextprime(2 * sympy.core.random.randint(
                            (lo - 1) // 2, (hi - 1) // 2) - 1))):
@@ -105,12 +100,12 @@ def test_the_searches_weights_are_their_algorithms(monkeypatch):
             if p <= hi:
                 counts[p] = counts[p] + 1
         observed = np.array([counts[int(p)] for p in primes], dtype=float)
-        expected = optimus_test.search_weights(primes, lo, hi, kind)
+        expected = calibration.search_weights(primes, lo, hi, kind)
         expected = expected / expected.sum() * observed.sum()
         chi2 = float(np.sum((observed - expected) ** 2 / expected))
         assert chi2 < primes.size + 5 * math.sqrt(2 * primes.size), (kind, chi2)
     # the incremental search's gaps: the weight of 37 (after 31) is the odd starts 33, 35, 37
-    assert optimus_test.search_weights(primes, lo, hi, "incremental")[0] == 3
+    assert calibration.search_weights(primes, lo, hi, "incremental")[0] == 3
 
 
 # -- the offset head as a sampler --------------------------------------------------------------------
@@ -172,7 +167,7 @@ def trained_report(argv, batches: int, sampling: str, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     for batch in range(1, batches + 1):
         train.run_batch(trainer, config, rng, batch)
-    return optimus_test.test_models(trainer.generator, None, 5000, 10**6 + 1, 10**7, seed=seed,
+    return measuring.test_models(trainer.generator, None, 5000, 10**6 + 1, 10**7, seed=seed,
                                     sampling=sampling)
 
 

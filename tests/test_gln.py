@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import utils
+from training import oracle
 from training import registry
 from test_training import HELD_OUT, held_out_score
 
@@ -16,7 +17,7 @@ PASSES = 1                      # local updates per batch: one pass, as online l
 def candidates(rng, n: int, low: int, high: int) -> tuple:
     """(x, labels): outputs x whose odd candidates 2x+1 are uniform in [2 low + 1, 2 high + 1]."""
     x = rng.integers(low, high, n).astype(np.float64)
-    return x, utils.is_prime(utils.to_odd_integer(x)).astype(np.float32)
+    return x, oracle.is_prime(utils.to_odd_integer(x)).astype(np.float32)
 
 
 def gln(largest_prime: int, seed: int = 0) -> tuple:

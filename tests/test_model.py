@@ -12,7 +12,7 @@ from training import model, registry, train
 
 Z = np.array([[1.0], [7.0], [1e3], [1e5], [5e5], [1e6], [1e7]], dtype=np.float32)
 # The largest candidate any generator can emit: the offset head at its limits
-LARGEST_X = model.MAX_OFFSETS * model.LATENT_LIMIT + model.MAX_OFFSETS - 1
+LARGEST_X = model.MAX_OFFSETS * utils.LATENT_LIMIT + model.MAX_OFFSETS - 1
 
 
 # -- residue encoding ----------------------------------------------------------------------------
@@ -146,8 +146,8 @@ def test_untrained_offset_generator_is_the_progression_at_chance():
 
 def test_offset_generator_is_exact_beyond_float32():
     g = offset_head(model.MAX_OFFSETS).model
-    z = np.array([[model.LATENT_LIMIT]], dtype=np.float64)
-    assert float(np.asarray(g(z))[0, 0]) == model.MAX_OFFSETS * model.LATENT_LIMIT
+    z = np.array([[utils.LATENT_LIMIT]], dtype=np.float64)
+    assert float(np.asarray(g(z))[0, 0]) == model.MAX_OFFSETS * utils.LATENT_LIMIT
 
 
 def test_each_part_splits_at_its_encoding_into_the_same_network():

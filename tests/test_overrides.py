@@ -1,7 +1,8 @@
-"""utils.check and utils.parse_overrides: the one way every setting is checked."""
+"""rules.check and rules.parse_overrides: the one way every setting is checked."""
 import pytest
 
-from utils import OptimusError, Rule, at_least, between, check, given_names, one_of, parse_overrides
+from training.rules import Rule, at_least, between, check, given_names, one_of, parse_overrides
+from utils import OptimusError
 
 DEFAULTS = {"steps": 75, "lr": 1e-3, "checkpoint_dir": "training", "resume": False, "low_latent": 1,
             "loss": "focal"}

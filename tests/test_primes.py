@@ -13,8 +13,9 @@ import pytest
 import sympy
 
 import utils
+from training import oracle
 from support import error_line, whole_state
-from training import checkpoint, model, registry, sampling, train
+from training import checkpoint, measuring, model, registry, sampling, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("optimus_test", REPO_ROOT / "test.py")
@@ -40,7 +41,7 @@ def test_integer_features_are_the_layers_own_below_2_53():
     z = np.random.default_rng(1).integers(1, 2**40, 3000)
     keras_logits = np.asarray(head.policy(z.astype(np.float64).reshape(-1, 1), training=False))
     np.testing.assert_array_equal(head.logits(z), keras_logits.astype(np.float64))
-    features = head.input.encoding.window_features(head.architecture, z, head.offsets)
+    features = head.encoding.window_features(head.architecture, z, head.offsets)
     np.testing.assert_array_equal(features, np.asarray(head.encode(z.astype(np.float64).reshape(-1, 1))))
 
 
@@ -49,8 +50,8 @@ def test_residue_features_of_huge_candidates_follow_pythons_modulo(bits):
     head = random_head()
     rng = np.random.default_rng(bits)
     z = utils.random_big_integers(2**(bits - 6), 2**(bits - 5), 50, rng)
-    features = head.input.encoding.window_features(head.architecture, z, head.offsets)
-    primes = utils.odd_primes(31)
+    features = head.encoding.window_features(head.architecture, z, head.offsets)
+    primes = oracle.odd_primes(31)
     tables = model.residue_tables(primes)[0]
     for i, zi in enumerate(z):
         for k in range(head.offsets):
@@ -59,7 +60,7 @@ def test_residue_features_of_huge_candidates_follow_pythons_modulo(bits):
             np.testing.assert_array_equal(features[i, k], expected)
     candidates = head.candidates(z)
     assert candidates.dtype == object and int(candidates[3, 5]) == 2 * (16 * int(z[3]) + 5) + 1
-    labels = utils.is_prime(candidates[:5])
+    labels = oracle.is_prime(candidates[:5])
     assert labels.tolist() == [[sympy.isprime(int(c)) for c in row] for row in candidates[:5]]
 
 
@@ -147,25 +148,25 @@ def test_a_stream_beyond_int64_keeps_its_latents_uniform_and_its_scores_weighted
 def test_draw_primes_gives_primes_of_the_requested_size_and_repeats_with_its_seed():
     head = random_head(["--acceptance=window"])
     lo, hi = optimus_test.prime_range(bits=64)
-    primes, stats = optimus_test.draw_primes(head, 300, lo, hi, seed=4)
+    primes, stats = sampling.draw_primes(head, 300, lo, hi, seed=4)
     assert len(primes) == len(set(primes)) == 300
     assert all(lo <= p <= hi and sympy.isprime(p) for p in primes)
     assert stats["tested"] >= 300 and stats["proposals"] >= stats["tested"]
-    again, _ = optimus_test.draw_primes(head, 300, lo, hi, seed=4)
-    other, _ = optimus_test.draw_primes(head, 300, lo, hi, seed=5)
+    again, _ = sampling.draw_primes(head, 300, lo, hi, seed=4)
+    other, _ = sampling.draw_primes(head, 300, lo, hi, seed=5)
     assert again == primes and other != primes
 
 
 def test_a_range_without_a_prime_is_refused_after_its_budget_and_one_with_a_prime_is_not():
     head = random_head(["--acceptance=window"])
     with pytest.raises(utils.OptimusError, match=r"no prime in \[24, 28\]"):
-        optimus_test.draw_primes(head, 1, 24, 28, seed=0)  # 25 and 27 only
-    assert optimus_test.draw_primes(head, 3, 24, 30, seed=0)[0] == [29, 29, 29]
+        sampling.draw_primes(head, 1, 24, 28, seed=0)  # 25 and 27 only
+    assert sampling.draw_primes(head, 3, 24, 30, seed=0)[0] == [29, 29, 29]
 
 
 def test_draw_primes_in_a_narrow_range_stays_inside_it():
     head = random_head(["--acceptance=window"])
-    primes, _ = optimus_test.draw_primes(head, 200, 1000, 1100, seed=0)
+    primes, _ = sampling.draw_primes(head, 200, 1000, 1100, seed=0)
     assert set(primes) <= {p for p in sympy.primerange(1000, 1101)}
     assert len(set(primes)) > 10
 
@@ -175,18 +176,18 @@ def test_draw_primes_in_a_narrow_range_stays_inside_it():
     ("window", 10**12, 10**15), ("window", 1000, 1100)])
 def test_fewer_primes_of_a_seed_are_a_prefix_of_more(acceptance, lo, hi):
     head = random_head([f"--acceptance={acceptance}"])
-    more, stats = optimus_test.draw_primes(head, 1000, lo, hi, seed=5)
-    assert stats["proposals"] > 4 * optimus_test.PRIME_CHUNK  # the draw spans several network calls
+    more, stats = sampling.draw_primes(head, 1000, lo, hi, seed=5)
+    assert stats["proposals"] > 4 * sampling.PRIME_CHUNK  # the draw spans several network calls
     for count in (1, 100, 999):
-        fewer, _ = optimus_test.draw_primes(head, count, lo, hi, seed=5)
+        fewer, _ = sampling.draw_primes(head, count, lo, hi, seed=5)
         assert fewer == more[:count], count
-    other, _ = optimus_test.draw_primes(head, 100, lo, hi, seed=6)  # the control: another seed's stream
+    other, _ = sampling.draw_primes(head, 100, lo, hi, seed=6)  # the control: another seed's stream
     assert other != more[:100]
 
 
 def test_the_chunk_schedule_does_not_depend_on_the_count():
-    sizes = [size for size, _ in zip(optimus_test.chunk_sizes(), range(12))]
-    assert sizes[0] == optimus_test.PRIME_CHUNK and sizes[-1] == optimus_test.MAX_PRIME_CHUNK
+    sizes = [size for size, _ in zip(sampling.chunk_sizes(), range(12))]
+    assert sizes[0] == sampling.PRIME_CHUNK and sizes[-1] == sampling.MAX_PRIME_CHUNK
     assert all(b in (a, 2 * a) for a, b in zip(sizes, sizes[1:]))
 
 
@@ -196,14 +197,14 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_is_a_line_rewritten_on_a_terminal(monkeypatch):
-    monkeypatch.setattr(optimus_test, "PROGRESS_EVERY", 0.0)  # every update shown, however fast
+    monkeypatch.setattr(sampling, "PROGRESS_EVERY", 0.0)  # every update shown, however fast
     head = random_head(["--acceptance=window"])
     lo, hi = optimus_test.prime_range(bits=128)
     stream = _Terminal()
-    progress = optimus_test.Progress(stream)
-    primes, _ = optimus_test.draw_primes(head, 20, lo, hi, seed=0, progress=progress)
-    assert primes == optimus_test.draw_primes(head, 20, lo, hi, seed=0)[0]  # progress draws nothing
-    optimus_test.primes_distribution(head, lo, hi, seed=0, progress=progress)
+    progress = sampling.Progress(stream)
+    primes, _ = sampling.draw_primes(head, 20, lo, hi, seed=0, progress=progress)
+    assert primes == sampling.draw_primes(head, 20, lo, hi, seed=0)[0]  # progress draws nothing
+    sampling.primes_distribution(head, lo, hi, seed=0, progress=progress)
     progress.clear()
     text = stream.getvalue()
     assert "drawing primes" in text and "distribution" in text and "\n" not in text
@@ -212,8 +213,8 @@ def test_progress_is_a_line_rewritten_on_a_terminal(monkeypatch):
 
 def test_progress_writes_nothing_where_stderr_is_not_a_terminal():
     stream = io.StringIO()
-    progress = optimus_test.Progress(stream)
-    optimus_test.draw_primes(random_head(["--acceptance=window"]), 5, 1000, 1100, seed=0, progress=progress)
+    progress = sampling.Progress(stream)
+    sampling.draw_primes(random_head(["--acceptance=window"]), 5, 1000, 1100, seed=0, progress=progress)
     progress.clear()
     assert not progress.on and stream.getvalue() == ""
 
@@ -221,7 +222,7 @@ def test_progress_writes_nothing_where_stderr_is_not_a_terminal():
 def test_the_distribution_of_a_requested_size_is_estimated_from_its_windows():
     head = random_head(["--acceptance=window"])
     lo, hi = optimus_test.prime_range(bits=512)
-    measures = optimus_test.primes_distribution(head, lo, hi, seed=0)
+    measures = sampling.primes_distribution(head, lo, hi, seed=0)
     assert not measures["exact"] and measures["reference_primes"] > 50
     assert 0 <= measures["tv"] < 1 and measures["tv_sd"] >= 0
 
@@ -231,7 +232,7 @@ def test_the_report_and_its_chance_work_beyond_2_64():
     for w in head.model.trainable_weights:
         w.assign(np.zeros(w.shape, np.float32))  # uniform over each window: chance's rate
     low = 10**30
-    report = optimus_test.test_models(head, None, 3000, low, 2 * low, seed=0)
+    report = measuring.test_models(head, None, 3000, low, 2 * low, seed=0)
     assert report["min_candidate"] > 2**64
     assert abs(report["score"] - 1.0) <= 3 * report["score_sd"]
     assert report["chance"] == pytest.approx(2 / math.log(3 * 32 * low), rel=0.02)
@@ -240,7 +241,7 @@ def test_the_report_and_its_chance_work_beyond_2_64():
 
 def test_local_density_meets_the_prime_number_theorem_past_its_grid():
     below, beyond = 2**62 - 2**40 + 1, 2**62 + 2**40 + 1
-    density = utils.local_density(np.array([below, beyond], dtype=object))
+    density = oracle.local_density(np.array([below, beyond], dtype=object))
     assert density[1] == pytest.approx(2 / math.log(beyond))
     assert density[0] == pytest.approx(density[1], rel=0.01)
 

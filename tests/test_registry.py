@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 
 import utils
+from training import rules
 from support import error_line
 from training import checkpoint, registry, train
 
 DEFAULT = train.parse_config([])
-SELECTORS = {r.constant for r in registry.REGISTRIES}
+SELECTORS = set(registry.TABLES)
 SIDES = [set(registry.generator_architecture(DEFAULT)) & SELECTORS,   # what a weight file records
          set(registry.discriminator_architecture(DEFAULT)) & SELECTORS]
-NETWORK_SELECTORS = [r for r in registry.REGISTRIES if r.constant in SIDES[0] | SIDES[1]]
+NETWORK_SELECTORS = [c for c in registry.TABLES if c in SIDES[0] | SIDES[1]]
 TINY = {"batch_size": 64, "steps": 2, "generator_steps": 1, "nb_samples": 4, "test_samples": 40,
         "minimum_batch_size": 10}
 
@@ -25,7 +26,7 @@ def argv_of(choice: dict, extra: dict = TINY) -> list:
     """``--name=value`` arguments for the selectors in ``choice``, plus those of ``extra`` that the
     chosen parts read (a constant no chosen part reads would be refused)."""
     argv = [f"--{name}={value}" for name, value in choice.items()]
-    config = utils.parse_overrides(argv, train.DEFAULTS, train.RULES)
+    config = rules.parse_overrides(argv, train.DEFAULTS, train.RULES)
     read = {name for cls in registry.chosen(config).values() for name in cls.reads}
     method_specific = set(registry.readers())
     return argv + [f"--{name}={value}" for name, value in extra.items()
@@ -36,9 +37,9 @@ def network_combinations() -> tuple:
     """(supported, refused): every assignment of the network selectors' registered values that the
     chosen parts read (a generator input only for a head that reads one), split by parse_config."""
     supported, refused, seen = [], [], set()
-    for values in itertools.product(*NETWORK_SELECTORS):
-        choice = {r.constant: v for r, v in zip(NETWORK_SELECTORS, values)}
-        config = utils.parse_overrides(argv_of(choice, {}), train.DEFAULTS, train.RULES)
+    for values in itertools.product(*(registry.TABLES[c] for c in NETWORK_SELECTORS)):
+        choice = dict(zip(NETWORK_SELECTORS, values))
+        config = rules.parse_overrides(argv_of(choice, {}), train.DEFAULTS, train.RULES)
         chosen = registry.chosen(config)
         choice = {name: value for name, value in choice.items() if name in chosen}
         key = tuple(sorted(choice.items()))
@@ -72,9 +73,9 @@ def covering(combinations: list) -> list:
     return chosen
 
 
-OTHERS = [r for r in registry.REGISTRIES if r not in NETWORK_SELECTORS]
-OTHER_PARTS = [{r.constant: list(r)[i % len(list(r))] for r in OTHERS}  # every value of each, with
-               for i in range(max(len(list(r)) for r in OTHERS))]      # the default networks
+OTHERS = {c: list(table) for c, table in registry.TABLES.items() if c not in NETWORK_SELECTORS}
+OTHER_PARTS = [{c: values[i % len(values)] for c, values in OTHERS.items()}  # every value of each,
+               for i in range(max(map(len, OTHERS.values())))]             # with the default networks
 TRAINED = covering(SUPPORTED) + [c for c in OTHER_PARTS if any(DEFAULT[k] != v for k, v in c.items())]
 
 
@@ -88,8 +89,8 @@ def test_the_registry_offers_several_combinations_and_refuses_some():
 
 
 def test_the_trained_combinations_cover_every_registered_part():
-    for r in registry.REGISTRIES:
-        assert {choice.get(r.constant, DEFAULT[r.constant]) for choice in TRAINED} == set(r), r.constant
+    for c, table in registry.TABLES.items():
+        assert {choice.get(c, DEFAULT[c]) for choice in TRAINED} == set(table), c
     for choice in SUPPORTED:  # and every side of every supported combination
         for side in SIDES:
             part = {k: v for k, v in choice.items() if k in side}
@@ -146,17 +147,17 @@ def test_every_combination_the_registry_refuses_is_one_line_before_anything_is_w
 
 
 def test_train_rules_offer_exactly_the_registered_values():
-    for r in registry.REGISTRIES:
-        for value in r:
-            assert train.RULES[r.constant].test(value)
-        assert not train.RULES[r.constant].test("no-such-part")
+    for c, table in registry.TABLES.items():
+        for value in table:
+            assert train.RULES[c].test(value)
+        assert not train.RULES[c].test("no-such-part")
 
 
 def test_train_defaults_have_the_types_the_registry_checks_in_weight_files():
     for name, (kind, rule) in registry.PARAMETERS.items():
         assert type(train.DEFAULTS[name]) is kind and rule.test(train.DEFAULTS[name]), name
-    for r in registry.REGISTRIES:
-        assert train.DEFAULTS[r.constant] in r.parts, r.constant
+    for c, table in registry.TABLES.items():
+        assert train.DEFAULTS[c] in table, c
 
 
 def test_a_resume_keeps_every_selector_and_every_key_a_weight_file_records():
@@ -166,7 +167,7 @@ def test_a_resume_keeps_every_selector_and_every_key_a_weight_file_records():
         recorded |= set(registry.generator_architecture(config))
         recorded |= set(registry.discriminator_architecture(config))
     assert recorded <= set(train.METHOD_CONSTANTS)
-    assert {r.constant for r in registry.REGISTRIES} <= set(train.METHOD_CONSTANTS)
+    assert set(registry.TABLES) <= set(train.METHOD_CONSTANTS)
 
 
 def test_a_constant_that_no_chosen_part_reads_is_refused_naming_who_reads_it():
@@ -177,4 +178,92 @@ def test_a_constant_that_no_chosen_part_reads_is_refused_naming_who_reads_it():
         value = train.DEFAULTS[name]
         with pytest.raises(utils.OptimusError, match=f"--{name}: {name} acts only with") as refused:
             train.parse_config([f"--{name}={value}"])
-        assert all(f"{cls.constant}={cls.value!r}" in str(refused.value) for cls in parts)
+        assert all(f"{constant}={value!r}" in str(refused.value) for constant, value in parts)
+
+
+def test_help_lists_every_value_of_every_table_with_its_doc(capsys):
+    """--help reads the tables from the registry's source (no TensorFlow): exactly the values and
+    docs that the imported tables hold."""
+    read = rules.table_docs(train.REGISTRY)
+    assert read == {c: {v: m.doc for v, m in table.items()} for c, table in registry.TABLES.items()}
+    assert train.main(["--help"]) == 0
+    page = capsys.readouterr().out
+    for constant, table in registry.TABLES.items():
+        section = page.split(f"  --{constant} = ")[1].split("\n  --")[0]
+        for value in table:
+            assert f'"{value}": ' in section, (constant, value)
+
+
+def test_a_new_table_entry_appears_in_help_and_a_removed_one_does_not(tmp_path):
+    source = open(train.REGISTRY).read()
+    planted = source.replace('REWARDS = {', 'REWARDS = {\n    "halved": Method("half of D(x): a planted entry", lambda p, log_pi: p / 2),', 1)
+    removed = source.replace('    "constant": Method("0: the negative control', '    "zero": Method("0: the negative control', 1)
+    for name, text in (("planted.py", planted), ("removed.py", removed)):
+        (tmp_path / name).write_text(text)
+    rewards = rules.table_docs(tmp_path / "planted.py")["reward"]
+    assert rewards["halved"] == "half of D(x): a planted entry" and "constant" in rewards
+    renamed = rules.table_docs(tmp_path / "removed.py")["reward"]
+    assert "constant" not in renamed and "zero" in renamed
+
+
+def test_a_generator_input_without_integer_features_is_refused_when_the_tables_are_built(monkeypatch):
+    registry._check_tables()  # the shipped tables pass
+
+    class DigitsOfX(registry.Encoding):  # a layer only: no features computed from integers
+        pass
+    monkeypatch.setitem(registry.GENERATOR_INPUTS, "digits_of_x",
+                        registry.Method("a planted input", DigitsOfX, per_candidate=True))
+    with pytest.raises(TypeError, match="generator_input='digits_of_x'.*window_features"):
+        registry._check_tables()
+    monkeypatch.setitem(registry.GENERATOR_INPUTS, "digits_of_x",
+                        registry.Method("the same with the features", registry.Bits, per_candidate=True))
+    registry._check_tables()
+
+
+# -- the README's worked example: a new discriminator input, one class and one table entry --------
+
+TERNARY_DIGITS = 24             # base-3 digits read: every candidate below 3**24 (2.8e11)
+
+
+class Ternary(registry.Encoding):
+    """The candidate's base-3 digits, each as -1, 0 or 1."""
+    bounded = True
+
+    @staticmethod
+    def width(config: dict) -> int:
+        return TERNARY_DIGITS
+
+    @staticmethod
+    def layer(architecture: dict, candidate: bool = True):
+        import keras
+
+        def digits(x):
+            n = 2.0 * keras.ops.round(keras.ops.cast(x, "float64")) + 1.0
+            powers = keras.ops.convert_to_tensor([3.0**i for i in range(TERNARY_DIGITS)], "float64")
+            return keras.ops.cast(keras.ops.mod(keras.ops.floor(n / powers), 3.0) - 1.0, "float32")
+        return keras.layers.Lambda(digits, output_shape=(TERNARY_DIGITS,), name="encoding")
+
+
+@pytest.mark.slow
+def test_the_readmes_example_adds_a_discriminator_input_in_one_entry(monkeypatch, tmp_path, run_main):
+    """The class above and one entry: the value trains, saves and reloads, and without the entry
+    it is refused. (That an entry written in the registry's file appears in --help is
+    ``test_a_new_table_entry_appears_in_help_and_a_removed_one_does_not``.)"""
+    monkeypatch.setitem(registry.DISCRIMINATOR_INPUTS, "ternary",
+                        registry.Method("the candidate's base-3 digits", Ternary))
+    # train.py builds its rules from the tables when imported: as it would from the edited file
+    monkeypatch.setitem(train.RULES, "discriminator_input", registry.method_rules()["discriminator_input"])
+    config = train.parse_config(["--discriminator_input=ternary"])
+    assert config["discriminator_input"] == "ternary"
+    folder = tmp_path / "run"
+    argv = [*argv_of({"discriminator_input": "ternary"}), f"--checkpoint_dir={folder}", "--nb_batches=1"]
+    status, out, err = run_main(argv)
+    assert status == 0, err
+    _, discriminator = checkpoint.load_networks(folder)
+    assert discriminator.architecture["discriminator_input"] == "ternary"
+    assert registry.ceiling(config) is None  # it shows no residues: no ceiling claimed
+    # without the entry the value is refused in one line, as any unknown one
+    monkeypatch.delitem(registry.DISCRIMINATOR_INPUTS, "ternary")
+    monkeypatch.setitem(train.RULES, "discriminator_input", registry.method_rules()["discriminator_input"])
+    status, out, err = run_main(["--discriminator_input=ternary", f"--checkpoint_dir={tmp_path / 'no'}"])
+    assert status == 2 and "--discriminator_input=ternary: discriminator_input must be" in error_line(err)

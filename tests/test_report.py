@@ -21,20 +21,20 @@ optimus_test = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(optimus_test)
 
 import utils  # noqa: E402  (on sys.path once test.py is loaded)
-from training import checkpoint, model, registry, train  # noqa: E402
+from training import calibration, checkpoint, measuring, model, oracle, registry, train  # noqa: E402
 
 CALIBRATION_SAMPLES = 100_000   # every latent of [1, 10**5]: about 1e4 primes, 1% noise
 CLI_TIMEOUT = 240               # seconds per command-line run (TensorFlow's import dominates)
-Map = optimus_test._Map
+Map = calibration._Map
 
 
-def oracle(rows):
+def exact_discriminator(rows):
     """A discriminator that is always right: P(prime) is the exact primality of 2*round(x)+1."""
-    return utils.is_prime(utils.to_odd_integer(rows)).astype(np.float32)
+    return oracle.is_prime(utils.to_odd_integer(rows)).astype(np.float32)
 
 
 def run_test(f, discriminator=None, n_samples=CALIBRATION_SAMPLES, low=1, high=10**5, seed=0, **kw):
-    return optimus_test.test_models(Map(f), discriminator, n_samples, low, high, seed, **kw)
+    return measuring.test_models(Map(f), discriminator, n_samples, low, high, seed, **kw)
 
 
 # -- calibration --------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def test_original_slope_17_29_scores_one():
 
 def test_no_window_lets_outputs_at_its_bottom_gain_more_than_0_2_percent():
     # under the smooth density 1/ln n, the bottom of each window against the window's mean
-    edges = utils._EDGES[(utils._EDGES >= 3000) & (utils._EDGES < 2**50)].astype(np.float64)
+    edges = oracle._EDGES[(oracle._EDGES >= 3000) & (oracle._EDGES < 2**50)].astype(np.float64)
     lo, hi = edges[:-1], edges[1:] - 1
     li = np.vectorize(lambda v: float(mpmath.li(v)))
     mean = (li(hi) - li(lo)) / (hi - lo)
@@ -96,11 +96,11 @@ def bottoms_of_power_of_two_bins(exponents=range(20, 27), count=100_000) -> np.n
 
 def test_outputs_at_the_bottom_of_power_of_two_bins_score_at_most_1_01():
     candidates = bottoms_of_power_of_two_bins()
-    primes = utils.is_prime(candidates).sum()
-    score = primes / utils.local_density(candidates).sum()  # every such output, no sampling
+    primes = oracle.is_prime(candidates).sum()
+    score = primes / oracle.local_density(candidates).sum()  # every such output, no sampling
     assert score <= 1.01
     # the control: against the density of whole power-of-two bins the same outputs gain
-    by_bin = sum(utils.odd_prime_density(2**k, 2 ** (k + 1) - 1) * 100_000 for k in range(20, 27))
+    by_bin = sum(oracle.odd_prime_density(2**k, 2 ** (k + 1) - 1) * 100_000 for k in range(20, 27))
     assert primes / by_bin > 1.02
 
 
@@ -115,7 +115,7 @@ def test_multiples_and_bins_describe_the_outputs():
 
 
 def test_confusion_cells_sum_to_n_samples_and_oracle_is_perfect():
-    report = run_test(lambda z: z, Map(oracle), n_samples=5000)
+    report = run_test(lambda z: z, Map(exact_discriminator), n_samples=5000)
     cells = report["confusion"]
     assert sum(cells.values()) == 5000
     assert cells["false_positives"] == cells["false_negatives"] == 0
@@ -128,19 +128,19 @@ def test_discriminator_always_saying_prime_has_balanced_accuracy_one_half():
 
 
 def test_evaluate_reports_the_training_range_and_the_range_beyond():
-    result = optimus_test.evaluate(Map(lambda z: z), None, 1000, 1, 10**5, seed=3)
+    result = measuring.evaluate(Map(lambda z: z), None, 1000, 1, 10**5, seed=3)
     assert (result["in_range"]["low_latent"], result["in_range"]["high_latent"]) == (1, 10**5)
     assert (result["beyond"]["low_latent"], result["beyond"]["high_latent"]) == (10**5 + 1, 10**6)
     assert result["in_range"]["n_samples"] == result["beyond"]["n_samples"] == 1000
-    everything_trained = optimus_test.evaluate(Map(lambda z: z), None, 100, 1, model.LATENT_LIMIT)
+    everything_trained = measuring.evaluate(Map(lambda z: z), None, 100, 1, utils.LATENT_LIMIT)
     assert everything_trained["beyond"] is None
-    assert "beyond" not in optimus_test.format_report(everything_trained)
+    assert "beyond" not in measuring.format_report(everything_trained)
 
 
 def test_report_is_json_serialisable_and_verbose_levels_add_detail():
-    result = optimus_test.evaluate(Map(lambda z: 3 * z), Map(oracle), 500, 1, 10**4, seed=0, verbose=3)
+    result = measuring.evaluate(Map(lambda z: 3 * z), Map(exact_discriminator), 500, 1, 10**4, seed=0, verbose=3)
     assert json.loads(json.dumps(result, allow_nan=False)) == result
-    texts = [optimus_test.format_report(result, verbose=v) for v in range(4)]
+    texts = [measuring.format_report(result, verbose=v) for v in range(4)]
     assert "said prime" not in texts[0] and "said prime" in texts[1]
     assert "from 2^k" not in texts[1] and "from 2^k" in texts[2]
     assert "first distinct primes" not in texts[2] and "first distinct primes" in texts[3]
@@ -149,7 +149,7 @@ def test_report_is_json_serialisable_and_verbose_levels_add_detail():
 
 def test_candidates_csv_lists_every_sampled_latent(tmp_path):
     samples = []
-    optimus_test.evaluate(Map(lambda z: 3 * z + 0.4), None, 200, 1, 1000, seed=1, samples=samples)
+    measuring.evaluate(Map(lambda z: 3 * z + 0.4), None, 200, 1, 1000, seed=1, samples=samples)
     path = tmp_path / "out.csv"
     optimus_test.write_candidates(str(path), samples)
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
@@ -157,12 +157,12 @@ def test_candidates_csv_lists_every_sampled_latent(tmp_path):
     assert len(rows) == 400 and len({r["latent"] for r in rows}) == 400
     for r in rows:
         assert int(r["candidate"]) == 6 * int(r["latent"]) + 1
-        assert int(r["is_prime"]) == int(utils.is_prime(int(r["candidate"])))
+        assert int(r["is_prime"]) == int(oracle.is_prime(int(r["candidate"])))
 
 
 @pytest.mark.parametrize("kwargs", [
     {"n_samples": 0}, {"n_samples": 11, "low": 1, "high": 10}, {"low": 5, "high": 4},
-    {"low": 0}, {"high": optimus_test.MAX_LATENT + 1}, {"n_samples": 10.0}, {"seed": -1}, {"verbose": 4}])
+    {"low": 0}, {"high": measuring.MAX_LATENT + 1}, {"n_samples": 10.0}, {"seed": -1}, {"verbose": 4}])
 def test_invalid_arguments_raise_one_line_optimus_error(kwargs):
     kwargs = {"n_samples": 5, **kwargs}
     with pytest.raises(utils.OptimusError) as info:
@@ -255,7 +255,7 @@ def test_cli_candidates_to_a_file(cli):
 def test_cli_calibration_prints_the_table(cli):
     result = cli["calibration"]
     assert result.returncode == 0, result.stderr
-    assert all(row[0] in result.stdout for row in optimus_test.CALIBRATION + optimus_test.WINDOW_CALIBRATION)
+    assert all(row[0] in result.stdout for row in calibration.CALIBRATION + calibration.WINDOW_CALIBRATION)
 
 
 def test_cli_refuses_json_and_candidates_both_on_stdout(cli):
@@ -279,7 +279,7 @@ def test_cli_unknown_flag_exits_2(cli):
 
 
 def test_discriminator_is_also_judged_on_uniform_candidates_half_of_them_prime():
-    perfect = run_test(lambda z: z, Map(oracle), n_samples=4000)["discriminator_on_uniform"]
+    perfect = run_test(lambda z: z, Map(exact_discriminator), n_samples=4000)["discriminator_on_uniform"]
     assert perfect["balanced_accuracy"] == 1.0 and perfect["log_loss"] < 1e-5
     coin = run_test(lambda z: z, Map(lambda x: np.full_like(x, 0.5)), n_samples=4000)
     assert coin["discriminator_on_uniform"]["log_loss"] == pytest.approx(math.log(2))

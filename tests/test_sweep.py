@@ -34,7 +34,7 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
-import utils
+from training import rules
 from support import error_line, own_lines
 from training import sweep, train
 
@@ -313,7 +313,7 @@ def test_ctrl_c_while_a_sweep_file_loads_is_not_its_error(tmp_path):
 def test_a_seed_train_refuses_is_refused_before_any_trial(tmp_path, capsys, monkeypatch):
     # Keras refuses seeds >= 2**32; train.py bounds its seed so (the rule set here), and the sweep
     # file's check follows train.py's rule, whatever it is
-    monkeypatch.setitem(train.RULES, "seed", utils.between(0, 2**32 - 1, "an integer"))
+    monkeypatch.setitem(train.RULES, "seed", rules.between(0, 2**32 - 1, "an integer"))
     path = grid_file(tmp_path)
     path.write_text(TINY_GRID + f"SEEDS = (0, {2**32})\n")
     assert sweep.main([str(path)]) == 2
@@ -327,7 +327,7 @@ def test_help_lists_every_constant_with_its_default_and_meaning(capsys):
     assert sweep.main(["--help"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("usage: python training/sweep.py SWEEP_FILE") and err == ""
-    docs = utils.constant_docs(sweep.__file__)
+    docs = rules.constant_docs(sweep.__file__)
     assert set(docs) == set(sweep.DEFAULTS) and all(docs.values())
     flat = " ".join(out.split())
     for name, default in sweep.DEFAULTS.items():

@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import model, registry, train
+from training import oracle
+from training import calibration, measuring, model, registry, train
 from training import training_utils as tu
 
 HELD_OUT = (10**6 + 1, 10**7)   # latents beyond the training range [1, 10**6]
@@ -32,7 +33,7 @@ def with_discriminator(trainer, network, lr=None) -> tu.Trainer:
     part.model = network
     config = trainer.config if lr is None else dict(trainer.config, lr=lr)
     return tu.Trainer.create(trainer.generator, part, config, reward=trainer.reward,
-                             gradient=trainer.gradient, batch=trainer.batch, loss=trainer.loss,
+                             objective=trainer.objective, pool=trainer.pool, loss=trainer.loss,
                              fisher=trainer.fisher)
 
 
@@ -318,7 +319,7 @@ def held_out_score(argv, batches: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     for batch in range(1, batches + 1):
         train.run_batch(trainer, config, rng, batch)
-    return train.test.test_models(trainer.generator, None, n_samples=5000, low_latent=HELD_OUT[0],
+    return measuring.test_models(trainer.generator, None, n_samples=5000, low_latent=HELD_OUT[0],
                        high_latent=HELD_OUT[1], seed=seed)
 
 
@@ -337,14 +338,9 @@ def test_negative_control_without_reward_the_default_method_stays_at_chance():
 
 # -- wiring: the step and the scripts use each part, not only each helper alone ------------------
 
-class Shifted:
-    """A reward part: another's reward plus a constant, which a baseline must cancel."""
-
-    def __init__(self, inner, shift: float):
-        self.inner, self.shift = inner, shift
-
-    def of(self, p, log_pi):
-        return self.inner.of(p, log_pi) + self.shift
+def shifted(reward, shift: float):
+    """Another reward plus a constant, which a baseline must cancel."""
+    return lambda p, log_pi: reward(p, log_pi) + shift
 
 
 def generator_after_phase(argv, shift: float = 0.0, pull: float = 0.0) -> tuple:
@@ -352,7 +348,7 @@ def generator_after_phase(argv, shift: float = 0.0, pull: float = 0.0) -> tuple:
     shifted by ``shift`` and the EWC anchor put ``pull`` away from the start with a unit Fisher."""
     trainer, _ = make_trainer(["--generator_steps=5", *argv])
     fixed = with_discriminator(trainer, NotMultipleOf3())
-    fixed.reward = Shifted(trainer.reward, shift)
+    fixed.reward = shifted(trainer.reward, shift)
     ewc = fixed.ewc_generator
     for f, a, w in zip(ewc.fisher, ewc.anchor, trainer.generator.model.trainable_weights):
         f.assign(tf.ones_like(f))
@@ -428,10 +424,10 @@ def test_chance_is_each_candidates_own_density_not_the_whole_ranges():
     for the whole range gives them: primes thin out over the range."""
     golden = (math.sqrt(5) - 1) / 2
     f = lambda z: np.exp(math.log(2e4) + (z * golden % 1.0) * math.log(1e4))  # noqa: E731
-    report = train.test.test_models(train.test._Map(f), None, n_samples=20000, low_latent=1,
+    report = measuring.test_models(calibration._Map(f), None, n_samples=20000, low_latent=1,
                                     high_latent=10**6, seed=0)
     assert abs(report["score"] - 1.0) <= 3 * report["score_sd"]
     candidates = utils.to_odd_integer(f(np.arange(1, 20001, dtype=np.float64)))
     evenly = np.linspace(candidates.min(), candidates.max(), 1001).round().astype(np.int64) | 1
-    whole = float(utils.local_density(evenly).mean())  # the prime share of the whole range's odd integers
+    whole = float(oracle.local_density(evenly).mean())  # the prime share of the whole range's odd integers
     assert report["chance"] / whole > 1.2  # the control: here the two chances are apart

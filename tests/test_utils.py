@@ -15,14 +15,9 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds utils.py
 
 import utils  # noqa: E402
-from utils import (  # noqa: E402
-    EXACT_DENSITY_LIMIT,
-    MAX_ODD_INPUT,
-    is_prime,
-    odd_prime_density,
-    random_vector_integers,
-    to_odd_integer,
-)
+from training import oracle  # noqa: E402
+from training.oracle import EXACT_DENSITY_LIMIT, is_prime, odd_prime_density  # noqa: E402
+from utils import MAX_ODD_INPUT, random_vector_integers, to_odd_integer  # noqa: E402
 
 BRUTE_LIMIT = 10**6  # exhaustive comparison bound for is_prime
 CARMICHAEL_SMALL = (561, 1105, 1729, 2465, 2821, 6601, 8911, 10585, 15841, 29341, 41041, 46657, 52633, 62745,
@@ -88,22 +83,22 @@ def test_is_prime_rejects_strong_pseudoprimes(value, bases):
 
 
 def test_is_prime_rejects_base_2_pseudoprimes_in_the_vector_range():
-    odd = np.arange(utils.SIEVE_LIMIT + 1, BRUTE_LIMIT, 2)
+    odd = np.arange(oracle.SIEVE_LIMIT + 1, BRUTE_LIMIT, 2)
     fooling = [int(n) for n in odd if gmpy2.is_strong_prp(int(n), 2) and not gmpy2.is_prime(int(n))]
     assert len(fooling) > 10
     assert not is_prime(fooling).any()
     # the same numbers through the Miller-Rabin path, which is_prime uses from ODD_SIEVE_LIMIT on
-    assert not utils._is_prime_below_2_32(np.array(fooling, dtype=np.uint64)).any()
+    assert not oracle._is_prime_below_2_32(np.array(fooling, dtype=np.uint64)).any()
 
 
 def test_odd_sieve_and_miller_rabin_agree_on_their_shared_range():
     rng = np.random.default_rng(5)
-    odd = rng.integers(utils.SIEVE_LIMIT // 2, utils.ODD_SIEVE_LIMIT // 2, 200_000, dtype=np.uint64) * 2 + 1
-    edge = np.arange(utils.ODD_SIEVE_LIMIT - 999, utils.ODD_SIEVE_LIMIT + 1000, 2, dtype=np.uint64)
+    odd = rng.integers(oracle.SIEVE_LIMIT // 2, oracle.ODD_SIEVE_LIMIT // 2, 200_000, dtype=np.uint64) * 2 + 1
+    edge = np.arange(oracle.ODD_SIEVE_LIMIT - 999, oracle.ODD_SIEVE_LIMIT + 1000, 2, dtype=np.uint64)
     for values in (odd, edge):
         expected = np.array([gmpy2.is_prime(int(v)) for v in values])
         np.testing.assert_array_equal(is_prime(values), expected)
-        np.testing.assert_array_equal(utils._is_prime_below_2_32(values), expected)
+        np.testing.assert_array_equal(oracle._is_prime_below_2_32(values), expected)
 
 
 def test_is_prime_around_2_32_and_2_64():
@@ -371,7 +366,7 @@ def test_odd_prime_density_matches_brute_force_on_random_ranges():
 
 def test_odd_prime_density_approximation_agrees_at_the_exact_limit():
     exact = odd_prime_density(1, EXACT_DENSITY_LIMIT)
-    approx = utils._approx_odd_prime_count(1, EXACT_DENSITY_LIMIT) / (EXACT_DENSITY_LIMIT // 2)
+    approx = oracle._approx_odd_prime_count(1, EXACT_DENSITY_LIMIT) / (EXACT_DENSITY_LIMIT // 2)
     assert approx == pytest.approx(exact, rel=1e-3)
 
 
@@ -397,34 +392,34 @@ def test_odd_prime_density_rejects_invalid_ranges(lo, hi, message):
 
 def test_prime_count_matches_sympy_on_both_sides_of_the_sieve_limit():
     rng = np.random.default_rng(5)
-    limit = utils.ODD_SIEVE_LIMIT
+    limit = oracle.ODD_SIEVE_LIMIT
     points = [0, 1, 2, 3, 4, 5, 7, 8, 9, 100, 65535, 65536, limit - 3, limit - 2, limit - 1, limit,
               limit + 1, limit + 2, *rng.integers(0, limit, 50), *rng.integers(limit, 4 * limit, 3)]
     for n in points:
-        assert utils.prime_count(int(n)) == sympy.primepi(int(n)), n
+        assert oracle.prime_count(int(n)) == sympy.primepi(int(n)), n
 
 
 def test_rough_ceiling_is_the_density_of_rough_numbers():
-    assert utils.rough_ceiling(3) == 1.5 and utils.rough_ceiling(31) == pytest.approx(3.2711, abs=1e-4)
+    assert oracle.rough_ceiling(3) == 1.5 and oracle.rough_ceiling(31) == pytest.approx(3.2711, abs=1e-4)
     n = np.arange(1, 30030 * 2, 2)  # odd integers over whole periods of 3*5*7*11*13
     rough = np.all([n % p != 0 for p in (3, 5, 7, 11, 13)], axis=0)
-    assert utils.rough_ceiling(13) == pytest.approx(1 / rough.mean())
+    assert oracle.rough_ceiling(13) == pytest.approx(1 / rough.mean())
 
 
 def test_density_windows_tile_the_integers():
-    edges = utils._EDGES
-    assert edges[0] == 1 and np.all(np.diff(edges) >= utils.MIN_WINDOW)
+    edges = oracle._EDGES
+    assert edges[0] == 1 and np.all(np.diff(edges) >= oracle.MIN_WINDOW)
     for n in (1, 2, 63, 64, 65, 3000, 10**6, 2**40 + 17):
-        lo, hi = utils.density_window(n)
+        lo, hi = oracle.density_window(n)
         assert lo <= n <= hi
-        assert utils.density_window(hi + 1)[0] == hi + 1
+        assert oracle.density_window(hi + 1)[0] == hi + 1
 
 
 def test_local_density_is_the_prime_share_of_the_window():
     candidates = np.array([3, 65, 999_999, 123_456_789], dtype=np.uint64)
-    densities = utils.local_density(candidates)
+    densities = oracle.local_density(candidates)
     for n, density in zip(candidates, densities):
-        lo, hi = utils.density_window(int(n))
+        lo, hi = oracle.density_window(int(n))
         odd = np.arange(lo | 1, hi + 1, 2, dtype=np.uint64)
         assert density == pytest.approx(np.count_nonzero(is_prime(odd)) / odd.size, rel=1e-12)
 

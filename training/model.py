@@ -27,10 +27,8 @@ from keras import layers
 from keras.src.legacy.saving import legacy_h5_format  # the .h5 writer behind model.save, to memory
 
 import utils
+from training import oracle
 
-FLOAT32_EXACT = 2**24           # float32 holds every integer up to here, and not all beyond
-FLOAT64_EXACT = 2**53           # float64 holds every integer up to here: candidates stay below it
-LATENT_LIMIT = FLOAT32_EXACT    # largest latent integer: the real head reads z as float32
 
 # Residue encoding
 LARGEST_PRIME = 31              # default: odd primes 3..31 (ceiling of the score: prod p/(p-1) = 3.27)
@@ -42,7 +40,7 @@ BIT_WIDTH = 38                  # binary digits read: every candidate below 2**3
 
 # Offset head
 OFFSETS = 16                    # default number of offsets k per latent (a power of 2: see README)
-MAX_OFFSETS = 4096              # offsets*z stays exact: 4096 * 2**24 is far below FLOAT64_EXACT
+MAX_OFFSETS = 4096              # offsets*z stays exact: 4096 * 2**24 is far below utils.FLOAT64_EXACT
 MAX_LAYERS = 8                  # hidden layers of an MLP body, at most
 MAX_UNITS = 1024                # units per hidden layer, at most (a generator step holds
                                 # batch_size * offsets rows of them)
@@ -52,7 +50,7 @@ GENERATOR_DEPTH = 10            # hidden Dense layers
 GENERATOR_WIDTH = 100           # units per hidden layer
 LEAKY_RELU_SLOPE = 0.3          # negative slope of LeakyReLU
 LATENT_SCALE = 1e6              # latent integers are divided by this inside the model (training range)
-OUTPUT_CAP = float(FLOAT32_EXACT)  # largest output x, where float32 stops being exact
+OUTPUT_CAP = float(utils.FLOAT32_EXACT)  # largest output x, where float32 stops being exact
 
 # Discriminators
 GLN_WIDTHS = (16, 16, 1)        # neurons per layer of the gated linear network (the last: P(prime))
@@ -69,7 +67,7 @@ DROPOUT_RATE = 0.3              # the seed's: after each hidden layer
 DISCRIMINATOR_L2 = 1e-3         # the seed's: L2 on the kernels
 
 # Running the networks
-OUTPUT_LIMIT = float(FLOAT64_EXACT)  # outputs beyond this have no integer resolution: divergence
+OUTPUT_LIMIT = float(utils.FLOAT64_EXACT)  # outputs beyond this have no integer resolution: divergence
 FORWARD_CHUNK = 16384           # inputs per network call when evaluating many (the offset head makes
                                 # 16 candidate rows of each: larger chunks thrash memory)
 
@@ -124,7 +122,7 @@ class ResidueEncoding(layers.Layer):
     """Residues of n modulo the odd primes <= largest_prime, as Fourier features.
 
     candidate=True: n = 2*round(x)+1, the candidate of a generator output x; False: n = round(x).
-    Input (..., 1) of reals below FLOAT64_EXACT/2; output (..., sum(p-1)) float32 features
+    Input (..., 1) of reals below utils.FLOAT64_EXACT/2; output (..., sum(p-1)) float32 features
     (see ``residue_tables``). Exact: n is formed and reduced (floormod) in float64, which holds
     every integer below 2**53, and the sines are looked up by residue, so no phase is ever rounded.
     The gradient is straight-through: rounding passes it unchanged, and the features are
@@ -136,7 +134,7 @@ class ResidueEncoding(layers.Layer):
         super().__init__(**kwargs)
         self.largest_prime = int(largest_prime)
         self.candidate = bool(candidate)
-        self.primes = utils.odd_primes(self.largest_prime)
+        self.primes = oracle.odd_primes(self.largest_prime)
         if not self.primes:
             raise ValueError(f"ResidueEncoding: no odd prime <= {largest_prime}")
         self._tables, self._slopes = residue_tables(self.primes)

@@ -1,24 +1,19 @@
-"""The method registry: every part of a training method, one entry per value of the constant that
-selects it.
+"""The method registry: one plain table per selector constant, from each value to what it builds.
 
 A method is a choice of parts: a generator head and what its network reads, a discriminator and
-what it reads, the generator's reward, the discriminator's loss and its Fisher for EWC. Each part
-is a class registered under its constant's value, e.g. ``@GENERATOR_HEADS.register("offset")``,
-and declares:
-- ``doc``: what the value means (train.py --help shows it);
-- ``reads``: the constants that act only when it is chosen (set one otherwise: refused);
-- ``requires``: what it needs of the other chosen parts (the GLN needs the offset head);
-- ``architecture``: the keys it records in its network's weight file;
-and offers the operations that the step, the Fisher, the loader and test.py call. Nothing else in
-the project knows the parts by name: train.py's rules and cross-checks, the constants a resume must
-keep and the weight files' keys all come from here.
+what it reads, the generator's reward and gradient estimator, the discriminator's batch, loss and
+Fisher. Each selector's table maps its values to a ``Method``: the one-line ``doc`` that
+train.py --help lists, the constants it ``reads`` (given otherwise: refused), the constants its
+network's weight file ``stores``, and ``build``: a function, an encoding, or a class where the
+part holds state (the two networks). What a value needs of the other chosen values is one table,
+``REQUIRES``. train.py's rules and cross-checks, the constants a resume must keep and the weight
+files' keys all come from here.
 
-A new method is its layer or network in ``model.py`` plus one class here.
+A new method is its layer or network in ``model.py`` plus one entry here.
 """
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -26,96 +21,37 @@ import tensorflow as tf
 
 import utils
 from training import model as model_lib
-from training import sampling
+from training import oracle, rules, sampling
 from training import training_utils as tu
 
 
 @dataclass(frozen=True)
-class Requirement:
-    """What a part needs of another chosen part: a test of its class, and the words for it."""
-    text: str
-    test: Callable
+class Method:
+    """One value of a selector constant."""
+    doc: str                    # what the value means, one line (train.py --help lists it)
+    build: Any                  # what it selects: a function, an encoding, or a network's class
+    reads: tuple = ()           # constants that act only when it is chosen
+    stores: tuple = ()          # constants its network's weight file records (besides selectors)
+    per_candidate: bool = False  # an input or acceptance that works candidate by candidate
+    rows: int = 1               # a Fisher kind: per-sample gradients per candidate
 
-
-def values(*names: str) -> Requirement:
-    """The other part must be one of these values."""
-    return Requirement(" or ".join(repr(n) for n in names), lambda part: part.value in names)
-
-
-def having(attribute: str, text: str) -> Requirement:
-    """The other part must declare ``attribute`` true, e.g. "encoding.differentiable"."""
-    return Requirement(text, lambda part: bool(operator.attrgetter(attribute)(part)))
-
-
-class Part:
-    """One value of a selector constant. Subclasses set the class attributes below."""
-    constant = ""       # the selector constant (set by Registry.register)
-    value = ""          # its value that selects this part (set by Registry.register)
-    doc = ""            # what the value means, one line
-    reads = ()          # constants that act only when this part is chosen
-    requires = {}       # {other selector constant: Requirement}
-    stores = ()         # constants it records in its network's weight file (besides selectors)
-
-
-class Registry:
-    """The parts selected by one constant, in registration order (the first is listed first)."""
-
-    def __init__(self, constant: str):
-        self.constant = constant
-        self.parts = {}
-
-    def register(self, value: str):
-        """Class decorator: register the class as this constant's ``value``."""
-        def add(cls):
-            if value in self.parts:
-                raise ValueError(f"{self.constant}={value!r} is registered twice")
-            cls.constant, cls.value = self.constant, value
-            self.parts[value] = cls
-            return cls
-        return add
-
-    def __getitem__(self, value):
-        if not isinstance(value, str) or value not in self.parts:
-            raise utils.OptimusError(f"{self.constant}={value!r} is not a known setting (known: "
-                                     f"{', '.join(map(repr, self.parts))})")
-        return self.parts[value]
-
-    def __iter__(self):
-        return iter(self.parts)
-
-
-GENERATOR_HEADS = Registry("generator_head")
-GENERATOR_INPUTS = Registry("generator_input")
-DISCRIMINATORS = Registry("discriminator")
-DISCRIMINATOR_INPUTS = Registry("discriminator_input")
-REWARDS = Registry("reward")
-DISCRIMINATOR_LOSSES = Registry("discriminator_loss")
-DISCRIMINATOR_FISHERS = Registry("discriminator_fisher")
-ACCEPTANCES = Registry("acceptance")
-POLICY_GRADIENTS = Registry("policy_gradient")
-DISCRIMINATOR_BATCHES = Registry("discriminator_batch")
-REGISTRIES = (GENERATOR_HEADS, GENERATOR_INPUTS, ACCEPTANCES, REWARDS, POLICY_GRADIENTS,
-              DISCRIMINATOR_BATCHES, DISCRIMINATORS, DISCRIMINATOR_INPUTS, DISCRIMINATOR_LOSSES,
-              DISCRIMINATOR_FISHERS)
-ROOTS = ("generator_head", "discriminator", "discriminator_input")  # always chosen; the others
-                                                                    # are chosen by what reads them
 
 LOGIT_ROWS = 65536              # candidates per scorer call when computing logits from integers
                                 # (4096 latents of 16 offsets: a few tens of MB of features)
 
 # The other constants that parts read: (type, rule). train.py's defaults must have these types.
 PARAMETERS = {
-    "offsets": (int, utils.between(2, model_lib.MAX_OFFSETS, "an integer")),
-    "largest_prime": (int, utils.between(3, model_lib.MAX_LARGEST_PRIME, "an integer")),
-    "generator_steps": (int, utils.at_least(1)),
-    "discriminator_minibatch": (int, utils.at_least(0)),
-    "generator_layers": (int, utils.between(0, model_lib.MAX_LAYERS, "an integer")),
-    "generator_units": (int, utils.between(1, model_lib.MAX_UNITS, "an integer")),
-    "discriminator_layers": (int, utils.between(0, model_lib.MAX_LAYERS, "an integer")),
-    "discriminator_units": (int, utils.between(1, model_lib.MAX_UNITS, "an integer")),
-    "generator_activation": (str, utils.one_of(*model_lib.ACTIVATIONS)),
-    "discriminator_activation": (str, utils.one_of(*model_lib.ACTIVATIONS)),
-    "negative_l2": (float, utils.between(0, 1)),
+    "offsets": (int, rules.between(2, model_lib.MAX_OFFSETS, "an integer")),
+    "largest_prime": (int, rules.between(3, model_lib.MAX_LARGEST_PRIME, "an integer")),
+    "generator_steps": (int, rules.at_least(1)),
+    "discriminator_minibatch": (int, rules.at_least(0)),
+    "generator_layers": (int, rules.between(0, model_lib.MAX_LAYERS, "an integer")),
+    "generator_units": (int, rules.between(1, model_lib.MAX_UNITS, "an integer")),
+    "discriminator_layers": (int, rules.between(0, model_lib.MAX_LAYERS, "an integer")),
+    "discriminator_units": (int, rules.between(1, model_lib.MAX_UNITS, "an integer")),
+    "generator_activation": (str, rules.one_of(*model_lib.ACTIVATIONS)),
+    "discriminator_activation": (str, rules.one_of(*model_lib.ACTIVATIONS)),
+    "negative_l2": (float, rules.between(0, 1)),
 }
 
 
@@ -184,7 +120,7 @@ class Residues(Encoding):
 
     @staticmethod
     def width(config: dict) -> int:
-        return sum(p - 1 for p in utils.odd_primes(config["largest_prime"]))
+        return sum(p - 1 for p in oracle.odd_primes(config["largest_prime"]))
 
     @staticmethod
     def layer(architecture: dict, candidate: bool = True):
@@ -194,7 +130,7 @@ class Residues(Encoding):
     @staticmethod
     def _lookup(architecture: dict, residues_mod) -> np.ndarray:
         """The features, from the residues ``residues_mod(m)`` (int64) modulo each group's product."""
-        groups = model_lib.grouped_residue_tables(utils.odd_primes(architecture["largest_prime"]))
+        groups = model_lib.grouped_residue_tables(oracle.odd_primes(architecture["largest_prime"]))
         return np.concatenate([t[residues_mod(m)] for m, t in groups], axis=-1)
 
     @classmethod
@@ -216,7 +152,7 @@ class Residues(Encoding):
     def ceiling(config: dict) -> tuple:
         """(how much more often than chance outputs that avoid every encoded prime are prime,
         the largest encoded prime)."""
-        return utils.rough_ceiling(config["largest_prime"]), config["largest_prime"]
+        return oracle.rough_ceiling(config["largest_prime"]), config["largest_prime"]
 
 
 class Bits(Encoding):
@@ -262,44 +198,21 @@ class Bits(Encoding):
 # Generator inputs (offset head): what its policy network reads
 
 
-class Encoded(Part):
-    """A part that reads numbers through an ``encoding``: it reads and stores what that reads."""
-    encoding = Encoding
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls.reads = cls.stores = cls.encoding.stores
-
-
-class GeneratorInput(Encoded):
-    """What the offset head's policy reads, and through which encoding."""
-    per_candidate = True        # one shared network scores each choice's candidate
-
-
-@GENERATOR_INPUTS.register("candidates")
-class CandidateResidues(GeneratorInput):
-    doc = "score each choice's candidate from its residues with one shared MLP"
-    encoding = Residues
-
-
-@GENERATOR_INPUTS.register("latent")
-class LatentResidues(GeneratorInput):
-    doc = "an MLP from the residues of z itself to the logits of the offsets"
-    encoding = Residues
-    per_candidate = False
-
-
-@GENERATOR_INPUTS.register("bits")
-class CandidateBits(GeneratorInput):
-    doc = "score each choice's candidate from its binary digits with one shared MLP"
-    encoding = Bits
+GENERATOR_INPUTS = {  # what the offset head's policy reads: build is the encoding
+    "candidates": Method("score each choice's candidate from its residues with one shared MLP",
+                         Residues, Residues.stores, Residues.stores, per_candidate=True),
+    "latent": Method("an MLP from the residues of z itself to the logits of the offsets",
+                     Residues, Residues.stores, Residues.stores),
+    "bits": Method("score each choice's candidate from its binary digits with one shared MLP",
+                   Bits, per_candidate=True),
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # Generator heads: each owns its Keras model and knows how it is trained
 
 
-class GeneratorHead(Part):
+class GeneratorHead:
     """A generator: its Keras ``model`` (latent z (n, 1) -> output x (n, 1)) and its operations.
 
     The step asks it for training candidates (``training_candidates``), to train a batch
@@ -314,7 +227,7 @@ class GeneratorHead(Part):
     @classmethod
     def architecture_of(cls, config: dict) -> dict:
         """The constants that shape this network, in the order its weight file records them."""
-        return {"generator_head": cls.value}
+        return {"generator_head": config["generator_head"]}
 
     def build(self) -> keras.Model:
         raise NotImplementedError
@@ -332,10 +245,10 @@ class GeneratorHead(Part):
         with ``draw_candidates(z, rng) -> (candidates, accepted)`` (exact integers) and
         ``windows(z) -> Windows or None``. This head's outputs are fixed by z: point masses,
         whatever ``how`` asks. Its latents are read as float32: at most LATENT_LIMIT."""
-        if high > model_lib.LATENT_LIMIT:
+        if high > utils.LATENT_LIMIT:
             raise utils.OptimusError(
-                f"latents up to {high}: the {self.value} head reads its latent as float32, exact "
-                f"only up to {model_lib.LATENT_LIMIT} (2**24), and its outputs stop at 2**24")
+                f"latents up to {high}: the {self.architecture['generator_head']} head reads its latent as float32, exact "
+                f"only up to {utils.LATENT_LIMIT} (2**24), and its outputs stop at 2**24")
         return sampling.PointMasses(self.outputs, low, high)
 
     def latents_for(self, lo: int, hi: int) -> tuple:
@@ -343,32 +256,25 @@ class GeneratorHead(Part):
         top = 2 * int(model_lib.OUTPUT_CAP) + 1
         if lo > top:
             raise utils.OptimusError(
-                f"primes from {lo}: the {self.value} head outputs float32 reals up to 2**24, so its "
+                f"primes from {lo}: the {self.architecture['generator_head']} head outputs float32 reals up to 2**24, so its "
                 f"candidates stop at {top}; use an offset head")
-        return 1, model_lib.LATENT_LIMIT
+        return 1, utils.LATENT_LIMIT
 
 
-@GENERATOR_HEADS.register("offset")
 class OffsetHead(GeneratorHead):
-    doc = ("x = offsets*z + k, k chosen by a softmax policy trained by the score-function "
-           "gradient")
-    reads = ("generator_input", "offsets", "generator_layers", "generator_units", "generator_activation",
-             "acceptance", "reward", "policy_gradient", "generator_steps", "discriminator_batch",
-             "discriminator_minibatch")
-    stores = ("offsets", "generator_layers", "generator_units", "generator_activation")
-    score_function = True       # trained without an input gradient through D
+    """x = offsets*z + k: a policy over the offsets k, its input and acceptance from the tables."""
 
     @classmethod
     def architecture_of(cls, config: dict) -> dict:
-        read = GENERATOR_INPUTS[config["generator_input"]]
-        return {"generator_head": cls.value, **{k: config[k] for k in cls.stores + read.stores},
-                "generator_input": read.value, "acceptance": config["acceptance"]}
+        stores = GENERATOR_HEADS["offset"].stores + GENERATOR_INPUTS[config["generator_input"]].stores
+        return {"generator_head": "offset", **{k: config[k] for k in stores},
+                "generator_input": config["generator_input"], "acceptance": config["acceptance"]}
 
     def build(self) -> keras.Model:
         a = self.architecture
         self.input = GENERATOR_INPUTS[a["generator_input"]]
-        self.offsets = a["offsets"]
-        encoding = self.input.encoding.layer(a, candidate=self.input.per_candidate)
+        self.encoding, self.offsets = self.input.build, a["offsets"]
+        encoding = self.encoding.layer(a, candidate=self.input.per_candidate)
         widths = (a["generator_units"],) * a["generator_layers"]
         network, features, logits = model_lib.offset_generator(
             self.offsets, encoding, self.input.per_candidate, widths, a["generator_activation"])
@@ -384,7 +290,7 @@ class OffsetHead(GeneratorHead):
         them below 2**53), then the scorer runs on them: the same logits, at any size.
         """
         z = utils.integers(z).reshape(-1)
-        a, encoding = self.architecture, self.input.encoding
+        a, encoding = self.architecture, self.encoding
         parts, step = [], max(1, LOGIT_ROWS // self.offsets)
         for i in range(0, len(z), step):
             chunk = z[i:i + step]
@@ -397,7 +303,7 @@ class OffsetHead(GeneratorHead):
         """The score (logit) of candidate k of each latent z alone: float64 (n,). The scorer runs
         on each candidate by itself, so they are packed offsets to a row."""
         z, k = utils.integers(z).reshape(-1), np.asarray(k).reshape(-1)
-        a, encoding, n = self.architecture, self.input.encoding, len(k)
+        a, encoding, n = self.architecture, self.encoding, len(k)
         rows = -(-n // self.offsets)
         features = encoding.candidate_features(a, z, k, self.offsets)
         padded = np.concatenate([features, np.zeros((rows * self.offsets - n, features.shape[-1]),
@@ -450,15 +356,11 @@ class OffsetHead(GeneratorHead):
 
     def discriminator_pool(self, trainer, z, x, labels) -> tuple:
         """(D's candidates, their labels, the latent of each): as the batch part chooses."""
-        return trainer.batch.pool(self, z, x, labels)
+        return trainer.pool(self, z, x, labels)
 
 
-@GENERATOR_HEADS.register("real")
 class RealHead(GeneratorHead):
-    doc = "the seed's generator of a real x, trained through the discriminator's slope"
-    reads = ("negative_l2",)
-    requires = {"discriminator_input": having("encoding.differentiable", "an input a gradient passes")}
-    score_function = False      # trained through D's input gradient
+    """The seed's generator of a real x, trained through D's input gradient."""
     original = False
 
     def build(self) -> keras.Model:
@@ -483,103 +385,71 @@ class RealHead(GeneratorHead):
         return x, labels, np.arange(len(z))  # D learns from the outputs
 
 
-@GENERATOR_HEADS.register("original")
 class OriginalHead(RealHead):
-    doc = ("the original's generator, which can only compute k*z, with the original's scalar "
-           "discriminator and no negative L2 (it never acted there)")
-    reads = ()
-    requires = {"discriminator": values("seed")}
+    """The original's generator, which can only compute k*z."""
     original = True
 
 
-class Acceptance(Part):
-    """How likely an offset head keeps a latent before choosing its offset, from its logits."""
-    varies = True               # False: every latent is kept
-    per_candidate = False       # True: each output's probability is then exp(its own score)
-
-    @staticmethod
-    def log_weight(logits: np.ndarray) -> np.ndarray:
-        """log of the (unbounded) weight of keeping each latent, from logits (n, K): shape (n,)."""
-        raise NotImplementedError
-
-
-@ACCEPTANCES.register("none")
-class KeepEvery(Acceptance):
-    doc = "every latent is kept: its window gives one output"
-    varies = False
-
-    @staticmethod
-    def log_weight(logits: np.ndarray) -> np.ndarray:
-        return np.zeros(len(logits))
+GENERATOR_HEADS = {
+    "offset": Method("x = offsets*z + k, k chosen by a softmax policy trained by the score-function "
+                     "gradient", OffsetHead,
+                     reads=("generator_input", "offsets", "generator_layers", "generator_units",
+                            "generator_activation", "acceptance", "reward", "policy_gradient",
+                            "generator_steps", "discriminator_batch", "discriminator_minibatch"),
+                     stores=("offsets", "generator_layers", "generator_units", "generator_activation")),
+    "real": Method("the seed's generator of a real x, trained through the discriminator's slope",
+                   RealHead, reads=("negative_l2",)),
+    "original": Method("the original's generator, which can only compute k*z, with the original's "
+                       "scalar discriminator and no negative L2 (it never acted there)", OriginalHead),
+}
 
 
-@ACCEPTANCES.register("window")
-class WindowAcceptance(Acceptance):
-    doc = ("a latent is kept with probability proportional to its window's sum of exp(score): "
-           "then each output's probability is proportional to exp(its own score) alone")
-    requires = {"generator_input": having("per_candidate", "a per-candidate scorer")}
-    per_candidate = True
+def _window_log_weight(logits: np.ndarray) -> np.ndarray:
+    """log of a window's acceptance weight, its sum of exp(score), from logits (n, K): shape (n,)."""
+    top = logits.max(axis=1)
+    return top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
 
-    @staticmethod
-    def log_weight(logits: np.ndarray) -> np.ndarray:
-        top = logits.max(axis=1)
-        return top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+
+ACCEPTANCES = {  # how likely an offset head keeps a latent, from its logits: build(logits) -> log weight
+    "none": Method("every latent is kept: its window gives one output", lambda logits: np.zeros(len(logits))),
+    "window": Method("a latent is kept with probability proportional to its window's sum of exp(score): "
+                     "then each output's probability is proportional to exp(its own score) alone",
+                     _window_log_weight, per_candidate=True),
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # Discriminator inputs
 
 
-class DiscriminatorInput(Encoded):
-    """What the discriminator reads: ``layer`` encodes the candidate of an output x."""
-
-    @classmethod
-    def layer(cls, architecture: dict):
-        return cls.encoding.layer(architecture)
-
-    @classmethod
-    def ceiling(cls, config: dict) -> tuple | None:
-        """The encoding's (score ceiling, largest prime), when it reads residues."""
-        return cls.encoding.ceiling(config)
-
-
-@DISCRIMINATOR_INPUTS.register("residues")
-class ResidueInput(DiscriminatorInput):
-    doc = "the candidate's residues modulo the odd primes up to largest_prime"
-    encoding = Residues
-
-
-@DISCRIMINATOR_INPUTS.register("scalar")
-class ScalarInput(DiscriminatorInput):
-    doc = "x as one real number (the seed's), rescaled to [0, 1]"
-    encoding = Real
-
-
-@DISCRIMINATOR_INPUTS.register("bits")
-class BitsInput(DiscriminatorInput):
-    doc = "the candidate's binary digits, and nothing else"
-    encoding = Bits
+DISCRIMINATOR_INPUTS = {  # what the discriminator reads: build is the encoding
+    "residues": Method("the candidate's residues modulo the odd primes up to largest_prime", Residues,
+                       Residues.stores, Residues.stores),
+    "scalar": Method("x as one real number (the seed's), rescaled to [0, 1]", Real),
+    "bits": Method("the candidate's binary digits, and nothing else", Bits),
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # Discriminators: each owns its Keras model and knows how it is trained
 
 
-class Discriminator(Part):
+class Discriminator:
     """A discriminator: its Keras ``model`` (x (n, 1) -> P(prime) (n, 1)), split as
     head(encode(x)); ``representation`` (x -> what its output layer reads, for probes); and
     ``update(trainer)``: (encode, update) of one training step."""
 
     def __init__(self, architecture: dict):
         self.architecture = architecture
-        self.input = DISCRIMINATOR_INPUTS[architecture["discriminator_input"]]
+        self.encoding = DISCRIMINATOR_INPUTS[architecture["discriminator_input"]].build
         self.model, self.encode, self.head, self.representation = self.build()
 
-    @classmethod
-    def architecture_of(cls, config: dict) -> dict:
-        read = DISCRIMINATOR_INPUTS[config["discriminator_input"]]
-        return {"discriminator": cls.value, "discriminator_input": read.value,
-                **{k: config[k] for k in cls.stores + read.stores}}
+    @staticmethod
+    def architecture_of(config: dict) -> dict:
+        stores = (DISCRIMINATORS[config["discriminator"]].stores
+                  + DISCRIMINATOR_INPUTS[config["discriminator_input"]].stores)
+        return {"discriminator": config["discriminator"], "discriminator_input": config["discriminator_input"],
+                **{k: config[k] for k in stores}}
 
     def build(self) -> tuple:
         raise NotImplementedError
@@ -599,27 +469,23 @@ class Discriminator(Part):
         """P(prime) for odd candidates (n,) of any size: from their outputs below 2**53, else from
         their encoding's features computed from the integers; None if the input cannot read them."""
         candidates = utils.integers(candidates).reshape(-1)
-        if candidates.dtype != object and (not candidates.size or candidates.max() < model_lib.FLOAT64_EXACT):
+        if candidates.dtype != object and (not candidates.size or candidates.max() < utils.FLOAT64_EXACT):
             return self.beliefs((candidates - 1) // 2)
         try:
-            features = self.input.encoding.number_features(self.architecture, candidates)
+            features = self.encoding.number_features(self.architecture, candidates)
         except utils.OptimusError:
             return None
         return np.concatenate([np.asarray(self.head(features[i:i + LOGIT_ROWS], training=False)).reshape(-1)
                                for i in range(0, len(features), LOGIT_ROWS)])
 
 
-@DISCRIMINATORS.register("mlp")
 class MlpDiscriminator(Discriminator):
-    doc = "an MLP on its input, trained by Adam through its loss"
-    reads = ("discriminator_layers", "discriminator_units", "discriminator_activation",
-             "discriminator_loss", "discriminator_fisher")
-    stores = ("discriminator_layers", "discriminator_units", "discriminator_activation")
+    """An MLP on its input, trained by Adam through its loss."""
 
     def build(self) -> tuple:
         a = self.architecture
         network, features, hidden = model_lib.encoded_discriminator(
-            self.input.layer(a), f"discriminator_{self.input.value}",
+            self.encoding.layer(a), f"discriminator_{a['discriminator_input']}",
             (a["discriminator_units"],) * a["discriminator_layers"], a["discriminator_activation"])
         return self.parts(network, features, hidden)
 
@@ -633,26 +499,16 @@ class MlpDiscriminator(Discriminator):
         return tu.gradient_update(trainer)
 
 
-@DISCRIMINATORS.register("recurrent")
 class RecurrentDiscriminator(MlpDiscriminator):
-    doc = ("a GRU of discriminator_units reading the binary digits one at a time, most significant "
-           "first, trained by Adam through its loss")
-    reads = ("discriminator_units", "discriminator_loss", "discriminator_fisher")
-    stores = ("discriminator_units",)
-    requires = {"discriminator_input": values("bits")}
+    """A GRU reading the binary digits, most significant first."""
 
     def build(self) -> tuple:
         return self.parts(*model_lib.recurrent_discriminator(
-            self.input.layer(self.architecture), self.architecture["discriminator_units"]))
+            self.encoding.layer(self.architecture), self.architecture["discriminator_units"]))
 
 
-@DISCRIMINATORS.register("seed")
 class SeedDiscriminator(MlpDiscriminator):
-    doc = ("the seed's: x as one real, sigmoid layers (1000, then 5 x 100) with L2 and dropout, "
-           "trained by Adam through its loss")
-    reads = ("discriminator_loss", "discriminator_fisher")
-    stores = ()
-    requires = {"discriminator_input": values("scalar")}
+    """The seed's scalar discriminator."""
 
     def build(self) -> tuple:
         network = model_lib.scalar_discriminator()
@@ -660,15 +516,11 @@ class SeedDiscriminator(MlpDiscriminator):
         return network, (lambda x: x), network, keras.Model(network.inputs[0], last_hidden)
 
 
-@DISCRIMINATORS.register("gln")
 class GlnDiscriminator(Discriminator):
-    doc = ("a gated linear network with its own local learning rule (offset head, bounded "
-           "features)")
-    requires = {"generator_head": having("score_function", "a head that needs no input gradient"),
-                "discriminator_input": having("encoding.bounded", "an input with bounded features")}
+    """A gated linear network with its own local learning rule."""
 
     def build(self) -> tuple:
-        network, features, self.gln = model_lib.gln_discriminator(self.input.layer(self.architecture))
+        network, features, self.gln = model_lib.gln_discriminator(self.encoding.layer(self.architecture))
         hidden = keras.layers.Lambda(self.gln.hidden, name="hidden")(features)
         return (network, *model_lib.split(network.input, features, network.output),
                 keras.Model(network.input, hidden))
@@ -677,149 +529,181 @@ class GlnDiscriminator(Discriminator):
         return self.encode, self.gln.local_update
 
 
-# ---------------------------------------------------------------------------------------------
-# Rewards (offset head), discriminator losses and Fisher kinds (gradient-trained discriminators)
-
-
-class Reward(Part):
-    """The reward of a candidate from D's belief p that it is prime (clipped), and log pi(k | z)."""
-
-    @staticmethod
-    def of(p, log_pi):
-        raise NotImplementedError
-
-
-def _reward(value: str, doc: str, of: Callable) -> None:
-    """Register a reward computed by ``of(p, log_pi)``."""
-    REWARDS.register(value)(type(f"Reward_{value}", (Reward,), {"doc": doc, "of": staticmethod(of)}))
-
-
-_reward("belief", "D(x), the discriminator's belief", lambda p, log_pi: p)
-_reward("log", "log D(x)", lambda p, log_pi: tf.math.log(p))
-_reward("focal", "minus the focal loss of calling x prime",
-        lambda p, log_pi: tf.pow(1.0 - p, tu.FOCAL_GAMMA) * tf.math.log(p))
-_reward("constant", "0: the negative control, no signal at all", lambda p, log_pi: tf.zeros_like(p))
-_reward("entropy", "log D(x) - log pi(k | z), maximum entropy: the best policy is pi proportional "
-        "to D over each window", lambda p, log_pi: tf.math.log(p) - log_pi)
-
-
-@POLICY_GRADIENTS.register("sampled")
-class SampledGradient(Part):
-    doc = "REINFORCE: one sampled offset per latent, the batch's mean reward as baseline"
-    objective = staticmethod(tu.sampled_objective)
-
-
-@POLICY_GRADIENTS.register("exact")
-class ExactGradient(Part):
-    doc = "the expectation over every offset, computed exactly: no sampling noise"
-    objective = staticmethod(tu.exact_objective)
-
-
-@DISCRIMINATOR_BATCHES.register("outputs")
-class OutputsBatch(Part):
-    doc = "the generator's sampled candidates, one per latent (the seed's: D learns from G's outputs)"
-
-    @staticmethod
-    def pool(head, z, x, labels) -> tuple:
-        return x, labels, np.arange(len(z))
-
-
-@DISCRIMINATOR_BATCHES.register("windows")
-class WindowsBatch(Part):
-    doc = "every candidate of every latent's window, labelled by the oracle"
-
-    @staticmethod
-    def pool(head, z, x, labels) -> tuple:
-        every = tu.window_candidates(head.offsets, z)
-        return every, tu.label(every), np.repeat(np.arange(len(z)), head.offsets)
-
-
-@DISCRIMINATOR_LOSSES.register("focal")
-class FocalLoss(Part):
-    doc = "class-balanced focal loss (alpha 0.65, gamma 2), as the seed"
-
-    @staticmethod
-    def build() -> keras.losses.Loss:
-        return keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True,
-                                                    alpha=tu.FOCAL_ALPHA, gamma=tu.FOCAL_GAMMA)
-
-
-@DISCRIMINATOR_LOSSES.register("bce")
-class CrossEntropy(Part):
-    doc = "binary cross-entropy"
-
-    @staticmethod
-    def build() -> keras.losses.Loss:
-        return keras.losses.BinaryCrossentropy()
-
-
-@DISCRIMINATOR_FISHERS.register("empirical")
-class EmpiricalFisher(Part):
-    doc = "at the true labels, as the seed"
-    rows = 1                    # per-sample gradients per candidate
-
-    @staticmethod
-    def terms(d, x, y) -> tuple:
-        """(log_prob, inputs, weights) for ``training_utils.fisher_diagonal``: each row 1/n."""
-        n = tf.cast(tf.shape(x)[0], tf.float32)
-        return (lambda x, y: tu.label_log_prob(d, x, y)), (x, y), tf.fill([tf.shape(x)[0]], 1.0 / n)
-
-
-@DISCRIMINATOR_FISHERS.register("model")
-class ModelFisher(Part):
-    doc = "expected over D's own labels: label-free, p(1-p) (d logit/d theta)**2"
-    rows = 2                    # both labels of each candidate
-
-    @staticmethod
-    def terms(d, x, y) -> tuple:
-        """Both labels of every row, weighted by D's own probability of each, over n."""
-        n = tf.cast(tf.shape(x)[0], tf.float32)
-        p = tf.reshape(d(x, training=False), [-1])
-        xs = tf.concat([x, x], 0)
-        ys = tf.concat([tf.ones_like(y), tf.zeros_like(y)], 0)
-        return (lambda x, y: tu.label_log_prob(d, x, y)), (xs, ys), tf.concat([p, 1.0 - p], 0) / n
+DISCRIMINATORS = {
+    "mlp": Method("an MLP on its input, trained by Adam through its loss", MlpDiscriminator,
+                  reads=("discriminator_layers", "discriminator_units", "discriminator_activation",
+                         "discriminator_loss", "discriminator_fisher"),
+                  stores=("discriminator_layers", "discriminator_units", "discriminator_activation")),
+    "recurrent": Method("a GRU of discriminator_units reading the binary digits one at a time, most "
+                        "significant first, trained by Adam through its loss", RecurrentDiscriminator,
+                        reads=("discriminator_units", "discriminator_loss", "discriminator_fisher"),
+                        stores=("discriminator_units",)),
+    "seed": Method("the seed's: x as one real, sigmoid layers (1000, then 5 x 100) with L2 and dropout, "
+                   "trained by Adam through its loss", SeedDiscriminator,
+                   reads=("discriminator_loss", "discriminator_fisher")),
+    "gln": Method("a gated linear network with its own local learning rule (offset head, bounded "
+                  "features)", GlnDiscriminator),
+}
 
 
 # ---------------------------------------------------------------------------------------------
-# Derived: the rules of train.py's method constants, the chosen parts, the cross-checks
+# Rewards and gradient estimators (offset head); D's batch, loss and Fisher
 
 
-def rules() -> dict:
-    """{constant: Rule} of every selector (its registered values) and every PARAMETERS entry."""
-    return {**{r.constant: utils.one_of(*r) for r in REGISTRIES},
+REWARDS = {  # build(p, log_pi): the reward of a candidate from D's belief p (clipped) and log pi(k | z)
+    "belief": Method("D(x), the discriminator's belief", lambda p, log_pi: p),
+    "log": Method("log D(x)", lambda p, log_pi: tf.math.log(p)),
+    "focal": Method("minus the focal loss of calling x prime",
+                    lambda p, log_pi: tf.pow(1.0 - p, tu.FOCAL_GAMMA) * tf.math.log(p)),
+    "constant": Method("0: the negative control, no signal at all", lambda p, log_pi: tf.zeros_like(p)),
+    "entropy": Method("log D(x) - log pi(k | z), maximum entropy: the best policy is pi proportional "
+                      "to D over each window", lambda p, log_pi: tf.math.log(p) - log_pi),
+}
+
+POLICY_GRADIENTS = {  # build(logits, beliefs, reward, seed) -> (objective, mean belief, mean reward)
+    "sampled": Method("REINFORCE: one sampled offset per latent, the batch's mean reward as baseline",
+                      tu.sampled_objective),
+    "exact": Method("the expectation over every offset, computed exactly: no sampling noise",
+                    tu.exact_objective),
+}
+
+
+def _every_window_candidate(head, z, x, labels) -> tuple:
+    every = tu.window_candidates(head.offsets, z)
+    return every, tu.label(every), np.repeat(np.arange(len(z)), head.offsets)
+
+
+DISCRIMINATOR_BATCHES = {  # build(head, z, x, labels) -> (D's candidates, their labels, each one's latent)
+    "outputs": Method("the generator's sampled candidates, one per latent (the seed's: D learns from "
+                      "G's outputs)", lambda head, z, x, labels: (x, labels, np.arange(len(z)))),
+    "windows": Method("every candidate of every latent's window, labelled by the oracle",
+                      _every_window_candidate),
+}
+
+DISCRIMINATOR_LOSSES = {  # build() -> a Keras loss
+    "focal": Method("class-balanced focal loss (alpha 0.65, gamma 2), as the seed",
+                    lambda: keras.losses.BinaryFocalCrossentropy(
+                        apply_class_balancing=True, alpha=tu.FOCAL_ALPHA, gamma=tu.FOCAL_GAMMA)),
+    "bce": Method("binary cross-entropy", keras.losses.BinaryCrossentropy),
+}
+
+
+def _empirical_terms(d, x, y) -> tuple:
+    """(log_prob, inputs, weights) for ``training_utils.fisher_diagonal``: each row 1/n."""
+    n = tf.cast(tf.shape(x)[0], tf.float32)
+    return (lambda x, y: tu.label_log_prob(d, x, y)), (x, y), tf.fill([tf.shape(x)[0]], 1.0 / n)
+
+
+def _model_terms(d, x, y) -> tuple:
+    """Both labels of every row, weighted by D's own probability of each, over n."""
+    n = tf.cast(tf.shape(x)[0], tf.float32)
+    p = tf.reshape(d(x, training=False), [-1])
+    xs = tf.concat([x, x], 0)
+    ys = tf.concat([tf.ones_like(y), tf.zeros_like(y)], 0)
+    return (lambda x, y: tu.label_log_prob(d, x, y)), (xs, ys), tf.concat([p, 1.0 - p], 0) / n
+
+
+DISCRIMINATOR_FISHERS = {  # build(d, x, y) -> (log_prob, inputs, weights) of D's Fisher
+    "empirical": Method("at the true labels, as the seed", _empirical_terms),
+    "model": Method("expected over D's own labels: label-free, p(1-p) (d logit/d theta)**2",
+                    _model_terms, rows=2),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The tables together: what needs what, the rules of train.py's method constants, the chosen parts
+
+
+TABLES = {  # selector constant: its table, in --help's order
+    "generator_head": GENERATOR_HEADS, "generator_input": GENERATOR_INPUTS, "acceptance": ACCEPTANCES,
+    "reward": REWARDS, "policy_gradient": POLICY_GRADIENTS, "discriminator_batch": DISCRIMINATOR_BATCHES,
+    "discriminator": DISCRIMINATORS, "discriminator_input": DISCRIMINATOR_INPUTS,
+    "discriminator_loss": DISCRIMINATOR_LOSSES, "discriminator_fisher": DISCRIMINATOR_FISHERS,
+}
+ROOTS = ("generator_head", "discriminator", "discriminator_input")  # always chosen; the others
+                                                                    # are chosen by what reads them
+REQUIRES = (  # (constant, value, needs this other constant, to pass test(its value, its Method), in words)
+    ("generator_head", "real", "discriminator_input", lambda v, m: m.build.differentiable,
+     "an input a gradient passes"),
+    ("generator_head", "original", "discriminator", lambda v, m: v == "seed", "'seed'"),
+    ("acceptance", "window", "generator_input", lambda v, m: m.per_candidate, "a per-candidate scorer"),
+    ("discriminator", "recurrent", "discriminator_input", lambda v, m: v == "bits", "'bits'"),
+    ("discriminator", "seed", "discriminator_input", lambda v, m: v == "scalar", "'scalar'"),
+    ("discriminator", "gln", "generator_head", lambda v, m: v == "offset",
+     "'offset' (a head that needs no input gradient)"),
+    ("discriminator", "gln", "discriminator_input", lambda v, m: m.build.bounded,
+     "an input with bounded features"),
+)
+
+
+def _check_tables() -> None:
+    """Refuse, when this module is imported, an entry that cannot serve where it is registered:
+    a generator input whose encoding cannot compute its features from integers (test sessions
+    and --primes need them), or a REQUIRES row naming no entry."""
+    for value, entry in GENERATOR_INPUTS.items():
+        features = "window_features" if entry.per_candidate else "latent_features"
+        if getattr(entry.build, features).__func__ is getattr(Encoding, features).__func__:
+            raise TypeError(f"generator_input={value!r}: its encoding {entry.build.__name__} has no "
+                            f"{features} (a generator reads integers outside its network)")
+    for constant, value, other, _, _ in REQUIRES:
+        if value not in TABLES[constant] or other not in TABLES:
+            raise TypeError(f"REQUIRES: {constant}={value!r} or {other} is not in the tables")
+
+
+_check_tables()
+
+
+def method_rules() -> dict:
+    """{constant: Rule} of every selector (its table's values) and every PARAMETERS entry."""
+    return {**{constant: rules.one_of(*table) for constant, table in TABLES.items()},
             **{name: rule for name, (_, rule) in PARAMETERS.items()}}
 
 
 def method_constants() -> tuple:
     """The constants a resumed run must keep: every selector and every key a weight file holds."""
-    stored = {k for r in REGISTRIES for cls in r.parts.values() for k in cls.stores}
-    return tuple(r.constant for r in REGISTRIES) + tuple(k for k in PARAMETERS if k in stored)
+    stored = {k for table in TABLES.values() for entry in table.values() for k in entry.stores}
+    return tuple(TABLES) + tuple(k for k in PARAMETERS if k in stored)
 
 
-REGISTRY_OF = {r.constant: r for r in REGISTRIES}
+def method_help() -> dict:
+    """{selector constant: its values with their one-line docs}, for train.py --help."""
+    return {constant: "; ".join(f'"{value}": {entry.doc}' for value, entry in table.items())
+            for constant, table in TABLES.items()}
 
 
 def chosen(config: dict) -> dict:
-    """{selector constant: part class} of the parts ``config`` chooses: the ROOTS, and every
+    """{selector constant: its Method} of the parts ``config`` chooses: the ROOTS, and every
     selector that a chosen part reads."""
     parts, todo = {}, list(ROOTS)
     while todo:
         constant = todo.pop(0)
         if constant in parts:
             continue
-        parts[constant] = REGISTRY_OF[constant][config[constant]]
-        todo += [c for c in parts[constant].reads if c in REGISTRY_OF]
+        value = config[constant]
+        if value not in TABLES[constant]:
+            raise utils.OptimusError(f"{constant}={value!r} is not a known setting (known: "
+                                     f"{', '.join(map(repr, TABLES[constant]))})")
+        parts[constant] = TABLES[constant][value]
+        todo += [c for c in parts[constant].reads if c in TABLES]
     return parts
 
 
 def readers() -> dict:
-    """{constant: [part classes that read it]} over every registered part."""
+    """{constant: [(selector, value) of every entry that reads it]} over every table."""
     found = {}
-    for registry in REGISTRIES:
-        for cls in registry.parts.values():
-            for name in cls.reads:
-                found.setdefault(name, []).append(cls)
+    for constant, table in TABLES.items():
+        for value, entry in table.items():
+            for name in entry.reads:
+                found.setdefault(name, []).append((constant, value))
     return found
+
+
+def unmet(values: dict) -> tuple | None:
+    """The first REQUIRES row that the chosen selector values break: (constant, other, words)."""
+    for constant, value, other, test, text in REQUIRES:
+        if values.get(constant) == value and other in values and not test(values[other], TABLES[other][values[other]]):
+            return constant, other, text
+    return None
 
 
 def memory_bytes(config: dict) -> int:
@@ -831,12 +715,12 @@ def memory_bytes(config: dict) -> int:
     if "generator_input" in parts:  # an offset head: every offset of every latent at each step
         read = parts["generator_input"]
         rows *= config["offsets"] if read.per_candidate else 1
-        width = read.encoding.width(config) + config["generator_units"] * config["generator_layers"] + 8
+        width = read.build.width(config) + config["generator_units"] * config["generator_layers"] + 8
         generator = rows * width * 4 * 2  # float32 activations, and as many gradients
         pool = config["batch_size"] * config["offsets"]
     else:
         generator, pool = config["batch_size"] * 4 * 1000 * 4, config["batch_size"]
-    discriminator = pool * (parts["discriminator_input"].encoding.width(config) + 16) * 4
+    discriminator = pool * (parts["discriminator_input"].build.width(config) + 16) * 4
     return generator + discriminator
 
 
@@ -844,17 +728,15 @@ def check_method(config: dict, given: set) -> None:
     """Refuse, in one line, a combination the parts do not support, and a constant given in
     ``given`` that no chosen part reads (it would be ignored)."""
     parts = chosen(config)
-    for cls in parts.values():
-        for constant, need in cls.requires.items():
-            other = parts.get(constant)
-            if other is not None and not need.test(other):
-                raise utils.OptimusError(
-                    f"--{cls.constant}={cls.value}: needs {constant} to be {need.text} "
-                    f"(got {config[constant]!r})")
-    read = {name for cls in parts.values() for name in cls.reads}
+    broken = unmet({constant: config[constant] for constant in parts})
+    if broken is not None:
+        constant, other, text = broken
+        raise utils.OptimusError(f"--{constant}={config[constant]}: needs {other} to be {text} "
+                                 f"(got {config[other]!r})")
+    read = {name for entry in parts.values() for name in entry.reads}
     for name, by in sorted(readers().items()):
         if name in given and name not in read:
-            where = " or ".join(f"{c.constant}={c.value!r}" for c in by)
+            where = " or ".join(f"{constant}={value!r}" for constant, value in by)
             raise utils.OptimusError(f"--{name}: {name} acts only with {where}; leave it out")
 
 
@@ -865,25 +747,25 @@ def check_method(config: dict, given: set) -> None:
 def ceiling(config: dict) -> tuple | None:
     """(score ceiling, largest prime) of outputs that avoid every prime the discriminator sees,
     or None when it sees no residues: the generator learns what D's beliefs show it."""
-    return DISCRIMINATOR_INPUTS[config["discriminator_input"]].ceiling(config)
+    return DISCRIMINATOR_INPUTS[config["discriminator_input"]].build.ceiling(config)
 
 
 def generator_architecture(config: dict) -> dict:
     """The part of ``config`` (train.py's constants) that shapes the generator."""
-    return GENERATOR_HEADS[config["generator_head"]].architecture_of(config)
+    return GENERATOR_HEADS[config["generator_head"]].build.architecture_of(config)
 
 
 def discriminator_architecture(config: dict) -> dict:
     """The part of ``config`` (train.py's constants) that shapes the discriminator."""
-    return DISCRIMINATORS[config["discriminator"]].architecture_of(config)
+    return DISCRIMINATORS[config["discriminator"]].build.architecture_of(config)
 
 
-ROLES = {"generator": GENERATOR_HEADS, "discriminator": DISCRIMINATORS}
+ROLES = {"generator": "generator_head", "discriminator": "discriminator"}  # each network's selector
 
 
 def build(architecture: dict, role: str):
     """The network part (``GeneratorHead`` or ``Discriminator``) an architecture describes."""
-    return ROLES[role][architecture[ROLES[role].constant]](architecture)
+    return TABLES[ROLES[role]][architecture[ROLES[role]]].build(architecture)
 
 
 def checked_architecture(recorded, role: str) -> dict:
@@ -892,28 +774,27 @@ def checked_architecture(recorded, role: str) -> dict:
     support each other. Raises ValueError saying what is wrong."""
     if not isinstance(recorded, dict):
         raise ValueError("not a JSON object")
-    root = ROLES[role].constant
+    root = ROLES[role]
     if root not in recorded:
         raise ValueError(f"it holds no {role}")
-    specs = {**{r.constant: (str, utils.one_of(*r)) for r in REGISTRIES}, **PARAMETERS}
+    specs = {**{constant: (str, rules.one_of(*table)) for constant, table in TABLES.items()}, **PARAMETERS}
     for key, value in recorded.items():
         if key not in specs:
             raise ValueError(f"{key}={value!r} is not a known setting")
         kind, rule = specs[key]
         if type(value) is not kind:  # strict: True is not the integer 1
             raise ValueError(f"{key}={value!r} is not {kind.__name__}")
-        utils.check(key, value, kind(), rule)
+        rules.check(key, value, kind(), rule)
     try:
-        expected = ROLES[role][recorded[root]].architecture_of(recorded)
+        expected = TABLES[root][recorded[root]].build.architecture_of(recorded)
     except KeyError as missing:
         raise ValueError(f"a setting is missing: {missing}") from None
     if set(recorded) != set(expected):
         raise ValueError(f"expected the settings {sorted(expected)}")
-    parts = {c: REGISTRY_OF[c][v] for c, v in recorded.items() if c in REGISTRY_OF}
-    for cls in parts.values():
-        for constant, need in cls.requires.items():
-            if constant in parts and not need.test(parts[constant]):
-                raise ValueError(f"{cls.constant}={cls.value!r} needs {constant} to be {need.text}")
+    broken = unmet({c: v for c, v in recorded.items() if c in TABLES})
+    if broken is not None:
+        constant, other, text = broken
+        raise ValueError(f"{constant}={recorded[constant]!r} needs {other} to be {text}")
     return recorded
 
 
@@ -936,8 +817,9 @@ def build_trainer(config: dict) -> tu.Trainer:
     seeded initial weights expect), Adam and EWC state, and the method's other parts."""
     generator = build(generator_architecture(config), "generator")
     discriminator = build(discriminator_architecture(config), "discriminator")
-    return tu.Trainer.create(generator, discriminator, config, reward=REWARDS[config["reward"]],
-                             gradient=POLICY_GRADIENTS[config["policy_gradient"]],
-                             batch=DISCRIMINATOR_BATCHES[config["discriminator_batch"]],
-                             loss=DISCRIMINATOR_LOSSES[config["discriminator_loss"]],
+    return tu.Trainer.create(generator, discriminator, config,
+                             reward=REWARDS[config["reward"]].build,
+                             objective=POLICY_GRADIENTS[config["policy_gradient"]].build,
+                             pool=DISCRIMINATOR_BATCHES[config["discriminator_batch"]].build,
+                             loss=DISCRIMINATOR_LOSSES[config["discriminator_loss"]].build,
                              fisher=DISCRIMINATOR_FISHERS[config["discriminator_fisher"]])

@@ -9,16 +9,20 @@ tables (``FoldedScorer``), because one candidate's score is a few table rows and
 products, and TensorFlow's per-call cost would be most of it.
 """
 import functools
+import io
 import math
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 import utils
+from training import oracle, rules
+from training import measuring
 from training import model as model_lib
 
-SAMPLINGS = ("sampled", "greedy")  # how a generator is used: draw its offsets, or take the likeliest
 ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight, at
 ACCEPTANCE_CANDIDATES = 2**19   # most this many candidates in all (fewer latents for wide heads)
 STREAM_REFERENCE = 2**14        # candidates whose largest score bounds a streamed proposal's (on the
@@ -63,7 +67,7 @@ def reference_latents(low: int, high: int, size: int) -> np.ndarray:
 class PointMasses:
     """The sampler of a generator whose output is fixed by z: no window, every latent accepted."""
 
-    def __init__(self, outputs: Callable, low: int = 1, high: int = model_lib.LATENT_LIMIT):
+    def __init__(self, outputs: Callable, low: int = 1, high: int = utils.LATENT_LIMIT):
         self.outputs, self.low, self.high = outputs, low, high
 
     def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
@@ -107,7 +111,7 @@ class FoldedScorer:
 
     def __init__(self, head):
         dense = [layer for layer in head.score.layers if layer.get_weights()]
-        groups = model_lib.grouped_residue_tables(utils.odd_primes(head.architecture["largest_prime"]))
+        groups = model_lib.grouped_residue_tables(oracle.odd_primes(head.architecture["largest_prime"]))
         weights, bias = (w.astype(np.float64) for w in dense[0].get_weights())
         starts = np.cumsum([0] + [table.shape[1] for _, table in groups])
         self.moduli = [m for m, _ in groups]
@@ -121,7 +125,7 @@ class FoldedScorer:
     @staticmethod
     def fits(head) -> bool:
         """Whether ``head`` scores each candidate from its residues alone (the folded form)."""
-        return (head.input.per_candidate and head.input.encoding.folds
+        return (head.input.per_candidate and head.encoding.folds
                 and head.architecture["generator_activation"] in NUMPY_ACTIVATIONS)
 
     def latent_residues(self, z) -> np.ndarray:
@@ -161,8 +165,8 @@ class OffsetSampler:
     """
 
     def __init__(self, head, how: str, low: int, high: int):
-        if how not in SAMPLINGS:
-            raise utils.OptimusError(f"sampling must be {' or '.join(map(repr, SAMPLINGS))} "
+        if how not in measuring.SAMPLINGS:
+            raise utils.OptimusError(f"sampling must be {' or '.join(map(repr, measuring.SAMPLINGS))} "
                                      f"(got {how!r})")
         self.head, self.sampled, self.low, self.high = head, how == "sampled", low, high
         self._last = None       # (latents, _choices of them)
@@ -170,11 +174,11 @@ class OffsetSampler:
     @functools.cached_property
     def bound(self) -> float:
         """The largest log acceptance weight of a window over the reference latents (0: none)."""
-        if not (self.sampled and self.head.acceptance.varies):
+        if not (self.sampled and self.head.acceptance.per_candidate):
             return 0.0
         size = min(ACCEPTANCE_REFERENCE, max(1, ACCEPTANCE_CANDIDATES // self.head.offsets))
         logits = self.head.logits(reference_latents(self.low, self.high, size))
-        return float(np.max(self.head.acceptance.log_weight(logits)))
+        return float(np.max(self.head.acceptance.build(logits)))
 
     @functools.cached_property
     def folded(self) -> FoldedScorer | None:
@@ -211,7 +215,7 @@ class OffsetSampler:
             chosen = np.eye(self.head.offsets)[np.argmax(logits, axis=1)], np.ones(len(logits))
         else:
             shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-            kept = np.exp(np.minimum(self.head.acceptance.log_weight(logits) - self.bound, 0.0))
+            kept = np.exp(np.minimum(self.head.acceptance.build(logits) - self.bound, 0.0))
             chosen = shifted / shifted.sum(axis=1, keepdims=True), kept
         self._last = (z, chosen)
         return chosen
@@ -279,5 +283,161 @@ class OffsetSampler:
         return self.head.candidates(z, k[kept][inside]), np.ones(int(inside.sum()), bool)
 
     def largest_encoded_prime(self):
-        ceiling = self.head.input.encoding.ceiling(self.head.architecture)
+        ceiling = self.head.encoding.ceiling(self.head.architecture)
         return None if ceiling is None else ceiling[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing primes of a requested size
+
+
+PRIME_CHUNK = 1024              # proposals of the first network call when drawing primes...
+MAX_PRIME_CHUNK = 16384         # ... doubling at each call up to this: a schedule fixed whatever the
+                                # count, so a seed's primes do not depend on how many are asked for
+PRIME_SLICE = 64                # proposals tested at least at a time, so that few are tested past the N-th
+                                # prime; beyond 2**64 (tested one by one anyway) also at most, for progress
+GIVE_UP_FACTOR = 50             # refuse after this many times the candidates chance would need
+DISTRIBUTION_SLICE = 25         # windows whose candidates are tested at a time, between progress lines
+PROGRESS_EVERY = 0.2            # seconds between rewrites of a progress line (a terminal's stderr only)
+
+
+class Progress:
+    """A progress line on ``stream`` (stderr), rewritten in place with \\r, when it is a terminal;
+    nothing at all otherwise (pipes, files, tests)."""
+
+    def __init__(self, stream=None):
+        self.stream = sys.stderr if stream is None else stream
+        self.on = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.last, self.width = -math.inf, 0
+
+    def show(self, text: str, now: bool = False) -> None:
+        """Rewrite the line as ``text``: at once when ``now``, else at most every PROGRESS_EVERY s."""
+        if not self.on or (not now and time.perf_counter() - self.last < PROGRESS_EVERY):
+            return
+        self.last = time.perf_counter()
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width = len(text)
+
+    def clear(self) -> None:
+        """Erase the line, before anything else is written to the terminal."""
+        if self.on and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
+
+
+QUIET = Progress(io.StringIO())  # not a terminal: shows nothing
+
+
+def _in_bounds(candidates: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    if candidates.dtype == object:
+        return np.fromiter((lo <= v <= hi for v in candidates), bool, candidates.size)
+    return (candidates >= lo) & (candidates <= hi)
+
+
+def chunk_sizes():
+    """The proposals of each network call when drawing primes: PRIME_CHUNK, doubling up to
+    MAX_PRIME_CHUNK. The schedule does not depend on how many primes are asked for, so one seed
+    draws one sequence of proposals, and asking for fewer primes gives a prefix of the same primes."""
+    size = PRIME_CHUNK
+    while True:
+        yield size
+        size = min(2 * size, MAX_PRIME_CHUNK)
+
+
+def _first_primes(candidates: np.ndarray, wanted: int, before: tuple, shown=None) -> tuple:
+    """The first ``wanted`` primes of ``candidates`` in order (Python ints), and how many were
+    tested: in slices of the count that the rate of primes so far says is needed (before: the
+    primes found and candidates tested earlier), at least PRIME_SLICE, so that few are tested
+    past the last one wanted. Beyond 2**64 (object candidates, tested one by one anyway) slices
+    are at most PRIME_SLICE. shown(found, tested): called after each slice."""
+    found, tested, start = [], 0, 0
+    while start < candidates.size and len(found) < wanted:
+        rate = max(before[0] + len(found), 1) / max(before[1] + tested, 1)
+        size = int(max(PRIME_SLICE, (wanted - len(found)) / rate))
+        size = min(size, PRIME_SLICE) if candidates.dtype == object else size
+        piece = candidates[start:start + size]
+        hits = np.flatnonzero(oracle.is_prime(piece))[:wanted - len(found)]
+        tested += (int(hits[-1]) + 1) if len(found) + hits.size == wanted else piece.size
+        found += [int(p) for p in piece[hits]]
+        start += size
+        if shown is not None:
+            shown(len(found), tested)
+    return found, tested
+
+
+def draw_primes(generator, count: int, lo: int, hi: int, seed=None, progress: Progress = QUIET) -> tuple:
+    """``count`` random primes in [lo, hi] from the generator's sampler, and what they cost.
+
+    The latents are those whose windows meet [lo, hi] (``generator.latents_for``), and the
+    sampler streams proposals from them (``stream``) in calls of ``chunk_sizes``, from one rng
+    seeded once; each kept candidate outside [lo, hi] is dropped untested, each one inside is
+    tested by the oracle in the order drawn, and the first ``count`` primes are returned: the
+    primes of a seed are one stream, of which a smaller count gives a prefix. Returns (primes: a
+    list of Python ints, in the order drawn, repeats allowed; stats: proposals drawn, candidates
+    tested, seconds, of them setup_seconds building the sampler (the acceptance bound scores
+    sampling.STREAM_REFERENCE candidates once), sampler_seconds in the generator's sampler (its networks,
+    the offsets, the acceptance) and the rest mostly in the oracle). progress: shows each step on
+    a terminal. Raises OptimusError when the generator cannot reach [lo, hi], or finds no prime
+    after GIVE_UP_FACTOR times what chance would need.
+    """
+    count = rules.check("primes", count, 0, rules.at_least(1))
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    progress.show("setting up the generator's sampler", now=True)
+    low, high = generator.latents_for(lo, hi)
+    sampler = generator.sampler("sampled", low, high)
+    sampler.set_up()
+    setup = time.perf_counter() - start
+    found, drawn, tested, network = [], 0, 0, 0.0
+    budget = GIVE_UP_FACTOR * count * math.log(max(hi, 3)) / 2  # chance near hi: 2 / ln hi per odd
+
+    def shown(more: int, spent: int) -> None:
+        progress.show(f"drawing primes: {len(found) + more} of {count} found, {tested + spent} "
+                      f"tested, {time.perf_counter() - start:.0f} s")
+    for chunk in chunk_sizes():
+        tick = time.perf_counter()
+        candidates, kept = sampler.stream(chunk, rng)
+        network += time.perf_counter() - tick
+        drawn += chunk
+        more, spent = _first_primes(candidates[kept & _in_bounds(candidates, lo, hi)], count - len(found),
+                                    (len(found), tested), shown)
+        found, tested = found + more, tested + spent
+        if len(found) == count:
+            break
+        if tested > budget:
+            raise utils.OptimusError(f"no prime in [{lo}, {hi}] after {tested} candidates: the "
+                                     "generator does not reach the primes of this range")
+    return found, {"proposals": drawn, "tested": tested, "seconds": time.perf_counter() - start,
+                   "setup_seconds": setup, "sampler_seconds": network, "latent_range": (low, high)}
+
+
+def _window_labels(candidates: np.ndarray, progress: Progress) -> np.ndarray:
+    """Which candidates (n, K) are prime, DISTRIBUTION_SLICE windows at a time, shown on progress."""
+    labels = np.zeros(candidates.shape, dtype=bool)
+    start = time.perf_counter()
+    for row in range(0, len(candidates), DISTRIBUTION_SLICE):
+        labels[row:row + DISTRIBUTION_SLICE] = oracle.is_prime(candidates[row:row + DISTRIBUTION_SLICE])
+        progress.show(f"distribution: {min(row + DISTRIBUTION_SLICE, len(candidates))} of "
+                      f"{len(candidates)} windows tested, {time.perf_counter() - start:.0f} s")
+    return labels
+
+
+def primes_distribution(generator, lo: int, hi: int, seed=None, progress: Progress = QUIET) -> dict | None:
+    """The distribution measures of the generator's primes in [lo, hi], estimated from
+    measuring.DISTRIBUTION_WINDOWS sampled windows (their candidates outside [lo, hi] left out);
+    None for a generator without windows. progress: shows each step on a terminal."""
+    progress.show("distribution: setting up the generator's sampler", now=True)
+    low, high = generator.latents_for(lo, hi)
+    sampler = generator.sampler("sampled", low, high)
+    size = min(measuring.DISTRIBUTION_WINDOWS, high - low + 1)
+    z = utils.random_integers(low, high, size, np.random.default_rng(seed))  # distinct latents
+    progress.show(f"distribution: scoring {size} windows", now=True)
+    windows = sampler.windows(z)
+    if windows is None:
+        return None
+    outside = ~_in_bounds(windows.candidates.reshape(-1), lo, hi).reshape(windows.candidates.shape)
+    return measuring.window_distribution(
+        Windows(windows.candidates, np.where(outside, 0.0, windows.weights)), measuring.residue_primes(sampler),
+        exact=size == high - low + 1, excluded=outside, labels=_window_labels(windows.candidates, progress))

@@ -3,7 +3,7 @@
 A sweep file (see training/sweeps/methods.py) names configurations, each a dict of train.py
 constants, and the seeds to run them with. Each (configuration, seed) grid point is one trial: one
 train.py run in its own folder, ``runs/<configuration>/seed<S>/`` under the sweep folder, whose
-value is the held-out score of its last test session (``test.evaluate`` beyond the training range)
+value is the held-out score of its last test session (``measuring.evaluate`` beyond the training range)
 and whose user attributes hold the rest of that report and the training seconds.
 
 The trials live in an Optuna study that any number of workers share. Workers take the grid points
@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import utils  # noqa: E402
+from training import rules  # noqa: E402
 
 if __name__ in ("__main__", "__mp_main__"):  # the command, and its worker processes (spawned)
     utils.quiet_startup()  # before anything imports TensorFlow
@@ -73,8 +74,7 @@ from optuna.trial import TrialState  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
 from scipy import stats  # noqa: E402
 
-import test  # noqa: E402  (the repository's test.py)
-from training import checkpoint, train  # noqa: E402
+from training import checkpoint, measuring, train  # noqa: E402
 
 # -- constants (override any as --name=value) ---------------------------------------------------
 workers = 1                     # local worker processes, each running one trial at a time
@@ -90,9 +90,9 @@ grace_seconds = 30              # a running trial without a heartbeat this long 
 DEFAULTS = {k: v for k, v in dict(globals()).items()
             if not k.startswith("_") and k.islower() and isinstance(v, (int, float, str, bool))}
 RULES = {
-    "workers": utils.at_least(1),
-    "heartbeat_seconds": utils.at_least(1),
-    "grace_seconds": utils.at_least(1),
+    "workers": rules.at_least(1),
+    "heartbeat_seconds": rules.at_least(1),
+    "grace_seconds": rules.at_least(1),
 }
 USAGE = ("usage: python training/sweep.py SWEEP_FILE [--name=value ...]   (run every configuration "
          "of the sweep file times its seeds; the same command again goes on)")
@@ -116,7 +116,7 @@ PLOT_FILE = "scores.png"
 # test session): its last session's report, the run's training seconds (its batches' summed) and
 # the batch of that session. Its value is the session's held-out score.
 DISTRIBUTION = ("tv", "entropy_deficit_bits", "residue_tv", "coverage")  # of the held-out primes
-PROBES = tuple(f"probe_{p}" for p in test.PROBE_PRIMES)  # D's hidden layer read for "a multiple of p"
+PROBES = tuple(f"probe_{p}" for p in measuring.PROBE_PRIMES)  # D's hidden layer read for "a multiple of p"
 LEARNED_SCORE = 1.5             # "first_learned": the first session's batch with a held-out score >= this
 RESULTS = ("in_range_score", "distinct_fraction", "p_value", "multiples_3", "multiples_5",
            "multiples_7", "acceptance_rate", *DISTRIBUTION, "discriminator_accuracy",
@@ -153,7 +153,7 @@ def _check_types(overrides: dict) -> None:
     int; an int may stand for a float), which its ``--name=value`` text would hide."""
     for name, value in overrides.items():
         if name in train.DEFAULTS:
-            utils.check(name, value, train.DEFAULTS[name], train.RULES.get(name))
+            rules.check(name, value, train.DEFAULTS[name], train.RULES.get(name))
 
 
 def load_sweep(path: str, selected: str = "") -> dict:
@@ -182,7 +182,7 @@ def load_sweep(path: str, selected: str = "") -> dict:
                                      defined["SEEDS"])
     if not isinstance(seeds, (tuple, list)) or not seeds:
         raise utils.OptimusError(f"{path}: SEEDS must be a non-empty tuple of seeds (got {seeds!r})")
-    seeds = tuple(utils.check(f"{path}: SEEDS: seed", s, 0, train.RULES["seed"]) for s in seeds)
+    seeds = tuple(rules.check(f"{path}: SEEDS: seed", s, 0, train.RULES["seed"]) for s in seeds)
     if len(set(seeds)) < len(seeds):
         raise utils.OptimusError(f"{path}: SEEDS repeats a seed: {seeds}")
     if not isinstance(configurations, dict) or not configurations:
@@ -210,7 +210,7 @@ def load_sweep(path: str, selected: str = "") -> dict:
                 train.parse_config(argv + [f"--seed={seed}"])
         except utils.OptimusError as err:
             raise utils.OptimusError(f"{where}: {err}") from None
-        if test.beyond_range(config["high_latent"]) is None:
+        if measuring.beyond_range(config["high_latent"]) is None:
             raise utils.OptimusError(f"{where}: no latent is left beyond high_latent="
                                      f"{config['high_latent']} for the held-out score; lower it")
         folder = _slug(name)
@@ -543,10 +543,10 @@ def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, lab
     return beyond["score"], {
         "in_range_score": last["in_range"]["score"], "distinct_fraction": beyond["distinct_fraction"],
         "p_value": beyond["p_value"],
-        **{f"multiples_{p}": beyond["multiples"][str(p)] for p in test.SMALL_PRIMES},
+        **{f"multiples_{p}": beyond["multiples"][str(p)] for p in measuring.SMALL_PRIMES},
         "acceptance_rate": beyond["acceptance_rate"], **{k: measures.get(k) for k in DISTRIBUTION},
         "discriminator_accuracy": judged["balanced_accuracy"], "discriminator_log_loss": judged["log_loss"],
-        **{f"probe_{p}": judged["multiple_probe"][str(p)] for p in test.PROBE_PRIMES},
+        **{f"probe_{p}": judged["multiple_probe"][str(p)] for p in measuring.PROBE_PRIMES},
         "first_learned": next((t["batch"] for t in state["tests"] if t["beyond"]["score"] >= LEARNED_SCORE),
                               None),
         "seconds": round(seconds, 3), "seconds_per_batch": round(seconds / len(state["history"]), 4),
@@ -603,7 +603,7 @@ def run_trial(study: optuna.Study, storage, trial, sweep: dict, settings: dict, 
     done = completed(study.get_trials(deepcopy=False), sweep)
     print(f"[{sum(p in done for p in grid(sweep))}/{len(grid(sweep))}] {label}: held-out score "
           f"{value:.3f}, in range {attributes['in_range_score']:.3f}, distinct "
-          f"{attributes['distinct_fraction']:.2%}, p {test.p_value_text(attributes['p_value'])}, "
+          f"{attributes['distinct_fraction']:.2%}, p {measuring.p_value_text(attributes['p_value'])}, "
           f"{attributes['seconds']:.1f} s training", flush=True)
     write_outputs(study, sweep, folder)
 
@@ -743,17 +743,17 @@ def format_table(rows: list, sweep: dict) -> str:
     for row in rows:
         seeds = str(row["seeds"]) + ("" if row["seeds"] == len(sweep["seeds"]) else
                                      f" of {len(sweep['seeds'])}")
-        multiples = " / ".join(f"{100 * row[f'multiples_{q}'][0]:.1f}" for q in test.SMALL_PRIMES)
+        multiples = " / ".join(f"{100 * row[f'multiples_{q}'][0]:.1f}" for q in measuring.SMALL_PRIMES)
         lines.append(f"| {row['configuration']} | {seeds} | {cell(row['value'], '.3f')} | "
                      f"{_against(row, rows[0])} | {cell(row['in_range_score'], '.3f')} | {cell(_percent(row['distinct_fraction']), '.2f', '%')} | "
-                     f"{test.p_value_text(row['p_value'])} | {multiples}% | "
+                     f"{measuring.p_value_text(row['p_value'])} | {multiples}% | "
                      f"{cell(row['seconds'], '.1f')} |")
     lines += ["", "The discriminator at the end, on uniform odd candidates at the held-out outputs' "
               "magnitudes, half of them prime (the balance it trained on; a constant scores 50% and "
               f"log-loss 0.693); probe: a linear probe of its last hidden layer for \"a multiple of "
               f"p\", held out (50%: nothing to read); learned: the first test session's batch with a "
               f"held-out score of at least {LEARNED_SCORE} (mean over the seeds that got there):", "",
-              "| configuration | balanced accuracy | log-loss | probe " + " / ".join(map(str, test.PROBE_PRIMES))
+              "| configuration | balanced accuracy | log-loss | probe " + " / ".join(map(str, measuring.PROBE_PRIMES))
               + " | learned at batch | seconds per batch |", "|---|---|---|---|---|---|"]
     for row in rows:
         probes = " / ".join("n/a" if row[k][0] is None else f"{100 * row[k][0]:.0f}" for k in PROBES)
@@ -837,7 +837,7 @@ def parse_arguments(argv: list) -> tuple:
     files = [a for a in argv if not a.startswith("--")]
     if len(files) != 1:
         raise utils.OptimusError(f"expected one sweep file, got {len(files)} ({USAGE})")
-    settings = utils.parse_overrides([a for a in argv if a.startswith("--")], DEFAULTS, RULES)
+    settings = rules.parse_overrides([a for a in argv if a.startswith("--")], DEFAULTS, RULES)
     if settings["grace_seconds"] <= settings["heartbeat_seconds"]:
         raise utils.OptimusError(
             f"--grace_seconds={settings['grace_seconds']}: must be more than heartbeat_seconds="
@@ -858,8 +858,8 @@ def _join(processes: list) -> None:
 def main(argv: list) -> int:
     """Command-line entry: 0 when every selected grid point has a complete trial, 1 when some
     trial failed, 2 on a user error (before any trial starts), 130 when stopped by Ctrl-C."""
-    if utils.wants_help(argv):
-        print(utils.help_text(USAGE, DEFAULTS, utils.constant_docs(__file__)))
+    if rules.wants_help(argv):
+        print(rules.help_text(USAGE, DEFAULTS, rules.constant_docs(__file__)))
         return 0
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the sweep prints its own line per trial
     try:

@@ -20,46 +20,32 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import utils  # noqa: E402
+from training import rules  # noqa: E402
 
 # -- constants (override any as --name=value) ---------------------------------------------------
-# The method (each choice's values and what they need: training/registry.py, or --help)
-generator_head = "offset"       # "offset": x = offsets*z + k, k from a softmax policy trained by the
-                                # score-function gradient; "real": the seed's real x, pathwise gradient;
-                                # "original": the original's k*z (with discriminator="seed")
-generator_input = "candidates"  # offset head: "candidates" (score each choice's residues with one
-                                # shared MLP), "bits" (the same from its binary digits) or "latent"
-                                # (an MLP from the residues of z to the logits)
+# The method: each selector's values are listed by --help, from training/registry.py's tables
+generator_head = "offset"       # the generator: how it makes an output x from a latent z
+generator_input = "candidates"  # offset head: what its policy network reads
 offsets = 16                    # offset head: choices k per latent (a power of 2 keeps k = 0 at chance)
 generator_layers = 2            # offset head: hidden layers of its scorer (0: linear)
 generator_units = 64            # offset head: units per hidden layer
 generator_activation = "relu"   # offset head: of its hidden layers, "relu", "sin" or "snake" (x + sin(x)**2)
-acceptance = "window"           # offset head, sampled: "window" keeps a latent with probability
-                                # proportional to its window's sum of exp(score), so that each output's
-                                # probability is exp(its own score); "none" keeps every latent
-reward = "entropy"              # offset head: log D(x) - log pi(k|z) ("entropy": maximum entropy, the
-                                # best policy is pi proportional to D), D(x) ("belief"), log D(x)
-                                # ("log"), minus the focal loss ("focal"), or 0 ("constant": no signal)
-policy_gradient = "exact"       # offset head: "exact" (the expectation over every offset) or "sampled"
-                                # (REINFORCE: one sampled offset per latent, batch-mean baseline)
+acceptance = "window"           # offset head, sampled: how likely a latent is kept
+reward = "entropy"              # offset head: the reward of a candidate, from D's belief
+policy_gradient = "exact"       # offset head: the estimate of the policy's gradient
 generator_steps = 20            # offset head: generator updates per batch, after the discriminator's
-discriminator_batch = "windows"  # offset head: D learns from every candidate of every latent's window
-                                # ("windows") or from the generator's sampled "outputs" (the seed's)
+discriminator_batch = "windows"  # offset head: what D learns from
 discriminator_minibatch = 1000  # offset head: rows of D's undersampled batch per update, drawn afresh
                                 # each step (0: all of it at every step)
 negative_l2 = 1e-2              # real head: pull of the outputs toward OUTPUT_CAP (0 = off)
-discriminator = "mlp"           # "mlp": an MLP, trained by Adam through its loss; "recurrent": a GRU
-                                # reading the binary digits (discriminator_input="bits"); "seed": the
-                                # seed's sigmoid MLP on the scalar x; "gln": a gated linear network
-                                # with its own local rule (offset head, bounded input)
-discriminator_input = "residues"  # "residues" of the candidate modulo odd primes, "bits": its binary
-                                # digits, or "scalar": x as one real number (the seed's)
+discriminator = "mlp"           # the discriminator's network and how it learns
+discriminator_input = "residues"  # what the discriminator reads of a candidate
 discriminator_layers = 2        # mlp: hidden layers (0: logistic regression on the input)
 discriminator_units = 64        # mlp: units per hidden layer; recurrent: the GRU's units
 discriminator_activation = "relu"  # mlp: of its hidden layers, "relu", "sin" or "snake"
 largest_prime = 31              # largest odd prime of the residue encoding (both networks)
-discriminator_loss = "focal"    # "focal" (class-balanced, as the seed) or "bce"
-discriminator_fisher = "empirical"  # D's Fisher for EWC: "empirical" (at the true labels, as the
-                                # seed) or "model" (expected over D's own labels: label-free)
+discriminator_loss = "focal"    # the discriminator's loss (the gradient-trained ones)
+discriminator_fisher = "empirical"  # the discriminator's Fisher for EWC (the gradient-trained ones)
 # The stream
 nb_batches = 100                # batch counter to reach; a resumed run continues up to it
 batch_size = 2000               # latent integers drawn per batch
@@ -86,10 +72,11 @@ seed = 0                        # seeds latents, initial weights, sampling and d
 DEFAULTS = {k: v for k, v in dict(globals()).items()
             if not k.startswith("_") and k.islower() and isinstance(v, (int, float, str, bool))}
 USAGE = "usage: python training/train.py [--name=value ...]   (train, or resume up to nb_batches)"
+REGISTRY = Path(__file__).resolve().parent / "registry.py"  # its tables' values are listed by --help
 
 if __name__ == "__main__":  # --help answers at once; then set up before TensorFlow is imported
-    if utils.wants_help(sys.argv[1:]):
-        sys.exit(utils.print_help(USAGE, DEFAULTS, utils.constant_docs(__file__)))
+    if rules.wants_help(sys.argv[1:]):
+        sys.exit(rules.print_help(USAGE, DEFAULTS, rules.constant_docs(__file__), rules.table_docs(REGISTRY)))
     utils.watch_ctrl_c("Stopped before the first batch; the last saved checkpoint is intact.")
     utils.quiet_startup()
 import keras  # noqa: E402
@@ -97,9 +84,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
 
-import test  # noqa: E402
-from training import checkpoint, model, registry, training_utils  # noqa: E402
-from training import sampling as sampling_lib  # noqa: E402
+from training import checkpoint, measuring, model, registry, training_utils  # noqa: E402
 
 
 MEMORY_LIMIT = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2  # bytes a batch may
@@ -107,25 +92,25 @@ MEMORY_LIMIT = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2  # 
 MAX_LAMBDA = 1e6                # lambda_ at most: beyond it the penalty only pins both networks (and
                                 # in float32, 1e39 is already inf)
 RULES = {  # the method's constants: their values come from the registry
-    **registry.rules(),
-    "nb_batches": utils.at_least(1),
-    "batch_size": utils.at_least(1),
-    "low_latent": utils.at_least(1),
-    "high_latent": utils.between(1, model.LATENT_LIMIT, "an integer"),
-    "wanted_prime_ratio": utils.between(0, 1, brackets="(]"),
-    "minimum_batch_size": utils.at_least(1),
-    "steps": utils.at_least(1),
-    "curriculum_batches": utils.at_least(0),
-    "curriculum_start": utils.at_least(1),
-    "lambda_": utils.between(0, MAX_LAMBDA),
-    "lr": utils.between(0, 1, brackets="()"),
-    "nb_samples": utils.at_least(1),
-    "fisher_decay": utils.between(0, 1),
-    "test_session_occurrences": utils.at_least(1),
-    "test_samples": utils.at_least(1),
-    "test_sampling": utils.one_of(*sampling_lib.SAMPLINGS),
-    "checkpoint_dir": utils.Rule(lambda v: v.strip() != "", "a directory path"),
-    "seed": utils.between(0, 2**32 - 1, "an integer"),  # Keras seeds its generators with 32 bits
+    **registry.method_rules(),
+    "nb_batches": rules.at_least(1),
+    "batch_size": rules.at_least(1),
+    "low_latent": rules.at_least(1),
+    "high_latent": rules.between(1, utils.LATENT_LIMIT, "an integer"),
+    "wanted_prime_ratio": rules.between(0, 1, brackets="(]"),
+    "minimum_batch_size": rules.at_least(1),
+    "steps": rules.at_least(1),
+    "curriculum_batches": rules.at_least(0),
+    "curriculum_start": rules.at_least(1),
+    "lambda_": rules.between(0, MAX_LAMBDA),
+    "lr": rules.between(0, 1, brackets="()"),
+    "nb_samples": rules.at_least(1),
+    "fisher_decay": rules.between(0, 1),
+    "test_session_occurrences": rules.at_least(1),
+    "test_samples": rules.at_least(1),
+    "test_sampling": rules.one_of(*measuring.SAMPLINGS),
+    "checkpoint_dir": rules.Rule(lambda v: v.strip() != "", "a directory path"),
+    "seed": rules.between(0, 2**32 - 1, "an integer"),  # Keras seeds its generators with 32 bits
 }
 METHOD_CONSTANTS = registry.method_constants()  # a resumed run must keep these
 CSV_FILE, PLOT_FILE = checkpoint.CSV_FILE, checkpoint.PLOT_FILE
@@ -140,9 +125,9 @@ BELIEF_BINS = 20                # bins of the histogram of D's beliefs in each b
 
 def parse_config(argv: list) -> dict:
     """Defaults updated by ``--name=value`` arguments, with the cross-checks between constants."""
-    config = utils.parse_overrides(argv, DEFAULTS, RULES)
-    registry.check_method(config, utils.given_names(argv))
-    if "curriculum_start" in utils.given_names(argv) and not config["curriculum_batches"]:
+    config = rules.parse_overrides(argv, DEFAULTS, RULES)
+    registry.check_method(config, rules.given_names(argv))
+    if "curriculum_start" in rules.given_names(argv) and not config["curriculum_batches"]:
         raise utils.OptimusError("--curriculum_start: acts only with curriculum_batches > 0; leave it out")
     if config["low_latent"] > config["high_latent"]:
         raise utils.OptimusError(
@@ -324,10 +309,10 @@ class Events:
 
 
 def test_session(generator, discriminator, config: dict) -> dict:
-    """test.evaluate on ``test_samples`` latents in the training range and beyond it, seeded."""
+    """measuring.evaluate on ``test_samples`` latents in the training range and beyond it, seeded."""
     low, high = config["low_latent"], config["high_latent"]
-    spans = [high - low + 1] + [b[1] - b[0] + 1 for b in [test.beyond_range(high)] if b]
-    return test.evaluate(generator, discriminator, min(config["test_samples"], *spans), low, high,
+    spans = [high - low + 1] + [b[1] - b[0] + 1 for b in [measuring.beyond_range(high)] if b]
+    return measuring.evaluate(generator, discriminator, min(config["test_samples"], *spans), low, high,
                          config["seed"], sampling=config["test_sampling"])
 
 
@@ -546,7 +531,7 @@ def finish(trainer, config: dict, directory: Path, state: dict, report: dict | N
         print(f"Checkpoint is at batch {state['batch']} >= nb_batches={config['nb_batches']}: "
               "nothing to train (raise --nb_batches to continue)", flush=True)
         report = test_session(trainer.generator, trainer.discriminator, config)
-    print(f"\nEvaluation after batch {state['batch']}:\n{test.format_report(report)}", flush=True)
+    print(f"\nEvaluation after batch {state['batch']}:\n{measuring.format_report(report)}", flush=True)
     print(f"Log: {directory / CSV_FILE}   plot: {directory / PLOT_FILE}", flush=True)
 
 
@@ -565,8 +550,8 @@ def _jsonable(value):
 
 def main(argv: list) -> int:
     """Command-line entry: exit 0 when done, 2 on a user error, 130 when abandoned by Ctrl-C."""
-    if utils.wants_help(argv):
-        return utils.print_help(USAGE, DEFAULTS, utils.constant_docs(__file__))
+    if rules.wants_help(argv):
+        return rules.print_help(USAGE, DEFAULTS, rules.constant_docs(__file__), rules.table_docs(REGISTRY))
     try:
         train(parse_config(argv))
         sys.stdout.flush()

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 import utils
+from training import oracle
 from training import model as model_lib
 
 # Losses and rewards
@@ -33,7 +34,7 @@ FISHER_BYTES = 1 << 28          # per-sample gradients of one Fisher chunk, at m
 
 def label(x: np.ndarray) -> np.ndarray:
     """Exact primality of the candidates 2*round(x)+1, as float32 0/1 of the shape of x."""
-    return utils.is_prime(utils.to_odd_integer(x)).astype(np.float32)
+    return oracle.is_prime(utils.to_odd_integer(x)).astype(np.float32)
 
 
 def undersample(labels: np.ndarray, wanted_prime_ratio: float, minimum_batch_size: int,
@@ -153,8 +154,10 @@ class Trainer:
     """Everything one training run updates, and the parts of its method (``registry.build_trainer``).
 
     generator, discriminator: the registry's network parts (each owns its Keras ``model``);
-    reward, gradient, batch, loss, fisher: the parts that shape the generator's reward and its
-    gradient estimator, the discriminator's batch, loss and Fisher; config: train.py's constants.
+    config: train.py's constants; and the method's functions, from the registry's tables:
+    reward(p, log_pi), the policy gradient's objective(logits, beliefs, reward, seed), D's
+    pool(head, z, x, labels) -> (candidates, labels, latent of each), loss() -> a Keras loss, and
+    fisher: the Method of D's Fisher kind (build(d, x, y) -> its terms; rows per candidate).
     """
     generator: Any
     discriminator: Any
@@ -164,8 +167,8 @@ class Trainer:
     ewc_discriminator: EWC
     config: dict
     reward: Any
-    gradient: Any
-    batch: Any
+    objective: Any
+    pool: Any
     loss: Any
     fisher: Any
     _compiled: dict = field(default_factory=dict, repr=False)
@@ -174,7 +177,7 @@ class Trainer:
     def create(cls, generator, discriminator, config: dict, **parts) -> "Trainer":
         """Fresh Adam optimizers (built, so their state can be saved at once) and zero EWC.
 
-        parts: reward, gradient, batch, loss and fisher (``registry.build_trainer``).
+        parts: reward, objective, pool, loss and fisher (``registry.build_trainer``).
         """
         optimizers = []
         for network in (generator.model, discriminator.model):
@@ -218,7 +221,7 @@ def gradient_update(trainer: Trainer) -> tuple:
     """
     part, config = trainer.discriminator, trainer.config
     d, head = part.model, part.head
-    base = trainer.loss.build()
+    base = trainer.loss()
     ewc, optimizer = trainer.ewc_discriminator, trainer.discriminator_optimizer
 
     def update(inputs, labels):
@@ -276,13 +279,13 @@ def _build_sampler(trainer: Trainer):
 
 def _build_generator_phase(trainer: Trainer):
     g, d, config = trainer.generator, trainer.discriminator.model, trainer.config
-    reward, gradient, optimizer, ewc = (trainer.reward, trainer.gradient, trainer.generator_optimizer,
-                                        trainer.ewc_generator)
+    reward, objective_of, optimizer, ewc = (trainer.reward, trainer.objective, trainer.generator_optimizer,
+                                            trainer.ewc_generator)
     steps, encode, score = config["generator_steps"], g.encode, g.score
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([2], tf.int64)])
     def phase(z, batch_seed):
-        """``generator_steps`` updates of the policy on latents z, by the ``gradient`` part's
+        """``generator_steps`` updates of the policy on latents z, by the policy gradient's
         estimate; returns the losses and D's mean belief in the policy's candidates, per step."""
         inputs = encode(z)  # the same latents at every step: encode them once
         choices = g.offsets * z + tf.range(g.offsets, dtype=tf.float64)  # (n, K): every offset
@@ -292,8 +295,8 @@ def _build_generator_phase(trainer: Trainer):
         for i in tf.range(steps):
             with tf.GradientTape() as tape:
                 logits = score(inputs, training=True)
-                objective, belief, mean_reward = gradient.objective(
-                    logits, beliefs_all, reward.of, draw_seed(batch_seed, 1 + i))
+                objective, belief, mean_reward = objective_of(
+                    logits, beliefs_all, reward, draw_seed(batch_seed, 1 + i))
                 loss = -objective + ewc.penalty(g.model, config["lambda_"])
             weights = g.model.trainable_weights
             optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
@@ -469,7 +472,7 @@ def _build_fisher_fns(trainer: Trainer) -> dict:
     @tf.function(input_signature=[spec64, spec32])
     def discriminator(x, y):
         """D's Fisher on candidates x (labels y), of the kind ``trainer.fisher`` gives."""
-        return fisher_diagonal(d_vars, *trainer.fisher.terms(trainer.discriminator.model, x, y))
+        return fisher_diagonal(d_vars, *trainer.fisher.build(trainer.discriminator.model, x, y))
 
     @tf.function(input_signature=[spec64])
     def generator(z):

@@ -20,8 +20,7 @@ import utils  # noqa: E402
 
 if __name__ == "__main__":
     utils.quiet_startup()
-import test  # noqa: E402
-from training import checkpoint, sweep, train  # noqa: E402
+from training import checkpoint, measuring, sweep, train  # noqa: E402
 
 SEEDS = (0, 1, 2)               # train.py's --seed of each run
 LAMBDAS = (0.0, 1.0, 10.0)      # train.py's lambda_ (0: no EWC)
@@ -38,7 +37,7 @@ COLUMNS = ("lambda_", "seed", "score_before", "score_after", "accuracy_before", 
 def measure_first_range(run: Path) -> dict:
     """The score of the checkpoint in ``run`` on FIRST, and its D's balanced accuracy there."""
     generator, discriminator = checkpoint.load_networks(run)
-    report = test.test_models(generator, discriminator, TEST_LATENTS, *FIRST, seed=TEST_SEED)
+    report = measuring.test_models(generator, discriminator, TEST_LATENTS, *FIRST, seed=TEST_SEED)
     return {"score": report["score"], "accuracy": report["discriminator_on_uniform"]["balanced_accuracy"]}
 
 
