@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import measuring, model, registry, train
+from training import checkpoint, measuring, model, registry, train
 
 PROBE_BITS = 20          # the control's numbers: odd n below 2**20
 PROBE_STEPS = 1500       # Adam steps of 1000 labelled numbers
@@ -100,7 +100,7 @@ def test_each_activation_is_the_one_built_and_survives_a_save(activation, tmp_pa
         np.testing.assert_allclose(np.asarray(hidden.activation(x)), expected, rtol=1e-6, atol=1e-6)
         path = tmp_path / f"{role}.h5"
         model.save_network(part.model, path, part.architecture)
-        loaded = registry.load_network(path, role)
+        loaded = checkpoint.load_network(path, role)
         assert loaded.architecture[f"{role}_activation"] == activation
         z = np.array([[3.0], [77.0]])
         np.testing.assert_allclose(np.asarray(loaded.model(z)), np.asarray(part.model(z)))

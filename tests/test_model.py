@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import model, registry, train
+from training import checkpoint, model, registry, train
 
 Z = np.array([[1.0], [7.0], [1e3], [1e5], [5e5], [1e6], [1e7]], dtype=np.float32)
 # The largest candidate any generator can emit: the offset head at its limits
@@ -240,7 +240,7 @@ def test_weight_file_rebuilds_its_own_architecture(tmp_path, role, architecture)
         w.assign(np.random.default_rng(0).normal(size=w.shape).astype(np.float32))
     path = tmp_path / "net.h5"
     model.save_network(network.model, path, architecture)
-    again = registry.load_network(path, role)
+    again = checkpoint.load_network(path, role)
     rows = np.array([[3.0], [17.0], [1000.0]])
     np.testing.assert_array_equal(np.asarray(again.model(rows)), np.asarray(network.model(rows)))
     assert model.read_architecture(path) == architecture == again.architecture
@@ -283,18 +283,18 @@ BAD_RECORDS = [  # (role, record) of files that each would otherwise load
 def test_unknown_architecture_records_are_refused(tmp_path, role, record):
     good = GOOD[role]
     _, path = saved(tmp_path, role, good)
-    assert registry.load_network(path, role).architecture == good  # the file loads as written
+    assert checkpoint.load_network(path, role).architecture == good  # the file loads as written
     with h5py.File(path, "a") as f:
         f.attrs[model.ARCHITECTURE_ATTRIBUTE] = json.dumps(record)
     with pytest.raises(utils.OptimusError, match=f"{role}.h5") as refused:
-        registry.load_network(path, role)
+        checkpoint.load_network(path, role)
     assert "holds no" not in str(refused.value)  # refused for the record, not for its role
 
 
 def test_a_generator_file_is_refused_as_a_discriminator(tmp_path):
     _, path = saved(tmp_path, "generator", GOOD["generator"])
     with pytest.raises(utils.OptimusError, match="no discriminator"):
-        registry.load_network(path, "discriminator")
+        checkpoint.load_network(path, "discriminator")
 
 
 # -- the bits encoding ----------------------------------------------------------------------------

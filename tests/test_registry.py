@@ -11,7 +11,7 @@ import pytest
 import utils
 from training import rules
 from support import error_line
-from training import checkpoint, registry, train
+from training import checkpoint, encodings, registry, train
 
 DEFAULT = train.parse_config([])
 SELECTORS = set(registry.TABLES)
@@ -209,14 +209,14 @@ def test_a_new_table_entry_appears_in_help_and_a_removed_one_does_not(tmp_path):
 def test_a_generator_input_without_integer_features_is_refused_when_the_tables_are_built(monkeypatch):
     registry._check_tables()  # the shipped tables pass
 
-    class DigitsOfX(registry.Encoding):  # a layer only: no features computed from integers
+    class DigitsOfX(encodings.Encoding):  # a layer only: no features computed from integers
         pass
     monkeypatch.setitem(registry.GENERATOR_INPUTS, "digits_of_x",
                         registry.Method("a planted input", DigitsOfX, per_candidate=True))
     with pytest.raises(TypeError, match="generator_input='digits_of_x'.*window_features"):
         registry._check_tables()
     monkeypatch.setitem(registry.GENERATOR_INPUTS, "digits_of_x",
-                        registry.Method("the same with the features", registry.Bits, per_candidate=True))
+                        registry.Method("the same with the features", encodings.Bits, per_candidate=True))
     registry._check_tables()
 
 
@@ -225,7 +225,7 @@ def test_a_generator_input_without_integer_features_is_refused_when_the_tables_a
 TERNARY_DIGITS = 24             # base-3 digits read: every candidate below 3**24 (2.8e11)
 
 
-class Ternary(registry.Encoding):
+class Ternary(encodings.Encoding):
     """The candidate's base-3 digits, each as -1, 0 or 1."""
     bounded = True
 

@@ -4,7 +4,7 @@ A checkpoint is written file by file to temporary names in its folder; a journal
 renames, and the renames follow. A crash before the journal lands leaves the previous checkpoint;
 a crash after it is rolled forward by ``recover`` on the next start. ``lock`` keeps a second
 train.py out of a folder in use. The weight files come from ``model.save_network`` and are read by
-``registry.load_network``; everything else is plain JSON, .npy or .npz, loaded with allow_pickle=False.
+``load_network``; everything else is plain JSON, .npy or .npz, loaded with allow_pickle=False.
 """
 import fcntl
 import json
@@ -17,7 +17,7 @@ import numpy as np
 
 import utils
 from training import model as model_lib
-from training import registry
+from training import registry, rules
 
 GENERATOR_FILE = "Optimus_Generator.h5"
 DISCRIMINATOR_FILE = "Optimus_Discriminator.h5"
@@ -312,6 +312,50 @@ def read_state(directory) -> dict:
                                  f"{RESTORE_HINT}")
 
 
+def checked_architecture(recorded, role: str) -> dict:
+    """A weight file's architecture record, validated for ``role``: a dict that a registered part
+    of that role would write itself, with values of the right types and rules, whose parts
+    support each other. Raises ValueError saying what is wrong."""
+    if not isinstance(recorded, dict):
+        raise ValueError("not a JSON object")
+    root = registry.ROLES[role]
+    if root not in recorded:
+        raise ValueError(f"it holds no {role}")
+    specs = {**{constant: (str, rules.one_of(*table)) for constant, table in registry.TABLES.items()}, **registry.PARAMETERS}
+    for key, value in recorded.items():
+        if key not in specs:
+            raise ValueError(f"{key}={value!r} is not a known setting")
+        kind, rule = specs[key]
+        if type(value) is not kind:  # strict: True is not the integer 1
+            raise ValueError(f"{key}={value!r} is not {kind.__name__}")
+        rules.check(key, value, kind(), rule)
+    try:
+        expected = registry.TABLES[root][recorded[root]].build.architecture_of(recorded)
+    except KeyError as missing:
+        raise ValueError(f"a setting is missing: {missing}") from None
+    if set(recorded) != set(expected):
+        raise ValueError(f"expected the settings {sorted(expected)}")
+    broken = registry.unmet({c: v for c, v in recorded.items() if c in registry.TABLES})
+    if broken is not None:
+        constant, other, text = broken
+        raise ValueError(f"{constant}={recorded[constant]!r} needs {other} to be {text}")
+    return recorded
+
+
+def load_network(path, role: str):
+    """The network part a weight file records (``model.save_network``), rebuilt in code, with its
+    weights. role: "generator" or "discriminator", which the file must hold."""
+    path = Path(path)
+    model_lib.require_file(path)
+    try:
+        architecture = checked_architecture(model_lib.read_architecture(path), role)
+    except Exception as err:  # h5py, json and the checks raise many types for a bad file
+        raise model_lib.unusable(path, f"a known {role}", err)
+    network = registry.build(architecture, role)
+    model_lib.load_weights(network.model, path, architecture)
+    return network
+
+
 def load_networks(directory) -> tuple:
     """(generator, discriminator) of a checkpoint, from their weight files alone.
 
@@ -323,7 +367,7 @@ def load_networks(directory) -> tuple:
     g_path, d_path = directory / GENERATOR_FILE, directory / DISCRIMINATOR_FILE
     if not g_path.is_file() and not d_path.is_file():
         raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
-    return registry.load_network(g_path, "generator"), registry.load_network(d_path, "discriminator")
+    return load_network(g_path, "generator"), load_network(d_path, "discriminator")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -353,7 +353,7 @@ def test_models(generator, discriminator=None, n_samples: int = N_SAMPLES,
                 sampling: str = SAMPLING) -> dict:
     """The report on ``n_samples`` latents drawn in [low_latent, high_latent], used as ``sampling``.
 
-    generator: a generator part (``registry.load_network``) or a stand-in with the same
+    generator: a generator part (``checkpoint.load_network``) or a stand-in with the same
     ``sampler(sampling, low, high)``. The latents' outputs (those its sampler keeps) are
     measured (``measure``), and its distribution over primes from its windows (``distribution``:
     exact when the latents are the whole range). samples: a list that receives (z, x) of the kept
@@ -492,20 +492,28 @@ def format_report(result: dict, verbose: int = VERBOSE) -> str:
             "/".join("n/a" if q[str(p)] is None else f"{100 * q[str(p)]:.0f}%" for p in PROBE_PRIMES)
             for q in probes], "a linear probe of D's last hidden layer for 'a multiple of p' (50%: none)"))
     for name, r in reports:
-        cells = r["confusion"]
-        if verbose >= 1 and cells is not None:
-            rows += [f"  {name}: discriminator verdicts (prime when P > {PRIME_THRESHOLD})",
-                     f"    {'':12}{'said prime':>14}{'said not':>14}",
-                     f"    {'prime':12}{cells['true_positives']:>14}{cells['false_negatives']:>14}",
-                     f"    {'not prime':12}{cells['false_positives']:>14}{cells['true_negatives']:>14}"]
-        if verbose >= 2:
-            rows += [f"  {name}: candidates in [{r['min_candidate']}, {r['max_candidate']}]",
-                     f"    {'from 2^k':>12} {'share':>8} {'primes':>8} {'chance':>8}"]
-            rows += [f"    {b['lo']:>12} {percent(b['share']):>8} {percent(b['prime_ratio']):>8} "
-                     f"{percent(b['chance']):>8}" for b in r["bins"]]
-        samples = r.get("samples")
-        if verbose >= 3 and samples is not None:
-            pairs = ", ".join(f"{z} -> {c}" for z, c in zip(samples["latents"], samples["candidates"]))
-            rows += [f"  {name}: first latents -> candidates: {pairs}",
-                     f"  {name}: first distinct primes: {', '.join(map(str, samples['primes'])) or 'none'}"]
+        rows += _detail_rows(name, r, verbose)
     return "\n".join(rows)
+
+
+def _detail_rows(name: str, r: dict, verbose: int) -> list:
+    """One range's lines past the headline: D's verdicts (verbose 1), the magnitude bins (2),
+    sample latents, candidates and primes (3)."""
+    rows = []
+    cells = r["confusion"]
+    if verbose >= 1 and cells is not None:
+        rows += [f"  {name}: discriminator verdicts (prime when P > {PRIME_THRESHOLD})",
+                 f"    {'':12}{'said prime':>14}{'said not':>14}",
+                 f"    {'prime':12}{cells['true_positives']:>14}{cells['false_negatives']:>14}",
+                 f"    {'not prime':12}{cells['false_positives']:>14}{cells['true_negatives']:>14}"]
+    if verbose >= 2:
+        rows += [f"  {name}: candidates in [{r['min_candidate']}, {r['max_candidate']}]",
+                 f"    {'from 2^k':>12} {'share':>8} {'primes':>8} {'chance':>8}"]
+        rows += [f"    {b['lo']:>12} {percent(b['share']):>8} {percent(b['prime_ratio']):>8} "
+                 f"{percent(b['chance']):>8}" for b in r["bins"]]
+    samples = r.get("samples")
+    if verbose >= 3 and samples is not None:
+        pairs = ", ".join(f"{z} -> {c}" for z, c in zip(samples["latents"], samples["candidates"]))
+        rows += [f"  {name}: first latents -> candidates: {pairs}",
+                 f"  {name}: first distinct primes: {', '.join(map(str, samples['primes'])) or 'none'}"]
+    return rows

@@ -9,10 +9,10 @@ part holds state (the two networks). What a value needs of the other chosen valu
 ``REQUIRES``. train.py's rules and cross-checks, the constants a resume must keep and the weight
 files' keys all come from here.
 
-A new method is its layer or network in ``model.py`` plus one entry here.
+A new method is its layer or network in ``model.py`` (or its encoding in ``encodings.py``) plus
+one entry here.
 """
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -21,7 +21,8 @@ import tensorflow as tf
 
 import utils
 from training import model as model_lib
-from training import oracle, rules, sampling
+from training import rules, sampling
+from training.encodings import Bits, Encoding, Real, Residues
 from training import training_utils as tu
 
 
@@ -53,145 +54,6 @@ PARAMETERS = {
     "discriminator_activation": (str, rules.one_of(*model_lib.ACTIVATIONS)),
     "negative_l2": (float, rules.between(0, 1)),
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# Encodings: how a network reads a number (the inputs below choose one)
-
-
-class Encoding:
-    """How a network reads a number x: a layer, the constants it stores, what it allows."""
-    reads = stores = ()
-    differentiable = False      # a gradient passes from its features back to x
-    bounded = False             # its features lie in [-1, 1]
-    folds = False               # a linear layer on its features folds into residue tables
-
-    @staticmethod
-    def width(config: dict) -> int:
-        """Features per number."""
-        return 1
-
-    @staticmethod
-    def layer(architecture: dict, candidate: bool = True):
-        raise NotImplementedError
-
-    @classmethod
-    def window_features(cls, architecture: dict, z: np.ndarray, offsets: int) -> np.ndarray:
-        """The layer's features of every candidate 2*(offsets*z + k)+1, k < offsets, of latents z
-        ((n,) int64 or Python ints), computed exactly from the integers: float32 (n, offsets, F)."""
-        raise utils.OptimusError(f"the {cls.__name__} encoding cannot read integers outside its network")
-
-    @classmethod
-    def latent_features(cls, architecture: dict, z: np.ndarray) -> np.ndarray:
-        """The layer's features of the latents z themselves (candidate=False): float32 (n, F)."""
-        raise utils.OptimusError(f"the {cls.__name__} encoding cannot read integers outside its network")
-
-    @classmethod
-    def number_features(cls, architecture: dict, n: np.ndarray) -> np.ndarray:
-        """The layer's features of odd numbers n themselves (its candidates): float32 (len(n), F)."""
-        raise utils.OptimusError(f"the {cls.__name__} encoding cannot read integers outside its network")
-
-    @classmethod
-    def candidate_features(cls, architecture: dict, z: np.ndarray, k: np.ndarray, offsets: int) -> np.ndarray:
-        """The layer's features of candidate k of each latent z alone: float32 (n, F)."""
-        raise utils.OptimusError(f"the {cls.__name__} encoding cannot read integers outside its network")
-
-    @staticmethod
-    def ceiling(config: dict) -> tuple | None:
-        """(score ceiling of avoiding every small prime it shows, the largest), if it shows residues."""
-        return None
-
-
-class Real(Encoding):
-    """x as one real number (the seed's), divided by the largest output."""
-    differentiable = True
-
-    @staticmethod
-    def layer(architecture: dict, candidate: bool = True):
-        return keras.layers.Rescaling(1.0 / model_lib.OUTPUT_CAP, name="encoding")
-
-
-class Residues(Encoding):
-    """Residues modulo the odd primes up to ``largest_prime`` (``model.ResidueEncoding``)."""
-    reads = stores = ("largest_prime",)
-    differentiable = True       # straight-through: the seed's pathwise gradient can pass
-    bounded = True              # features in [-1, 1]: a GLN can gate on them
-    folds = True                # a linear layer on it folds into tables (sampling.FoldedScorer)
-
-    @staticmethod
-    def width(config: dict) -> int:
-        return sum(p - 1 for p in oracle.odd_primes(config["largest_prime"]))
-
-    @staticmethod
-    def layer(architecture: dict, candidate: bool = True):
-        return model_lib.ResidueEncoding(architecture["largest_prime"], candidate=candidate,
-                                         name="encoding")
-
-    @staticmethod
-    def _lookup(architecture: dict, residues_mod) -> np.ndarray:
-        """The features, from the residues ``residues_mod(m)`` (int64) modulo each group's product."""
-        groups = model_lib.grouped_residue_tables(oracle.odd_primes(architecture["largest_prime"]))
-        return np.concatenate([t[residues_mod(m)] for m, t in groups], axis=-1)
-
-    @classmethod
-    def window_features(cls, architecture: dict, z: np.ndarray, offsets: int) -> np.ndarray:
-        k = 2 * np.arange(offsets) + 1  # candidate = 2*offsets*z + k: its residue from z's alone
-        return cls._lookup(architecture, lambda m: (2 * offsets * utils.residues(z, m)[:, None] + k) % m)
-
-    @classmethod
-    def candidate_features(cls, architecture: dict, z: np.ndarray, k: np.ndarray, offsets: int) -> np.ndarray:
-        return cls._lookup(architecture, lambda m: (2 * offsets * utils.residues(z, m) + 2 * k + 1) % m)
-
-    @classmethod
-    def latent_features(cls, architecture: dict, z: np.ndarray) -> np.ndarray:
-        return cls._lookup(architecture, lambda m: utils.residues(z, m))
-
-    number_features = latent_features  # an odd number's residues are its own
-
-    @staticmethod
-    def ceiling(config: dict) -> tuple:
-        """(how much more often than chance outputs that avoid every encoded prime are prime,
-        the largest encoded prime)."""
-        return oracle.rough_ceiling(config["largest_prime"]), config["largest_prime"]
-
-
-class Bits(Encoding):
-    """The candidate's binary digits and nothing else (``model.BitsEncoding``): no number theory."""
-    bounded = True
-
-    @staticmethod
-    def width(config: dict) -> int:
-        return model_lib.BIT_WIDTH
-
-    @staticmethod
-    def layer(architecture: dict, candidate: bool = True):
-        return model_lib.BitsEncoding(candidate=candidate, name="encoding")
-
-    @staticmethod
-    def _digits(numbers: np.ndarray) -> np.ndarray:
-        if numbers.dtype == object or (numbers.size and numbers.max() >= 2**model_lib.BIT_WIDTH):
-            raise utils.OptimusError(f"a bits encoding reads {model_lib.BIT_WIDTH} binary digits: its "
-                                     f"numbers must stay below 2**{model_lib.BIT_WIDTH}")
-        digits = (numbers[..., None] >> np.arange(model_lib.BIT_WIDTH)) & 1
-        return (2.0 * digits - 1.0).astype(np.float32)
-
-    @classmethod
-    def window_features(cls, architecture: dict, z: np.ndarray, offsets: int) -> np.ndarray:
-        if z.dtype == object or (z.size and z.max() >= 2**model_lib.BIT_WIDTH):
-            return cls._digits(z)  # refused: too large
-        return cls._digits(2 * (offsets * z[:, None] + np.arange(offsets)) + 1)
-
-    @classmethod
-    def candidate_features(cls, architecture: dict, z: np.ndarray, k: np.ndarray, offsets: int) -> np.ndarray:
-        if z.dtype == object or (z.size and z.max() >= 2**model_lib.BIT_WIDTH):
-            return cls._digits(z)  # refused: too large
-        return cls._digits(2 * (offsets * z + k) + 1)
-
-    @classmethod
-    def latent_features(cls, architecture: dict, z: np.ndarray) -> np.ndarray:
-        return cls._digits(z)
-
-    number_features = latent_features
 
 
 # ---------------------------------------------------------------------------------------------
@@ -665,12 +527,6 @@ def method_constants() -> tuple:
     return tuple(TABLES) + tuple(k for k in PARAMETERS if k in stored)
 
 
-def method_help() -> dict:
-    """{selector constant: its values with their one-line docs}, for train.py --help."""
-    return {constant: "; ".join(f'"{value}": {entry.doc}' for value, entry in table.items())
-            for constant, table in TABLES.items()}
-
-
 def chosen(config: dict) -> dict:
     """{selector constant: its Method} of the parts ``config`` chooses: the ROOTS, and every
     selector that a chosen part reads."""
@@ -766,50 +622,6 @@ ROLES = {"generator": "generator_head", "discriminator": "discriminator"}  # eac
 def build(architecture: dict, role: str):
     """The network part (``GeneratorHead`` or ``Discriminator``) an architecture describes."""
     return TABLES[ROLES[role]][architecture[ROLES[role]]].build(architecture)
-
-
-def checked_architecture(recorded, role: str) -> dict:
-    """A weight file's architecture record, validated for ``role``: a dict that a registered part
-    of that role would write itself, with values of the right types and rules, whose parts
-    support each other. Raises ValueError saying what is wrong."""
-    if not isinstance(recorded, dict):
-        raise ValueError("not a JSON object")
-    root = ROLES[role]
-    if root not in recorded:
-        raise ValueError(f"it holds no {role}")
-    specs = {**{constant: (str, rules.one_of(*table)) for constant, table in TABLES.items()}, **PARAMETERS}
-    for key, value in recorded.items():
-        if key not in specs:
-            raise ValueError(f"{key}={value!r} is not a known setting")
-        kind, rule = specs[key]
-        if type(value) is not kind:  # strict: True is not the integer 1
-            raise ValueError(f"{key}={value!r} is not {kind.__name__}")
-        rules.check(key, value, kind(), rule)
-    try:
-        expected = TABLES[root][recorded[root]].build.architecture_of(recorded)
-    except KeyError as missing:
-        raise ValueError(f"a setting is missing: {missing}") from None
-    if set(recorded) != set(expected):
-        raise ValueError(f"expected the settings {sorted(expected)}")
-    broken = unmet({c: v for c, v in recorded.items() if c in TABLES})
-    if broken is not None:
-        constant, other, text = broken
-        raise ValueError(f"{constant}={recorded[constant]!r} needs {other} to be {text}")
-    return recorded
-
-
-def load_network(path, role: str):
-    """The network part a weight file records (``model.save_network``), rebuilt in code, with its
-    weights. role: "generator" or "discriminator", which the file must hold."""
-    path = Path(path)
-    model_lib.require_file(path)
-    try:
-        architecture = checked_architecture(model_lib.read_architecture(path), role)
-    except Exception as err:  # h5py, json and the checks raise many types for a bad file
-        raise model_lib.unusable(path, f"a known {role}", err)
-    network = build(architecture, role)
-    model_lib.load_weights(network.model, path, architecture)
-    return network
 
 
 def build_trainer(config: dict) -> tu.Trainer:

@@ -156,6 +156,32 @@ def _check_types(overrides: dict) -> None:
             rules.check(name, value, train.DEFAULTS[name], train.RULES.get(name))
 
 
+def _checked_configuration(path: str, name, overrides, seeds: tuple) -> list:
+    """The argv of one configuration of a sweep file (COMMON and its own constants), checked as
+    train.py checks it with each seed; raises OptimusError naming the configuration."""
+    where = f"{path}: configuration {name!r}"
+    if not isinstance(name, str) or not _slug(name):
+        raise utils.OptimusError(f"{where}: a name needs a letter or digit")
+    if not isinstance(overrides, dict):
+        raise utils.OptimusError(f"{where}: expected a dict of train.py constants, got {overrides!r}")
+    for constant in SET_BY_SWEEP:
+        if constant in overrides:
+            raise utils.OptimusError(f"{where}: {constant} is set by the sweep for each trial; "
+                                     "leave it out (seeds go in SEEDS)")
+    argv = _argv(overrides)
+    try:
+        _check_types(overrides)
+        config = train.parse_config(argv)
+        for seed in seeds:  # train.py's own checks of each trial's seed, beside its constants
+            train.parse_config(argv + [f"--seed={seed}"])
+    except utils.OptimusError as err:
+        raise utils.OptimusError(f"{where}: {err}") from None
+    if measuring.beyond_range(config["high_latent"]) is None:
+        raise utils.OptimusError(f"{where}: no latent is left beyond high_latent="
+                                 f"{config['high_latent']} for the held-out score; lower it")
+    return argv
+
+
 def load_sweep(path: str, selected: str = "") -> dict:
     """Read and check a sweep file: every configuration must pass ``train.parse_config``.
 
@@ -192,33 +218,13 @@ def load_sweep(path: str, selected: str = "") -> dict:
         raise utils.OptimusError(f"{path}: COMMON must be a dict of train.py constants (got {common!r})")
     checked, folders = {}, {}
     for name, own in configurations.items():
-        where = f"{path}: configuration {name!r}"
-        if not isinstance(name, str) or not _slug(name):
-            raise utils.OptimusError(f"{where}: a name needs a letter or digit")
-        if not isinstance(own, dict):
-            raise utils.OptimusError(f"{where}: expected a dict of train.py constants, got {own!r}")
-        overrides = {**common, **own}
-        for constant in SET_BY_SWEEP:
-            if constant in overrides:
-                raise utils.OptimusError(f"{where}: {constant} is set by the sweep for each trial; "
-                                         "leave it out (seeds go in SEEDS)")
-        argv = _argv(overrides)
-        try:
-            _check_types(overrides)
-            config = train.parse_config(argv)
-            for seed in seeds:  # train.py's own checks of each trial's seed, beside its constants
-                train.parse_config(argv + [f"--seed={seed}"])
-        except utils.OptimusError as err:
-            raise utils.OptimusError(f"{where}: {err}") from None
-        if measuring.beyond_range(config["high_latent"]) is None:
-            raise utils.OptimusError(f"{where}: no latent is left beyond high_latent="
-                                     f"{config['high_latent']} for the held-out score; lower it")
+        checked[name] = _checked_configuration(path, name, {**common, **own} if isinstance(own, dict) else own,
+                                               seeds)
         folder = _slug(name)
         if folder in folders:
             raise utils.OptimusError(f"{path}: configurations {folders[folder]!r} and {name!r} would "
                                      f"share the run folder {folder!r}; rename one")
         folders[folder] = name
-        checked[name] = argv
     if selected and selected not in checked:
         raise utils.OptimusError(f"--only={selected}: no such configuration in {path} "
                                  f"(known: {', '.join(repr(n) for n in checked)})")
@@ -855,6 +861,29 @@ def _join(processes: list) -> None:
                 pass
 
 
+def _run_workers(study: optuna.Study, storage, sweep: dict, settings: dict, folder: Path,
+                 count: int) -> tuple:
+    """This process and count - 1 spawned ones work the grid until it is done or Ctrl-C stops them:
+    (whether this process was stopped, the other workers' processes, ended)."""
+    invocation = uuid.uuid4().hex
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: TensorFlow does not fork
+    processes = [spawn.Process(target=_worker_process, name=f"worker {i}",
+                               args=(settings, sweep, str(folder), invocation))
+                 for i in range(2, count + 1)]  # this process is worker 1
+    for process in processes:
+        process.start()
+    stopped = False
+    try:
+        work(study, storage, sweep, settings, folder, invocation)
+    except (_Stopped, KeyboardInterrupt):
+        stopped = True
+    _join(processes)
+    for process in processes:
+        if process.exitcode not in (0, 130):
+            print(f"{process.name} ended with status {process.exitcode}", flush=True)
+    return stopped, processes
+
+
 def main(argv: list) -> int:
     """Command-line entry: 0 when every selected grid point has a complete trial, 1 when some
     trial failed, 2 on a user error (before any trial starts), 130 when stopped by Ctrl-C."""
@@ -882,22 +911,7 @@ def main(argv: list) -> int:
     if running(trials, sweep):
         print(f"{len(running(trials, sweep))} trial(s) were running already: any whose worker is gone "
               f"runs again once its heartbeat has lapsed for {settings['grace_seconds']} s", flush=True)
-    invocation = uuid.uuid4().hex
-    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: TensorFlow does not fork
-    processes = [spawn.Process(target=_worker_process, name=f"worker {i}",
-                               args=(settings, sweep, str(folder), invocation))
-                 for i in range(2, count + 1)]  # this process is worker 1
-    for process in processes:
-        process.start()
-    stopped = False
-    try:
-        work(study, storage, sweep, settings, folder, invocation)
-    except (_Stopped, KeyboardInterrupt):
-        stopped = True
-    _join(processes)
-    for process in processes:
-        if process.exitcode not in (0, 130):
-            print(f"{process.name} ended with status {process.exitcode}", flush=True)
+    stopped, processes = _run_workers(study, storage, sweep, settings, folder, count)
     table = write_outputs(study, sweep, folder)
     print(f"\n{table}\nOutputs: {folder / CSV_FILE}, {folder / TABLE_FILE}, {folder / PLOT_FILE}",
           flush=True)
