@@ -99,7 +99,7 @@ def test_each_activation_is_the_one_built_and_survives_a_save(activation, tmp_pa
                   and isinstance(layer, keras.layers.Dense)][0]
         np.testing.assert_allclose(np.asarray(hidden.activation(x)), expected, rtol=1e-6, atol=1e-6)
         path = tmp_path / f"{role}.h5"
-        model.save_network(part.model, path, part.architecture)
+        checkpoint.save_network(part.model, path, part.architecture)
         loaded = checkpoint.load_network(path, role)
         assert loaded.architecture[f"{role}_activation"] == activation
         z = np.array([[3.0], [77.0]])

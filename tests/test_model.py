@@ -228,7 +228,7 @@ GOOD = {role: a for role, a in reversed(ARCHITECTURES)}  # one of each role (the
 def saved(tmp_path, role: str, architecture: dict):
     network = registry.build(architecture, role)
     path = tmp_path / f"{role}.h5"
-    model.save_network(network.model, path, architecture)
+    checkpoint.save_network(network.model, path, architecture)
     return network, path
 
 
@@ -239,11 +239,11 @@ def test_weight_file_rebuilds_its_own_architecture(tmp_path, role, architecture)
     for w in network.model.trainable_weights:
         w.assign(np.random.default_rng(0).normal(size=w.shape).astype(np.float32))
     path = tmp_path / "net.h5"
-    model.save_network(network.model, path, architecture)
+    checkpoint.save_network(network.model, path, architecture)
     again = checkpoint.load_network(path, role)
     rows = np.array([[3.0], [17.0], [1000.0]])
     np.testing.assert_array_equal(np.asarray(again.model(rows)), np.asarray(network.model(rows)))
-    assert model.read_architecture(path) == architecture == again.architecture
+    assert checkpoint.read_architecture(path) == architecture == again.architecture
 
 
 def test_weight_file_is_a_whole_keras_model_too(tmp_path):
@@ -258,7 +258,7 @@ def test_weight_file_is_refused_for_another_architecture(tmp_path):
     b = dict(a, offsets=16)
     _, path = saved(tmp_path, role, a)
     with pytest.raises(utils.OptimusError, match="generator.h5"):
-        model.load_weights(registry.build(b, role).model, path, b)
+        checkpoint.load_weights(registry.build(b, role).model, path, b)
 
 
 BAD_RECORDS = [  # (role, record) of files that each would otherwise load
@@ -285,7 +285,7 @@ def test_unknown_architecture_records_are_refused(tmp_path, role, record):
     _, path = saved(tmp_path, role, good)
     assert checkpoint.load_network(path, role).architecture == good  # the file loads as written
     with h5py.File(path, "a") as f:
-        f.attrs[model.ARCHITECTURE_ATTRIBUTE] = json.dumps(record)
+        f.attrs[checkpoint.ARCHITECTURE_ATTRIBUTE] = json.dumps(record)
     with pytest.raises(utils.OptimusError, match=f"{role}.h5") as refused:
         checkpoint.load_network(path, role)
     assert "holds no" not in str(refused.value)  # refused for the record, not for its role

@@ -264,7 +264,7 @@ CORRUPTIONS = {
         lambda d: shutil.copy(d / checkpoint.GENERATOR_FILE, d / checkpoint.DISCRIMINATOR_FILE)),
     "another architecture's generator": (
         checkpoint.GENERATOR_FILE,
-        lambda d: model.save_network(model.real_generator(original=True), d / checkpoint.GENERATOR_FILE,
+        lambda d: checkpoint.save_network(model.real_generator(original=True), d / checkpoint.GENERATOR_FILE,
                                      {"generator_head": "original"})),
     "a keras model that names no architecture": (
         checkpoint.GENERATOR_FILE,

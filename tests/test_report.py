@@ -21,7 +21,7 @@ optimus_test = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(optimus_test)
 
 import utils  # noqa: E402  (on sys.path once test.py is loaded)
-from training import calibration, checkpoint, measuring, model, oracle, registry, train  # noqa: E402
+from training import calibration, checkpoint, measuring, oracle, registry, train  # noqa: E402
 
 CALIBRATION_SAMPLES = 100_000   # every latent of [1, 10**5]: about 1e4 primes, 1% noise
 CLI_TIMEOUT = 240               # seconds per command-line run (TensorFlow's import dominates)
@@ -184,7 +184,7 @@ def save_pair(directory: Path) -> None:
     for role, name in (("generator", checkpoint.GENERATOR_FILE), ("discriminator", checkpoint.DISCRIMINATOR_FILE)):
         architecture = (registry.generator_architecture if role == "generator"
                         else registry.discriminator_architecture)(config)
-        model.save_network(registry.build(architecture, role).model, directory / name, architecture)
+        checkpoint.save_network(registry.build(architecture, role).model, directory / name, architecture)
 
 
 @pytest.fixture(scope="module")

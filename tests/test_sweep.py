@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 
 from training import rules
 from support import error_line, own_lines
-from training import sweep, train
+from training import sweep, sweep_results, sweep_store, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_SCRIPT = ROOT / "training" / "sweep.py"
@@ -84,7 +84,7 @@ def finish(proc: subprocess.Popen, log: Path) -> tuple:
 
 def study_trials(folder: Path) -> list:
     """Every trial of the tiny grid's study in ``folder``."""
-    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{folder / sweep.STUDY_FILE}")
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{folder / sweep_store.STUDY_FILE}")
     return study.get_trials()
 
 
@@ -142,7 +142,7 @@ def test_two_workers_complete_every_grid_point_exactly_once(killed_then_rerun):
     for trial in trials:
         if trial.state == TrialState.COMPLETE:
             assert trial.value == trial.user_attrs["scores"][-1][1]  # the last held-out score
-            assert set(sweep.RESULTS) <= set(trial.user_attrs)
+            assert set(sweep_results.RESULTS) <= set(trial.user_attrs)
 
 
 @pytest.mark.slow
@@ -205,8 +205,8 @@ def test_a_fresh_folder_goes_on_from_the_committed_trials_csv(killed_then_rerun,
     for trial in fresh.get_trials():
         before = done[point_of(trial)]
         assert (trial.value, trial.user_attrs) == (before.value, before.user_attrs)
-    assert sweep.format_table(sweep.summarize(fresh.get_trials(), loaded), loaded) == \
-        sweep.format_table(sweep.summarize(old, loaded), loaded)
+    assert sweep_results.format_table(sweep_results.summarize(fresh.get_trials(), loaded), loaded) == \
+        sweep_results.format_table(sweep_results.summarize(old, loaded), loaded)
     again, _ = sweep.open_study({**sweep.DEFAULTS, "sweep_dir": str(tmp_path)}, loaded, tmp_path)
     assert len(again.get_trials()) == len(POINTS)  # a study with trials imports nothing more
 
@@ -217,7 +217,7 @@ def test_a_fresh_folder_goes_on_from_the_committed_trials_csv(killed_then_rerun,
     ([1.0, 2.0, 3.0], [1.5, 2.5, 3.5], "no measurable effect"),
 ])
 def test_the_difference_from_the_first_row_says_what_its_interval_shows(values, reference, word):
-    delta, half, said = sweep.difference(values, reference)
+    delta, half, said = sweep_results.difference(values, reference)
     assert said == word and delta == pytest.approx(np.mean(values) - np.mean(reference))
     assert (abs(delta) > half) == (word != "no measurable effect")
 
@@ -532,10 +532,10 @@ def test_workers_without_a_shared_folder_claim_distinct_grid_points(postgres_ser
     def claim(i):
         study, storage = opened[i]
         return sweep.claim(study, storage, tiny, f"machine {i}",
-                           sweep.ClaimLock(url, folders[i], study.study_name))
+                           sweep_store.ClaimLock(url, folders[i], study.study_name))
     claimed = _at_once(RACERS, claim)
     # each took the next point in turn: all distinct, in grid order, and no trial besides
-    assert sorted(sweep._point(t) for t in claimed) == sorted(sweep.grid(tiny)[:RACERS])
+    assert sorted(sweep_results.point_of(t) for t in claimed) == sorted(sweep.grid(tiny)[:RACERS])
     trials = postgres_trials(url)
     assert len(trials) == RACERS and all(t.state == TrialState.RUNNING for t in trials)
 

@@ -3,20 +3,23 @@
 A checkpoint is written file by file to temporary names in its folder; a journal then lists the
 renames, and the renames follow. A crash before the journal lands leaves the previous checkpoint;
 a crash after it is rolled forward by ``recover`` on the next start. ``lock`` keeps a second
-train.py out of a folder in use. The weight files come from ``model.save_network`` and are read by
+train.py out of a folder in use. The weight files come from ``save_network`` and are read by
 ``load_network``; everything else is plain JSON, .npy or .npz, loaded with allow_pickle=False.
 """
 import fcntl
+import io
 import json
 import os
 import secrets
 import stat
 from pathlib import Path
 
+import h5py
+import keras
 import numpy as np
+from keras.src.legacy.saving import legacy_h5_format  # the .h5 writer behind model.save, to memory
 
 import utils
-from training import model as model_lib
 from training import registry, rules
 
 GENERATOR_FILE = "Optimus_Generator.h5"
@@ -37,7 +40,8 @@ WRITE_PREFIX = ".optimus-write-"        # another file being replaced (a log, a 
 MAX_STATE_BYTES = 1 << 30               # a state.json larger than this is refused, not read
 CHECKPOINT_NAMES = (*FILES, CSV_FILE, PLOT_FILE, JOURNAL_FILE)  # nothing else may write over these
 STATE_FORMAT = 2                        # 2: the method constants and architectures are recorded
-RESTORE_HINT = model_lib.RESTORE_HINT
+ARCHITECTURE_ATTRIBUTE = "optimus_architecture"  # JSON in each weight file: how to rebuild it
+RESTORE_HINT = "restore it, or move the checkpoint away to start fresh"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,6 +316,60 @@ def read_state(directory) -> dict:
                                  f"{RESTORE_HINT}")
 
 
+def save_network(network: keras.Model, path, architecture: dict) -> None:
+    """Save the whole model to ``path`` (.h5, Keras's legacy format) recording ``architecture``.
+
+    The file is built in memory, then written in one plain write: a full disk is an OSError
+    here, never HDF5 failing halfway through its own writes.
+    """
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        legacy_h5_format.save_model_to_hdf5(network, f)
+        f.attrs[ARCHITECTURE_ATTRIBUTE] = json.dumps(architecture)
+    Path(path).write_bytes(buffer.getvalue())
+
+
+def read_architecture(path):
+    """The JSON value recorded in a weight file as its architecture, unchecked; ValueError if absent."""
+    with h5py.File(path, "r") as f:
+        text = f.attrs.get(ARCHITECTURE_ATTRIBUTE)
+    if text is None:
+        raise ValueError(f"no {ARCHITECTURE_ATTRIBUTE} attribute")
+    return json.loads(text.decode() if isinstance(text, bytes) else str(text))
+
+
+def require_file(path: Path) -> None:
+    """Raise OptimusError naming ``path`` unless it is a file."""
+    if not path.is_file():
+        raise utils.OptimusError(f"{path}: missing checkpoint file; {RESTORE_HINT}")
+
+
+def unusable(path: Path, what: str, err: Exception) -> utils.OptimusError:
+    """The one-line error for a weight file that is not ``what``, with the first line of ``err``."""
+    message = str(err).splitlines()[0][:200] if str(err) else "unreadable"
+    return utils.OptimusError(f"{path}: not a weight file of {what} ({type(err).__name__}: "
+                              f"{message}); {RESTORE_HINT}")
+
+
+def load_weights(network: keras.Model, path, architecture: dict) -> None:
+    """Load a weight file into ``network``, built for ``architecture``; never runs the file's config.
+
+    Raises utils.OptimusError naming the file when it is missing, unreadable, records another
+    architecture, or holds non-finite weights.
+    """
+    path = Path(path)
+    require_file(path)
+    try:
+        recorded = read_architecture(path)
+        if recorded != architecture:
+            raise ValueError(f"it holds {recorded}, not {architecture}")
+        network.load_weights(path)
+    except Exception as err:  # h5py, json and Keras raise many types for a bad file
+        raise unusable(path, "this architecture", err)
+    if not all(np.isfinite(np.asarray(w)).all() for w in network.weights):
+        raise utils.OptimusError(f"{path}: holds non-finite weights; {RESTORE_HINT}")
+
+
 def checked_architecture(recorded, role: str) -> dict:
     """A weight file's architecture record, validated for ``role``: a dict that a registered part
     of that role would write itself, with values of the right types and rules, whose parts
@@ -330,7 +388,7 @@ def checked_architecture(recorded, role: str) -> dict:
             raise ValueError(f"{key}={value!r} is not {kind.__name__}")
         rules.check(key, value, kind(), rule)
     try:
-        expected = registry.TABLES[root][recorded[root]].build.architecture_of(recorded)
+        expected = registry.ARCHITECTURES[role](recorded)
     except KeyError as missing:
         raise ValueError(f"a setting is missing: {missing}") from None
     if set(recorded) != set(expected):
@@ -343,16 +401,16 @@ def checked_architecture(recorded, role: str) -> dict:
 
 
 def load_network(path, role: str):
-    """The network part a weight file records (``model.save_network``), rebuilt in code, with its
+    """The network part a weight file records (``save_network``), rebuilt in code, with its
     weights. role: "generator" or "discriminator", which the file must hold."""
     path = Path(path)
-    model_lib.require_file(path)
+    require_file(path)
     try:
-        architecture = checked_architecture(model_lib.read_architecture(path), role)
+        architecture = checked_architecture(read_architecture(path), role)
     except Exception as err:  # h5py, json and the checks raise many types for a bad file
-        raise model_lib.unusable(path, f"a known {role}", err)
+        raise unusable(path, f"a known {role}", err)
     network = registry.build(architecture, role)
-    model_lib.load_weights(network.model, path, architecture)
+    load_weights(network.model, path, architecture)
     return network
 
 
@@ -414,8 +472,8 @@ def save(directory, trainer, state: dict) -> None:
     arrays = {f"{prefix}{i:03d}": np.asarray(v)
               for prefix, variables in _variable_groups(trainer) for i, v in enumerate(variables)}
     commit(directory, {
-        GENERATOR_FILE: lambda p: model_lib.save_network(g.model, p, g.architecture),
-        DISCRIMINATOR_FILE: lambda p: model_lib.save_network(d.model, p, d.architecture),
+        GENERATOR_FILE: lambda p: save_network(g.model, p, g.architecture),
+        DISCRIMINATOR_FILE: lambda p: save_network(d.model, p, d.architecture),
         FISHER_GENERATOR_FILE: lambda p: _save_npy(p, trainer.ewc_generator.flat_fisher()),
         FISHER_DISCRIMINATOR_FILE: lambda p: _save_npy(p, trainer.ewc_discriminator.flat_fisher()),
         OPTIMIZER_FILE: lambda p: _save_npz(p, arrays),
@@ -452,7 +510,7 @@ def load(directory, trainer) -> dict:
     state = read_state(directory)
     g, d = trainer.generator, trainer.discriminator
     for network, name in ((g, GENERATOR_FILE), (d, DISCRIMINATOR_FILE)):
-        model_lib.load_weights(network.model, directory / name, network.architecture)
+        load_weights(network.model, directory / name, network.architecture)
     for ewc, network, name in ((trainer.ewc_generator, g.model, FISHER_GENERATOR_FILE),
                                (trainer.ewc_discriminator, d.model, FISHER_DISCRIMINATOR_FILE)):
         ewc.set_flat_fisher(load_vector(directory / name, ewc.flat_fisher().size))

@@ -9,22 +9,16 @@ A discriminator maps x to P(candidate is prime). This file holds the layers and 
 - the discriminators: an MLP on an encoding, a gated linear network, the seed's scalar MLP.
 
 Which builder a constant selects, and what each needs, is in ``training/registry.py``. Every network
-is a plain Keras model built from registered layers. A checkpoint's weight file names its
-architecture (``ARCHITECTURE_ATTRIBUTE``), so the loader rebuilds it in code and reads only weights:
-no model config is deserialised.
+is a plain Keras model built from registered layers; a checkpoint's weight file names its
+architecture, so the loader rebuilds it in code (``checkpoint.load_network``).
 """
 import functools
-import io
-import json
 import math
-from pathlib import Path
 
-import h5py
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
-from keras.src.legacy.saving import legacy_h5_format  # the .h5 writer behind model.save, to memory
 
 import utils
 from training import oracle
@@ -71,9 +65,7 @@ OUTPUT_LIMIT = float(utils.FLOAT64_EXACT)  # outputs beyond this have no integer
 FORWARD_CHUNK = 16384           # inputs per network call when evaluating many (the offset head makes
                                 # 16 candidate rows of each: larger chunks thrash memory)
 
-ARCHITECTURE_ATTRIBUTE = "optimus_architecture"  # JSON in each weight file: how to rebuild it
 LOGITS_LAYER = "offset_logits"  # the offset head's policy output
-RESTORE_HINT = "restore it, or move the checkpoint away to start fresh"
 
 
 def residue_tables(primes) -> tuple:
@@ -542,61 +534,3 @@ def forward(network, inputs) -> np.ndarray:
     parts = [np.asarray(network(rows[i:i + FORWARD_CHUNK], training=False)).reshape(-1)
              for i in range(0, len(rows), FORWARD_CHUNK)]
     return np.concatenate(parts) if parts else np.zeros(0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Weight files that name their architecture (the registry says what an architecture may hold)
-
-
-def save_network(network: keras.Model, path, architecture: dict) -> None:
-    """Save the whole model to ``path`` (.h5, Keras's legacy format) recording ``architecture``.
-
-    The file is built in memory, then written in one plain write: a full disk is an OSError
-    here, never HDF5 failing halfway through its own writes.
-    """
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as f:
-        legacy_h5_format.save_model_to_hdf5(network, f)
-        f.attrs[ARCHITECTURE_ATTRIBUTE] = json.dumps(architecture)
-    Path(path).write_bytes(buffer.getvalue())
-
-
-def read_architecture(path):
-    """The JSON value recorded in a weight file as its architecture, unchecked; ValueError if absent."""
-    with h5py.File(path, "r") as f:
-        text = f.attrs.get(ARCHITECTURE_ATTRIBUTE)
-    if text is None:
-        raise ValueError(f"no {ARCHITECTURE_ATTRIBUTE} attribute")
-    return json.loads(text.decode() if isinstance(text, bytes) else str(text))
-
-
-def require_file(path: Path) -> None:
-    """Raise OptimusError naming ``path`` unless it is a file."""
-    if not path.is_file():
-        raise utils.OptimusError(f"{path}: missing checkpoint file; {RESTORE_HINT}")
-
-
-def unusable(path: Path, what: str, err: Exception) -> utils.OptimusError:
-    """The one-line error for a weight file that is not ``what``, with the first line of ``err``."""
-    message = str(err).splitlines()[0][:200] if str(err) else "unreadable"
-    return utils.OptimusError(f"{path}: not a weight file of {what} ({type(err).__name__}: "
-                              f"{message}); {RESTORE_HINT}")
-
-
-def load_weights(network: keras.Model, path, architecture: dict) -> None:
-    """Load a weight file into ``network``, built for ``architecture``; never runs the file's config.
-
-    Raises utils.OptimusError naming the file when it is missing, unreadable, records another
-    architecture, or holds non-finite weights.
-    """
-    path = Path(path)
-    require_file(path)
-    try:
-        recorded = read_architecture(path)
-        if recorded != architecture:
-            raise ValueError(f"it holds {recorded}, not {architecture}")
-        network.load_weights(path)
-    except Exception as err:  # h5py, json and Keras raise many types for a bad file
-        raise unusable(path, "this architecture", err)
-    if not all(np.isfinite(np.asarray(w)).all() for w in network.weights):
-        raise utils.OptimusError(f"{path}: holds non-finite weights; {RESTORE_HINT}")

@@ -9,8 +9,8 @@ part holds state (the two networks). What a value needs of the other chosen valu
 ``REQUIRES``. train.py's rules and cross-checks, the constants a resume must keep and the weight
 files' keys all come from here.
 
-A new method is its layer or network in ``model.py`` (or its encoding in ``encodings.py``) plus
-one entry here.
+The networks' classes are in ``networks.py``, the encodings in ``encodings.py``, the layers in
+``model.py``: a new method is its layer, encoding or network there, plus one entry here.
 """
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +21,10 @@ import tensorflow as tf
 
 import utils
 from training import model as model_lib
-from training import rules, sampling
+from training import rules
 from training.encodings import Bits, Encoding, Real, Residues
+from training.networks import (GlnDiscriminator, MlpDiscriminator, OffsetHead, OriginalHead, RealHead,
+                               RecurrentDiscriminator, SeedDiscriminator)
 from training import training_utils as tu
 
 
@@ -36,9 +38,6 @@ class Method:
     per_candidate: bool = False  # an input or acceptance that works candidate by candidate
     rows: int = 1               # a Fisher kind: per-sample gradients per candidate
 
-
-LOGIT_ROWS = 65536              # candidates per scorer call when computing logits from integers
-                                # (4096 latents of 16 offsets: a few tens of MB of features)
 
 # The other constants that parts read: (type, rule). train.py's defaults must have these types.
 PARAMETERS = {
@@ -68,188 +67,6 @@ GENERATOR_INPUTS = {  # what the offset head's policy reads: build is the encodi
     "bits": Method("score each choice's candidate from its binary digits with one shared MLP",
                    Bits, per_candidate=True),
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# Generator heads: each owns its Keras model and knows how it is trained
-
-
-class GeneratorHead:
-    """A generator: its Keras ``model`` (latent z (n, 1) -> output x (n, 1)) and its operations.
-
-    The step asks it for training candidates (``training_candidates``), to train a batch
-    (``train``), for its Fisher terms (``fisher_terms``) and for the candidates D's Fisher uses
-    (``fisher_inputs``); test.py asks for ``outputs``.
-    """
-
-    def __init__(self, architecture: dict):
-        self.architecture = architecture
-        self.model = self.build()
-
-    @classmethod
-    def architecture_of(cls, config: dict) -> dict:
-        """The constants that shape this network, in the order its weight file records them."""
-        return {"generator_head": config["generator_head"]}
-
-    def build(self) -> keras.Model:
-        raise NotImplementedError
-
-    def outputs(self, z) -> np.ndarray:
-        """Generator outputs for latents z (n,), checked, float64 (n,): the most likely ones."""
-        return model_lib.check_outputs(model_lib.forward(self.model, z))
-
-    def choices(self, z, x):
-        """(the offset chosen for each latent, how many offsets there are), or None without offsets."""
-        return None
-
-    def sampler(self, how: str, low: int, high: int):
-        """The generator used as a random prime generator on latents in [low, high]: an object
-        with ``draw_candidates(z, rng) -> (candidates, accepted)`` (exact integers) and
-        ``windows(z) -> Windows or None``. This head's outputs are fixed by z: point masses,
-        whatever ``how`` asks. Its latents are read as float32: at most LATENT_LIMIT."""
-        if high > utils.LATENT_LIMIT:
-            raise utils.OptimusError(
-                f"latents up to {high}: the {self.architecture['generator_head']} head reads its latent as float32, exact "
-                f"only up to {utils.LATENT_LIMIT} (2**24), and its outputs stop at 2**24")
-        return sampling.PointMasses(self.outputs, low, high)
-
-    def latents_for(self, lo: int, hi: int) -> tuple:
-        """All its latents, when its outputs can reach [lo, hi] (each output is kept if inside)."""
-        top = 2 * int(model_lib.OUTPUT_CAP) + 1
-        if lo > top:
-            raise utils.OptimusError(
-                f"primes from {lo}: the {self.architecture['generator_head']} head outputs float32 reals up to 2**24, so its "
-                f"candidates stop at {top}; use an offset head")
-        return 1, utils.LATENT_LIMIT
-
-
-class OffsetHead(GeneratorHead):
-    """x = offsets*z + k: a policy over the offsets k, its input and acceptance from the tables."""
-
-    @classmethod
-    def architecture_of(cls, config: dict) -> dict:
-        stores = GENERATOR_HEADS["offset"].stores + GENERATOR_INPUTS[config["generator_input"]].stores
-        return {"generator_head": "offset", **{k: config[k] for k in stores},
-                "generator_input": config["generator_input"], "acceptance": config["acceptance"]}
-
-    def build(self) -> keras.Model:
-        a = self.architecture
-        self.input = GENERATOR_INPUTS[a["generator_input"]]
-        self.encoding, self.offsets = self.input.build, a["offsets"]
-        encoding = self.encoding.layer(a, candidate=self.input.per_candidate)
-        widths = (a["generator_units"],) * a["generator_layers"]
-        network, features, logits = model_lib.offset_generator(
-            self.offsets, encoding, self.input.per_candidate, widths, a["generator_activation"])
-        self.policy = keras.Model(network.input, logits, name="offset_policy")
-        self.encode, self.score = model_lib.split(network.input, features, logits)
-        self.acceptance = ACCEPTANCES[a["acceptance"]]
-        return network
-
-    def logits(self, z) -> np.ndarray:
-        """The policy's logits for latents z ((n,), any integers): float64 (n, offsets).
-
-        The encoding's features are computed from the integers exactly (as its layer computes
-        them below 2**53), then the scorer runs on them: the same logits, at any size.
-        """
-        z = utils.integers(z).reshape(-1)
-        a, encoding = self.architecture, self.encoding
-        parts, step = [], max(1, LOGIT_ROWS // self.offsets)
-        for i in range(0, len(z), step):
-            chunk = z[i:i + step]
-            features = (encoding.window_features(a, chunk, self.offsets) if self.input.per_candidate
-                        else encoding.latent_features(a, chunk))
-            parts.append(np.asarray(self.score(features, training=False)))
-        return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, self.offsets))
-
-    def candidate_scores(self, z, k) -> np.ndarray:
-        """The score (logit) of candidate k of each latent z alone: float64 (n,). The scorer runs
-        on each candidate by itself, so they are packed offsets to a row."""
-        z, k = utils.integers(z).reshape(-1), np.asarray(k).reshape(-1)
-        a, encoding, n = self.architecture, self.encoding, len(k)
-        rows = -(-n // self.offsets)
-        features = encoding.candidate_features(a, z, k, self.offsets)
-        padded = np.concatenate([features, np.zeros((rows * self.offsets - n, features.shape[-1]),
-                                                    features.dtype)])
-        packed = padded.reshape(rows, self.offsets, -1)
-        step = max(1, LOGIT_ROWS // self.offsets)
-        parts = [np.asarray(self.score(packed[i:i + step], training=False)) for i in range(0, rows, step)]
-        return np.concatenate(parts).reshape(-1)[:n].astype(np.float64)
-
-    def candidates(self, z, k=None) -> np.ndarray:
-        """The candidates 2*(offsets*z + k)+1 of latents z (n,), exactly: every choice's (n,
-        offsets), or choice k (n,) of each; uint64 below 2**64, else Python ints."""
-        z = utils.integers(z).reshape(-1, 1)
-        k = np.arange(self.offsets) if k is None else np.asarray(k).reshape(-1, 1)
-        shape = (len(z), self.offsets) if k.ndim == 1 else (len(z), 1)
-        if z.dtype == object or (z.size and z.max() >= 2**62 // self.offsets):
-            out = 2 * (self.offsets * z.astype(object) + k.astype(object)) + 1
-        else:
-            out = np.uint64(2) * (np.uint64(self.offsets) * z.astype(np.uint64) + k.astype(np.uint64)) + np.uint64(1)
-        return out.reshape(shape) if k.ndim == 1 else out.reshape(-1)
-
-    def sampler(self, how: str, low: int, high: int):
-        return sampling.OffsetSampler(self, how, low, high)
-
-    def choices(self, z, x):
-        k = np.asarray(x, dtype=np.float64) - self.offsets * np.asarray(z, dtype=np.float64)
-        return k.astype(np.int64), self.offsets
-
-    def latents_for(self, lo: int, hi: int) -> tuple:
-        """The latents whose windows meet the odd integers of [lo, hi]: (low, high)."""
-        span = 2 * self.offsets
-        return max((lo - 1) // span, 0), (hi - 1) // span
-
-    def training_candidates(self, trainer, z, batch: int) -> np.ndarray:
-        return tu.sampled_candidates(trainer, z, batch)
-
-    def train(self, trainer, z, x, labels, kept, batch: int) -> dict:
-        return tu.train_score_function(trainer, z, x, labels, kept, batch)
-
-    def fisher_terms(self, trainer, z) -> tuple:
-        return tu.policy_fisher_terms(trainer, z)
-
-    def fisher_inputs(self, trainer, z, x, labels) -> tuple:
-        return x, labels  # candidates of D's own batch
-
-    @property
-    def fisher_rows(self) -> int:
-        """Per-sample gradients in its Fisher per latent: one for each offset."""
-        return self.offsets
-
-    def discriminator_pool(self, trainer, z, x, labels) -> tuple:
-        """(D's candidates, their labels, the latent of each): as the batch part chooses."""
-        return trainer.pool(self, z, x, labels)
-
-
-class RealHead(GeneratorHead):
-    """The seed's generator of a real x, trained through D's input gradient."""
-    original = False
-
-    def build(self) -> keras.Model:
-        return model_lib.real_generator(self.original)
-
-    def training_candidates(self, trainer, z, batch: int) -> np.ndarray:
-        return self.outputs(z)
-
-    def train(self, trainer, z, x, labels, kept, batch: int) -> dict:
-        return tu.train_pathwise(trainer, z, x, labels, kept, batch)
-
-    def fisher_terms(self, trainer, z) -> tuple:
-        return tu.belief_fisher_terms(trainer, z)
-
-    def fisher_inputs(self, trainer, z, x, labels) -> tuple:
-        x = self.outputs(z)  # D trained on the moving outputs: take them as they are now
-        return x, tu.label(x)
-
-    fisher_rows = 1             # per-sample gradients in its Fisher per latent
-
-    def discriminator_pool(self, trainer, z, x, labels) -> tuple:
-        return x, labels, np.arange(len(z))  # D learns from the outputs
-
-
-class OriginalHead(RealHead):
-    """The original's generator, which can only compute k*z."""
-    original = True
 
 
 GENERATOR_HEADS = {
@@ -290,105 +107,6 @@ DISCRIMINATOR_INPUTS = {  # what the discriminator reads: build is the encoding
     "scalar": Method("x as one real number (the seed's), rescaled to [0, 1]", Real),
     "bits": Method("the candidate's binary digits, and nothing else", Bits),
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# Discriminators: each owns its Keras model and knows how it is trained
-
-
-class Discriminator:
-    """A discriminator: its Keras ``model`` (x (n, 1) -> P(prime) (n, 1)), split as
-    head(encode(x)); ``representation`` (x -> what its output layer reads, for probes); and
-    ``update(trainer)``: (encode, update) of one training step."""
-
-    def __init__(self, architecture: dict):
-        self.architecture = architecture
-        self.encoding = DISCRIMINATOR_INPUTS[architecture["discriminator_input"]].build
-        self.model, self.encode, self.head, self.representation = self.build()
-
-    @staticmethod
-    def architecture_of(config: dict) -> dict:
-        stores = (DISCRIMINATORS[config["discriminator"]].stores
-                  + DISCRIMINATOR_INPUTS[config["discriminator_input"]].stores)
-        return {"discriminator": config["discriminator"], "discriminator_input": config["discriminator_input"],
-                **{k: config[k] for k in stores}}
-
-    def build(self) -> tuple:
-        raise NotImplementedError
-
-    def beliefs(self, x) -> np.ndarray:
-        """P(prime) for outputs x (n,), float (n,)."""
-        return model_lib.forward(self.model, x)
-
-    def representation_of(self, candidates) -> np.ndarray:
-        """``representation`` of odd candidates (n,) below 2**53: float (n, H)."""
-        x = (utils.integers(candidates).reshape(-1, 1) - 1) // 2
-        return np.concatenate([np.asarray(self.representation(x[i:i + LOGIT_ROWS].astype(np.float64),
-                                                              training=False))
-                               for i in range(0, len(x), LOGIT_ROWS)]).reshape(len(x), -1)
-
-    def beliefs_of_candidates(self, candidates) -> np.ndarray | None:
-        """P(prime) for odd candidates (n,) of any size: from their outputs below 2**53, else from
-        their encoding's features computed from the integers; None if the input cannot read them."""
-        candidates = utils.integers(candidates).reshape(-1)
-        if candidates.dtype != object and (not candidates.size or candidates.max() < utils.FLOAT64_EXACT):
-            return self.beliefs((candidates - 1) // 2)
-        try:
-            features = self.encoding.number_features(self.architecture, candidates)
-        except utils.OptimusError:
-            return None
-        return np.concatenate([np.asarray(self.head(features[i:i + LOGIT_ROWS], training=False)).reshape(-1)
-                               for i in range(0, len(features), LOGIT_ROWS)])
-
-
-class MlpDiscriminator(Discriminator):
-    """An MLP on its input, trained by Adam through its loss."""
-
-    def build(self) -> tuple:
-        a = self.architecture
-        network, features, hidden = model_lib.encoded_discriminator(
-            self.encoding.layer(a), f"discriminator_{a['discriminator_input']}",
-            (a["discriminator_units"],) * a["discriminator_layers"], a["discriminator_activation"])
-        return self.parts(network, features, hidden)
-
-    @staticmethod
-    def parts(network, features, hidden) -> tuple:
-        """(model, encode, head, representation) of a network split at its encoding's features."""
-        return (network, *model_lib.split(network.input, features, network.output),
-                keras.Model(network.input, hidden))
-
-    def update(self, trainer) -> tuple:
-        return tu.gradient_update(trainer)
-
-
-class RecurrentDiscriminator(MlpDiscriminator):
-    """A GRU reading the binary digits, most significant first."""
-
-    def build(self) -> tuple:
-        return self.parts(*model_lib.recurrent_discriminator(
-            self.encoding.layer(self.architecture), self.architecture["discriminator_units"]))
-
-
-class SeedDiscriminator(MlpDiscriminator):
-    """The seed's scalar discriminator."""
-
-    def build(self) -> tuple:
-        network = model_lib.scalar_discriminator()
-        last_hidden = network.layers[-2].output  # its builder's own stack: the last dropout
-        return network, (lambda x: x), network, keras.Model(network.inputs[0], last_hidden)
-
-
-class GlnDiscriminator(Discriminator):
-    """A gated linear network with its own local learning rule."""
-
-    def build(self) -> tuple:
-        network, features, self.gln = model_lib.gln_discriminator(self.encoding.layer(self.architecture))
-        hidden = keras.layers.Lambda(self.gln.hidden, name="hidden")(features)
-        return (network, *model_lib.split(network.input, features, network.output),
-                keras.Model(network.input, hidden))
-
-    def update(self, trainer) -> tuple:
-        return self.encode, self.gln.local_update
 
 
 DISCRIMINATORS = {
@@ -608,20 +326,30 @@ def ceiling(config: dict) -> tuple | None:
 
 def generator_architecture(config: dict) -> dict:
     """The part of ``config`` (train.py's constants) that shapes the generator."""
-    return GENERATOR_HEADS[config["generator_head"]].build.architecture_of(config)
+    head = GENERATOR_HEADS[config["generator_head"]]
+    if "generator_input" not in head.reads:  # the seed's heads: nothing more to record
+        return {"generator_head": config["generator_head"]}
+    stores = head.stores + GENERATOR_INPUTS[config["generator_input"]].stores
+    return {"generator_head": config["generator_head"], **{k: config[k] for k in stores},
+            "generator_input": config["generator_input"], "acceptance": config["acceptance"]}
 
 
 def discriminator_architecture(config: dict) -> dict:
     """The part of ``config`` (train.py's constants) that shapes the discriminator."""
-    return DISCRIMINATORS[config["discriminator"]].build.architecture_of(config)
+    stores = (DISCRIMINATORS[config["discriminator"]].stores
+              + DISCRIMINATOR_INPUTS[config["discriminator_input"]].stores)
+    return {"discriminator": config["discriminator"], "discriminator_input": config["discriminator_input"],
+            **{k: config[k] for k in stores}}
 
 
 ROLES = {"generator": "generator_head", "discriminator": "discriminator"}  # each network's selector
+ARCHITECTURES = {"generator": generator_architecture, "discriminator": discriminator_architecture}
 
 
 def build(architecture: dict, role: str):
     """The network part (``GeneratorHead`` or ``Discriminator``) an architecture describes."""
-    return TABLES[ROLES[role]][architecture[ROLES[role]]].build(architecture)
+    methods = {c: TABLES[c][v] for c, v in architecture.items() if c in TABLES}
+    return TABLES[ROLES[role]][architecture[ROLES[role]]].build(architecture, methods)
 
 
 def build_trainer(config: dict) -> tu.Trainer:

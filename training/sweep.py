@@ -36,23 +36,15 @@ command exits with status 1 once the others are done; Ctrl-C stops every worker 
 in progress (status 130), and the same command goes on from there.
 """
 import contextlib
-import csv
-import fcntl
-import hashlib
 import io
-import json
 import logging
-import math
 import multiprocessing
 import os
 import re
 import runpy
 import sys
-import threading
 import time
-import urllib.parse
 import uuid
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,16 +57,14 @@ if __name__ in ("__main__", "__mp_main__"):  # the command, and its worker proce
     utils.quiet_startup()  # before anything imports TensorFlow
     # Each trial builds new networks, whose tf.functions trace anew: expected, not worth a warning.
     logging.getLogger("tensorflow").addFilter(lambda r: "tf.function retracing" not in r.getMessage())
-import numpy as np  # noqa: E402
 import optuna  # noqa: E402
-import sqlalchemy  # noqa: E402  (Optuna's database layer)
-import sqlalchemy.exc  # noqa: E402
-import sqlalchemy.pool  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
-from scipy import stats  # noqa: E402
 
 from training import checkpoint, measuring, train  # noqa: E402
+from training.sweep_results import (CSV_FILE, DISTRIBUTION, LEARNED_SCORE, PLOT_FILE, RUNS,  # noqa: E402
+                                    TABLE_FILE, completed, grid, point_of, run_folder, slug, write_outputs)
+from training.sweep_store import (ClaimLock, Heartbeat, check_unchanged, claim, holder,  # noqa: E402
+                                  masked, open_study, storage_url, trial_id)
 
 # -- constants (override any as --name=value) ---------------------------------------------------
 workers = 1                     # local worker processes, each running one trial at a time
@@ -98,35 +88,10 @@ USAGE = ("usage: python training/sweep.py SWEEP_FILE [--name=value ...]   (run e
          "of the sweep file times its seeds; the same command again goes on)")
 REQUIRED = ("SEEDS", "CONFIGURATIONS")  # what a sweep file must define (COMMON is optional)
 SET_BY_SWEEP = ("seed", "checkpoint_dir")  # train.py constants each trial sets itself
-STUDY_FILE = "study.db"         # the default storage, in the sweep folder
-SQLITE_TIMEOUT = 60             # seconds a worker waits for another's write to the SQLite file
-CLAIM_LOCK = "claim.lock"       # held while a local worker picks and claims a grid point (not
-                                # PostgreSQL: there an advisory lock serves every machine)
-PG_SCHEMA_LOCK = "optimus sweep: schema"  # PostgreSQL advisory lock while Optuna creates its tables
-PG_CLAIM_LOCK = "optimus sweep: claim "   # ... and, with the study's name, while a worker claims
-RUNS = "runs"                   # the trials' checkpoint folders, under the sweep folder
 LOG_FILE = "train.log"          # in each run folder: what train.py printed, appended per attempt
 # train.py's line for a test session (its _session_line): each becomes a line of the sweep's own
 SESSION_LINE = re.compile(r"^test session at batch (?P<batch>\d+): score (?P<in_range>\S+) in range, "
                           r"(?P<beyond>\S+) beyond\b")
-CSV_FILE = "trials.csv"
-TABLE_FILE = "results.md"
-PLOT_FILE = "scores.png"
-# A complete trial's user attributes beside its grid point and "scores" (the held-out score of each
-# test session): its last session's report, the run's training seconds (its batches' summed) and
-# the batch of that session. Its value is the session's held-out score.
-DISTRIBUTION = ("tv", "entropy_deficit_bits", "residue_tv", "coverage")  # of the held-out primes
-PROBES = tuple(f"probe_{p}" for p in measuring.PROBE_PRIMES)  # D's hidden layer read for "a multiple of p"
-LEARNED_SCORE = 1.5             # "first_learned": the first session's batch with a held-out score >= this
-RESULTS = ("in_range_score", "distinct_fraction", "p_value", "multiples_3", "multiples_5",
-           "multiples_7", "acceptance_rate", *DISTRIBUTION, "discriminator_accuracy",
-           "discriminator_log_loss", *PROBES, "first_learned", "seconds", "seconds_per_batch", "batches")
-MEANS = ("value", "in_range_score", "distinct_fraction", "multiples_3", "multiples_5",
-         "multiples_7", "acceptance_rate", *DISTRIBUTION, "discriminator_accuracy",
-         "discriminator_log_loss", *PROBES, "first_learned", "seconds", "seconds_per_batch")  # over seeds
-CSV_COLUMNS = ("number", "state", "configuration", "seed", "value", *RESULTS, "run_dir",
-               "overrides", "invocation", "error", "scores")
-CONFIDENCE = 0.95               # of the intervals in the table (Student t over seeds)
 
 
 class _Stopped(Exception):
@@ -135,11 +100,6 @@ class _Stopped(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # The sweep file
-
-
-def _slug(name: str) -> str:
-    """A configuration's folder name: lower case, runs of other characters as one '-'."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def _argv(overrides: dict) -> list:
@@ -160,7 +120,7 @@ def _checked_configuration(path: str, name, overrides, seeds: tuple) -> list:
     """The argv of one configuration of a sweep file (COMMON and its own constants), checked as
     train.py checks it with each seed; raises OptimusError naming the configuration."""
     where = f"{path}: configuration {name!r}"
-    if not isinstance(name, str) or not _slug(name):
+    if not isinstance(name, str) or not slug(name):
         raise utils.OptimusError(f"{where}: a name needs a letter or digit")
     if not isinstance(overrides, dict):
         raise utils.OptimusError(f"{where}: expected a dict of train.py constants, got {overrides!r}")
@@ -220,7 +180,7 @@ def load_sweep(path: str, selected: str = "") -> dict:
     for name, own in configurations.items():
         checked[name] = _checked_configuration(path, name, {**common, **own} if isinstance(own, dict) else own,
                                                seeds)
-        folder = _slug(name)
+        folder = slug(name)
         if folder in folders:
             raise utils.OptimusError(f"{path}: configurations {folders[folder]!r} and {name!r} would "
                                      f"share the run folder {folder!r}; rename one")
@@ -230,251 +190,6 @@ def load_sweep(path: str, selected: str = "") -> dict:
                                  f"(known: {', '.join(repr(n) for n in checked)})")
     return {"name": file.stem, "path": str(file.resolve()), "seeds": seeds,
             "configurations": checked, "selected": [selected] if selected else list(checked)}
-
-
-def grid(sweep: dict, names=None) -> list:
-    """The (configuration, seed) points of ``names`` (default: the selected ones), in file order."""
-    return [(name, seed) for name in (names or sweep["selected"]) for seed in sweep["seeds"]]
-
-
-def run_folder(folder: Path, point: tuple) -> Path:
-    """The checkpoint folder of a grid point's training run."""
-    return folder / RUNS / _slug(point[0]) / f"seed{point[1]}"
-
-
-# ---------------------------------------------------------------------------------------------
-# The study
-
-
-def storage_url(settings: dict, folder: Path) -> str:
-    """The study's RDB URL: ``--storage``, else the SQLite file STUDY_FILE in the sweep folder."""
-    return settings["storage"] or f"sqlite:///{folder / STUDY_FILE}"
-
-
-def _userinfo(url: str) -> tuple | None:
-    """(what precedes the password, the password, what follows it) of a URL that has one."""
-    scheme, found, rest = url.partition("://")
-    user, colon, password = rest.rpartition("@")[0].partition(":")
-    if not found or not colon:
-        return None
-    return f"{scheme}://{user}:", password, rest[len(user) + 1 + len(password):]
-
-
-def masked(url: str) -> str:
-    """``url`` as sweep.py shows it: its password, if any, as ***."""
-    parts = _userinfo(url)
-    return url if parts is None else f"{parts[0]}***{parts[2]}"
-
-
-def _hide_password(text: str, url: str) -> str:
-    """``text`` (a database's error message) with ``url`` masked, and its password too where the
-    message quotes the user's ``name:password@``, as written or percent-decoded."""
-    parts = _userinfo(url)
-    if parts is None:
-        return text
-    text = text.replace(url, masked(url))
-    for password in {parts[1], urllib.parse.unquote(parts[1])}:
-        text = text.replace(f":{password}@", ":***@")
-    return text
-
-
-def _is_postgresql(url: str) -> bool:
-    """Whether ``url`` names a PostgreSQL database (any driver)."""
-    return url.partition(":")[0].partition("+")[0] in ("postgresql", "postgres")
-
-
-def _lock_key(name: str) -> int:
-    """The 64-bit key of the PostgreSQL advisory lock ``name`` (the same on every machine)."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
-@contextlib.contextmanager
-def advisory_lock(url: str, name: str):
-    """In a ``with`` block: PostgreSQL's advisory lock ``name``, waited for, on a connection of its
-    own. A transaction holds it, so it ends with the block, or when the process dies."""
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    try:
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"),
-                               {"key": _lock_key(name)})
-            yield
-    finally:
-        engine.dispose()
-
-
-def open_study(settings: dict, sweep: dict, folder: Path) -> tuple:
-    """(study, storage): the sweep's study, created on first use, in ``settings["storage"]``.
-
-    The storage records heartbeats (``heartbeat_seconds``, ``grace_seconds``). On PostgreSQL,
-    Optuna's tables and the study are created under PG_SCHEMA_LOCK: two machines that start on an
-    empty database at once would otherwise both create them, and one would fail. Raises
-    OptimusError, one line, when the storage cannot be opened.
-    """
-    url = storage_url(settings, folder)
-    engine = {"connect_args": {"timeout": SQLITE_TIMEOUT}} if url.startswith("sqlite") else {}
-    try:
-        with advisory_lock(url, PG_SCHEMA_LOCK) if _is_postgresql(url) else contextlib.nullcontext():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                storage = optuna.storages.RDBStorage(
-                    url, engine_kwargs=engine, heartbeat_interval=settings["heartbeat_seconds"],
-                    grace_period=settings["grace_seconds"])
-            study = optuna.create_study(storage=storage, study_name=sweep["name"],
-                                        direction="maximize", load_if_exists=True)
-            if not study.get_trials(deepcopy=False):
-                import_finished(study, folder / CSV_FILE)
-    except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError,
-            optuna.exceptions.OptunaError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise utils.OptimusError(f"--storage={masked(url)}: cannot open the study "
-                                 f"({_hide_password(first, url)})") from None
-    return study, storage
-
-
-TEXT_COLUMNS = ("configuration", "run_dir", "overrides", "invocation", "error")
-INTEGER_COLUMNS = ("seed", "first_learned", "batches")
-
-
-def import_finished(study: optuna.Study, path: Path) -> int:
-    """Add the COMPLETE trials of a committed ``trials.csv`` to a new, empty study: a sweep goes on
-    from its committed results on a fresh machine. Returns how many it added."""
-    if not path.is_file():
-        return 0
-    with open(path, newline="") as f:
-        rows = [row for row in csv.DictReader(f) if row.get("state") == "COMPLETE"]
-    for row in rows:
-        attributes = {}
-        for column in CSV_COLUMNS[2:]:  # a complete trial has each but "error"; "" was None
-            text = row.get(column, "")
-            if column in ("value", "error"):
-                continue
-            attributes[column] = (text if column in TEXT_COLUMNS else None if text == ""
-                                  else json.loads(text) if column == "scores"
-                                  else int(text) if column in INTEGER_COLUMNS else float(text))
-        study.add_trial(optuna.trial.create_trial(value=float(row["value"]), user_attrs=attributes))
-    return len(rows)
-
-
-class ClaimLock:
-    """The lock that workers take turns under to claim a grid point: on PostgreSQL the study's
-    advisory lock, which serves the workers of every machine; else a flock on CLAIM_LOCK in the
-    sweep folder, which serves this machine's (enough for SQLite, whose file is on it)."""
-
-    def __init__(self, url: str, folder: Path, study_name: str):
-        self.url, self.path, self.name = url, folder / CLAIM_LOCK, PG_CLAIM_LOCK + study_name
-
-    @contextlib.contextmanager
-    def held(self):
-        """In a ``with`` block: the lock, waited for."""
-        if _is_postgresql(self.url):
-            with advisory_lock(self.url, self.name):
-                yield
-            return
-        with open(self.path, "a") as file:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
-
-
-def check_unchanged(study: optuna.Study, sweep: dict) -> None:
-    """Refuse a configuration whose trials ran with other constants than the file now gives."""
-    for trial in study.get_trials(deepcopy=False):
-        name = trial.user_attrs.get("configuration")
-        if name in sweep["configurations"]:
-            now = " ".join(sweep["configurations"][name])
-            then = trial.user_attrs.get("overrides")
-            if then != now:
-                raise utils.OptimusError(
-                    f"{sweep['path']}: configuration {name!r} is now {now or 'the defaults'!r}, but "
-                    f"trial {trial.number} ran it as {then or 'the defaults'!r}; give the changed "
-                    "configuration a new name")
-
-
-def _point(trial) -> tuple:
-    """A trial's (configuration, seed)."""
-    return trial.user_attrs.get("configuration"), trial.user_attrs.get("seed")
-
-
-def next_point(trials: list, sweep: dict, invocation: str) -> tuple | None:
-    """The first selected grid point to start: none of its trials is waiting, running or complete,
-    and none failed with an error in this invocation (a re-run retries those)."""
-    taken = {_point(t) for t in trials
-             if t.state in (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
-             or (t.state == TrialState.FAIL and "error" in t.user_attrs
-                 and t.user_attrs.get("invocation") == invocation)}
-    return next((p for p in grid(sweep) if p not in taken), None)
-
-
-def holder(trials: list, number: int, point: tuple) -> int | None:
-    """The lower-numbered trial that already holds ``point`` (waiting, running or complete), if any.
-
-    Workers that share the claim lock never claim a point twice; workers on several machines
-    without one (a database other than PostgreSQL) can, in the same instant, and then only the
-    lowest-numbered trial of the point runs.
-    """
-    return next((t.number for t in trials if t.number < number and _point(t) == point
-                 and t.state in (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)), None)
-
-
-def claim(study: optuna.Study, storage, sweep: dict, invocation: str, lock: ClaimLock):
-    """Start the next trial under the claim lock: a waiting one, else the next grid point.
-
-    Fails the running trials whose heartbeat lapsed first. Returns the running Trial, or None
-    when no grid point is left to start. Its heartbeat is recorded before it runs: Optuna never
-    declares a running trial without one dead, so a worker killed in between would leave it
-    running for ever.
-    """
-    # Optuna takes a waiting trial by reading its state, then writing RUNNING; in SQLite two
-    # processes can both read it waiting, and both run it; and two workers can both find the same
-    # next grid point. Workers therefore take turns.
-    with lock.held():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        trials = study.get_trials(deepcopy=False)
-        if not any(t.state == TrialState.WAITING for t in trials):
-            point = next_point(trials, sweep, invocation)
-            if point is None:
-                return None
-            # created whole, with its grid point, so that every worker sees which point it is
-            study.enqueue_trial({}, user_attrs={
-                "configuration": point[0], "seed": point[1], "invocation": invocation,
-                "overrides": " ".join(sweep["configurations"][point[0]]),
-                "run_dir": str(run_folder(Path(), point))})
-        for waiting in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            storage.record_heartbeat(_trial_id(storage, study, waiting.number))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
-            return study.ask()  # takes the lowest-numbered waiting trial: RUNNING now
-
-
-def _trial_id(storage, study: optuna.Study, number: int) -> int:
-    """The storage's id of trial ``number``, which its heartbeat is recorded under."""
-    return storage.get_trial_id_from_study_id_trial_number(
-        storage.get_study_id_from_name(study.study_name), number)
-
-
-class Heartbeat:
-    """In a ``with`` block: a thread recording the trial's heartbeat every ``seconds``."""
-
-    def __init__(self, storage, trial_id: int, seconds: int):
-        self.storage, self.trial_id, self.seconds = storage, trial_id, seconds
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._beat, daemon=True)
-
-    def _beat(self) -> None:
-        while not self.stop.wait(self.seconds):
-            self.storage.record_heartbeat(self.trial_id)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.stop.set()
-        self.thread.join()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -577,7 +292,7 @@ def _label(trial, point: tuple) -> str:
 
 def run_trial(study: optuna.Study, storage, trial, sweep: dict, settings: dict, folder: Path) -> None:
     """Run a claimed trial to its end and print its line; rewrites the outputs when it completes."""
-    point = _point(trial)
+    point = point_of(trial)
     if point not in grid(sweep, list(sweep["configurations"])):
         # ask made an empty trial, as another machine's worker took the waiting one first; or a
         # worker that died while claiming left one for a point the sweep file no longer has
@@ -589,7 +304,7 @@ def run_trial(study: optuna.Study, storage, trial, sweep: dict, settings: dict, 
         _finish(study, trial, {}, state=TrialState.PRUNED)
         print(f"{label}: trial {first} holds this grid point; skipped", flush=True)
         return
-    with Heartbeat(storage, _trial_id(storage, study, trial.number), settings["heartbeat_seconds"]):
+    with Heartbeat(storage, trial_id(storage, study, trial.number), settings["heartbeat_seconds"]):
         try:
             value, attributes = train_and_score(sweep, point, folder, settings, label)
         except utils.OptimusError as err:
@@ -635,7 +350,7 @@ def work(study: optuna.Study, storage, sweep: dict, settings: dict, folder: Path
 def running(trials: list, sweep: dict) -> list:
     """The running trials of selected grid points."""
     points = set(grid(sweep))
-    return [t for t in trials if t.state == TrialState.RUNNING and _point(t) in points]
+    return [t for t in trials if t.state == TrialState.RUNNING and point_of(t) in points]
 
 
 def _worker_process(settings: dict, sweep: dict, folder: str, invocation: str) -> None:
@@ -649,189 +364,6 @@ def _worker_process(settings: dict, sweep: dict, folder: str, invocation: str) -
         sys.exit(2)
     except (_Stopped, KeyboardInterrupt):
         sys.exit(130)
-
-
-# ---------------------------------------------------------------------------------------------
-# Outputs
-
-
-def completed(trials: list, sweep: dict) -> dict:
-    """{grid point: its complete trial} over every configuration of the file (the lowest-numbered
-    complete trial of a point, should a race between machines have given it two)."""
-    points = set(grid(sweep, list(sweep["configurations"])))
-    done = {}
-    for trial in sorted(trials, key=lambda t: t.number):
-        if trial.state == TrialState.COMPLETE and _point(trial) in points:
-            done.setdefault(_point(trial), trial)
-    return done
-
-
-def mean_ci(values: list) -> tuple:
-    """(mean, half-width of the CONFIDENCE interval by Student's t; None for one value), over the
-    values that are not None ((None, None) if none is)."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return mean, None
-    t = stats.t.ppf((1 + CONFIDENCE) / 2, len(values) - 1)
-    return mean, float(t * np.std(values, ddof=1) / math.sqrt(len(values)))
-
-
-def summarize(trials: list, sweep: dict) -> list:
-    """Per configuration of the file with a complete trial, in file order: its name, the number of
-    complete seeds, (mean, CI half-width) of each of MEANS, and the largest p_value."""
-    done = completed(trials, sweep)
-    rows = []
-    for name in sweep["configurations"]:
-        runs = [done[(name, seed)] for seed in sweep["seeds"] if (name, seed) in done]
-        if runs:
-            rows.append({"configuration": name, "seeds": len(runs), "values": [t.value for t in runs],
-                         "value": mean_ci([t.value for t in runs]),
-                         # .get: trials of an older sweep.py lack the later attributes
-                         **{key: mean_ci([t.user_attrs.get(key) for t in runs]) for key in MEANS[1:]},
-                         "learned": sum(t.user_attrs.get("first_learned") is not None for t in runs),
-                         "p_value": max(t.user_attrs["p_value"] for t in runs)})
-    return rows
-
-
-def difference(values: list, reference: list) -> tuple:
-    """(mean of ``values`` minus that of ``reference``, half-width of its CONFIDENCE interval by
-    Welch's t, or None with fewer than 2 of either, and what the interval says in words)."""
-    a, b = np.asarray(values, float), np.asarray(reference, float)
-    delta = float(a.mean() - b.mean())
-    if a.size < 2 or b.size < 2:
-        return delta, None, "one seed: no interval"
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    if va + vb == 0:
-        return delta, 0.0, "higher" if delta > 0 else "lower" if delta < 0 else "no measurable effect"
-    dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
-    half = float(stats.t.ppf((1 + CONFIDENCE) / 2, dof) * math.sqrt(va + vb))
-    word = "higher" if delta - half > 0 else "lower" if delta + half < 0 else "no measurable effect"
-    return delta, half, word
-
-
-def _against(row: dict, first: dict) -> str:
-    """The ``against the first row`` cell of the held-out score."""
-    if row is first:
-        return "(reference)"
-    delta, half, word = difference(row["values"], first["values"])
-    return f"{delta:+.3f}" + ("" if half is None else f" +- {half:.3f}") + f": {word}"
-
-
-def cell(mean_ci: tuple, form: str, unit: str = "") -> str:
-    """"mean +- half-width" (just the mean without an interval), each with ``unit``; n/a without."""
-    mean, half = mean_ci
-    if mean is None:
-        return "n/a"
-    return format(mean, form) + unit + ("" if half is None else f" +- {half:{form}}{unit}")
-
-
-def _percent(mean_ci: tuple) -> tuple:
-    return tuple(None if v is None else 100 * v for v in mean_ci)
-
-
-def format_table(rows: list, sweep: dict) -> str:
-    """The markdown tables of ``summarize``'s rows (the generator's outputs, then the
-    discriminator), with what they show and the command that made them."""
-    command = f"python training/sweep.py {_shown_path(sweep['path'])}"
-    lines = [f"Held-out score: distinct primes among the outputs for latents beyond the training "
-             f"range, over chance's count at the same magnitudes (a uniform odd sampler scores 1); "
-             f"in-range score: the same on the training range. Mean +- {CONFIDENCE:.0%} confidence "
-             "interval (Student t) over seeds; p-value: the largest over seeds; multiples: the "
-             f"shares of held-out outputs divisible by 3, 5 and 7 (chance: 33, 20 and 14%); against the "
-             f"first row ({rows[0]['configuration'] if rows else 'none'}): the held-out score's difference, with its {CONFIDENCE:.0%} interval (Welch t), and whether that "
-             "interval is above zero (higher), below it (lower) or holds it (no measurable effect).", "",
-             "| configuration | seeds | held-out score | against the first row | in-range score | "
-             "distinct outputs | p-value | multiples of 3 / 5 / 7 | training seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for row in rows:
-        seeds = str(row["seeds"]) + ("" if row["seeds"] == len(sweep["seeds"]) else
-                                     f" of {len(sweep['seeds'])}")
-        multiples = " / ".join(f"{100 * row[f'multiples_{q}'][0]:.1f}" for q in measuring.SMALL_PRIMES)
-        lines.append(f"| {row['configuration']} | {seeds} | {cell(row['value'], '.3f')} | "
-                     f"{_against(row, rows[0])} | {cell(row['in_range_score'], '.3f')} | {cell(_percent(row['distinct_fraction']), '.2f', '%')} | "
-                     f"{measuring.p_value_text(row['p_value'])} | {multiples}% | "
-                     f"{cell(row['seconds'], '.1f')} |")
-    lines += ["", "The discriminator at the end, on uniform odd candidates at the held-out outputs' "
-              "magnitudes, half of them prime (the balance it trained on; a constant scores 50% and "
-              f"log-loss 0.693); probe: a linear probe of its last hidden layer for \"a multiple of "
-              f"p\", held out (50%: nothing to read); learned: the first test session's batch with a "
-              f"held-out score of at least {LEARNED_SCORE} (mean over the seeds that got there):", "",
-              "| configuration | balanced accuracy | log-loss | probe " + " / ".join(map(str, measuring.PROBE_PRIMES))
-              + " | learned at batch | seconds per batch |", "|---|---|---|---|---|---|"]
-    for row in rows:
-        probes = " / ".join("n/a" if row[k][0] is None else f"{100 * row[k][0]:.0f}" for k in PROBES)
-        learned = ("never" if not row["learned"] else
-                   f"{row['first_learned'][0]:.0f} ({row['learned']} of {row['seeds']})")
-        lines.append(f"| {row['configuration']} | {cell(_percent(row['discriminator_accuracy']), '.1f', '%')} | "
-                     f"{cell(row['discriminator_log_loss'], '.3f')} | {probes}% | {learned} | "
-                     f"{cell(row['seconds_per_batch'], '.2f')} |")
-    lines += ["", "The held-out primes' distribution, against uniform over every prime in the windows of "
-              "the held-out latents (a uniform sampler: tv 0, 0 bits, coverage 1; its residue tv is "
-              "the noise floor, about 0.016 on 10,000 windows); kept: the share of latents the "
-              "sampler kept:", "",
-              "| configuration | kept | tv | entropy deficit (bits) | residue tv | coverage |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {row['configuration']} | {cell(_percent(row['acceptance_rate']), '.1f', '%')} | "
-              f"{cell(row['tv'], '.3f')} | {cell(row['entropy_deficit_bits'], '.3f')} | "
-              f"{cell(row['residue_tv'], '.4f')} | {cell(row['coverage'], '.3f')} |" for row in rows]
-    return "\n".join(lines + ["", f"Made by `{command}`."]) + "\n"
-
-
-def _shown_path(path: str) -> str:
-    """A sweep file's path relative to the repository when it is inside it."""
-    try:
-        return str(Path(path).relative_to(ROOT))
-    except ValueError:
-        return path
-
-
-def plot_scores(trials: list, sweep: dict) -> bytes:
-    """PNG of the held-out score over batches: per configuration the mean over its complete seeds
-    and a band from the lowest to the highest seed, drawn headless."""
-    done = completed(trials, sweep)
-    fig = Figure(figsize=(8, 4.5))
-    ax = fig.subplots()
-    for name in sweep["configurations"]:
-        series = [dict(map(tuple, done[(name, s)].user_attrs["scores"]))
-                  for s in sweep["seeds"] if (name, s) in done]
-        if not series:
-            continue
-        batches = sorted(set.intersection(*(set(s) for s in series)))
-        scores = np.array([[s[b] for b in batches] for s in series])
-        line, = ax.plot(batches, scores.mean(axis=0), "o-", label=f"{name} ({len(series)} seeds)")
-        ax.fill_between(batches, scores.min(axis=0), scores.max(axis=0), color=line.get_color(),
-                        alpha=0.2)
-    ax.axhline(1.0, color="gray", lw=0.8, ls="--", label="uniform odd sampler")
-    ax.set_xlabel("batch")
-    ax.set_ylabel("held-out score")
-    ax.set_title(f"Sweep {sweep['name']}: mean over seeds, band from lowest to highest seed")
-    ax.legend(loc="best", fontsize="small")
-    return train.png_bytes(fig)
-
-
-def trials_csv(trials: list) -> str:
-    """Every trial as a CSV row of CSV_COLUMNS (empty where a trial has no such value)."""
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for trial in sorted(trials, key=lambda t: t.number):
-        cells = {"number": trial.number, "state": trial.state.name,
-                 "value": "" if trial.value is None else trial.value, **trial.user_attrs}
-        writer.writerow([cells.get(column, "") for column in CSV_COLUMNS])
-    return text.getvalue()
-
-
-def write_outputs(study: optuna.Study, sweep: dict, folder: Path) -> str:
-    """Rewrite CSV_FILE, TABLE_FILE and PLOT_FILE from the study, each atomically; returns the table."""
-    trials = study.get_trials(deepcopy=False)
-    table = format_table(summarize(trials, sweep), sweep)
-    checkpoint.write_atomic(folder / CSV_FILE, trials_csv(trials).encode())
-    checkpoint.write_atomic(folder / TABLE_FILE, table.encode())
-    checkpoint.write_atomic(folder / PLOT_FILE, plot_scores(trials, sweep))
-    return table
 
 
 # ---------------------------------------------------------------------------------------------

@@ -257,7 +257,7 @@ def _build_discriminator_phase(trainer: Trainer):
 
 
 # ---------------------------------------------------------------------------------------------
-# The score-function method (a policy over offsets: ``registry.OffsetHead``)
+# The score-function method (a policy over offsets: ``networks.OffsetHead``)
 
 
 def offset_log_probs(generator, z):
@@ -391,7 +391,7 @@ def policy_fisher_terms(trainer: Trainer, z) -> tuple:
 
 
 # ---------------------------------------------------------------------------------------------
-# The pathwise method (the seed's: ``registry.RealHead``)
+# The pathwise method (the seed's: ``networks.RealHead``)
 
 
 def _build_pathwise_step(trainer: Trainer):

@@ -20,7 +20,7 @@ import utils  # noqa: E402
 
 if __name__ == "__main__":
     utils.quiet_startup()
-from training import checkpoint, measuring, sweep, train  # noqa: E402
+from training import checkpoint, measuring, sweep_results, train  # noqa: E402
 
 SEEDS = (0, 1, 2)               # train.py's --seed of each run
 LAMBDAS = (0.0, 1.0, 10.0)      # train.py's lambda_ (0: no EWC)
@@ -75,7 +75,7 @@ def format_table(rows: list) -> str:
              f"{FIRST[0]:,}..{FIRST[1]:,}, over chance's count (a uniform odd sampler scores 1), after "
              f"{FIRST_BATCHES} batches on it (before) and after {SECOND_BATCHES} more on "
              f"{SECOND[0]:,}..{SECOND[1]:,} (after); D accuracy: its balanced accuracy on uniform "
-             f"odd candidates of the first range, half prime. Mean +- {sweep.CONFIDENCE:.0%} "
+             f"odd candidates of the first range, half prime. Mean +- {sweep_results.CONFIDENCE:.0%} "
              "interval (Student t) over seeds.", "",
              "| lambda_ | seeds | score before | score after | change | D accuracy before | "
              "D accuracy after | score on the second range | seconds |", "|---|---|---|---|---|---|---|---|---|"]
@@ -85,9 +85,9 @@ def format_table(rows: list) -> str:
             continue
 
         def cell(key: str, form: str = ".3f", scale: float = 1) -> str:
-            mean, half = sweep.mean_ci([r[key] for r in runs])
-            return sweep.cell(tuple(None if v is None else scale * v for v in (mean, half)), form)
-        mean, half = sweep.mean_ci([r["score_after"] - r["score_before"] for r in runs])
+            mean, half = sweep_results.mean_ci([r[key] for r in runs])
+            return sweep_results.cell(tuple(None if v is None else scale * v for v in (mean, half)), form)
+        mean, half = sweep_results.mean_ci([r["score_after"] - r["score_before"] for r in runs])
         change = f"{mean:+.3f}" + ("" if half is None else f" +- {half:.3f}")
         lines.append(f"| {lambda_:g} | {len(runs)} | {cell('score_before')} | {cell('score_after')} | "
                      f"{change} | {cell('accuracy_before', '.1f', 100)}% | {cell('accuracy_after', '.1f', 100)}% | "
