@@ -257,9 +257,18 @@ def snake(x):
 ACTIVATIONS = {"relu": "relu", "sin": sine, "snake": snake}  # of the MLP bodies' hidden layers
 
 
-def _dense_stack(widths, activation: str, prefix: str) -> list:
-    return [layers.Dense(w, activation=ACTIVATIONS[activation], name=f"{prefix}_{i}")
-            for i, w in enumerate(widths)]
+def _dense_stack(widths, activation: str, prefix: str, reader=None) -> list:
+    """Hidden Dense layers; after a ``reader`` the first is its periodic readout: sin, its kernel
+    from U[-reader.readout_scale, +], its biases from U[-pi, pi] (SIREN-like: Glorot's scale is
+    too small for a sine to wrap around the reader's counts and sums)."""
+    stack = [layers.Dense(w, activation=ACTIVATIONS[activation], name=f"{prefix}_{i}")
+             for i, w in enumerate(widths)]
+    if reader is not None and widths:
+        scale = reader.readout_scale
+        stack[0] = layers.Dense(widths[0], activation=sine, name=f"{prefix}_0",
+                                kernel_initializer=keras.initializers.RandomUniform(-scale, scale),
+                                bias_initializer=keras.initializers.RandomUniform(-np.pi, np.pi))
+    return stack
 
 
 def _logit(p):
@@ -379,33 +388,38 @@ class GatedLinearNetwork(layers.Layer):
 # model and the tensors that the registry's entry needs to run its parts alone.
 
 
-def offset_generator(offsets: int, encoding: layers.Layer, per_candidate: bool, widths: tuple,
-                     activation: str = "relu") -> tuple:
+def offset_generator(offsets: int, encoding: layers.Layer, per_candidate: bool, body: list) -> tuple:
     """The offset head: x = offsets*z + k, with k the most likely of ``offsets`` choices.
 
     per_candidate: every choice's candidate 2*(offsets*z + k)+1 goes through ``encoding`` and one
-    shared MLP (hidden layers of ``widths`` units, ``activation``) scores it, so the policy is a softmax over
-    the K scores; otherwise ``encoding`` reads z itself and an MLP maps it to the K logits. The last layer starts at zero: every
-    offset is equally likely, and the greedy choice k = 0 gives the progression 2*offsets*z + 1,
-    which for a power-of-2 ``offsets`` is exactly as prime as random odd integers.
+    shared ``body`` (layers, e.g. a reader then an MLP: ``body_layers``) scores it, so the policy
+    is a softmax over the K scores; otherwise ``encoding`` reads z itself and the body maps it to
+    the K logits. The last layer starts at zero: every offset is equally likely, and the greedy
+    choice k = 0 gives the progression 2*offsets*z + 1, which for a power-of-2 ``offsets`` is
+    exactly as prime as random odd integers.
     Returns (model, features, logits): the encoding's output and the policy's logits (n, offsets).
     """
     z = keras.Input((1,), dtype="float64", name="latent")
+    features = encoding(OffsetCandidates(offsets, name="choices")(z) if per_candidate else z)
+    h = features
+    for layer in body:
+        h = layer(h)
     if per_candidate:
-        features = encoding(OffsetCandidates(offsets, name="choices")(z))
-        h = features
-        for layer in _dense_stack(widths, activation, "scorer"):
-            h = layer(h)
         scores = layers.Dense(1, kernel_initializer="zeros", name="score")(h)
         logits = layers.Reshape((offsets,), name=LOGITS_LAYER)(scores)
     else:
-        features = encoding(z)
-        h = features
-        for layer in _dense_stack(widths, activation, "hidden"):
-            h = layer(h)
         logits = layers.Dense(offsets, kernel_initializer="zeros", name=LOGITS_LAYER)(h)
     x = OffsetChoice(offsets, name="choice")([z, logits])
     return keras.Model(z, x, name="generator_offset"), features, logits
+
+
+def body_layers(widths: tuple, activation: str, prefix: str, reader=None, trainable: bool = True) -> list:
+    """The layers between an encoding and the output: the ``reader`` (if any), then hidden Dense
+    layers of ``widths`` named prefix_0, prefix_1, ... (``_dense_stack``)."""
+    body = ([reader] if reader is not None else []) + _dense_stack(widths, activation, prefix, reader)
+    for layer in body:
+        layer.trainable = trainable
+    return body
 
 
 def real_generator(original: bool = False) -> keras.Sequential:
@@ -442,9 +456,9 @@ def real_generator(original: bool = False) -> keras.Sequential:
 
 
 def encoded_discriminator(encoding: layers.Layer, name: str, widths: tuple,
-                          activation: str = "relu") -> tuple:
-    """The candidate 2*round(x)+1 through ``encoding``, then an MLP (hidden layers of ``widths``
-    units, ``activation``) and a sigmoid.
+                          activation: str = "relu", reader: layers.Layer | None = None) -> tuple:
+    """The candidate 2*round(x)+1 through ``encoding`` (and a trainable ``reader``, if any), then
+    an MLP (hidden layers of ``widths`` units, ``activation``) and a sigmoid.
 
     Returns (model, features, hidden): the encoding's output, for running the rest alone, and
     the last hidden layer's (the features themselves without one).
@@ -452,7 +466,7 @@ def encoded_discriminator(encoding: layers.Layer, name: str, widths: tuple,
     x = keras.Input((1,), dtype="float64", name="output")
     features = encoding(x)
     h = features
-    for layer in _dense_stack(widths, activation, "hidden"):
+    for layer in body_layers(widths, activation, "hidden", reader):
         h = layer(h)
     p = layers.Dense(1, activation="sigmoid", name="probability")(h)
     return keras.Model(x, p, name=name), features, h

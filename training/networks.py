@@ -10,11 +10,18 @@ import numpy as np
 
 import utils
 from training import model as model_lib
+from training.encodings import DiscriminatorFeatures
 from training import sampling
 from training import training_utils as tu
 
 LOGIT_ROWS = 65536              # candidates per scorer call when computing logits from integers
                                 # (4096 latents of 16 offsets: a few tens of MB of features)
+
+
+def reader_layer(methods: dict):
+    """The trainable reader between a network's encoding and its MLP, if its input has one."""
+    build = methods["reader"].build if "reader" in methods else None
+    return build(name="reader") if isinstance(build, type) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,17 +78,31 @@ class OffsetHead(GeneratorHead):
     """x = offsets*z + k: a policy over the offsets k, its input and acceptance from the tables."""
 
     def build(self) -> keras.Model:
-        a = self.architecture
-        self.input = self.methods["generator_input"]
-        self.encoding, self.offsets = self.input.build, a["offsets"]
+        a, m = self.architecture, self.methods
+        self.input, self.offsets = m["generator_input"], a["offsets"]
+        self.mirror = self.input.build is DiscriminatorFeatures
+        self.encoding = m["discriminator_input"].build if self.mirror else self.input.build
+        widths, activation = (a["generator_units"],) * a["generator_layers"], a["generator_activation"]
+        prefix = "scorer" if self.input.per_candidate else "hidden"
+        if self.mirror:  # D's reader and MLP, frozen, named as D names them; then G's own MLP
+            body = model_lib.body_layers((a["discriminator_units"],) * a["discriminator_layers"],
+                                         a["discriminator_activation"], "hidden", reader_layer(m), trainable=False)
+            body += model_lib.body_layers(widths, activation, prefix)
+        else:
+            body = model_lib.body_layers(widths, activation, prefix, reader_layer(m))
         encoding = self.encoding.layer(a, candidate=self.input.per_candidate)
-        widths = (a["generator_units"],) * a["generator_layers"]
-        network, features, logits = model_lib.offset_generator(
-            self.offsets, encoding, self.input.per_candidate, widths, a["generator_activation"])
+        network, features, logits = model_lib.offset_generator(self.offsets, encoding, self.input.per_candidate, body)
         self.policy = keras.Model(network.input, logits, name="offset_policy")
         self.encode, self.score = model_lib.split(network.input, features, logits)
-        self.acceptance = self.methods["acceptance"]
+        self.acceptance = m["acceptance"]
+        self.copied = [layer for layer in body if not layer.trainable and layer.weights]
         return network
+
+    def follow(self, discriminator) -> None:
+        """Copy the discriminator's reader and hidden layers into their frozen copies here (a
+        generator that reads D's features; none otherwise)."""
+        for layer in self.copied:
+            layer.set_weights(discriminator.model.get_layer(layer.name).get_weights())
 
     def logits(self, z) -> np.ndarray:
         """The policy's logits for latents z ((n,), any integers): float64 (n, offsets).
@@ -202,7 +223,7 @@ class Discriminator:
     def __init__(self, architecture: dict, methods: dict):
         """architecture: its weight file's record; methods: the registry's Method of each
         selector in it (its input's encoding)."""
-        self.architecture = architecture
+        self.architecture, self.methods = architecture, methods
         self.encoding = methods["discriminator_input"].build
         self.model, self.encode, self.head, self.representation = self.build()
 
@@ -241,7 +262,8 @@ class MlpDiscriminator(Discriminator):
         a = self.architecture
         network, features, hidden = model_lib.encoded_discriminator(
             self.encoding.layer(a), f"discriminator_{a['discriminator_input']}",
-            (a["discriminator_units"],) * a["discriminator_layers"], a["discriminator_activation"])
+            (a["discriminator_units"],) * a["discriminator_layers"], a["discriminator_activation"],
+            reader_layer(self.methods))
         return self.parts(network, features, hidden)
 
     @staticmethod

@@ -22,7 +22,8 @@ import tensorflow as tf
 import utils
 from training import model as model_lib
 from training import rules
-from training.encodings import Bits, Encoding, Real, Residues
+from training.encodings import (Bits, DiscriminatorFeatures, Encoding, PeriodCounts, PositionalFrequencies, Real, Residues,
+                                RotationRecurrence)
 from training.networks import (GlnDiscriminator, MlpDiscriminator, OffsetHead, OriginalHead, RealHead,
                                RecurrentDiscriminator, SeedDiscriminator)
 from training import training_utils as tu
@@ -59,13 +60,29 @@ PARAMETERS = {
 # Generator inputs (offset head): what its policy network reads
 
 
+MIRRORED = ("discriminator_input", "discriminator_layers", "discriminator_units", "discriminator_activation")
 GENERATOR_INPUTS = {  # what the offset head's policy reads: build is the encoding
     "candidates": Method("score each choice's candidate from its residues with one shared MLP",
                          Residues, Residues.stores, Residues.stores, per_candidate=True),
     "latent": Method("an MLP from the residues of z itself to the logits of the offsets",
                      Residues, Residues.stores, Residues.stores),
-    "bits": Method("score each choice's candidate from its binary digits with one shared MLP",
-                   Bits, per_candidate=True),
+    "bits": Method("score each choice's candidate from its binary digits (through the reader) with one "
+                   "shared MLP", Bits, ("reader",), ("reader",), per_candidate=True),
+    "discriminator": Method("score each choice's candidate with an MLP on the discriminator's last hidden "
+                            "layer: a frozen copy of D's encoding, reader and MLP, refreshed from D before "
+                            "each generator phase", DiscriminatorFeatures, stores=MIRRORED, per_candidate=True),
+}
+
+
+READERS = {  # build() -> the trainable layer between the bits encoding and the MLP, or None
+    "digits": Method("none: the digits go straight into the MLP (a weight per position; prior: none)",
+                     None),
+    "frequencies": Method("learned positional frequencies, sum_i b_i cos(a_f i + c_f) (prior: weights "
+                          "that are sinusoids of the position)", PositionalFrequencies),
+    "rotation": Method("a linear recurrence whose state rotates by exp(i a_f) per digit, read from the "
+                       "most significant (prior: a rotation)", RotationRecurrence),
+    "periods": Method("fixed counts of set digits per position class mod q, q = 2..12 (prior: periods "
+                      "of the position)", PeriodCounts),
 }
 
 
@@ -105,7 +122,8 @@ DISCRIMINATOR_INPUTS = {  # what the discriminator reads: build is the encoding
     "residues": Method("the candidate's residues modulo the odd primes up to largest_prime", Residues,
                        Residues.stores, Residues.stores),
     "scalar": Method("x as one real number (the seed's), rescaled to [0, 1]", Real),
-    "bits": Method("the candidate's binary digits, and nothing else", Bits),
+    "bits": Method("the candidate's binary digits, and nothing else (through the reader)", Bits,
+                   ("reader",), ("reader",)),
 }
 
 
@@ -195,7 +213,8 @@ DISCRIMINATOR_FISHERS = {  # build(d, x, y) -> (log_prob, inputs, weights) of D'
 
 
 TABLES = {  # selector constant: its table, in --help's order
-    "generator_head": GENERATOR_HEADS, "generator_input": GENERATOR_INPUTS, "acceptance": ACCEPTANCES,
+    "generator_head": GENERATOR_HEADS, "generator_input": GENERATOR_INPUTS, "reader": READERS,
+    "acceptance": ACCEPTANCES,
     "reward": REWARDS, "policy_gradient": POLICY_GRADIENTS, "discriminator_batch": DISCRIMINATOR_BATCHES,
     "discriminator": DISCRIMINATORS, "discriminator_input": DISCRIMINATOR_INPUTS,
     "discriminator_loss": DISCRIMINATOR_LOSSES, "discriminator_fisher": DISCRIMINATOR_FISHERS,
@@ -207,7 +226,11 @@ REQUIRES = (  # (constant, value, needs this other constant, to pass test(its va
      "an input a gradient passes"),
     ("generator_head", "original", "discriminator", lambda v, m: v == "seed", "'seed'"),
     ("acceptance", "window", "generator_input", lambda v, m: m.per_candidate, "a per-candidate scorer"),
+    ("generator_input", "discriminator", "discriminator", lambda v, m: v == "mlp", "'mlp'"),
+    ("generator_input", "discriminator", "discriminator_input", lambda v, m: _reads_integers(m.build),
+     "an input whose features a generator can compute from integers"),
     ("discriminator", "recurrent", "discriminator_input", lambda v, m: v == "bits", "'bits'"),
+    ("discriminator", "recurrent", "reader", lambda v, m: v == "digits", "'digits' (the GRU reads them)"),
     ("discriminator", "seed", "discriminator_input", lambda v, m: v == "scalar", "'scalar'"),
     ("discriminator", "gln", "generator_head", lambda v, m: v == "offset",
      "'offset' (a head that needs no input gradient)"),
@@ -216,13 +239,18 @@ REQUIRES = (  # (constant, value, needs this other constant, to pass test(its va
 )
 
 
+def _reads_integers(encoding, features: str = "window_features") -> bool:
+    """Whether ``encoding`` computes its layer's ``features`` from integers, outside its network."""
+    return getattr(encoding, features).__func__ is not getattr(Encoding, features).__func__
+
+
 def _check_tables() -> None:
     """Refuse, when this module is imported, an entry that cannot serve where it is registered:
     a generator input whose encoding cannot compute its features from integers (test sessions
     and --primes need them), or a REQUIRES row naming no entry."""
     for value, entry in GENERATOR_INPUTS.items():
         features = "window_features" if entry.per_candidate else "latent_features"
-        if getattr(entry.build, features).__func__ is getattr(Encoding, features).__func__:
+        if entry.build is not DiscriminatorFeatures and not _reads_integers(entry.build, features):
             raise TypeError(f"generator_input={value!r}: its encoding {entry.build.__name__} has no "
                             f"{features} (a generator reads integers outside its network)")
     for constant, value, other, _, _ in REQUIRES:
@@ -330,6 +358,8 @@ def generator_architecture(config: dict) -> dict:
     if "generator_input" not in head.reads:  # the seed's heads: nothing more to record
         return {"generator_head": config["generator_head"]}
     stores = head.stores + GENERATOR_INPUTS[config["generator_input"]].stores
+    if "discriminator_input" in stores:  # it reads as D does: what D's input stores too
+        stores += DISCRIMINATOR_INPUTS[config["discriminator_input"]].stores
     return {"generator_head": config["generator_head"], **{k: config[k] for k in stores},
             "generator_input": config["generator_input"], "acceptance": config["acceptance"]}
 

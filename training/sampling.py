@@ -125,7 +125,7 @@ class FoldedScorer:
     @staticmethod
     def fits(head) -> bool:
         """Whether ``head`` scores each candidate from its residues alone (the folded form)."""
-        return (head.input.per_candidate and head.encoding.folds
+        return (head.input.per_candidate and head.encoding.folds and not head.mirror
                 and head.architecture["generator_activation"] in NUMPY_ACTIVATIONS)
 
     def latent_residues(self, z) -> np.ndarray:

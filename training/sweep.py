@@ -268,6 +268,8 @@ def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, lab
         "acceptance_rate": beyond["acceptance_rate"], **{k: measures.get(k) for k in DISTRIBUTION},
         "discriminator_accuracy": judged["balanced_accuracy"], "discriminator_log_loss": judged["log_loss"],
         **{f"probe_{p}": judged["multiple_probe"][str(p)] for p in measuring.PROBE_PRIMES},
+        **{f"probe_in_range_{p}": (last["in_range"]["discriminator_on_uniform"] or {}).get(
+            "multiple_probe", {}).get(str(p)) for p in measuring.PROBE_PRIMES},
         "first_learned": next((t["batch"] for t in state["tests"] if t["beyond"]["score"] >= LEARNED_SCORE),
                               None),
         "seconds": round(seconds, 3), "seconds_per_batch": round(seconds / len(state["history"]), 4),

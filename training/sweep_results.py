@@ -25,13 +25,16 @@ PLOT_FILE = "scores.png"
 # the batch of that session. Its value is the session's held-out score.
 DISTRIBUTION = ("tv", "entropy_deficit_bits", "residue_tv", "coverage")  # of the held-out primes
 PROBES = tuple(f"probe_{p}" for p in measuring.PROBE_PRIMES)  # D's hidden layer read for "a multiple of p"
+IN_RANGE_PROBES = tuple(f"probe_in_range_{p}" for p in measuring.PROBE_PRIMES)  # the same, in range
 LEARNED_SCORE = 1.5             # "first_learned": the first session's batch with a held-out score >= this
 RESULTS = ("in_range_score", "distinct_fraction", "p_value", "multiples_3", "multiples_5",
            "multiples_7", "acceptance_rate", *DISTRIBUTION, "discriminator_accuracy",
-           "discriminator_log_loss", *PROBES, "first_learned", "seconds", "seconds_per_batch", "batches")
+           "discriminator_log_loss", *PROBES, *IN_RANGE_PROBES, "first_learned", "seconds", "seconds_per_batch",
+           "batches")
 MEANS = ("value", "in_range_score", "distinct_fraction", "multiples_3", "multiples_5",
          "multiples_7", "acceptance_rate", *DISTRIBUTION, "discriminator_accuracy",
-         "discriminator_log_loss", *PROBES, "first_learned", "seconds", "seconds_per_batch")  # over seeds
+         "discriminator_log_loss", *PROBES, *IN_RANGE_PROBES, "first_learned", "seconds",
+         "seconds_per_batch")  # over seeds
 CSV_COLUMNS = ("number", "state", "configuration", "seed", "value", *RESULTS, "run_dir",
                "overrides", "invocation", "error", "scores")
 CONFIDENCE = 0.95               # of the intervals in the table (Student t over seeds)
@@ -159,16 +162,17 @@ def format_table(rows: list, sweep: dict) -> str:
     lines += ["", "The discriminator at the end, on uniform odd candidates at the held-out outputs' "
               "magnitudes, half of them prime (the balance it trained on; a constant scores 50% and "
               f"log-loss 0.693); probe: a linear probe of its last hidden layer for \"a multiple of "
-              f"p\", held out (50%: nothing to read); learned: the first test session's batch with a "
+              f"p\", held out (50%: nothing to read), beyond the range and in it; learned: the first test session's batch with a "
               f"held-out score of at least {LEARNED_SCORE} (mean over the seeds that got there):", "",
               "| configuration | balanced accuracy | log-loss | probe " + " / ".join(map(str, measuring.PROBE_PRIMES))
-              + " | learned at batch | seconds per batch |", "|---|---|---|---|---|---|"]
+              + " beyond | in range | learned at batch | seconds per batch |", "|---|---|---|---|---|---|---|"]
     for row in rows:
-        probes = " / ".join("n/a" if row[k][0] is None else f"{100 * row[k][0]:.0f}" for k in PROBES)
+        probes = " | ".join(" / ".join("n/a" if row[k][0] is None else f"{100 * row[k][0]:.0f}" for k in keys)
+                            + "%" for keys in (PROBES, IN_RANGE_PROBES))
         learned = ("never" if not row["learned"] else
                    f"{row['first_learned'][0]:.0f} ({row['learned']} of {row['seeds']})")
         lines.append(f"| {row['configuration']} | {cell(_percent(row['discriminator_accuracy']), '.1f', '%')} | "
-                     f"{cell(row['discriminator_log_loss'], '.3f')} | {probes}% | {learned} | "
+                     f"{cell(row['discriminator_log_loss'], '.3f')} | {probes} | {learned} | "
                      f"{cell(row['seconds_per_batch'], '.2f')} |")
     lines += ["", "The held-out primes' distribution, against uniform over every prime in the windows of "
               "the held-out latents (a uniform sampler: tv 0, 0 bits, coverage 1; its residue tv is "

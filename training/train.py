@@ -26,6 +26,7 @@ from training import rules  # noqa: E402
 # The method: each selector's values are listed by --help, from training/registry.py's tables
 generator_head = "offset"       # the generator: how it makes an output x from a latent z
 generator_input = "candidates"  # offset head: what its policy network reads
+reader = "digits"               # bits input (either network): the trainable layer that reads the digits
 offsets = 16                    # offset head: choices k per latent (a power of 2 keeps k = 0 at chance)
 generator_layers = 2            # offset head: hidden layers of its scorer (0: linear)
 generator_units = 64            # offset head: units per hidden layer

@@ -366,6 +366,7 @@ def train_score_function(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels:
     g_phase = trainer.compiled("generator_phase", _build_generator_phase)
     d_losses = d_phase(tf.constant(x[kept].reshape(-1, 1)), tf.constant(labels[kept].reshape(-1, 1)),
                        trainer.batch_seed(batch))
+    trainer.generator.follow(trainer.discriminator)  # a generator that reads D's features: D's now
     g_logs = g_phase(tf.constant(np.asarray(z, np.float64).reshape(-1, 1)), trainer.batch_seed(batch))
     return {"discriminator_loss": d_losses.numpy(), **{k: v.numpy() for k, v in g_logs.items()}}
 
