@@ -7,20 +7,23 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import checkpoint, measuring, model, registry, train
+from training import checkpoint, encodings, measuring, model, registry, train
 
 PROBE_BITS = 20          # the control's numbers: odd n below 2**20
+LONGER_BITS = 24         # the readers' control is held out on odd n in [2**20, 2**24): longer numbers
 PROBE_STEPS = 1500       # Adam steps of 1000 labelled numbers
+READER_STEPS = 10_000    # the same for the readers' control (2 x 64 sin after the reader)
 HELD = 10_000            # held-out numbers, never drawn in training
+READERS = [r for r in registry.READERS if r != "digits"]
 
 
-def multiples_of_3(rng, count: int, exclude: np.ndarray) -> tuple:
-    """(x, labels): ``count`` odd n below 2**PROBE_BITS, half multiples of 3, none in ``exclude``,
-    as the discriminator's outputs x = (n - 1) / 2."""
+def multiples_of_3(rng, count: int, exclude: np.ndarray, low: int = 1, high: int = 2**PROBE_BITS) -> tuple:
+    """(x, labels): ``count`` odd n in [low, high), half multiples of 3, none in ``exclude``, as
+    the discriminator's outputs x = (n - 1) / 2."""
     half = count // 2
-    multiples = 3 * (2 * rng.integers(0, 2**PROBE_BITS // 6, 3 * half) + 1)
-    others = 2 * rng.integers(0, 2**(PROBE_BITS - 1), 3 * half) + 1
-    multiples = multiples[~np.isin(multiples, exclude)][:half]
+    multiples = 3 * (2 * rng.integers(low // 6, high // 6, 3 * half) + 1)
+    others = 2 * rng.integers(low // 2, high // 2, 3 * half) + 1
+    multiples = multiples[(multiples >= low) & ~np.isin(multiples, exclude)][:half]
     others = others[(others % 3 != 0) & ~np.isin(others, exclude)][:count - half]
     n = np.concatenate([multiples, others])
     return ((n - 1) / 2).reshape(-1, 1), (n % 3 == 0).astype(np.float32).reshape(-1, 1)
@@ -36,17 +39,22 @@ def shuffled_digits(self, x):
 original_call = model.BitsEncoding.call
 
 
-def direct_label_accuracy() -> float:
-    """Held-out balanced accuracy of the bits discriminator of train.py's constants (2 x 256)
-    trained by Adam on "n is a multiple of 3" itself, the label the online loop never gives."""
+def direct_label_accuracy(reader: str = "digits") -> float:
+    """Held-out balanced accuracy of a bits discriminator trained by Adam on "n is a multiple of
+    3" itself (the label the online loop never gives), for odd n below 2**PROBE_BITS. The digits
+    MLP of train.py's constants (2 x 256) is held out on other numbers of the same range; a
+    ``reader`` (2 x 64 sin after it) on longer numbers, [2**PROBE_BITS, 2**LONGER_BITS)."""
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    held_x, held_y = multiples_of_3(rng, HELD, np.array([], dtype=np.int64))
+    held = (2**PROBE_BITS, 2**LONGER_BITS) if reader != "digits" else (1, 2**PROBE_BITS)
+    held_x, held_y = multiples_of_3(rng, HELD, np.array([], dtype=np.int64), *held)
     held_n = (2 * held_x + 1).astype(np.int64).ravel()
-    config = train.parse_config(["--discriminator_input=bits", "--discriminator_units=256"])
+    shape = (["--discriminator_units=256"] if reader == "digits" else
+             [f"--reader={reader}", "--discriminator_activation=sin", "--generator_input=bits"])
+    config = train.parse_config(["--discriminator_input=bits", *shape])
     d = registry.build(registry.discriminator_architecture(config), "discriminator").model
     d.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
-    for _ in range(PROBE_STEPS):
+    for _ in range(PROBE_STEPS if reader == "digits" else READER_STEPS):
         d.train_on_batch(*multiples_of_3(rng, 1000, held_n))
     said = np.asarray(d.predict(held_x, verbose=0, batch_size=5000)) > 0.5
     return 0.5 * (said[held_y == 1].mean() + (~said[held_y == 0]).mean())
@@ -61,6 +69,19 @@ def test_positive_control_told_directly_the_bits_discriminator_learns_multiples_
 def test_negative_control_with_its_digits_shuffled_it_cannot(monkeypatch):
     monkeypatch.setattr(model.BitsEncoding, "call", shuffled_digits)
     assert direct_label_accuracy() <= 0.6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reader", READERS)
+def test_positive_control_told_directly_each_reader_learns_multiples_of_3_on_longer_numbers(reader):
+    assert direct_label_accuracy(reader) >= 0.95
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reader", READERS)
+def test_negative_control_with_its_digits_shuffled_no_reader_can(reader, monkeypatch):
+    monkeypatch.setattr(model.BitsEncoding, "call", shuffled_digits)
+    assert direct_label_accuracy(reader) <= 0.6
 
 
 @pytest.mark.slow
@@ -136,3 +157,92 @@ def test_the_curriculum_grows_the_latents_geometrically_and_run_batch_draws_belo
     assert drawn[0] == 100
     with pytest.raises(utils.OptimusError, match="curriculum"):
         train.parse_config(["--curriculum_start=100"])
+
+
+# -- the readers ----------------------------------------------------------------------------------
+
+def digits01(numbers, width: int = model.BIT_WIDTH) -> np.ndarray:
+    """The binary digits of ``numbers`` (n,), least significant first, as 0/1: (n, width)."""
+    return ((np.asarray(numbers, np.int64)[:, None] >> np.arange(width)) & 1).astype(np.float64)
+
+
+NUMBERS = np.array([1, 11, 2**20 + 7, 123457, 2**27 + 2**25 + 1])
+
+
+def test_each_reader_computes_what_it_says():
+    x = ((NUMBERS - 1) // 2).astype(np.float64).reshape(-1, 1)
+    digits, b, i = model.BitsEncoding()(x), digits01(NUMBERS), np.arange(model.BIT_WIDTH)
+    frequencies = encodings.PositionalFrequencies()
+    got = np.asarray(frequencies(digits))
+    a, c = np.asarray(frequencies.frequencies()), np.asarray(frequencies.phase)
+    np.testing.assert_allclose(got, b @ np.cos(np.outer(i, a) + c), atol=1e-4)
+    rotation = encodings.RotationRecurrence()
+    rotation(digits)
+    lam = np.exp(1j * np.asarray(rotation.frequencies(), np.float64))
+    state = np.zeros((len(NUMBERS), len(lam)), complex)
+    for position in reversed(i):  # the recurrence as written: most significant digit first
+        state = lam * state + b[:, position:position + 1]
+    np.testing.assert_allclose(np.asarray(rotation(digits)), np.hstack([state.real, state.imag]), atol=1e-4)
+    counts = np.hstack([[[row[i % q == r].sum() for r in range(q)] for row in b]
+                        for q in encodings.READER_PERIODS])
+    np.testing.assert_array_equal(np.asarray(encodings.PeriodCounts()(digits)), counts)
+
+
+@pytest.mark.parametrize("reader", [encodings.PositionalFrequencies, encodings.RotationRecurrence,
+                                    encodings.PeriodCounts])
+def test_a_readers_output_does_not_depend_on_how_many_digits_are_read(reader):
+    x = ((NUMBERS - 1) // 2).astype(np.float64).reshape(-1, 1)
+    layer = reader()
+    short, long = model.BitsEncoding(width=30)(x), model.BitsEncoding(width=model.BIT_WIDTH)(x)
+    np.testing.assert_allclose(np.asarray(layer(short)), np.asarray(layer(long)), atol=1e-3)
+    # the control: the same sum over the digits as -1/+1 counts the leading zeros, so it does
+    def signed(d):
+        return np.asarray(d) @ np.cos(np.arange(d.shape[-1]))
+    assert not np.allclose(signed(short), signed(long), atol=1e-3)
+
+
+def test_a_reader_is_built_into_both_networks_and_survives_a_save(tmp_path):
+    config = train.parse_config(["--generator_input=bits", "--discriminator_input=bits", "--reader=rotation"])
+    for role, build in (("discriminator", registry.discriminator_architecture),
+                        ("generator", registry.generator_architecture)):
+        part = registry.build(build(config), role)
+        assert part.model.get_layer("reader").__class__ is encodings.RotationRecurrence
+        path = tmp_path / f"{role}.h5"
+        checkpoint.save_network(part.model, path, part.architecture)
+        loaded = checkpoint.load_network(path, role)
+        z = np.array([[3.0], [77.0]])
+        np.testing.assert_allclose(np.asarray(loaded.model(z)), np.asarray(part.model(z)))
+
+
+MIRROR = ["--generator_input=discriminator", "--discriminator_input=bits", "--reader=periods",
+          "--discriminator_activation=sin", "--generator_layers=0", "--batch_size=200",
+          "--minimum_batch_size=10", "--steps=3", "--generator_steps=2", "--nb_samples=4"]
+
+
+def copies(trainer) -> tuple:
+    """(the generator's frozen copies of D's layers, D's own), as lists of arrays."""
+    g, d = trainer.generator, trainer.discriminator.model
+    return ([w for layer in g.copied for w in layer.get_weights()],
+            [w for layer in g.copied for w in d.get_layer(layer.name).get_weights()])
+
+
+def test_a_generator_that_reads_d_takes_ds_layers_before_its_phase_and_trains_only_its_own():
+    config = train.parse_config(MIRROR)
+    keras.utils.set_random_seed(0)
+    trainer = registry.build_trainer(config)
+    g = trainer.generator
+    assert [layer.name for layer in g.copied] == ["hidden_0", "hidden_1"]  # the counts have no weights
+    assert [id(v) for v in g.model.trainable_weights] == [id(v) for v in g.model.get_layer("score").weights]
+    train.run_batch(trainer, config, np.random.default_rng(0), 1)
+    mine, ds = copies(trainer)
+    assert all(np.array_equal(a, b) for a, b in zip(mine, ds))
+
+
+def test_negative_control_without_the_copy_the_generator_reads_a_stale_d(monkeypatch):
+    config = train.parse_config(MIRROR)
+    keras.utils.set_random_seed(0)
+    trainer = registry.build_trainer(config)
+    monkeypatch.setattr(type(trainer.generator), "follow", lambda self, d: None)
+    train.run_batch(trainer, config, np.random.default_rng(0), 1)
+    mine, ds = copies(trainer)
+    assert not all(np.array_equal(a, b) for a, b in zip(mine, ds))
