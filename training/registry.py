@@ -22,8 +22,8 @@ import tensorflow as tf
 import utils
 from training import model as model_lib
 from training import rules
-from training.encodings import (Bits, DiscriminatorFeatures, Encoding, PeriodCounts, PositionalFrequencies, Real, Residues,
-                                RotationRecurrence)
+from training.encodings import (Bits, DiscriminatorFeatures, Encoding, PeriodCounts, PositionalFrequencies,
+                                Real, Residues, RotationRecurrence)
 from training.networks import (GlnDiscriminator, MlpDiscriminator, OffsetHead, OriginalHead, RealHead,
                                RecurrentDiscriminator, SeedDiscriminator)
 from training import training_utils as tu
@@ -77,8 +77,9 @@ GENERATOR_INPUTS = {  # what the offset head's policy reads: build is the encodi
 READERS = {  # build() -> the trainable layer between the bits encoding and the MLP, or None
     "digits": Method("none: the digits go straight into the MLP (a weight per position; prior: none)",
                      None),
-    "frequencies": Method("learned positional frequencies, sum_i b_i cos(a_f i + c_f) (prior: weights "
-                          "that are sinusoids of the position)", PositionalFrequencies),
+    "frequencies": Method("positional frequencies, sum_i b_i cos(a_f i + c_f), a_f learned slowly from "
+                          "small periods (prior: weights that are sinusoids of the position)",
+                          PositionalFrequencies),
     "rotation": Method("a linear recurrence whose state rotates by exp(i a_f) per digit, read from the "
                        "most significant (prior: a rotation)", RotationRecurrence),
     "periods": Method("fixed counts of set digits per position class mod q, q = 2..12 (prior: periods "
@@ -317,7 +318,8 @@ def memory_bytes(config: dict) -> int:
     if "generator_input" in parts:  # an offset head: every offset of every latent at each step
         read = parts["generator_input"]
         rows *= config["offsets"] if read.per_candidate else 1
-        width = read.build.width(config) + config["generator_units"] * config["generator_layers"] + 8
+        encoding = parts["discriminator_input"].build if read.build is DiscriminatorFeatures else read.build
+        width = encoding.width(config) + config["generator_units"] * config["generator_layers"] + 8
         generator = rows * width * 4 * 2  # float32 activations, and as many gradients
         pool = config["batch_size"] * config["offsets"]
     else:
