@@ -182,7 +182,7 @@ def test_table_means_match_the_csv(killed_then_rerun):
                 continue
             mean = scale * np.mean([float(r[column]) for r in rows if r["configuration"] == name])
             assert abs(float(cell.split()[0].rstrip("%")) - mean) <= digit / 2 + 1e-9, (column, cell)
-        judged = re.search(rf"^\| {re.escape(name)} \|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|$",
+        judged = re.search(rf"^\| {re.escape(name)} \|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|$",
                            table, re.M)
         for column, scale, digit, cell in (("discriminator_accuracy", 100, 1e-1, judged.group(1)),
                                            ("discriminator_log_loss", 1, 1e-3, judged.group(2)),
