@@ -60,11 +60,7 @@ FLAGS = {  # name: (default, meaning)
 DEFAULTS = {name: default for name, (default, _) in FLAGS.items()}
 MEANINGS = {name: meaning for name, (_, meaning) in FLAGS.items()}
 
-if __name__ == "__main__":  # --help answers at once; then start TensorFlow quietly
-    if rules.wants_help(sys.argv[1:]):
-        sys.exit(rules.print_help(USAGE, DEFAULTS, MEANINGS))
-    utils.quiet_startup()
-from training import calibration, checkpoint, sampling  # noqa: E402
+from training import calibration, checkpoint, sampling  # noqa: E402  (TensorFlow: when a network is loaded)
 
 RULES = {**measuring.RULES,
          "primes": rules.at_least(0),
@@ -173,7 +169,8 @@ def _print_primes(config: dict) -> int:
     if config["json"] or config["candidates"]:
         raise utils.OptimusError("--primes prints primes on stdout: leave out --json and --candidates")
     progress = sampling.Progress(sys.stderr)
-    generator, _ = checkpoint.load_networks(config["checkpoint_dir"])  # TensorFlow may log here
+    generator = (checkpoint.load_networks(config["checkpoint_dir"])[0] if config["distribution"]  # whole
+                 else checkpoint.load_generator(config["checkpoint_dir"]))  # windows: Keras scores them
     try:
         primes, stats = sampling.draw_primes(generator, config["primes"], lo, hi, config["seed"], progress)
     finally:

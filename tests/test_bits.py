@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import checkpoint, encodings, measuring, model, registry, train
+from training import checkpoint, measuring, model, readers, registry, train
 
 PROBE_BITS = 20          # the control's numbers: odd n below 2**20
 LONGER_BITS = 24         # the readers' control is held out on odd n in [2**20, 2**24): longer numbers
@@ -176,11 +176,11 @@ NUMBERS = np.array([1, 11, 2**20 + 7, 123457, 2**27 + 2**25 + 1])
 def test_each_reader_computes_what_it_says():
     x = ((NUMBERS - 1) // 2).astype(np.float64).reshape(-1, 1)
     digits, b, i = model.BitsEncoding()(x), digits01(NUMBERS), np.arange(model.BIT_WIDTH)
-    frequencies = encodings.PositionalFrequencies()
+    frequencies = readers.PositionalFrequencies()
     got = np.asarray(frequencies(digits))
     a, c = np.asarray(frequencies.frequencies()), np.asarray(frequencies.phase)
     np.testing.assert_allclose(got, b @ np.cos(np.outer(i, a) + c), atol=1e-4)
-    rotation = encodings.RotationRecurrence()
+    rotation = readers.RotationRecurrence()
     rotation(digits)
     lam = np.exp(1j * np.asarray(rotation.frequencies(), np.float64))
     state = np.zeros((len(NUMBERS), len(lam)), complex)
@@ -188,12 +188,12 @@ def test_each_reader_computes_what_it_says():
         state = lam * state + b[:, position:position + 1]
     np.testing.assert_allclose(np.asarray(rotation(digits)), np.hstack([state.real, state.imag]), atol=1e-4)
     counts = np.hstack([[[row[i % q == r].sum() for r in range(q)] for row in b]
-                        for q in encodings.READER_PERIODS])
-    np.testing.assert_array_equal(np.asarray(encodings.PeriodCounts()(digits)), counts)
+                        for q in readers.READER_PERIODS])
+    np.testing.assert_array_equal(np.asarray(readers.PeriodCounts()(digits)), counts)
 
 
-@pytest.mark.parametrize("reader", [encodings.PositionalFrequencies, encodings.RotationRecurrence,
-                                    encodings.PeriodCounts])
+@pytest.mark.parametrize("reader", [readers.PositionalFrequencies, readers.RotationRecurrence,
+                                    readers.PeriodCounts])
 def test_a_readers_output_does_not_depend_on_how_many_digits_are_read(reader):
     x = ((NUMBERS - 1) // 2).astype(np.float64).reshape(-1, 1)
     layer = reader()
@@ -210,7 +210,7 @@ def test_a_reader_is_built_into_both_networks_and_survives_a_save(tmp_path):
     for role, build in (("discriminator", registry.discriminator_architecture),
                         ("generator", registry.generator_architecture)):
         part = registry.build(build(config), role)
-        assert part.model.get_layer("reader").__class__ is encodings.RotationRecurrence
+        assert part.model.get_layer("reader").__class__ is readers.RotationRecurrence
         path = tmp_path / f"{role}.h5"
         checkpoint.save_network(part.model, path, part.architecture)
         loaded = checkpoint.load_network(path, role)

@@ -8,11 +8,11 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import checkpoint, model, registry, train
+from training import checkpoint, encodings, model, registry, train
 
 Z = np.array([[1.0], [7.0], [1e3], [1e5], [5e5], [1e6], [1e7]], dtype=np.float32)
 # The largest candidate any generator can emit: the offset head at its limits
-LARGEST_X = model.MAX_OFFSETS * utils.LATENT_LIMIT + model.MAX_OFFSETS - 1
+LARGEST_X = registry.MAX_OFFSETS * utils.LATENT_LIMIT + registry.MAX_OFFSETS - 1
 
 
 # -- residue encoding ----------------------------------------------------------------------------
@@ -31,7 +31,7 @@ def test_encoding_matches_python_modulo_up_to_the_largest_reachable_candidate():
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.integers(0, LARGEST_X, 300), [0, 1, 2**24 - 1, 2**24, 2**24 + 1,
                                                            2**40 - 1, LARGEST_X - 1, LARGEST_X]])
-    layer = model.ResidueEncoding(model.MAX_LARGEST_PRIME)
+    layer = model.ResidueEncoding(encodings.MAX_LARGEST_PRIME)
     got = np.asarray(layer(x.astype(np.float64).reshape(-1, 1)))
     expected = np.array([python_features(2 * int(v) + 1, layer.primes) for v in x])
     np.testing.assert_allclose(got, expected, atol=2e-6)  # float32 table values
@@ -40,7 +40,7 @@ def test_encoding_matches_python_modulo_up_to_the_largest_reachable_candidate():
 def test_the_comparison_above_catches_a_float32_candidate():
     # a generator output rounded to float32 near the largest x lands on another residue class
     x = np.array([LARGEST_X - 1 - 2 * i for i in range(20)], dtype=np.float64)
-    layer = model.ResidueEncoding(model.MAX_LARGEST_PRIME)
+    layer = model.ResidueEncoding(encodings.MAX_LARGEST_PRIME)
     rounded = np.asarray(layer(x.astype(np.float32).astype(np.float64).reshape(-1, 1)))
     expected = np.array([python_features(2 * int(v) + 1, layer.primes) for v in x])
     assert np.max(np.abs(rounded - expected)) > 0.1
@@ -145,9 +145,9 @@ def test_untrained_offset_generator_is_the_progression_at_chance():
 
 
 def test_offset_generator_is_exact_beyond_float32():
-    g = offset_head(model.MAX_OFFSETS).model
+    g = offset_head(registry.MAX_OFFSETS).model
     z = np.array([[utils.LATENT_LIMIT]], dtype=np.float64)
-    assert float(np.asarray(g(z))[0, 0]) == model.MAX_OFFSETS * utils.LATENT_LIMIT
+    assert float(np.asarray(g(z))[0, 0]) == registry.MAX_OFFSETS * utils.LATENT_LIMIT
 
 
 def test_each_part_splits_at_its_encoding_into_the_same_network():

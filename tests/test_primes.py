@@ -119,6 +119,25 @@ def test_the_folded_scorer_gives_the_networks_scores(argv):
     assert np.abs(wrong(wrong.latent_residues(z), k) - expected).max() > 0.01
 
 
+def test_a_folding_generator_draws_the_same_primes_from_its_weight_file_alone(tmp_path):
+    """load_generator reads a folding head's scorer from its .h5 with h5py (no TensorFlow in
+    test.py --primes): the same primes as the Keras head. Controls: a head that does not fold
+    comes back as the Keras network, and a file whose weights are not its architecture's is refused."""
+    head = random_head(["--acceptance=window"])
+    checkpoint.save_network(head.model, tmp_path / checkpoint.GENERATOR_FILE, head.architecture)
+    loaded = checkpoint.load_generator(tmp_path)
+    assert isinstance(loaded, sampling.FoldedHead)
+    lo, hi = optimus_test.prime_range(bits=64)
+    assert sampling.draw_primes(loaded, 200, lo, hi, seed=4)[0] == sampling.draw_primes(head, 200, lo, hi, seed=4)[0]
+    latent = random_head(["--generator_input=latent", "--acceptance=none"])
+    checkpoint.save_network(latent.model, tmp_path / checkpoint.GENERATOR_FILE, latent.architecture)
+    assert type(checkpoint.load_generator(tmp_path)) is type(latent)
+    narrow = random_head(["--acceptance=window", "--generator_units=32"])
+    checkpoint.save_network(narrow.model, tmp_path / checkpoint.GENERATOR_FILE, head.architecture)
+    with pytest.raises(utils.OptimusError, match="not a weight file of a known generator.*shapes"):
+        checkpoint.load_generator(tmp_path)
+
+
 def test_a_stream_beyond_int64_keeps_its_latents_uniform_and_its_scores_weighted():
     """Over a range of 2**90 latents the stream draws each latent's residues first and the rest
     only for the kept: the kept candidates lie in the range, spread over all of it, and their

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 import utils
 from training import oracle
-from training import calibration, measuring, model, registry, train
+from training import calibration, measuring, model, registry, sampling, train
 from training import training_utils as tu
 
 HELD_OUT = (10**6 + 1, 10**7)   # latents beyond the training range [1, 10**6]
@@ -301,15 +301,15 @@ def test_train_batch_stops_on_a_generator_made_to_emit_nan():
     z = utils.random_vector_integers(1, 10**6, 100, np.random.default_rng(0))
     x = trainer.generator.outputs(z)
     trainer.generator.model.get_layer("unit_output").bias.assign([np.nan])
-    with pytest.raises(model.GeneratorDivergedError):
+    with pytest.raises(sampling.GeneratorDivergedError):
         tu.train_batch(trainer, z, x, tu.label(x), np.arange(100), 1)
 
 
 def test_outputs_refuse_nan_zero_and_huge_values():
     for bad in (np.nan, np.inf, 0.0, -3.0, 1e300):
-        with pytest.raises(model.GeneratorDivergedError):
-            model.check_outputs(np.full(4, bad))
-    assert model.check_outputs(np.full(4, 5.0)).tolist() == [5.0] * 4
+        with pytest.raises(sampling.GeneratorDivergedError):
+            sampling.check_outputs(np.full(4, bad))
+    assert sampling.check_outputs(np.full(4, 5.0)).tolist() == [5.0] * 4
 
 
 # -- controls of the whole method: a short training, scored on latents it never saw --------------

@@ -487,3 +487,35 @@ def test_help_answers_before_tensorflow_is_imported(script, shown):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert shown in result.stdout and result.stderr == ""
     assert result.stdout.splitlines()[-1] == "exit 0 False"
+
+
+def _run_as_script(script: str, argv: list):
+    """(stdout, stderr) of ``script`` run with argv, then a last stdout line: exit status and
+    whether TensorFlow was imported."""
+    import subprocess
+    path = str(Path(utils.__file__).parent / script)
+    code = (f"import runpy, sys; sys.argv = [{path!r}, *{argv!r}]\n"
+            f"try:\n    runpy.run_path({path!r}, run_name='__main__')\n"
+            "except SystemExit as end:\n    print('exit', end.code, 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    return result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("script, argv", [
+    ("training/train.py", ["--batch_size=0"]), ("training/train.py", ["--reader=nope"]),
+    ("training/train.py", ["--generator_head=real", "--offsets=8"]),  # a cross-constant rule
+    ("training/train.py", ["--batch_size=1000000", "--offsets=4096"]),  # the memory estimate
+    ("test.py", ["--n_samples=0"]), ("test.py", ["--primes=5", "--bits=3"])])
+def test_every_refusal_of_the_arguments_answers_before_tensorflow_is_imported(script, argv):
+    out, err = _run_as_script(script, argv)
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert out.splitlines()[-1] == "exit 2 False"
+
+
+def test_primes_from_the_shipped_pair_need_no_tensorflow_and_a_report_does():
+    """--primes reads the folding generator's weights with h5py; the control: a report on the
+    same checkpoint builds the Keras networks, and the probe sees TensorFlow imported."""
+    out, err = _run_as_script("test.py", ["--primes=3", "--bits=64"])
+    assert len(out.splitlines()) == 4 and out.splitlines()[-1] == "exit 0 False", err
+    out, err = _run_as_script("test.py", ["--n_samples=10", "--verbose=0"])
+    assert out.splitlines()[-1] == "exit 0 True", err

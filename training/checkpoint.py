@@ -12,15 +12,14 @@ import json
 import os
 import secrets
 import stat
+import sys
 from pathlib import Path
 
 import h5py
-import keras
 import numpy as np
-from keras.src.legacy.saving import legacy_h5_format  # the .h5 writer behind model.save, to memory
 
 import utils
-from training import registry, rules
+from training import registry, rules, sampling
 
 GENERATOR_FILE = "Optimus_Generator.h5"
 DISCRIMINATOR_FILE = "Optimus_Discriminator.h5"
@@ -316,12 +315,13 @@ def read_state(directory) -> dict:
                                  f"{RESTORE_HINT}")
 
 
-def save_network(network: keras.Model, path, architecture: dict) -> None:
-    """Save the whole model to ``path`` (.h5, Keras's legacy format) recording ``architecture``.
+def save_network(network, path, architecture: dict) -> None:
+    """Save the whole Keras model to ``path`` (.h5, Keras's legacy format) recording ``architecture``.
 
     The file is built in memory, then written in one plain write: a full disk is an OSError
     here, never HDF5 failing halfway through its own writes.
     """
+    from keras.src.legacy.saving import legacy_h5_format  # the .h5 writer behind model.save, to memory
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         legacy_h5_format.save_model_to_hdf5(network, f)
@@ -351,8 +351,8 @@ def unusable(path: Path, what: str, err: Exception) -> utils.OptimusError:
                               f"{message}); {RESTORE_HINT}")
 
 
-def load_weights(network: keras.Model, path, architecture: dict) -> None:
-    """Load a weight file into ``network``, built for ``architecture``; never runs the file's config.
+def load_weights(network, path, architecture: dict) -> None:
+    """Load a weight file into the Keras ``network``, built for ``architecture``; never runs the file's config.
 
     Raises utils.OptimusError naming the file when it is missing, unreadable, records another
     architecture, or holds non-finite weights.
@@ -409,6 +409,8 @@ def load_network(path, role: str):
         architecture = checked_architecture(read_architecture(path), role)
     except Exception as err:  # h5py, json and the checks raise many types for a bad file
         raise unusable(path, f"a known {role}", err)
+    if "tensorflow" not in sys.modules:  # test.py's first network: TensorFlow starts here, quietly
+        utils.quiet_startup()
     network = registry.build(architecture, role)
     load_weights(network.model, path, architecture)
     return network
@@ -426,6 +428,46 @@ def load_networks(directory) -> tuple:
     if not g_path.is_file() and not d_path.is_file():
         raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
     return load_network(g_path, "generator"), load_network(d_path, "discriminator")
+
+
+def read_dense_weights(path) -> list:
+    """[kernel, bias] of every layer with weights in a Keras .h5 weight file, in the model's order,
+    read with h5py alone."""
+    with h5py.File(path, "r") as f:
+        weights = f["model_weights"]
+        return [[np.asarray(weights[name][w]) for w in _names(weights[name].attrs["weight_names"])]
+                for name in _names(weights.attrs["layer_names"]) if len(weights[name].attrs["weight_names"])]
+
+
+def _names(values) -> list:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def load_generator(directory):
+    """The generator of a checkpoint, for drawing primes: as numpy tables when its scorer folds
+    (``sampling.FoldedHead``, no TensorFlow), else rebuilt in Keras (``load_network``)."""
+    directory = Path(directory)
+    refuse_interrupted(directory)
+    path = directory / GENERATOR_FILE
+    if not path.is_file() and not (directory / DISCRIMINATOR_FILE).is_file():
+        raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
+    require_file(path)
+    try:
+        architecture = checked_architecture(read_architecture(path), "generator")
+        methods = registry.methods(architecture)
+        if not sampling.FoldedHead.fits(architecture, methods):
+            return load_network(path, "generator")
+        dense = read_dense_weights(path)
+        widths = ([methods["generator_input"].build.width(architecture)]
+                  + [architecture["generator_units"]] * architecture["generator_layers"] + [1])
+        shapes = [[tuple(w.shape) for w in layer] for layer in dense]
+        if shapes != [[(a, b), (b,)] for a, b in zip(widths[:-1], widths[1:])]:
+            raise ValueError(f"its layers' shapes {shapes} are not this architecture's")
+    except Exception as err:  # h5py, json and the checks raise many types for a bad file
+        raise unusable(path, "a known generator", err)
+    if not all(np.isfinite(w).all() for layer in dense for w in layer):
+        raise utils.OptimusError(f"{path}: holds non-finite weights; {RESTORE_HINT}")
+    return sampling.FoldedHead(architecture, methods, dense)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,14 +1,65 @@
 """Encodings: how a network reads a number, as a Keras layer, and the same features computed
 exactly from integers of any size (test sessions and --primes score candidates outside the
 networks). The registry's input tables choose one; each says what it allows (a gradient through
-it, bounded features for the GLN, folding into residue tables for the sampler)."""
-import keras
+it, bounded features for the GLN, folding into residue tables for the sampler). TensorFlow is imported only when a layer is
+built, so the registry's tables and test.py --primes load without it."""
+import functools
+import math
+
 import numpy as np
-import tensorflow as tf
 
 import utils
-from training import model as model_lib
 from training import oracle
+
+# Residue encoding
+LARGEST_PRIME = 31              # default: odd primes 3..31 (ceiling of the score: prod p/(p-1) = 3.27)
+MAX_LARGEST_PRIME = 257         # above this the encoding's width, sum(p-1), passes 6000 features
+
+# Bits encoding
+BIT_WIDTH = 38                  # binary digits read: every candidate below 2**38 (the offset head's
+                                # largest, offsets 4096 at z = 2**24, is below 2**37)
+
+def residue_tables(primes) -> tuple:
+    """Per prime p: the (p, p-1) feature table and its derivative in n, both float32.
+
+    Row r holds sin(2 pi j r / p) for j = 1..(p-1)/2, then the cosines. With a constant these
+    span every function of r, so a linear layer can single out any residue class (r = 0 above
+    all). The phase is taken from (j * r) mod p, an exact integer, so no large angle is rounded.
+    """
+    tables, slopes = [], []
+    for p in primes:
+        r = np.arange(p)[:, None]
+        j = np.arange(1, (p - 1) // 2 + 1)[None, :]
+        phase = 2 * np.pi * ((j * r) % p) / p
+        rate = 2 * np.pi * j / p
+        tables.append(np.concatenate([np.sin(phase), np.cos(phase)], 1).astype(np.float32))
+        slopes.append(np.concatenate([rate * np.cos(phase), -rate * np.sin(phase)], 1).astype(np.float32))
+    return tables, slopes
+
+
+RESIDUE_GROUP_ROWS = 2**15      # largest product of primes whose features share one table
+
+
+@functools.cache
+def grouped_residue_tables(primes: tuple) -> tuple:
+    """The tables of ``residue_tables`` joined per group of consecutive primes: ((m, table), ...)
+    with m the group's product (at most RESIDUE_GROUP_ROWS, or one prime) and row n mod m of the
+    table the group's features of n side by side, float32. One gather per group gives the same
+    features as one per prime, in a third of the time."""
+    tables, groups, group = dict(zip(primes, residue_tables(primes)[0])), [], []
+    for p in primes:
+        if group and math.prod(group) * p > RESIDUE_GROUP_ROWS:
+            groups.append(group)
+            group = []
+        group.append(p)
+    groups.append(group)
+    joined = []
+    for group in groups:
+        n = np.arange(math.prod(group))
+        joined.append((math.prod(group), np.concatenate([tables[p][n % p] for p in group], axis=1)))
+    return tuple(joined)
+
+
 
 
 class Encoding:
@@ -66,6 +117,8 @@ class Real(Encoding):
 
     @staticmethod
     def layer(architecture: dict, candidate: bool = True):
+        import keras
+        from training import model as model_lib
         return keras.layers.Rescaling(1.0 / model_lib.OUTPUT_CAP, name="encoding")
 
 
@@ -82,13 +135,14 @@ class Residues(Encoding):
 
     @staticmethod
     def layer(architecture: dict, candidate: bool = True):
+        from training import model as model_lib
         return model_lib.ResidueEncoding(architecture["largest_prime"], candidate=candidate,
                                          name="encoding")
 
     @staticmethod
     def _lookup(architecture: dict, residues_mod) -> np.ndarray:
         """The features, from the residues ``residues_mod(m)`` (int64) modulo each group's product."""
-        groups = model_lib.grouped_residue_tables(oracle.odd_primes(architecture["largest_prime"]))
+        groups = grouped_residue_tables(oracle.odd_primes(architecture["largest_prime"]))
         return np.concatenate([t[residues_mod(m)] for m, t in groups], axis=-1)
 
     @classmethod
@@ -119,29 +173,30 @@ class Bits(Encoding):
 
     @staticmethod
     def width(config: dict) -> int:
-        return model_lib.BIT_WIDTH
+        return BIT_WIDTH
 
     @staticmethod
     def layer(architecture: dict, candidate: bool = True):
+        from training import model as model_lib
         return model_lib.BitsEncoding(candidate=candidate, name="encoding")
 
     @staticmethod
     def _digits(numbers: np.ndarray) -> np.ndarray:
-        if numbers.dtype == object or (numbers.size and numbers.max() >= 2**model_lib.BIT_WIDTH):
-            raise utils.OptimusError(f"a bits encoding reads {model_lib.BIT_WIDTH} binary digits: its "
-                                     f"numbers must stay below 2**{model_lib.BIT_WIDTH}")
-        digits = (numbers[..., None] >> np.arange(model_lib.BIT_WIDTH)) & 1
+        if numbers.dtype == object or (numbers.size and numbers.max() >= 2**BIT_WIDTH):
+            raise utils.OptimusError(f"a bits encoding reads {BIT_WIDTH} binary digits: its "
+                                     f"numbers must stay below 2**{BIT_WIDTH}")
+        digits = (numbers[..., None] >> np.arange(BIT_WIDTH)) & 1
         return (2.0 * digits - 1.0).astype(np.float32)
 
     @classmethod
     def window_features(cls, architecture: dict, z: np.ndarray, offsets: int) -> np.ndarray:
-        if z.dtype == object or (z.size and z.max() >= 2**model_lib.BIT_WIDTH):
+        if z.dtype == object or (z.size and z.max() >= 2**BIT_WIDTH):
             return cls._digits(z)  # refused: too large
         return cls._digits(2 * (offsets * z[:, None] + np.arange(offsets)) + 1)
 
     @classmethod
     def candidate_features(cls, architecture: dict, z: np.ndarray, k: np.ndarray, offsets: int) -> np.ndarray:
-        if z.dtype == object or (z.size and z.max() >= 2**model_lib.BIT_WIDTH):
+        if z.dtype == object or (z.size and z.max() >= 2**BIT_WIDTH):
             return cls._digits(z)  # refused: too large
         return cls._digits(2 * (offsets * z + k) + 1)
 
@@ -150,100 +205,3 @@ class Bits(Encoding):
         return cls._digits(z)
 
     number_features = latent_features
-
-
-# ---------------------------------------------------------------------------------------------
-# Readers of the binary digits: trainable layers between the bits encoding and the MLP. Each reads
-# digits b_i in {0, 1} (leading zeros add nothing), so what it computes does not depend on how
-# many digits a number has: what it learns from short numbers can hold for longer ones.
-
-READER_FREQUENCIES = (0, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 2 / 5, 1 / 6, 1 / 7)  # the learned readers'
-                                # first frequencies, in turns per digit: j/q by q (2**i mod p has
-                                # period 2 for p = 3, 4 for 5, 3 for 7); each gives 2 features
-FREQUENCY_STEP = 0.001            # the learned frequencies move at this share of Adam's step (a prior:
-                                # stay near the small periods; at the full step they drift to fit the
-                                # training range and stop carrying over)
-READER_PERIODS = tuple(range(2, 13))  # the period prior's periods q of the digit positions
-
-
-def _digits01(digits):
-    """BitsEncoding's -1/+1 digits as 0/1."""
-    return (tf.cast(digits, tf.float32) + 1.0) / 2.0
-
-
-@keras.saving.register_keras_serializable(package="optimus")
-class PositionalFrequencies(keras.layers.Layer):
-    """h_f = sum_i b_i cos(a_f i + c_f), with learned frequencies a_f and phases c_f.
-
-    Input (..., W) digits, least significant first; output (..., 2F). The weight of position i is
-    a sinusoid of i, so it is defined at positions that never varied in training. The a_f start
-    at READER_FREQUENCIES, each twice, with phases 0 and pi/2 (a cosine and a sine): started
-    uniform in [0, pi], as first tried, they fit the training range with frequencies that do not
-    carry over.
-    """
-    readout_scale = 1.0         # the next layer's kernel from U[-1, 1]
-
-    def _frequencies(self, repeat: int):
-        """The frequencies' variable, in units of FREQUENCY_STEP radians (``frequencies``)."""
-        turns = np.repeat(READER_FREQUENCIES, repeat)
-        return self.add_weight(shape=turns.shape, name="frequency",
-                               initializer=keras.initializers.Constant(2 * np.pi * turns / FREQUENCY_STEP))
-
-    def frequencies(self):
-        """a_f in radians per digit."""
-        return FREQUENCY_STEP * self.frequency
-
-    def build(self, input_shape):
-        self.frequency = self._frequencies(2)
-        self.phase = self.add_weight(shape=self.frequency.shape, name="phase", initializer=keras.initializers.Constant(
-            np.tile([0.0, -np.pi / 2], len(READER_FREQUENCIES))))
-
-    def call(self, digits):
-        i = tf.range(digits.shape[-1], dtype=tf.float32)[:, None]
-        return tf.tensordot(_digits01(digits), tf.cos(i * self.frequencies() + self.phase), 1)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], 2 * len(READER_FREQUENCIES))
-
-
-@keras.saving.register_keras_serializable(package="optimus")
-class RotationRecurrence(PositionalFrequencies):
-    """A complex-diagonal linear recurrence whose state is a rotation: s <- exp(i a_f) s + b_i,
-    reading the digits from the most significant, so the last state is sum_i b_i exp(i a_f i).
-
-    Input (..., W) digits; output (..., 2F): the real and imaginary parts of the F states, the a_f
-    starting at READER_FREQUENCIES. As
-    linear recurrent units are computed, the recurrence runs on its impulse response (the unit
-    phasor rotated once per digit, W steps on F numbers) and the digits meet it in one product;
-    it needs no phases, as ``PositionalFrequencies`` does: a rotation of (re, im) is linear.
-    """
-
-    def build(self, input_shape):  # no phase: every weight must reach the output (the Fisher)
-        self.frequency = self._frequencies(1)
-
-    def call(self, digits):
-        cos, sin = tf.cos(self.frequencies()), tf.sin(self.frequencies())
-        re, im, response = tf.ones_like(cos), tf.zeros_like(cos), []
-        for _ in range(digits.shape[-1]):  # response[i] = exp(i a_f)**i, rotation after rotation
-            response.append(tf.concat([re, im], 0))
-            re, im = re * cos - im * sin, re * sin + im * cos
-        return tf.tensordot(_digits01(digits), tf.stack(response), 1)
-
-
-@keras.saving.register_keras_serializable(package="optimus")
-class PeriodCounts(keras.layers.Layer):
-    """A period prior, fixed: for each period q of READER_PERIODS and class r < q, the count of set
-    digits at positions i = r mod q. n mod p is a fixed combination of the counts of period
-    ord_p(2), taken mod p; no weights here, so nothing can fit positions alone.
-
-    Input (..., W) digits; output (..., sum(READER_PERIODS)).
-    """
-    readout_scale = 0.3         # the next layer's kernel from U[-0.3, 0.3]: counts reach ~W/q
-
-    def call(self, digits):
-        i = np.arange(digits.shape[-1])[:, None]
-        table = np.concatenate([(i % q == np.arange(q)) for q in READER_PERIODS], axis=1)
-        return tf.tensordot(_digits01(digits), tf.constant(table, tf.float32), 1)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], sum(READER_PERIODS))

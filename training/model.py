@@ -12,9 +12,6 @@ Which builder a constant selects, and what each needs, is in ``training/registry
 is a plain Keras model built from registered layers; a checkpoint's weight file names its
 architecture, so the loader rebuilds it in code (``checkpoint.load_network``).
 """
-import functools
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -22,22 +19,11 @@ from keras import layers
 
 import utils
 from training import oracle
+from training.encodings import BIT_WIDTH, LARGEST_PRIME, residue_tables
 
-
-# Residue encoding
-LARGEST_PRIME = 31              # default: odd primes 3..31 (ceiling of the score: prod p/(p-1) = 3.27)
-MAX_LARGEST_PRIME = 257         # above this the encoding's width, sum(p-1), passes 6000 features
-
-# Bits encoding
-BIT_WIDTH = 38                  # binary digits read: every candidate below 2**38 (the offset head's
-                                # largest, offsets 4096 at z = 2**24, is below 2**37)
 
 # Offset head
 OFFSETS = 16                    # default number of offsets k per latent (a power of 2: see README)
-MAX_OFFSETS = 4096              # offsets*z stays exact: 4096 * 2**24 is far below utils.FLOAT64_EXACT
-MAX_LAYERS = 8                  # hidden layers of an MLP body, at most
-MAX_UNITS = 1024                # units per hidden layer, at most (a generator step holds
-                                # batch_size * offsets rows of them)
 
 # Real head (the seed's generator)
 GENERATOR_DEPTH = 10            # hidden Dense layers
@@ -61,52 +47,10 @@ DROPOUT_RATE = 0.3              # the seed's: after each hidden layer
 DISCRIMINATOR_L2 = 1e-3         # the seed's: L2 on the kernels
 
 # Running the networks
-OUTPUT_LIMIT = float(utils.FLOAT64_EXACT)  # outputs beyond this have no integer resolution: divergence
 FORWARD_CHUNK = 16384           # inputs per network call when evaluating many (the offset head makes
                                 # 16 candidate rows of each: larger chunks thrash memory)
 
 LOGITS_LAYER = "offset_logits"  # the offset head's policy output
-
-
-def residue_tables(primes) -> tuple:
-    """Per prime p: the (p, p-1) feature table and its derivative in n, both float32.
-
-    Row r holds sin(2 pi j r / p) for j = 1..(p-1)/2, then the cosines. With a constant these
-    span every function of r, so a linear layer can single out any residue class (r = 0 above
-    all). The phase is taken from (j * r) mod p, an exact integer, so no large angle is rounded.
-    """
-    tables, slopes = [], []
-    for p in primes:
-        r = np.arange(p)[:, None]
-        j = np.arange(1, (p - 1) // 2 + 1)[None, :]
-        phase = 2 * np.pi * ((j * r) % p) / p
-        rate = 2 * np.pi * j / p
-        tables.append(np.concatenate([np.sin(phase), np.cos(phase)], 1).astype(np.float32))
-        slopes.append(np.concatenate([rate * np.cos(phase), -rate * np.sin(phase)], 1).astype(np.float32))
-    return tables, slopes
-
-
-RESIDUE_GROUP_ROWS = 2**15      # largest product of primes whose features share one table
-
-
-@functools.cache
-def grouped_residue_tables(primes: tuple) -> tuple:
-    """The tables of ``residue_tables`` joined per group of consecutive primes: ((m, table), ...)
-    with m the group's product (at most RESIDUE_GROUP_ROWS, or one prime) and row n mod m of the
-    table the group's features of n side by side, float32. One gather per group gives the same
-    features as one per prime, in a third of the time."""
-    tables, groups, group = dict(zip(primes, residue_tables(primes)[0])), [], []
-    for p in primes:
-        if group and math.prod(group) * p > RESIDUE_GROUP_ROWS:
-            groups.append(group)
-            group = []
-        group.append(p)
-    groups.append(group)
-    joined = []
-    for group in groups:
-        n = np.arange(math.prod(group))
-        joined.append((math.prod(group), np.concatenate([tables[p][n % p] for p in group], axis=1)))
-    return tuple(joined)
 
 
 @keras.saving.register_keras_serializable(package="optimus")
@@ -140,7 +84,7 @@ class ResidueEncoding(layers.Layer):
         def encode(x):
             n = scale * tf.round(x) + (scale - 1.0)
             # A diverged generator's NaN or inf must not index the tables: it is encoded as 0
-            # here and reported by check_outputs after the step.
+            # here and reported by sampling.check_outputs after the step.
             n = tf.where(tf.math.is_finite(n), n, tf.zeros_like(n))
             residues = [tf.cast(tf.math.floormod(n[..., 0], float(p)), tf.int32) for p in primes]
             features = tf.concat([tf.gather(t, r) for t, r in zip(tables, residues)], -1)
@@ -180,7 +124,7 @@ class BitsEncoding(layers.Layer):
     def call(self, x):
         scale = 2.0 if self.candidate else 1.0
         n = scale * tf.round(tf.cast(x, tf.float64)) + (scale - 1.0)
-        n = tf.where(tf.math.is_finite(n), n, tf.zeros_like(n))  # reported by check_outputs
+        n = tf.where(tf.math.is_finite(n), n, tf.zeros_like(n))  # reported by sampling.check_outputs
         powers = 2.0 ** tf.range(self.width, dtype=tf.float64)
         digits = tf.math.floormod(tf.floor(n / powers), 2.0)
         return tf.cast(2.0 * digits - 1.0, tf.float32)
@@ -518,24 +462,6 @@ def split(inputs, features, outputs) -> tuple:
 
 # ---------------------------------------------------------------------------------------------
 # Generating and labelling
-
-
-class GeneratorDivergedError(utils.OptimusError):
-    """The generator emitted NaN, inf, a non-positive value or a value beyond OUTPUT_LIMIT."""
-
-
-def check_outputs(x: np.ndarray) -> np.ndarray:
-    """Return x as float64 if every value is finite and in (0, OUTPUT_LIMIT]; else raise.
-
-    Runs before any primality label is computed, so nothing downstream sees a bad value.
-    """
-    x = np.asarray(x, dtype=np.float64).reshape(-1)
-    bad = ~(np.isfinite(x) & (x > 0) & (x <= OUTPUT_LIMIT))
-    if bad.any():
-        raise GeneratorDivergedError(
-            f"generator emitted {int(bad.sum())} of {x.size} outputs that are NaN, inf, <= 0 or "
-            f"> {OUTPUT_LIMIT:.0e} (first: {x[bad][0]!r})")
-    return x
 
 
 def forward(network, inputs) -> np.ndarray:

@@ -47,7 +47,7 @@ class GeneratorHead:
 
     def outputs(self, z) -> np.ndarray:
         """Generator outputs for latents z (n,), checked, float64 (n,): the most likely ones."""
-        return model_lib.check_outputs(model_lib.forward(self.model, z))
+        return sampling.check_outputs(model_lib.forward(self.model, z))
 
     def choices(self, z, x):
         """(the offset chosen for each latent, how many offsets there are), or None without offsets."""
@@ -135,16 +135,12 @@ class OffsetHead(GeneratorHead):
         return np.concatenate(parts).reshape(-1)[:n].astype(np.float64)
 
     def candidates(self, z, k=None) -> np.ndarray:
-        """The candidates 2*(offsets*z + k)+1 of latents z (n,), exactly: every choice's (n,
-        offsets), or choice k (n,) of each; uint64 below 2**64, else Python ints."""
-        z = utils.integers(z).reshape(-1, 1)
-        k = np.arange(self.offsets) if k is None else np.asarray(k).reshape(-1, 1)
-        shape = (len(z), self.offsets) if k.ndim == 1 else (len(z), 1)
-        if z.dtype == object or (z.size and z.max() >= 2**62 // self.offsets):
-            out = 2 * (self.offsets * z.astype(object) + k.astype(object)) + 1
-        else:
-            out = np.uint64(2) * (np.uint64(self.offsets) * z.astype(np.uint64) + k.astype(np.uint64)) + np.uint64(1)
-        return out.reshape(shape) if k.ndim == 1 else out.reshape(-1)
+        """The candidates of latents z (``sampling.candidates``): every choice's, or choice k of each."""
+        return sampling.candidates(self.offsets, z, k)
+
+    def dense_weights(self) -> list:
+        """[kernel, bias] of the scorer's Dense layers, first to last (``sampling.FoldedScorer``)."""
+        return [layer.get_weights() for layer in self.score.layers if layer.get_weights()]
 
     def sampler(self, how: str, low: int, high: int):
         return sampling.OffsetSampler(self, how, low, high)
@@ -154,9 +150,7 @@ class OffsetHead(GeneratorHead):
         return k.astype(np.int64), self.offsets
 
     def latents_for(self, lo: int, hi: int) -> tuple:
-        """The latents whose windows meet the odd integers of [lo, hi]: (low, high)."""
-        span = 2 * self.offsets
-        return max((lo - 1) // span, 0), (hi - 1) // span
+        return sampling.latents_for(self.offsets, lo, hi)
 
     def training_candidates(self, trainer, z, batch: int) -> np.ndarray:
         return tu.sampled_candidates(trainer, z, batch)

@@ -12,46 +12,56 @@ files' keys all come from here.
 The networks' classes are in ``networks.py``, the encodings in ``encodings.py``, the layers in
 ``model.py``: a new method is its layer, encoding or network there, plus one entry here.
 """
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 import utils
-from training import model as model_lib
 from training import rules
-from training.encodings import (Bits, DiscriminatorFeatures, Encoding, PeriodCounts, PositionalFrequencies,
-                                Real, Residues, RotationRecurrence)
-from training.networks import (GlnDiscriminator, MlpDiscriminator, OffsetHead, OriginalHead, RealHead,
-                               RecurrentDiscriminator, SeedDiscriminator)
-from training import training_utils as tu
+from training.encodings import MAX_LARGEST_PRIME, Bits, DiscriminatorFeatures, Encoding, Real, Residues
+
+MAX_OFFSETS = 4096              # offsets*z stays exact: 4096 * 2**24 is far below utils.FLOAT64_EXACT
+MAX_LAYERS = 8                  # hidden layers of an MLP body, at most
+MAX_UNITS = 1024                # units per hidden layer, at most (a generator step holds
+                                # batch_size * offsets rows of them)
+ACTIVATIONS = ("relu", "sin", "snake")  # of the MLP bodies' hidden layers (model.ACTIVATIONS)
 
 
 @dataclass(frozen=True)
 class Method:
     """One value of a selector constant."""
     doc: str                    # what the value means, one line (train.py --help lists it)
-    build: Any                  # what it selects: a function, an encoding, or a network's class
+    builds: Any                 # what it selects: an encoding, a function, or "module:name" in training/
+                                # (a network's class, a TensorFlow function), imported when first built
     reads: tuple = ()           # constants that act only when it is chosen
     stores: tuple = ()          # constants its network's weight file records (besides selectors)
     per_candidate: bool = False  # an input or acceptance that works candidate by candidate
     rows: int = 1               # a Fisher kind: per-sample gradients per candidate
 
+    @property
+    def build(self):
+        """What the value selects; a "module:name" is imported here, so that the tables, --help
+        and every refusal come before TensorFlow's import."""
+        if not isinstance(self.builds, str):
+            return self.builds
+        module, name = self.builds.split(":")
+        return getattr(importlib.import_module(f"training.{module}"), name)
+
 
 # The other constants that parts read: (type, rule). train.py's defaults must have these types.
 PARAMETERS = {
-    "offsets": (int, rules.between(2, model_lib.MAX_OFFSETS, "an integer")),
-    "largest_prime": (int, rules.between(3, model_lib.MAX_LARGEST_PRIME, "an integer")),
+    "offsets": (int, rules.between(2, MAX_OFFSETS, "an integer")),
+    "largest_prime": (int, rules.between(3, MAX_LARGEST_PRIME, "an integer")),
     "generator_steps": (int, rules.at_least(1)),
     "discriminator_minibatch": (int, rules.at_least(0)),
-    "generator_layers": (int, rules.between(0, model_lib.MAX_LAYERS, "an integer")),
-    "generator_units": (int, rules.between(1, model_lib.MAX_UNITS, "an integer")),
-    "discriminator_layers": (int, rules.between(0, model_lib.MAX_LAYERS, "an integer")),
-    "discriminator_units": (int, rules.between(1, model_lib.MAX_UNITS, "an integer")),
-    "generator_activation": (str, rules.one_of(*model_lib.ACTIVATIONS)),
-    "discriminator_activation": (str, rules.one_of(*model_lib.ACTIVATIONS)),
+    "generator_layers": (int, rules.between(0, MAX_LAYERS, "an integer")),
+    "generator_units": (int, rules.between(1, MAX_UNITS, "an integer")),
+    "discriminator_layers": (int, rules.between(0, MAX_LAYERS, "an integer")),
+    "discriminator_units": (int, rules.between(1, MAX_UNITS, "an integer")),
+    "generator_activation": (str, rules.one_of(*ACTIVATIONS)),
+    "discriminator_activation": (str, rules.one_of(*ACTIVATIONS)),
     "negative_l2": (float, rules.between(0, 1)),
 }
 
@@ -79,25 +89,25 @@ READERS = {  # build() -> the trainable layer between the bits encoding and the 
                      None),
     "frequencies": Method("positional frequencies, sum_i b_i cos(a_f i + c_f), a_f learned slowly from "
                           "small periods (prior: weights that are sinusoids of the position)",
-                          PositionalFrequencies),
+                          "readers:PositionalFrequencies"),
     "rotation": Method("a linear recurrence whose state rotates by exp(i a_f) per digit, read from the "
-                       "most significant (prior: a rotation)", RotationRecurrence),
+                       "most significant (prior: a rotation)", "readers:RotationRecurrence"),
     "periods": Method("fixed counts of set digits per position class mod q, q = 2..12 (prior: periods "
-                      "of the position)", PeriodCounts),
+                      "of the position)", "readers:PeriodCounts"),
 }
 
 
 GENERATOR_HEADS = {
     "offset": Method("x = offsets*z + k, k chosen by a softmax policy trained by the score-function "
-                     "gradient", OffsetHead,
+                     "gradient", "networks:OffsetHead",
                      reads=("generator_input", "offsets", "generator_layers", "generator_units",
                             "generator_activation", "acceptance", "reward", "policy_gradient",
                             "generator_steps", "discriminator_batch", "discriminator_minibatch"),
                      stores=("offsets", "generator_layers", "generator_units", "generator_activation")),
     "real": Method("the seed's generator of a real x, trained through the discriminator's slope",
-                   RealHead, reads=("negative_l2",)),
+                   "networks:RealHead", reads=("negative_l2",)),
     "original": Method("the original's generator, which can only compute k*z, with the original's "
-                       "scalar discriminator and no negative L2 (it never acted there)", OriginalHead),
+                       "scalar discriminator and no negative L2 (it never acted there)", "networks:OriginalHead"),
 }
 
 
@@ -129,19 +139,19 @@ DISCRIMINATOR_INPUTS = {  # what the discriminator reads: build is the encoding
 
 
 DISCRIMINATORS = {
-    "mlp": Method("an MLP on its input, trained by Adam through its loss", MlpDiscriminator,
+    "mlp": Method("an MLP on its input, trained by Adam through its loss", "networks:MlpDiscriminator",
                   reads=("discriminator_layers", "discriminator_units", "discriminator_activation",
                          "discriminator_loss", "discriminator_fisher"),
                   stores=("discriminator_layers", "discriminator_units", "discriminator_activation")),
     "recurrent": Method("a GRU of discriminator_units reading the binary digits one at a time, most "
-                        "significant first, trained by Adam through its loss", RecurrentDiscriminator,
+                        "significant first, trained by Adam through its loss", "networks:RecurrentDiscriminator",
                         reads=("discriminator_units", "discriminator_loss", "discriminator_fisher"),
                         stores=("discriminator_units",)),
     "seed": Method("the seed's: x as one real, sigmoid layers (1000, then 5 x 100) with L2 and dropout, "
-                   "trained by Adam through its loss", SeedDiscriminator,
+                   "trained by Adam through its loss", "networks:SeedDiscriminator",
                    reads=("discriminator_loss", "discriminator_fisher")),
     "gln": Method("a gated linear network with its own local learning rule (offset head, bounded "
-                  "features)", GlnDiscriminator),
+                  "features)", "networks:GlnDiscriminator"),
 }
 
 
@@ -150,62 +160,37 @@ DISCRIMINATORS = {
 
 
 REWARDS = {  # build(p, log_pi): the reward of a candidate from D's belief p (clipped) and log pi(k | z)
-    "belief": Method("D(x), the discriminator's belief", lambda p, log_pi: p),
-    "log": Method("log D(x)", lambda p, log_pi: tf.math.log(p)),
-    "focal": Method("minus the focal loss of calling x prime",
-                    lambda p, log_pi: tf.pow(1.0 - p, tu.FOCAL_GAMMA) * tf.math.log(p)),
-    "constant": Method("0: the negative control, no signal at all", lambda p, log_pi: tf.zeros_like(p)),
+    "belief": Method("D(x), the discriminator's belief", "training_utils:belief_reward"),
+    "log": Method("log D(x)", "training_utils:log_reward"),
+    "focal": Method("minus the focal loss of calling x prime", "training_utils:focal_reward"),
+    "constant": Method("0: the negative control, no signal at all", "training_utils:constant_reward"),
     "entropy": Method("log D(x) - log pi(k | z), maximum entropy: the best policy is pi proportional "
-                      "to D over each window", lambda p, log_pi: tf.math.log(p) - log_pi),
+                      "to D over each window", "training_utils:entropy_reward"),
 }
 
 POLICY_GRADIENTS = {  # build(logits, beliefs, reward, seed) -> (objective, mean belief, mean reward)
     "sampled": Method("REINFORCE: one sampled offset per latent, the batch's mean reward as baseline",
-                      tu.sampled_objective),
+                      "training_utils:sampled_objective"),
     "exact": Method("the expectation over every offset, computed exactly: no sampling noise",
-                    tu.exact_objective),
+                    "training_utils:exact_objective"),
 }
-
-
-def _every_window_candidate(head, z, x, labels) -> tuple:
-    every = tu.window_candidates(head.offsets, z)
-    return every, tu.label(every), np.repeat(np.arange(len(z)), head.offsets)
-
 
 DISCRIMINATOR_BATCHES = {  # build(head, z, x, labels) -> (D's candidates, their labels, each one's latent)
     "outputs": Method("the generator's sampled candidates, one per latent (the seed's: D learns from "
                       "G's outputs)", lambda head, z, x, labels: (x, labels, np.arange(len(z)))),
     "windows": Method("every candidate of every latent's window, labelled by the oracle",
-                      _every_window_candidate),
+                      "training_utils:every_window_candidate"),
 }
 
 DISCRIMINATOR_LOSSES = {  # build() -> a Keras loss
-    "focal": Method("class-balanced focal loss (alpha 0.65, gamma 2), as the seed",
-                    lambda: keras.losses.BinaryFocalCrossentropy(
-                        apply_class_balancing=True, alpha=tu.FOCAL_ALPHA, gamma=tu.FOCAL_GAMMA)),
-    "bce": Method("binary cross-entropy", keras.losses.BinaryCrossentropy),
+    "focal": Method("class-balanced focal loss (alpha 0.65, gamma 2), as the seed", "training_utils:focal_loss"),
+    "bce": Method("binary cross-entropy", "training_utils:bce_loss"),
 }
 
-
-def _empirical_terms(d, x, y) -> tuple:
-    """(log_prob, inputs, weights) for ``training_utils.fisher_diagonal``: each row 1/n."""
-    n = tf.cast(tf.shape(x)[0], tf.float32)
-    return (lambda x, y: tu.label_log_prob(d, x, y)), (x, y), tf.fill([tf.shape(x)[0]], 1.0 / n)
-
-
-def _model_terms(d, x, y) -> tuple:
-    """Both labels of every row, weighted by D's own probability of each, over n."""
-    n = tf.cast(tf.shape(x)[0], tf.float32)
-    p = tf.reshape(d(x, training=False), [-1])
-    xs = tf.concat([x, x], 0)
-    ys = tf.concat([tf.ones_like(y), tf.zeros_like(y)], 0)
-    return (lambda x, y: tu.label_log_prob(d, x, y)), (xs, ys), tf.concat([p, 1.0 - p], 0) / n
-
-
 DISCRIMINATOR_FISHERS = {  # build(d, x, y) -> (log_prob, inputs, weights) of D's Fisher
-    "empirical": Method("at the true labels, as the seed", _empirical_terms),
+    "empirical": Method("at the true labels, as the seed", "training_utils:empirical_fisher_terms"),
     "model": Method("expected over D's own labels: label-free, p(1-p) (d logit/d theta)**2",
-                    _model_terms, rows=2),
+                    "training_utils:model_fisher_terms", rows=2),
 }
 
 
@@ -378,18 +363,23 @@ ROLES = {"generator": "generator_head", "discriminator": "discriminator"}  # eac
 ARCHITECTURES = {"generator": generator_architecture, "discriminator": discriminator_architecture}
 
 
+def methods(architecture: dict) -> dict:
+    """{selector: its Method} of every selector an architecture records."""
+    return {c: TABLES[c][v] for c, v in architecture.items() if c in TABLES}
+
+
 def build(architecture: dict, role: str):
     """The network part (``GeneratorHead`` or ``Discriminator``) an architecture describes."""
-    methods = {c: TABLES[c][v] for c, v in architecture.items() if c in TABLES}
-    return TABLES[ROLES[role]][architecture[ROLES[role]]].build(architecture, methods)
+    return TABLES[ROLES[role]][architecture[ROLES[role]]].build(architecture, methods(architecture))
 
 
-def build_trainer(config: dict) -> tu.Trainer:
+def build_trainer(config: dict):
     """A fresh Trainer for train.py's constants: both networks built (generator first, as the
     seeded initial weights expect), Adam and EWC state, and the method's other parts."""
     generator = build(generator_architecture(config), "generator")
     discriminator = build(discriminator_architecture(config), "discriminator")
-    return tu.Trainer.create(generator, discriminator, config,
+    from training.training_utils import Trainer
+    return Trainer.create(generator, discriminator, config,
                              reward=REWARDS[config["reward"]].build,
                              objective=POLICY_GRADIENTS[config["policy_gradient"]].build,
                              pool=DISCRIMINATOR_BATCHES[config["discriminator_batch"]].build,

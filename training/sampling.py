@@ -21,7 +21,7 @@ import numpy as np
 import utils
 from training import oracle, rules
 from training import measuring
-from training import model as model_lib
+from training.encodings import grouped_residue_tables
 
 ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight, at
 ACCEPTANCE_CANDIDATES = 2**19   # most this many candidates in all (fewer latents for wide heads)
@@ -33,6 +33,25 @@ MAX_WINDOW_CANDIDATES = 2**25   # candidates in the windows measured at once (ab
                                 # their weights and labels)
 FOLD_CHUNK = 2**15              # candidates scored at once by the folded scorer (cache-sized)
 SMALL_SPAN = 2**62              # a latent range wider than this is drawn through its residues
+OUTPUT_LIMIT = float(utils.FLOAT64_EXACT)  # outputs beyond this have no integer resolution: divergence
+
+
+class GeneratorDivergedError(utils.OptimusError):
+    """The generator emitted NaN, inf, a non-positive value or a value beyond OUTPUT_LIMIT."""
+
+
+def check_outputs(x: np.ndarray) -> np.ndarray:
+    """Return x as float64 if every value is finite and in (0, OUTPUT_LIMIT]; else raise.
+
+    Runs before any primality label is computed, so nothing downstream sees a bad value.
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    bad = ~(np.isfinite(x) & (x > 0) & (x <= OUTPUT_LIMIT))
+    if bad.any():
+        raise GeneratorDivergedError(
+            f"generator emitted {int(bad.sum())} of {x.size} outputs that are NaN, inf, <= 0 or "
+            f"> {OUTPUT_LIMIT:.0e} (first: {x[bad][0]!r})")
+    return x
 
 
 @dataclass
@@ -72,7 +91,7 @@ class PointMasses:
 
     def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
         """(candidates, accepted): each latent's candidate, exactly, and True for every one."""
-        x = model_lib.check_outputs(self.outputs(z))
+        x = check_outputs(self.outputs(z))
         return utils.to_odd_integer(x), np.ones(x.shape, dtype=bool)
 
     def stream(self, size: int, rng: np.random.Generator) -> tuple:
@@ -103,23 +122,23 @@ class FoldedScorer:
     """The score of a candidate n = 2*(offsets*z + k) + 1 from its residues, in numpy.
 
     The scorer's first layer is linear in the residue features, so it folds into one table per
-    group of primes (``model.grouped_residue_tables``), indexed by n modulo the group's product:
+    group of primes (``encodings.grouped_residue_tables``), indexed by n modulo the group's product:
     row m holds the layer's pre-activation share of the group's features of m (the first table
     also holds the bias). A score is then one row per group, the activation, and the rest of
     the MLP. The same scores as the Keras scorer up to float32 rounding (about 1e-5).
     """
 
     def __init__(self, head):
-        dense = [layer for layer in head.score.layers if layer.get_weights()]
-        groups = model_lib.grouped_residue_tables(oracle.odd_primes(head.architecture["largest_prime"]))
-        weights, bias = (w.astype(np.float64) for w in dense[0].get_weights())
+        dense = head.dense_weights()
+        groups = grouped_residue_tables(oracle.odd_primes(head.architecture["largest_prime"]))
+        weights, bias = (w.astype(np.float64) for w in dense[0])
         starts = np.cumsum([0] + [table.shape[1] for _, table in groups])
         self.moduli = [m for m, _ in groups]
         self.tables = [(table.astype(np.float64) @ weights[a:b] + (bias if i == 0 else 0.0)).astype(np.float32)
                        for i, ((_, table), a, b) in enumerate(zip(groups, starts[:-1], starts[1:]))]
         self.offsets = head.offsets
         self.activation = NUMPY_ACTIVATIONS[head.architecture["generator_activation"]]
-        self.layers = [tuple(w.astype(np.float32) for w in layer.get_weights()) for layer in dense[1:]]
+        self.layers = [tuple(w.astype(np.float32) for w in layer) for layer in dense[1:]]
         self.hidden = len(dense) > 1  # else the first layer is the score itself
 
     @staticmethod
@@ -149,6 +168,54 @@ class FoldedScorer:
                     h = self.activation(h) if i < len(self.layers) - 1 else h
             out[s:s + FOLD_CHUNK] = h.reshape(-1)
         return out
+
+
+def candidates(offsets: int, z, k=None) -> np.ndarray:
+    """The candidates 2*(offsets*z + k)+1 of latents z (n,), exactly: every choice's (n,
+    offsets), or choice k (n,) of each; uint64 below 2**64, else Python ints."""
+    z = utils.integers(z).reshape(-1, 1)
+    k = np.arange(offsets) if k is None else np.asarray(k).reshape(-1, 1)
+    shape = (len(z), offsets) if k.ndim == 1 else (len(z), 1)
+    if z.dtype == object or (z.size and z.max() >= 2**62 // offsets):
+        out = 2 * (offsets * z.astype(object) + k.astype(object)) + 1
+    else:
+        out = np.uint64(2) * (np.uint64(offsets) * z.astype(np.uint64) + k.astype(np.uint64)) + np.uint64(1)
+    return out.reshape(shape) if k.ndim == 1 else out.reshape(-1)
+
+
+def latents_for(offsets: int, lo: int, hi: int) -> tuple:
+    """The latents whose windows meet the odd integers of [lo, hi]: (low, high)."""
+    span = 2 * offsets
+    return max((lo - 1) // span, 0), (hi - 1) // span
+
+
+class FoldedHead:
+    """An offset head that folds (``FoldedScorer.fits``), from its weight file's arrays alone: what
+    drawing primes asks of a generator, without TensorFlow (``checkpoint.load_generator``).
+    dense: the (kernel, bias) of its scorer's Dense layers, first to last."""
+    mirror = False
+
+    def __init__(self, architecture: dict, methods: dict, dense: list):
+        self.architecture, self.offsets, self.dense = architecture, architecture["offsets"], dense
+        self.input, self.acceptance = methods["generator_input"], methods["acceptance"]
+        self.encoding = self.input.build
+
+    @staticmethod
+    def fits(architecture: dict, methods: dict) -> bool:
+        """Whether the generator ``architecture`` records is one whose scorer folds."""
+        return architecture["generator_head"] == "offset" and FoldedScorer.fits(FoldedHead(architecture, methods, []))
+
+    def dense_weights(self) -> list:
+        return self.dense
+
+    def candidates(self, z, k=None) -> np.ndarray:
+        return candidates(self.offsets, z, k)
+
+    def latents_for(self, lo: int, hi: int) -> tuple:
+        return latents_for(self.offsets, lo, hi)
+
+    def sampler(self, how: str, low: int, high: int):
+        return OffsetSampler(self, how, low, high)
 
 
 # ---------------------------------------------------------------------------------------------

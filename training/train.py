@@ -75,17 +75,7 @@ DEFAULTS = {k: v for k, v in dict(globals()).items()
 USAGE = "usage: python training/train.py [--name=value ...]   (train, or resume up to nb_batches)"
 REGISTRY = Path(__file__).resolve().parent / "registry.py"  # its tables' values are listed by --help
 
-if __name__ == "__main__":  # --help answers at once; then set up before TensorFlow is imported
-    if rules.wants_help(sys.argv[1:]):
-        sys.exit(rules.print_help(USAGE, DEFAULTS, rules.constant_docs(__file__), rules.table_docs(REGISTRY)))
-    utils.watch_ctrl_c("Stopped before the first batch; the last saved checkpoint is intact.")
-    utils.quiet_startup()
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
-
-from training import checkpoint, measuring, model, registry, training_utils  # noqa: E402
+from training import checkpoint, measuring, registry, sampling  # noqa: E402  (none imports TensorFlow)
 
 
 MEMORY_LIMIT = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2  # bytes a batch may
@@ -145,6 +135,24 @@ def parse_config(argv: list) -> dict:
             f"about {needed / 2**30:.1f} GiB, more than the {MEMORY_LIMIT / 2**30:.1f} GiB allowed "
             "(half of this machine's memory); lower batch_size, offsets or the networks' units")
     return config
+
+
+if __name__ == "__main__":  # --help and every refusal of the arguments answer before TensorFlow is imported
+    if rules.wants_help(sys.argv[1:]):
+        sys.exit(rules.print_help(USAGE, DEFAULTS, rules.constant_docs(__file__), rules.table_docs(REGISTRY)))
+    try:
+        parse_config(sys.argv[1:])
+    except utils.OptimusError as err:
+        utils.print_error(err)
+        sys.exit(2)
+    utils.watch_ctrl_c("Stopped before the first batch; the last saved checkpoint is intact.")
+    utils.quiet_startup()
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
+
+from training import training_utils  # noqa: E402
 
 
 ABANDONED = ("Abandoned the batch in progress; the last saved checkpoint is intact. "
@@ -359,7 +367,7 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
         training_utils.consolidate(trainer, z[latent[fisher]], pool[fisher], pool_labels[fisher],
                                    config["fisher_decay"])
     except tf.errors.InvalidArgumentError as err:  # an index drawn from a policy gone NaN
-        raise model.GeneratorDivergedError(f"batch {batch} diverged in its compiled steps "
+        raise sampling.GeneratorDivergedError(f"batch {batch} diverged in its compiled steps "
                                            f"({utils.one_line(err)[:160]})") from None
     beliefs = trainer.discriminator.beliefs(x)
     choices = trainer.generator.choices(z, x)

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 import utils
-from training import oracle
+from training import oracle, sampling
 from training import model as model_lib
 
 # Losses and rewards
@@ -79,6 +79,35 @@ def ewc_penalty(weights, fisher, anchor, lambda_) -> tf.Tensor:
 def clipped(p) -> tf.Tensor:
     """p clipped to [utils.LOG_EPSILON, 1 - utils.LOG_EPSILON], for a log."""
     return tf.clip_by_value(p, utils.LOG_EPSILON, 1.0 - utils.LOG_EPSILON)
+
+
+# The registry's rewards (p: D's clipped belief, log_pi: log pi(k | z)) and D's losses
+def belief_reward(p, log_pi):
+    return p
+
+
+def log_reward(p, log_pi):
+    return tf.math.log(p)
+
+
+def focal_reward(p, log_pi):
+    return tf.pow(1.0 - p, FOCAL_GAMMA) * tf.math.log(p)
+
+
+def constant_reward(p, log_pi):
+    return tf.zeros_like(p)
+
+
+def entropy_reward(p, log_pi):
+    return tf.math.log(p) - log_pi
+
+
+def focal_loss():
+    return keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA)
+
+
+def bce_loss():
+    return keras.losses.BinaryCrossentropy()
 
 
 def fisher_diagonal(variables, log_prob, inputs: tuple, weights) -> list:
@@ -342,15 +371,15 @@ def exact_objective(logits, beliefs, reward_of, seed) -> tuple:
 def sampled_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray:
     """An offset head's training candidates for latents z: offsets sampled from its policy.
 
-    Returns float64 x of shape (n,), checked like ``model.check_outputs``; a policy whose logits
+    Returns float64 x of shape (n,), checked like ``sampling.check_outputs``; a policy whose logits
     are not finite draws offsets outside [0, offsets): GeneratorDivergedError.
     """
     sample = trainer.compiled("sample", _build_sampler)
     z = np.asarray(z, np.float64).reshape(-1)
-    x = model_lib.check_outputs(sample(tf.constant(z.reshape(-1, 1)), trainer.batch_seed(batch)).numpy())
+    x = sampling.check_outputs(sample(tf.constant(z.reshape(-1, 1)), trainer.batch_seed(batch)).numpy())
     k = x - trainer.generator.offsets * z
     if not np.all((k >= 0) & (k < trainer.generator.offsets)):
-        raise model_lib.GeneratorDivergedError(
+        raise sampling.GeneratorDivergedError(
             f"the offset head's policy is not finite: {int(np.sum((k < 0) | (k >= trainer.generator.offsets)))} "
             f"of {z.size} offsets fell outside [0, {trainer.generator.offsets})")
     return x
@@ -374,6 +403,12 @@ def train_score_function(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels:
 def window_candidates(offsets: int, z: np.ndarray) -> np.ndarray:
     """Every offset's output offsets*z + k of latents z (n,): float64 (n * offsets,), by latent."""
     return (offsets * np.asarray(z, np.float64).reshape(-1, 1) + np.arange(offsets)).reshape(-1)
+
+
+def every_window_candidate(head, z, x, labels) -> tuple:
+    """D's batch of every candidate of every latent's window: (candidates, labels, latent of each)."""
+    every = window_candidates(head.offsets, z)
+    return every, label(every), np.repeat(np.arange(len(z)), head.offsets)
 
 
 def policy_fisher_terms(trainer: Trainer, z) -> tuple:
@@ -424,7 +459,7 @@ def train_pathwise(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.nd
     logs = {"generator_loss": [], "discriminator_loss": [], "prime_ratio": []}
     for _ in range(trainer.config["steps"]):
         g_loss, d_loss, x_next = step(z_t, tf.constant(y))
-        y = label(model_lib.check_outputs(x_next.numpy())).reshape(-1, 1)
+        y = label(sampling.check_outputs(x_next.numpy())).reshape(-1, 1)
         logs["generator_loss"].append(float(g_loss))
         logs["discriminator_loss"].append(float(d_loss))
         logs["prime_ratio"].append(float(y.mean()))
@@ -463,6 +498,23 @@ def label_log_prob(d, x, y):
     p = clipped(tf.reshape(d(x, training=False), [-1]))
     y = tf.reshape(y, [-1])
     return y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p)
+
+
+def empirical_fisher_terms(d, x, y) -> tuple:
+    """D's Fisher at the true labels, as the seed: (log_prob, inputs, weights) for
+    ``fisher_diagonal``, each row 1/n."""
+    n = tf.cast(tf.shape(x)[0], tf.float32)
+    return (lambda x, y: label_log_prob(d, x, y)), (x, y), tf.fill([tf.shape(x)[0]], 1.0 / n)
+
+
+def model_fisher_terms(d, x, y) -> tuple:
+    """D's Fisher over its own labels: both labels of every row, weighted by D's probability of
+    each, over n."""
+    n = tf.cast(tf.shape(x)[0], tf.float32)
+    p = tf.reshape(d(x, training=False), [-1])
+    xs = tf.concat([x, x], 0)
+    ys = tf.concat([tf.ones_like(y), tf.zeros_like(y)], 0)
+    return (lambda x, y: label_log_prob(d, x, y)), (xs, ys), tf.concat([p, 1.0 - p], 0) / n
 
 
 def _build_fisher_fns(trainer: Trainer) -> dict:
