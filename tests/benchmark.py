@@ -21,6 +21,8 @@ Measured, all with fixed seeds:
 - ``measuring.test_models`` on EVAL_SAMPLES latents with untrained default networks;
 - the README's main job, ``python training/train.py`` with every default but the folder, as a
   subprocess: TensorFlow's import, 100 batches, sessions, saves and the report;
+- ``test.py --primes=5 --bits=4096`` as a subprocess: its wall time over the seconds its primes
+  took (what it reports), so the rest is the command's start and loading;
 - prime generators at 32, 62, 512 and 1024 bits: the shipped pair's sampler (``sampling.draw_primes``),
   uniform rejection, a wheel of candidates coprime to 31#, incremental search and
   ``sympy.randprime``: primes per second, oracle calls per prime and the residue tv of the output;
@@ -34,6 +36,7 @@ import contextlib
 import functools
 import io
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -89,6 +92,7 @@ TIME_TO_SCORE_BATCHES = 30      # batches of the fresh default run
 TIME_TO_SCORE_SESSIONS = 5      # a test session every this many batches in that run
 OTHER_BATCHES = 3               # timed batches of the seed's method and of the GLN, after a warm-up
 EVAL_SAMPLES = 10**5            # latents of the test_models timing
+BIG_PRIMES, BIG_BITS = 5, 4096  # test.py --primes=5 --bits=4096: its wall time over its primes' time
 
 # The original on 2 CPU cores (measured on its code after minimal compatibility edits)
 ORIGINAL_BATCH_S = 38.0         # one default batch (75 steps), seconds
@@ -225,6 +229,17 @@ def main_job_seconds() -> tuple:
         result = subprocess.run([sys.executable, str(ROOT / "training" / "train.py"),
                                  f"--checkpoint_dir={directory}"], capture_output=True, text=True)
         return time.perf_counter() - start, result.returncode
+
+
+def big_primes_seconds() -> tuple:
+    """(wall seconds, seconds its primes took as it reports them, exit status) of
+    ``test.py --primes=BIG_PRIMES --bits=BIG_BITS``: the command's start and loading beside the draw."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, str(ROOT / "test.py"), f"--primes={BIG_PRIMES}",
+                             f"--bits={BIG_BITS}", f"--seed={SEED}"], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    drawn = re.search(r" in ([0-9.]+) s:", result.stderr)
+    return wall, float(drawn.group(1)) if drawn else float("nan"), result.returncode
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,6 +497,7 @@ def main(mode: str) -> int:
     seed_s = statistics.median(other_batches(["--generator_head=real", "--discriminator=seed", "--discriminator_input=scalar"]))
     gln_s = statistics.median(other_batches(["--discriminator=gln"]))
     main_s, main_status = main_job_seconds()
+    big_wall, big_drawn, big_status = big_primes_seconds()
     generator_lines, generator_failures, generator_pairs = generators_report()
     load_end = os.getloadavg()
 
@@ -535,6 +551,9 @@ def main(mode: str) -> int:
               "model building and first calls included, TF import not")
     table.row("main_job_s, the README's main job", f"{main_s:.0f} s",
               f"python training/train.py, 100 default batches, TF import included (exit {main_status})")
+    table.row(f"test.py --primes={BIG_PRIMES} --bits={BIG_BITS}", f"{big_wall / big_drawn:.2f}x",
+              f"its wall time over its primes' time: {big_wall:.1f} s over {big_drawn:.1f} s, the "
+              f"process's start and loading included (exit {big_status})")
     for line in generator_lines:
         table.title(line)
     table.row("benchmark wall time", f"{time.perf_counter() - wall_start:.0f} s", "imports excluded")
@@ -542,6 +561,7 @@ def main(mode: str) -> int:
     failures = [text for ok, text in (
         (small["agree"] and large["agree"], "oracle.is_prime disagrees with sympy.isprime"),
         (main_status == 0, f"the main job exited with status {main_status}"),
+        (big_status == 0, f"test.py --primes={BIG_PRIMES} --bits={BIG_BITS} exited with status {big_status}"),
     ) if not ok] + generator_failures
     print(table, flush=True)
     for text in failures:
@@ -549,7 +569,8 @@ def main(mode: str) -> int:
     print(f"summary: oracle_vs_sympy={oracle_ratio:.1f} oracle_Mps={small['fast'] / 1e6:.2f} "
           f"batch_s={batch_s:.2f} time_to_score2_s={time_to_score:.1f} seed_batch_s={seed_s:.2f} "
           f"default_over_seed_batch={batch_s / seed_s:.2f} gln_batch_s={gln_s:.2f} "
-          f"eval_100k_s={eval_s:.2f} main_job_s={main_s:.0f} " + " ".join(generator_pairs), flush=True)
+          f"eval_100k_s={eval_s:.2f} main_job_s={main_s:.0f} primes_4096_over_draw={big_wall / big_drawn:.2f} "
+          + " ".join(generator_pairs), flush=True)
     return 1 if failures else 0
 
 

@@ -31,7 +31,8 @@ ACCEPTANCE_SEED = 0             # seed of those latents (fixed: a generator's sa
                                 # of its weights and latent range alone)
 MAX_WINDOW_CANDIDATES = 2**25   # candidates in the windows measured at once (about 1 GiB with
                                 # their weights and labels)
-FOLD_CHUNK = 2**15              # candidates scored at once by the folded scorer (cache-sized)
+FOLD_CHUNK = 4096               # candidates scored at once by the folded scorer: their rows stay in
+                                # cache (2.3x faster than 2**15 on 16k proposals, the same scores)
 SMALL_SPAN = 2**62              # a latent range wider than this is drawn through its residues
 OUTPUT_LIMIT = float(utils.FLOAT64_EXACT)  # outputs beyond this have no integer resolution: divergence
 
@@ -156,11 +157,12 @@ class FoldedScorer:
         out = np.empty(len(k), np.float32)
         odd = 2 * np.asarray(k, np.int64) + 1
         for s in range(0, len(k), FOLD_CHUNK):
-            rows = [table[(2 * self.offsets * r + odd[s:s + FOLD_CHUNK]) % m]
-                    for m, table, r in zip(self.moduli, self.tables, residues[:, s:s + FOLD_CHUNK])]
-            h = rows[0]
-            for row in rows[1:]:
-                h += row
+            piece = odd[s:s + FOLD_CHUNK]
+            h, row = np.empty((2, len(piece), self.tables[0].shape[1]), np.float32)
+            for j, (m, table, r) in enumerate(zip(self.moduli, self.tables, residues[:, s:s + FOLD_CHUNK])):
+                np.take(table, (2 * self.offsets * r + piece) % m, axis=0, out=row if j else h, mode="clip")
+                if j:
+                    h += row
             if self.hidden:
                 h = self.activation(h)
                 for i, (w, b) in enumerate(self.layers):
