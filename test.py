@@ -169,8 +169,10 @@ def _print_primes(config: dict) -> int:
     if config["json"] or config["candidates"]:
         raise utils.OptimusError("--primes prints primes on stdout: leave out --json and --candidates")
     progress = sampling.Progress(sys.stderr)
-    generator = (checkpoint.load_networks(config["checkpoint_dir"])[0] if config["distribution"]  # whole
-                 else checkpoint.load_generator(config["checkpoint_dir"]))  # windows: Keras scores them
+    if config["distribution"]:  # whole windows, scored by the Keras network as in test sessions
+        generator = checkpoint.load_networks(config["checkpoint_dir"])[0]
+    else:  # the folded scorer where it fits: no TensorFlow
+        generator = checkpoint.load_generator(config["checkpoint_dir"])
     try:
         primes, stats = sampling.draw_primes(generator, config["primes"], lo, hi, config["seed"], progress)
     finally:

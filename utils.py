@@ -258,7 +258,8 @@ def on_ctrl_c(handler: Callable[[], None]):
 
 
 def quiet_startup(modules: Sequence[str] = ("tensorflow", "keras")) -> None:
-    """For an entry script, before anything imports TensorFlow: import it at a documented log level.
+    """Before anything imports TensorFlow (an entry script, or test.py's first network): import it
+    at a documented log level.
 
     TensorFlow's C++ side obeys TF_CPP_MIN_LOG_LEVEL (set here to TF_LOG_LEVEL unless the user
     chose one), except for the notes it prints while it loads, before its logging starts. Those

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import checkpoint, encodings, model, registry, train
+from training import checkpoint, encodings, model, registry, sampling, train
 
 Z = np.array([[1.0], [7.0], [1e3], [1e5], [5e5], [1e6], [1e7]], dtype=np.float32)
 # The largest candidate any generator can emit: the offset head at its limits
@@ -320,3 +320,8 @@ def test_the_bits_comparison_above_catches_a_float32_candidate():
     n = 2 * int(x) + 1
     assert exact.tolist() == [2.0 * int(c) - 1.0 for c in reversed(format(n, f"0{model.BIT_WIDTH}b"))]
     assert rounded.tolist() != exact.tolist()
+
+
+def test_the_activations_are_the_same_three_wherever_they_are_named():
+    """The registry's rule (no TensorFlow), the Keras layers and the folded scorer's numpy copies."""
+    assert set(registry.ACTIVATIONS) == set(model.ACTIVATIONS) == set(sampling.NUMPY_ACTIVATIONS)

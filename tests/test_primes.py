@@ -121,20 +121,31 @@ def test_the_folded_scorer_gives_the_networks_scores(argv):
 
 def test_a_folding_generator_draws_the_same_primes_from_its_weight_file_alone(tmp_path):
     """load_generator reads a folding head's scorer from its .h5 with h5py (no TensorFlow in
-    test.py --primes): the same primes as the Keras head. Controls: a head that does not fold
-    comes back as the Keras network, and a file whose weights are not its architecture's is refused."""
-    head = random_head(["--acceptance=window"])
-    checkpoint.save_network(head.model, tmp_path / checkpoint.GENERATOR_FILE, head.architecture)
+    test.py --primes): the same primes as the Keras head. Controls: heads that do not fold, or
+    that stream whole windows (no acceptance per candidate), come back as the Keras network; a
+    file whose weights are not its architecture's, and a checkpoint without its discriminator,
+    are refused."""
+    def saved(head):
+        checkpoint.save_network(head.model, tmp_path / checkpoint.GENERATOR_FILE, head.architecture)
+        return head
+    d = registry.build(registry.discriminator_architecture(train.parse_config([])), "discriminator")
+    checkpoint.save_network(d.model, tmp_path / checkpoint.DISCRIMINATOR_FILE, d.architecture)
+    head = saved(random_head(["--acceptance=window"]))
     loaded = checkpoint.load_generator(tmp_path)
     assert isinstance(loaded, sampling.FoldedHead)
     lo, hi = optimus_test.prime_range(bits=64)
     assert sampling.draw_primes(loaded, 200, lo, hi, seed=4)[0] == sampling.draw_primes(head, 200, lo, hi, seed=4)[0]
-    latent = random_head(["--generator_input=latent", "--acceptance=none"])
-    checkpoint.save_network(latent.model, tmp_path / checkpoint.GENERATOR_FILE, latent.architecture)
-    assert type(checkpoint.load_generator(tmp_path)) is type(latent)
+    for argv in (["--generator_input=latent", "--acceptance=none"], ["--acceptance=none"]):
+        other = saved(random_head(argv))
+        assert type(checkpoint.load_generator(tmp_path)) is type(other)
+        assert len(sampling.draw_primes(checkpoint.load_generator(tmp_path), 5, lo, hi, seed=4)[0]) == 5
     narrow = random_head(["--acceptance=window", "--generator_units=32"])
     checkpoint.save_network(narrow.model, tmp_path / checkpoint.GENERATOR_FILE, head.architecture)
     with pytest.raises(utils.OptimusError, match="not a weight file of a known generator.*shapes"):
+        checkpoint.load_generator(tmp_path)
+    saved(head)
+    (tmp_path / checkpoint.DISCRIMINATOR_FILE).unlink()
+    with pytest.raises(utils.OptimusError, match="Optimus_Discriminator.h5: missing checkpoint file"):
         checkpoint.load_generator(tmp_path)
 
 

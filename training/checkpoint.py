@@ -443,30 +443,40 @@ def _names(values) -> list:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
-def load_generator(directory):
-    """The generator of a checkpoint, for drawing primes: as numpy tables when its scorer folds
-    (``sampling.FoldedHead``, no TensorFlow), else rebuilt in Keras (``load_network``)."""
-    directory = Path(directory)
-    refuse_interrupted(directory)
-    path = directory / GENERATOR_FILE
-    if not path.is_file() and not (directory / DISCRIMINATOR_FILE).is_file():
-        raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
+def _arrays(path: Path, role: str) -> tuple:
+    """(checked architecture, [kernel, bias] of each layer) of a weight file, read with h5py
+    alone; a file that is not a known ``role``'s, or holds non-finite weights, is refused."""
     require_file(path)
     try:
-        architecture = checked_architecture(read_architecture(path), "generator")
-        methods = registry.methods(architecture)
-        if not sampling.FoldedHead.fits(architecture, methods):
-            return load_network(path, "generator")
-        dense = read_dense_weights(path)
-        widths = ([methods["generator_input"].build.width(architecture)]
-                  + [architecture["generator_units"]] * architecture["generator_layers"] + [1])
-        shapes = [[tuple(w.shape) for w in layer] for layer in dense]
-        if shapes != [[(a, b), (b,)] for a, b in zip(widths[:-1], widths[1:])]:
-            raise ValueError(f"its layers' shapes {shapes} are not this architecture's")
+        architecture = checked_architecture(read_architecture(path), role)
+        arrays = read_dense_weights(path)
     except Exception as err:  # h5py, json and the checks raise many types for a bad file
-        raise unusable(path, "a known generator", err)
-    if not all(np.isfinite(w).all() for layer in dense for w in layer):
+        raise unusable(path, f"a known {role}", err)
+    if not all(np.isfinite(w).all() for layer in arrays for w in layer):
         raise utils.OptimusError(f"{path}: holds non-finite weights; {RESTORE_HINT}")
+    return architecture, arrays
+
+
+def load_generator(directory):
+    """The generator of a checkpoint, for drawing primes: as numpy tables when its scorer folds
+    (``sampling.FoldedHead``, no TensorFlow), else rebuilt in Keras (``load_networks``). The
+    discriminator's file is checked either way: a checkpoint is used whole or refused."""
+    directory = Path(directory)
+    g_path = directory / GENERATOR_FILE
+    refuse_interrupted(directory)
+    if not g_path.is_file() and not (directory / DISCRIMINATOR_FILE).is_file():
+        raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
+    architecture, dense = _arrays(g_path, "generator")
+    methods = registry.methods(architecture)
+    if not sampling.FoldedHead.fits(architecture, methods):
+        return load_networks(directory)[0]
+    _arrays(directory / DISCRIMINATOR_FILE, "discriminator")
+    widths = ([methods["generator_input"].build.width(architecture)]
+              + [architecture["generator_units"]] * architecture["generator_layers"] + [1])
+    shapes = [[tuple(w.shape) for w in layer] for layer in dense]
+    if shapes != [[(a, b), (b,)] for a, b in zip(widths[:-1], widths[1:])]:
+        raise unusable(g_path, "a known generator", ValueError(f"its layers' shapes {shapes} are not "
+                                                               "this architecture's"))
     return sampling.FoldedHead(architecture, methods, dense)
 
 

@@ -19,6 +19,7 @@ MAX_LARGEST_PRIME = 257         # above this the encoding's width, sum(p-1), pas
 BIT_WIDTH = 38                  # binary digits read: every candidate below 2**38 (the offset head's
                                 # largest, offsets 4096 at z = 2**24, is below 2**37)
 
+
 def residue_tables(primes) -> tuple:
     """Per prime p: the (p, p-1) feature table and its derivative in n, both float32.
 
@@ -58,8 +59,6 @@ def grouped_residue_tables(primes: tuple) -> tuple:
         n = np.arange(math.prod(group))
         joined.append((math.prod(group), np.concatenate([tables[p][n % p] for p in group], axis=1)))
     return tuple(joined)
-
-
 
 
 class Encoding:
@@ -146,7 +145,7 @@ class Residues(Encoding):
         parts = [(t, residues_mod(m)) for m, t in grouped_residue_tables(oracle.odd_primes(architecture["largest_prime"]))]
         out = np.empty((*parts[0][1].shape, sum(t.shape[1] for t, _ in parts)), np.float32)
         start = 0
-        for table, rows in parts:  # rows < len(table): mode "clip" changes nothing, and skips a copy
+        for table, rows in parts:  # rows < len(table): mode "clip" changes nothing
             np.take(table, rows, axis=0, out=out[..., start:start + table.shape[1]], mode="clip")
             start += table.shape[1]
         return out

@@ -461,7 +461,7 @@ def split(inputs, features, outputs) -> tuple:
 
 
 # ---------------------------------------------------------------------------------------------
-# Generating and labelling
+# Running a network on many inputs
 
 
 def forward(network, inputs) -> np.ndarray:

@@ -4,13 +4,16 @@ A method is a choice of parts: a generator head and what its network reads, a di
 what it reads, the generator's reward and gradient estimator, the discriminator's batch, loss and
 Fisher. Each selector's table maps its values to a ``Method``: the one-line ``doc`` that
 train.py --help lists, the constants it ``reads`` (given otherwise: refused), the constants its
-network's weight file ``stores``, and ``build``: a function, an encoding, or a class where the
-part holds state (the two networks). What a value needs of the other chosen values is one table,
+network's weight file ``stores``, and what it ``builds``: an encoding, a function, or a
+"module:name" in training/ of a network's class (a part that holds state) or a TensorFlow
+function, imported when first built (``Method.build``), so that nothing here imports TensorFlow.
+What a value needs of the other chosen values is one table,
 ``REQUIRES``. train.py's rules and cross-checks, the constants a resume must keep and the weight
 files' keys all come from here.
 
-The networks' classes are in ``networks.py``, the encodings in ``encodings.py``, the layers in
-``model.py``: a new method is its layer, encoding or network there, plus one entry here.
+The networks' classes are in ``networks.py``, the encodings in ``encodings.py``, the digit readers
+in ``readers.py``, the layers in ``model.py``, the rewards, losses and Fisher terms in
+``training_utils.py``: a new method is its piece there, plus one entry here.
 """
 import importlib
 from dataclasses import dataclass
@@ -380,8 +383,8 @@ def build_trainer(config: dict):
     discriminator = build(discriminator_architecture(config), "discriminator")
     from training.training_utils import Trainer
     return Trainer.create(generator, discriminator, config,
-                             reward=REWARDS[config["reward"]].build,
-                             objective=POLICY_GRADIENTS[config["policy_gradient"]].build,
-                             pool=DISCRIMINATOR_BATCHES[config["discriminator_batch"]].build,
-                             loss=DISCRIMINATOR_LOSSES[config["discriminator_loss"]].build,
-                             fisher=DISCRIMINATOR_FISHERS[config["discriminator_fisher"]])
+                          reward=REWARDS[config["reward"]].build,
+                          objective=POLICY_GRADIENTS[config["policy_gradient"]].build,
+                          pool=DISCRIMINATOR_BATCHES[config["discriminator_batch"]].build,
+                          loss=DISCRIMINATOR_LOSSES[config["discriminator_loss"]].build,
+                          fisher=DISCRIMINATOR_FISHERS[config["discriminator_fisher"]])

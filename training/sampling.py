@@ -204,8 +204,10 @@ class FoldedHead:
 
     @staticmethod
     def fits(architecture: dict, methods: dict) -> bool:
-        """Whether the generator ``architecture`` records is one whose scorer folds."""
-        return architecture["generator_head"] == "offset" and FoldedScorer.fits(FoldedHead(architecture, methods, []))
+        """Whether the generator ``architecture`` records folds, and streams by its scores alone
+        (an acceptance per candidate: ``OffsetSampler.stream``)."""
+        return (architecture["generator_head"] == "offset" and methods["acceptance"].per_candidate
+                and FoldedScorer.fits(FoldedHead(architecture, methods, [])))
 
     def dense_weights(self) -> list:
         return self.dense
