@@ -183,7 +183,7 @@ def fresh_default_run() -> dict:
     """
     timer, sessions, start = PhaseTimer(), [], [0.0]
     phases = [(training_utils, name, functools.partial(timer.wrap, name))
-              for name in ("sampled_candidates", "label", "undersample", "train_batch", "consolidate")]
+              for name in ("sampled_candidates", "label", "undersample", "train_score_function", "consolidate")]
     phases += [(train.checkpoint, "save", functools.partial(timer.wrap, "save"))]
 
     def session(fn):
@@ -532,7 +532,7 @@ def main(mode: str) -> int:
     phases, total = run["phases"], sum(r["seconds"] for r in rows)
     table.title(f"  where those {len(rows)} batches went (timing shims; saves and sessions are outside batches):")
     for name, text in (("sampled_candidates", "sample the offsets"), ("label", "oracle labels"),
-                       ("undersample", "undersampling"), ("train_batch", "D phase + G phase (compiled)"),
+                       ("undersample", "undersampling"), ("train_score_function", "D phase + G phase (compiled)"),
                        ("consolidate", "Fisher of both networks, EWC")):
         table.row(f"  {text}", f"{100 * phases[name] / total:.1f} %", f"{1e3 * phases[name] / len(rows):.1f} ms per batch")
     table.row("  checkpoint save, per batch", f"{1e3 * phases['save'] / len(rows):.0f} ms", "six files, one commit")

@@ -274,3 +274,10 @@ def test_the_readmes_example_adds_a_discriminator_input_in_one_entry(monkeypatch
     monkeypatch.setitem(train.RULES, "discriminator_input", registry.method_rules()["discriminator_input"])
     status, out, err = run_main(["--discriminator_input=ternary", f"--checkpoint_dir={tmp_path / 'no'}"])
     assert status == 2 and "--discriminator_input=ternary: discriminator_input must be" in error_line(err)
+
+
+def test_every_generator_head_has_its_batch_step():
+    """training_utils.BATCHES picks the step of each head's method (train.py's run_batch)."""
+    from training import training_utils as tu
+    assert set(tu.BATCHES) == set(registry.GENERATOR_HEADS)
+    assert tu.BATCHES["offset"] is tu.score_function_batch and tu.BATCHES["real"] is tu.pathwise_batch

@@ -915,7 +915,7 @@ def test_constants_that_would_overflow_or_run_out_of_memory_are_refused(argv, na
 def test_a_fresh_run_that_fails_before_its_first_save_leaves_no_folder(run_main, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise sampling.GeneratorDivergedError("generator emitted 1 of 1 outputs that are NaN")
-    monkeypatch.setattr(tu, "train_batch", broken)
+    monkeypatch.setattr(tu, "train_score_function", broken)
     folder = tmp_path / "a" / "b"
     status, out, err = run_main(train, [f"--checkpoint_dir={folder}", *TINY, "--nb_batches=2"])
     assert status == 2 and "NaN" in error_line(err)

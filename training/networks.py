@@ -1,5 +1,6 @@
 """The two networks as objects: each owns its Keras model, built from an architecture record, and
-offers what the training step, the Fisher, the sampler and the measures ask of it.
+offers what the sampler and the measures ask of it. How they are trained is the steps' business
+(``training_utils.score_function_batch`` and ``pathwise_batch``), which read their models.
 
 Which class a constant selects, and what each needs, is in ``training/registry.py``, which
 builds them: ``cls(architecture, methods)``, methods holding the registry's entry of every
@@ -12,7 +13,6 @@ import utils
 from training import model as model_lib
 from training.encodings import DiscriminatorFeatures
 from training import sampling
-from training import training_utils as tu
 
 LOGIT_ROWS = 65536              # candidates per scorer call when computing logits from integers
                                 # (4096 latents of 16 offsets: a few tens of MB of features)
@@ -25,15 +25,13 @@ def reader_layer(methods: dict):
 
 
 # ---------------------------------------------------------------------------------------------
-# Generator heads: each owns its Keras model and knows how it is trained
+# Generator heads
 
 
 class GeneratorHead:
     """A generator: its Keras ``model`` (latent z (n, 1) -> output x (n, 1)) and its operations.
 
-    The step asks it for training candidates (``training_candidates``), to train a batch
-    (``train``), for its Fisher terms (``fisher_terms``) and for the candidates D's Fisher uses
-    (``fisher_inputs``); test.py asks for ``outputs``.
+    test.py and the measures ask for ``outputs`` and its ``sampler``.
     """
 
     def __init__(self, architecture: dict, methods: dict):
@@ -152,26 +150,6 @@ class OffsetHead(GeneratorHead):
     def latents_for(self, lo: int, hi: int) -> tuple:
         return sampling.latents_for(self.offsets, lo, hi)
 
-    def training_candidates(self, trainer, z, batch: int) -> np.ndarray:
-        return tu.sampled_candidates(trainer, z, batch)
-
-    def train(self, trainer, z, x, labels, kept, batch: int) -> dict:
-        return tu.train_score_function(trainer, z, x, labels, kept, batch)
-
-    def fisher_terms(self, trainer, z) -> tuple:
-        return tu.policy_fisher_terms(trainer, z)
-
-    def fisher_inputs(self, trainer, z, x, labels) -> tuple:
-        return x, labels  # candidates of D's own batch
-
-    @property
-    def fisher_rows(self) -> int:
-        """Per-sample gradients in its Fisher per latent: one for each offset."""
-        return self.offsets
-
-    def discriminator_pool(self, trainer, z, x, labels) -> tuple:
-        """(D's candidates, their labels, the latent of each): as the batch part chooses."""
-        return trainer.pool(self, z, x, labels)
 
 
 class RealHead(GeneratorHead):
@@ -181,23 +159,6 @@ class RealHead(GeneratorHead):
     def build(self) -> keras.Model:
         return model_lib.real_generator(self.original)
 
-    def training_candidates(self, trainer, z, batch: int) -> np.ndarray:
-        return self.outputs(z)
-
-    def train(self, trainer, z, x, labels, kept, batch: int) -> dict:
-        return tu.train_pathwise(trainer, z, x, labels, kept, batch)
-
-    def fisher_terms(self, trainer, z) -> tuple:
-        return tu.belief_fisher_terms(trainer, z)
-
-    def fisher_inputs(self, trainer, z, x, labels) -> tuple:
-        x = self.outputs(z)  # D trained on the moving outputs: take them as they are now
-        return x, tu.label(x)
-
-    fisher_rows = 1             # per-sample gradients in its Fisher per latent
-
-    def discriminator_pool(self, trainer, z, x, labels) -> tuple:
-        return x, labels, np.arange(len(z))  # D learns from the outputs
 
 
 class OriginalHead(RealHead):
@@ -206,13 +167,14 @@ class OriginalHead(RealHead):
 
 
 # ---------------------------------------------------------------------------------------------
-# Discriminators: each owns its Keras model and knows how it is trained
+# Discriminators
 
 
 class Discriminator:
     """A discriminator: its Keras ``model`` (x (n, 1) -> P(prime) (n, 1)), split as
     head(encode(x)); ``representation`` (x -> what its output layer reads, for probes); and
-    ``update(trainer)``: (encode, update) of one training step."""
+    ``local_update``: None, or its own learning rule, update(encode(x), labels) -> loss."""
+    local_update = None
 
     def __init__(self, architecture: dict, methods: dict):
         """architecture: its weight file's record; methods: the registry's Method of each
@@ -266,8 +228,6 @@ class MlpDiscriminator(Discriminator):
         return (network, *model_lib.split(network.input, features, network.output),
                 keras.Model(network.input, hidden))
 
-    def update(self, trainer) -> tuple:
-        return tu.gradient_update(trainer)
 
 
 class RecurrentDiscriminator(MlpDiscriminator):
@@ -292,9 +252,8 @@ class GlnDiscriminator(Discriminator):
 
     def build(self) -> tuple:
         network, features, self.gln = model_lib.gln_discriminator(self.encoding.layer(self.architecture))
+        self.local_update = self.gln.local_update
         hidden = keras.layers.Lambda(self.gln.hidden, name="hidden")(features)
         return (network, *model_lib.split(network.input, features, network.output),
                 keras.Model(network.input, hidden))
 
-    def update(self, trainer) -> tuple:
-        return self.encode, self.gln.local_update

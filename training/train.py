@@ -343,32 +343,25 @@ def latent_ceiling(config: dict, batch: int) -> int:
 
 def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Generator,
               batch: int) -> dict:
-    """Draw, label, undersample and train on one batch, then refresh the EWC state.
+    """Draw the latents of one batch; its method's step (``training_utils.BATCHES``) labels,
+    undersamples, trains and refreshes the EWC state.
 
     Returns the batch's CSV row.
     """
     start = time.perf_counter()
     low, high = config["low_latent"], latent_ceiling(config, batch)
     z = utils.random_vector_integers(low, high, min(config["batch_size"], high - low + 1), rng)
-    x = trainer.generator.training_candidates(trainer, z, batch)
-    labels = training_utils.label(x)
+    try:  # the batch step of the generator's method, from candidates to the EWC consolidation
+        x, labels, kept, logs = training_utils.BATCHES[config["generator_head"]](trainer, z, rng, batch)
+    except tf.errors.InvalidArgumentError as err:  # an index drawn from a policy gone NaN
+        raise sampling.GeneratorDivergedError(f"batch {batch} diverged in its compiled steps "
+                                              f"({utils.one_line(err)[:160]})") from None
     row = {"primes": int(labels.sum()), "prime_share": round(float(labels.mean()), 6),
            "output_min": float(x.min()), "output_median": float(np.median(x)),
            "output_max": float(x.max())}
-    pool, pool_labels, latent = trainer.generator.discriminator_pool(trainer, z, x, labels)
-    kept = training_utils.undersample(pool_labels, config["wanted_prime_ratio"],
-                                   config["minimum_batch_size"], rng)
     if kept is None:
         row.update(skipped=1, kept=0, seconds=round(time.perf_counter() - start, 3))
         return row
-    fisher = rng.choice(kept, size=min(config["nb_samples"], kept.size), replace=False)
-    try:
-        logs = training_utils.train_batch(trainer, z, pool, pool_labels, kept, batch)
-        training_utils.consolidate(trainer, z[latent[fisher]], pool[fisher], pool_labels[fisher],
-                                   config["fisher_decay"])
-    except tf.errors.InvalidArgumentError as err:  # an index drawn from a policy gone NaN
-        raise sampling.GeneratorDivergedError(f"batch {batch} diverged in its compiled steps "
-                                           f"({utils.one_line(err)[:160]})") from None
     beliefs = trainer.discriminator.beliefs(x)
     choices = trainer.generator.choices(z, x)
     row.update(skipped=0, kept=int(kept.size),

@@ -1,18 +1,15 @@
-"""Training pieces of Optimus: labels, undersampling, losses and rewards, EWC, the compiled steps.
+"""Training pieces of Optimus: labels, undersampling, losses and rewards, EWC, the steps.
 
-One training batch (see ``train.py``): draw latent integers, take the generator's candidates for
-them, label those with the exact primality oracle, undersample the non-primes into the
-discriminator's batch, train both networks, then compute each network's Fisher diagonal and keep
-its weights as the EWC anchor theta*, so that the next batch's losses carry the EWC penalty.
-
-The networks are the parts of ``training/registry.py``, which know how they are trained; the
-step asks them. Two ways for the generator to learn live here:
-- score function (the offset head): D trains ``steps`` times on its labelled batch, then G takes
-  ``generator_steps`` policy-gradient steps on every latent of the batch, by default the exact
-  expectation over every offset of the maximum-entropy reward log D(x) - log pi(k|z)
-  (``policy_gradient="sampled"``: REINFORCE on one sampled offset, less the batch mean).
-- pathwise (the seed's real head): each of ``steps`` steps updates G through D's input gradient
-  and D on G's current outputs, whose labels are recomputed after every step.
+One batch (``train.py`` draws its latents; ``BATCHES`` gives the step of the generator's method):
+the generator's candidates, labelled by the exact oracle; the non-primes undersampled into the
+discriminator's batch; both networks trained; then each network's Fisher diagonal, and its
+weights kept as the EWC anchor theta* for the next batch's penalty. The two methods:
+- score function (``score_function_batch``, the offset head): D trains ``steps`` times on its
+  labelled batch, then G takes ``generator_steps`` policy-gradient steps on every latent, by
+  default the exact expectation over every offset of the maximum-entropy reward
+  log D(x) - log pi(k|z) (``policy_gradient="sampled"``: REINFORCE, less the batch mean).
+- pathwise (``pathwise_batch``, the seed's real head): each of ``steps`` steps updates G through
+  D's input gradient and D on G's current outputs, relabelled after every step.
 """
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,10 +201,8 @@ class Trainer:
 
     @classmethod
     def create(cls, generator, discriminator, config: dict, **parts) -> "Trainer":
-        """Fresh Adam optimizers (built, so their state can be saved at once) and zero EWC.
-
-        parts: reward, objective, pool, loss and fisher (``registry.build_trainer``).
-        """
+        """Fresh Adam optimizers (built, so their state can be saved at once) and zero EWC;
+        parts: reward, objective, pool, loss and fisher (``registry.build_trainer``)."""
         optimizers = []
         for network in (generator.model, discriminator.model):
             optimizer = keras.optimizers.Adam(learning_rate=config["lr"])
@@ -238,17 +233,20 @@ DISCRIMINATOR_DRAWS = 2**32     # draw numbers of D's mini-batches start here: f
 
 
 # ---------------------------------------------------------------------------------------------
-# Discriminator updates by gradient (a part with its own rule offers its own)
+# Discriminator updates: by gradient, or by the network's own local rule (the GLN)
 
 
-def gradient_update(trainer: Trainer) -> tuple:
-    """(encode, update) of a discriminator trained by Adam on its loss plus the EWC penalty.
+def discriminator_update(trainer: Trainer) -> tuple:
+    """(encode, update) of the discriminator: its own ``local_update`` if it has one, else Adam on
+    its loss plus the EWC penalty.
 
     update(encode(x), labels) -> loss is one step on a labelled batch; a batch that stays fixed
     over several steps is encoded once. The network's own regularization losses (Keras's
     ``model.losses``: the seed's L2, else none) are added.
     """
     part, config = trainer.discriminator, trainer.config
+    if part.local_update is not None:
+        return part.encode, part.local_update
     d, head = part.model, part.head
     base = trainer.loss()
     ewc, optimizer = trainer.ewc_discriminator, trainer.discriminator_optimizer
@@ -264,7 +262,7 @@ def gradient_update(trainer: Trainer) -> tuple:
 
 
 def _build_discriminator_phase(trainer: Trainer):
-    (encode, update), steps = trainer.discriminator.update(trainer), trainer.config["steps"]
+    (encode, update), steps = discriminator_update(trainer), trainer.config["steps"]
     size = trainer.config["discriminator_minibatch"]
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([None, 1], tf.float32),
@@ -388,9 +386,7 @@ def sampled_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarra
 def train_score_function(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
                          kept: np.ndarray, batch: int) -> dict:
     """D's ``steps`` updates on its undersampled batch, then G's policy steps on all latents.
-
-    x, labels: D's candidates and their labels (``window_candidates`` or the sampled ones).
-    """
+    x, labels: D's candidates and their labels (``window_candidates`` or the sampled ones)."""
     d_phase = trainer.compiled("discriminator_phase", _build_discriminator_phase)
     g_phase = trainer.compiled("generator_phase", _build_generator_phase)
     d_losses = d_phase(tf.constant(x[kept].reshape(-1, 1)), tf.constant(labels[kept].reshape(-1, 1)),
@@ -433,7 +429,7 @@ def policy_fisher_terms(trainer: Trainer, z) -> tuple:
 def _build_pathwise_step(trainer: Trainer):
     g, d, config = trainer.generator.model, trainer.discriminator.model, trainer.config
     g_base = keras.losses.BinaryFocalCrossentropy(gamma=FOCAL_GAMMA)
-    (d_encode, d_update), optimizer, ewc = (trainer.discriminator.update(trainer),
+    (d_encode, d_update), optimizer, ewc = (discriminator_update(trainer),
                                              trainer.generator_optimizer, trainer.ewc_generator)
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32), tf.TensorSpec([None, 1], tf.float32)])
@@ -475,22 +471,54 @@ def belief_fisher_terms(trainer: Trainer, z) -> tuple:
 
 
 # ---------------------------------------------------------------------------------------------
-# One batch, and the EWC consolidation that follows it
+# One batch of each method, and the EWC consolidation that follows it
 
 
-def train_batch(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
-                kept: np.ndarray, batch: int) -> dict:
-    """Train both networks on one batch, as the generator's part trains them.
+def score_function_batch(trainer: Trainer, z: np.ndarray, rng: np.random.Generator, batch: int) -> tuple:
+    """One batch of an offset head: offsets sampled from the policy for latents z; D's pool (the
+    ``discriminator_batch`` part: those candidates, or every window's), undersampled; D's steps,
+    then G's policy steps (``train_score_function``); then the EWC consolidation on a sample.
 
-    z: (n,) latents; x: (m,) the discriminator's candidates (``discriminator_pool``: the
-    generator's training candidates, or every candidate of every window); labels: (m,) their
-    primality; kept: indices into x of the discriminator's undersampled batch; batch: the batch
-    number, which seeds the offset sampling. Returns per-step numpy arrays:
-    discriminator_loss, generator_loss, and prime_ratio (pathwise: share of primes after each
-    step) or, for the score function at each generator step, belief (D's mean belief in the
-    policy's candidates), reward (their mean reward) and entropy (the policy's, in nats).
+    Returns (x, labels, kept, logs): the training candidates and their primality, the indices of
+    D's undersampled batch (None: no prime, the batch is skipped) and the per-step logs.
     """
-    return trainer.generator.train(trainer, z, x, labels, kept, batch)
+    x = sampled_candidates(trainer, z, batch)
+    labels = label(x)
+    pool, pool_labels, latent = trainer.pool(trainer.generator, z, x, labels)
+    kept, fisher = _undersampled(trainer.config, pool_labels, rng)
+    if kept is None:
+        return x, labels, None, {}
+    logs = train_score_function(trainer, z, pool, pool_labels, kept, batch)
+    consolidate(trainer, z[latent[fisher]], pool[fisher], pool_labels[fisher], policy_fisher_terms,
+                trainer.generator.offsets)
+    return x, labels, kept, logs
+
+
+def pathwise_batch(trainer: Trainer, z: np.ndarray, rng: np.random.Generator, batch: int) -> tuple:
+    """One batch of the seed's real head: its outputs for latents z, undersampled; ``steps``
+    joint updates (``train_pathwise``); then the EWC consolidation on a sample, whose
+    discriminator part takes the generator's outputs as they are now. Returns as
+    ``score_function_batch``."""
+    x = trainer.generator.outputs(z)
+    labels = label(x)
+    kept, fisher = _undersampled(trainer.config, labels, rng)
+    if kept is None:
+        return x, labels, None, {}
+    logs = train_pathwise(trainer, z, x, labels, kept, batch)
+    moved = trainer.generator.outputs(z[fisher])  # D trained on the moving outputs
+    consolidate(trainer, z[fisher], moved, label(moved), belief_fisher_terms, 1)
+    return x, labels, kept, logs
+
+
+BATCHES = {"offset": score_function_batch, "real": pathwise_batch, "original": pathwise_batch}  # by head
+
+
+def _undersampled(config: dict, labels: np.ndarray, rng: np.random.Generator) -> tuple:
+    """(D's undersampled rows, the nb_samples of them the Fisher is estimated on), or (None, None)."""
+    kept = undersample(labels, config["wanted_prime_ratio"], config["minimum_batch_size"], rng)
+    if kept is None:
+        return None, None
+    return kept, rng.choice(kept, size=min(config["nb_samples"], kept.size), replace=False)
 
 
 def label_log_prob(d, x, y):
@@ -517,7 +545,7 @@ def model_fisher_terms(d, x, y) -> tuple:
     return (lambda x, y: label_log_prob(d, x, y)), (xs, ys), tf.concat([p, 1.0 - p], 0) / n
 
 
-def _build_fisher_fns(trainer: Trainer) -> dict:
+def _build_fisher_fns(trainer: Trainer, terms) -> dict:
     g_vars = trainer.generator.model.trainable_variables
     d_vars = trainer.discriminator.model.trainable_variables
     spec64, spec32 = tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([None, 1], tf.float32)
@@ -529,24 +557,23 @@ def _build_fisher_fns(trainer: Trainer) -> dict:
 
     @tf.function(input_signature=[spec64])
     def generator(z):
-        """G's Fisher on latents z, from the terms its part gives."""
-        return fisher_diagonal(g_vars, *trainer.generator.fisher_terms(trainer, z))
+        """G's Fisher on latents z, from its method's ``terms``."""
+        return fisher_diagonal(g_vars, *terms(trainer, z))
     return {"generator": generator, "discriminator": discriminator}
 
 
-def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray) -> tuple:
+def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray, terms,
+                   rows: int) -> tuple:
     """(generator's, discriminator's) Fisher diagonals on a sample of the batch: lists of tensors.
 
-    z: (m,) latents (the generator's Fisher); x, labels: (m,) candidates that D trained on and
-    their primality (D's Fisher; the generator's part may take them anew, see ``fisher_inputs``).
+    z: (m,) latents (the generator's Fisher, from its method's ``terms``, ``rows`` per-sample
+    gradients per latent); x, labels: (m,) candidates that D trained on and their primality.
     """
-    x, labels = trainer.generator.fisher_inputs(trainer, z, x, labels)
-    fns = trainer.compiled("fisher", _build_fisher_fns)
+    fns = trainer.compiled("fisher", lambda trainer: _build_fisher_fns(trainer, terms))
     z = np.asarray(z, np.float64).reshape(-1, 1)
     x, labels = np.asarray(x, np.float64).reshape(-1, 1), np.asarray(labels, np.float32).reshape(-1, 1)
-    new_g = _in_chunks(lambda rows: fns["generator"](tf.constant(z[rows])), len(z),
-                       trainer.generator.fisher_rows, trainer.generator.model)
-    new_d = _in_chunks(lambda rows: fns["discriminator"](tf.constant(x[rows]), tf.constant(labels[rows])),
+    new_g = _in_chunks(lambda r: fns["generator"](tf.constant(z[r])), len(z), rows, trainer.generator.model)
+    new_d = _in_chunks(lambda r: fns["discriminator"](tf.constant(x[r]), tf.constant(labels[r])),
                        len(x), trainer.fisher.rows, trainer.discriminator.model)
     return new_g, new_d
 
@@ -562,10 +589,11 @@ def _in_chunks(fisher, m: int, rows_per_sample: int, network) -> list:
     return [tf.add_n([n / m * part[i] for n, part in parts]) for i in range(len(parts[0][1]))]
 
 
-def consolidate(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
-                fisher_decay: float) -> None:
+def consolidate(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray, terms,
+                rows: int) -> None:
     """Online EWC after a batch: ``compute_fisher``, then F <- fisher_decay * F + F_new and
     theta* <- the current weights, for both networks."""
-    new_g, new_d = compute_fisher(trainer, z, x, labels)
-    trainer.ewc_generator.consolidate(trainer.generator.model, new_g, fisher_decay)
-    trainer.ewc_discriminator.consolidate(trainer.discriminator.model, new_d, fisher_decay)
+    new_g, new_d = compute_fisher(trainer, z, x, labels, terms, rows)
+    decay = trainer.config["fisher_decay"]
+    trainer.ewc_generator.consolidate(trainer.generator.model, new_g, decay)
+    trainer.ewc_discriminator.consolidate(trainer.discriminator.model, new_d, decay)
