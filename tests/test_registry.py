@@ -69,7 +69,7 @@ def recorded(choice: dict) -> set:
 def covering(combinations: list) -> list:
     """Supported combinations, nearest the default first, until each generator side (its chosen
     head, input, acceptance) and each discriminator side has trained once: the two networks are
-    built, saved and loaded apart, and the step asks each only through its part."""
+    built, saved and loaded apart, and the batch step reads each only through its model."""
     def changes(choice):
         return sum(DEFAULT[name] != value for name, value in choice.items())
     seen, chosen = set(), []

@@ -136,7 +136,7 @@ def test_vectorized_fisher_equals_a_loop_of_single_sample_tapes():
 
 
 def discriminator_fisher(trainer, x, y) -> np.ndarray:
-    fns = trainer.compiled("fisher", lambda trainer: tu._build_fisher_fns(trainer, tu.policy_fisher_terms))
+    fns = tu._build_fisher_fns(trainer, tu.policy_fisher_terms)
     new = fns["discriminator"](tf.constant(x.reshape(-1, 1)), tf.constant(y.reshape(-1, 1)))
     return np.concatenate([np.asarray(f).ravel() for f in new])
 
@@ -171,7 +171,7 @@ def test_offset_fisher_is_the_expectation_over_the_policy():
     for w in g.trainable_weights:  # a policy that is not uniform
         w.assign(np.random.default_rng(0).normal(0, 0.3, w.shape).astype(np.float32))
     z = np.array([5.0, 97.0, 1000.0])
-    fns = trainer.compiled("fisher", lambda trainer: tu._build_fisher_fns(trainer, tu.policy_fisher_terms))
+    fns = tu._build_fisher_fns(trainer, tu.policy_fisher_terms)
     fast = np.concatenate([np.asarray(f).ravel() for f in fns["generator"](tf.constant(z.reshape(-1, 1)))])
     terms = []
     for zi in z:
@@ -244,7 +244,7 @@ def test_phases_are_traced_once_for_any_batch_size():
     rng = np.random.default_rng(0)
     for batch, size in enumerate((300, 123, 250), start=1):
         train.run_batch(trainer, dict(config, batch_size=size), rng, batch)
-    for name in ("sample", "discriminator_phase", "generator_phase", "fisher"):
+    for name in ("sample", "discriminator_phase", "generator_phase", "fisher policy_fisher_terms"):
         functions = trainer._compiled[name]
         for f in functions.values() if isinstance(functions, dict) else [functions]:
             assert f.experimental_get_tracing_count() == 1, name

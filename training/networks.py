@@ -151,14 +151,12 @@ class OffsetHead(GeneratorHead):
         return sampling.latents_for(self.offsets, lo, hi)
 
 
-
 class RealHead(GeneratorHead):
     """The seed's generator of a real x, trained through D's input gradient."""
     original = False
 
     def build(self) -> keras.Model:
         return model_lib.real_generator(self.original)
-
 
 
 class OriginalHead(RealHead):
@@ -229,7 +227,6 @@ class MlpDiscriminator(Discriminator):
                 keras.Model(network.input, hidden))
 
 
-
 class RecurrentDiscriminator(MlpDiscriminator):
     """A GRU reading the binary digits, most significant first."""
 
@@ -256,4 +253,3 @@ class GlnDiscriminator(Discriminator):
         hidden = keras.layers.Lambda(self.gln.hidden, name="hidden")(features)
         return (network, *model_lib.split(network.input, features, network.output),
                 keras.Model(network.input, hidden))
-

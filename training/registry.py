@@ -13,7 +13,8 @@ files' keys all come from here.
 
 The networks' classes are in ``networks.py``, the encodings in ``encodings.py``, the digit readers
 in ``readers.py``, the layers in ``model.py``, the rewards, losses and Fisher terms in
-``training_utils.py``: a new method is its piece there, plus one entry here.
+``training_utils.py``: a new method is its piece there, plus one entry here (a new generator
+head also names its batch step in ``training_utils.BATCHES``).
 """
 import importlib
 from dataclasses import dataclass

@@ -569,7 +569,7 @@ def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.nd
     z: (m,) latents (the generator's Fisher, from its method's ``terms``, ``rows`` per-sample
     gradients per latent); x, labels: (m,) candidates that D trained on and their primality.
     """
-    fns = trainer.compiled("fisher", lambda trainer: _build_fisher_fns(trainer, terms))
+    fns = trainer.compiled(f"fisher {terms.__name__}", lambda trainer: _build_fisher_fns(trainer, terms))
     z = np.asarray(z, np.float64).reshape(-1, 1)
     x, labels = np.asarray(x, np.float64).reshape(-1, 1), np.asarray(labels, np.float32).reshape(-1, 1)
     new_g = _in_chunks(lambda r: fns["generator"](tf.constant(z[r])), len(z), rows, trainer.generator.model)
