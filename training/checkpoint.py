@@ -352,7 +352,7 @@ def unusable(path: Path, what: str, err: Exception) -> utils.OptimusError:
 
 
 def load_weights(network, path, architecture: dict) -> None:
-    """Load a weight file into the Keras ``network``, built for ``architecture``; never runs the file's config.
+    """Load a weight file into the Keras ``network``, built for ``architecture``; never runs its config.
 
     Raises utils.OptimusError naming the file when it is missing, unreadable, records another
     architecture, or holds non-finite weights.
@@ -422,12 +422,19 @@ def load_networks(directory) -> tuple:
     Each file names its architecture, which is rebuilt in code; only weights are read, so a
     crafted file cannot run code. Refuses a folder whose last write was interrupted.
     """
+    g_path, d_path = _weight_files(directory)
+    return load_network(g_path, "generator"), load_network(d_path, "discriminator")
+
+
+def _weight_files(directory) -> tuple:
+    """The generator's and discriminator's weight files of a checkpoint that can be loaded: refuses
+    a folder whose last write was interrupted, or that holds neither."""
     directory = Path(directory)
     refuse_interrupted(directory)
     g_path, d_path = directory / GENERATOR_FILE, directory / DISCRIMINATOR_FILE
     if not g_path.is_file() and not d_path.is_file():
         raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
-    return load_network(g_path, "generator"), load_network(d_path, "discriminator")
+    return g_path, d_path
 
 
 def read_dense_weights(path) -> list:
@@ -461,16 +468,12 @@ def load_generator(directory):
     """The generator of a checkpoint, for drawing primes: as numpy tables when its scorer folds
     (``sampling.FoldedHead``, no TensorFlow), else rebuilt in Keras (``load_networks``). The
     discriminator's file is checked either way: a checkpoint is used whole or refused."""
-    directory = Path(directory)
-    g_path = directory / GENERATOR_FILE
-    refuse_interrupted(directory)
-    if not g_path.is_file() and not (directory / DISCRIMINATOR_FILE).is_file():
-        raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
+    g_path, d_path = _weight_files(directory)
     architecture, dense = _arrays(g_path, "generator")
     methods = registry.methods(architecture)
     if not sampling.FoldedHead.fits(architecture, methods):
         return load_networks(directory)[0]
-    _arrays(directory / DISCRIMINATOR_FILE, "discriminator")
+    _arrays(d_path, "discriminator")
     widths = ([methods["generator_input"].build.width(architecture)]
               + [architecture["generator_units"]] * architecture["generator_layers"] + [1])
     shapes = [[tuple(w.shape) for w in layer] for layer in dense]

@@ -1,8 +1,8 @@
 """Encodings: how a network reads a number, as a Keras layer, and the same features computed
 exactly from integers of any size (test sessions and --primes score candidates outside the
 networks). The registry's input tables choose one; each says what it allows (a gradient through
-it, bounded features for the GLN, folding into residue tables for the sampler). TensorFlow is imported only when a layer is
-built, so the registry's tables and test.py --primes load without it."""
+it, bounded features for the GLN, folding into residue tables for the sampler). TensorFlow is
+imported only when a layer is built, so the registry's tables and test.py --primes load without it."""
 import functools
 import math
 
@@ -142,7 +142,8 @@ class Residues(Encoding):
     def _lookup(architecture: dict, residues_mod) -> np.ndarray:
         """The features, from the residues ``residues_mod(m)`` (int64) modulo each group's product,
         each group's rows gathered straight into its columns."""
-        parts = [(t, residues_mod(m)) for m, t in grouped_residue_tables(oracle.odd_primes(architecture["largest_prime"]))]
+        groups = grouped_residue_tables(oracle.odd_primes(architecture["largest_prime"]))
+        parts = [(table, residues_mod(m)) for m, table in groups]
         out = np.empty((*parts[0][1].shape, sum(t.shape[1] for t, _ in parts)), np.float32)
         start = 0
         for table, rows in parts:  # rows < len(table): mode "clip" changes nothing

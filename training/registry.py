@@ -7,9 +7,8 @@ train.py --help lists, the constants it ``reads`` (given otherwise: refused), th
 network's weight file ``stores``, and what it ``builds``: an encoding, a function, or a
 "module:name" in training/ of a network's class (a part that holds state) or a TensorFlow
 function, imported when first built (``Method.build``), so that nothing here imports TensorFlow.
-What a value needs of the other chosen values is one table,
-``REQUIRES``. train.py's rules and cross-checks, the constants a resume must keep and the weight
-files' keys all come from here.
+What a value needs of the other chosen values is one table, ``REQUIRES``. train.py's rules and
+cross-checks, the constants a resume must keep and the weight files' keys all come from here.
 
 The networks' classes are in ``networks.py``, the encodings in ``encodings.py``, the digit readers
 in ``readers.py``, the layers in ``model.py``, the rewards, losses and Fisher terms in
@@ -111,7 +110,8 @@ GENERATOR_HEADS = {
     "real": Method("the seed's generator of a real x, trained through the discriminator's slope",
                    "networks:RealHead", reads=("negative_l2",)),
     "original": Method("the original's generator, which can only compute k*z, with the original's "
-                       "scalar discriminator and no negative L2 (it never acted there)", "networks:OriginalHead"),
+                       "scalar discriminator and no negative L2 (it never acted there)",
+                       "networks:OriginalHead"),
 }
 
 
@@ -148,7 +148,8 @@ DISCRIMINATORS = {
                          "discriminator_loss", "discriminator_fisher"),
                   stores=("discriminator_layers", "discriminator_units", "discriminator_activation")),
     "recurrent": Method("a GRU of discriminator_units reading the binary digits one at a time, most "
-                        "significant first, trained by Adam through its loss", "networks:RecurrentDiscriminator",
+                        "significant first, trained by Adam through its loss",
+                        "networks:RecurrentDiscriminator",
                         reads=("discriminator_units", "discriminator_loss", "discriminator_fisher"),
                         stores=("discriminator_units",)),
     "seed": Method("the seed's: x as one real, sigmoid layers (1000, then 5 x 100) with L2 and dropout, "
@@ -187,7 +188,8 @@ DISCRIMINATOR_BATCHES = {  # build(head, z, x, labels) -> (D's candidates, their
 }
 
 DISCRIMINATOR_LOSSES = {  # build() -> a Keras loss
-    "focal": Method("class-balanced focal loss (alpha 0.65, gamma 2), as the seed", "training_utils:focal_loss"),
+    "focal": Method("class-balanced focal loss (alpha 0.65, gamma 2), as the seed",
+                    "training_utils:focal_loss"),
     "bce": Method("binary cross-entropy", "training_utils:bce_loss"),
 }
 

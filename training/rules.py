@@ -150,8 +150,8 @@ def constant_docs(path) -> dict:
 
 def table_docs(path) -> dict:
     """{selector constant: {value: doc}} of a registry's tables, read from its source without
-    running it (--help answers before any of the project's modules is imported): its ``TABLES = {constant: TABLE_NAME, ...}`` and each
-    ``TABLE_NAME = {value: Method("doc", ...), ...}``."""
+    running it (--help answers before any of the project's modules is imported): its
+    ``TABLES = {constant: TABLE_NAME, ...}`` and each ``TABLE_NAME = {value: Method("doc", ...), ...}``."""
     tree = ast.parse(open(path, encoding="utf-8").read())
     assigned = {node.targets[0].id: node.value for node in tree.body
                 if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}

@@ -142,12 +142,6 @@ class FoldedScorer:
         self.layers = [tuple(w.astype(np.float32) for w in layer) for layer in dense[1:]]
         self.hidden = len(dense) > 1  # else the first layer is the score itself
 
-    @staticmethod
-    def fits(head) -> bool:
-        """Whether ``head`` scores each candidate from its residues alone (the folded form)."""
-        return (head.input.per_candidate and head.encoding.folds and not head.mirror
-                and head.architecture["generator_activation"] in NUMPY_ACTIVATIONS)
-
     def latent_residues(self, z) -> np.ndarray:
         """z modulo each group's product: int64 (len(moduli), n), for int64 or Python-int z."""
         return np.stack([utils.residues(np.asarray(z), m) for m in self.moduli])
@@ -172,6 +166,14 @@ class FoldedScorer:
         return out
 
 
+def folds(architecture: dict, methods: dict) -> bool:
+    """Whether a generator scores each candidate from its residues alone (``FoldedScorer``): a
+    per-candidate input whose encoding folds (reading D's features does not), an activation numpy has."""
+    read = methods.get("generator_input")  # offset heads only
+    return bool(read and read.per_candidate and read.build.folds
+                and architecture["generator_activation"] in NUMPY_ACTIVATIONS)
+
+
 def candidates(offsets: int, z, k=None) -> np.ndarray:
     """The candidates 2*(offsets*z + k)+1 of latents z (n,), exactly: every choice's (n,
     offsets), or choice k (n,) of each; uint64 below 2**64, else Python ints."""
@@ -192,22 +194,20 @@ def latents_for(offsets: int, lo: int, hi: int) -> tuple:
 
 
 class FoldedHead:
-    """An offset head that folds (``FoldedScorer.fits``), from its weight file's arrays alone: what
-    drawing primes asks of a generator, without TensorFlow (``checkpoint.load_generator``).
+    """An offset head that folds (``folds``), from its weight file's arrays alone: what drawing
+    primes asks of a generator, without TensorFlow (``checkpoint.load_generator``).
     dense: the (kernel, bias) of its scorer's Dense layers, first to last."""
-    mirror = False
 
     def __init__(self, architecture: dict, methods: dict, dense: list):
-        self.architecture, self.offsets, self.dense = architecture, architecture["offsets"], dense
-        self.input, self.acceptance = methods["generator_input"], methods["acceptance"]
-        self.encoding = self.input.build
+        self.architecture, self.methods, self.dense = architecture, methods, dense
+        self.offsets, self.acceptance = architecture["offsets"], methods["acceptance"]
+        self.encoding = methods["generator_input"].build
 
     @staticmethod
     def fits(architecture: dict, methods: dict) -> bool:
         """Whether the generator ``architecture`` records folds, and streams by its scores alone
         (an acceptance per candidate: ``OffsetSampler.stream``)."""
-        return (architecture["generator_head"] == "offset" and methods["acceptance"].per_candidate
-                and FoldedScorer.fits(FoldedHead(architecture, methods, [])))
+        return folds(architecture, methods) and methods["acceptance"].per_candidate
 
     def dense_weights(self) -> list:
         return self.dense
@@ -253,7 +253,7 @@ class OffsetSampler:
 
     @functools.cached_property
     def folded(self) -> FoldedScorer | None:
-        return FoldedScorer(self.head) if FoldedScorer.fits(self.head) else None
+        return FoldedScorer(self.head) if folds(self.head.architecture, self.head.methods) else None
 
     def _scores(self, z, k) -> np.ndarray:
         """Candidate k's score for each latent z: folded where it can be, else the Keras scorer."""

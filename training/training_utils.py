@@ -100,7 +100,8 @@ def entropy_reward(p, log_pi):
 
 
 def focal_loss():
-    return keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA)
+    return keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=FOCAL_ALPHA,
+                                                gamma=FOCAL_GAMMA)
 
 
 def bce_loss():
