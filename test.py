@@ -1,20 +1,12 @@
 """Test a checkpoint: its score in the training range and beyond, or draw random primes.
 
-The measures are ``training/measuring.py``'s: distinct primes against chance at the same
-magnitudes, D's verdicts, and the distribution of the primes over what the generator reaches.
-
-Usage, from any directory:
-    python test.py [--checkpoint_dir=DIR] [--n_samples=N] [--low_latent=A --high_latent=B]
-                   [--beyond_latent=C] [--seed=S] [--verbose=0..3] [--json]
-                   [--candidates=FILE] [--calibration]
+Usage, from any directory (``--help`` lists every flag):
+    python test.py [--checkpoint_dir=DIR] [--n_samples=N] [--json] [--candidates=FILE] ...
+    python test.py --calibration
     python test.py --primes=N (--bits=B | --range=A:B) [--seed=S] [--distribution]
 
-The training range defaults to the checkpoint's own (from its state.json), the range beyond to
-(B, min(10 B, 2**24)]. Without --json, stdout is the readable report; with --json, one line: the
-report as a JSON object {"in_range": ..., "beyond": ...}. --candidates=FILE writes every sampled
-latent as CSV (latent,candidate,is_prime; FILE "-" is stdout, and the report then goes to
-stderr). --calibration reports known generators instead of a checkpoint. An error the user can
-cause prints one line ``error: ...`` to stderr and exits with status 2.
+The measures are ``training/measuring.py``'s. The training range defaults to the checkpoint's
+own, the range beyond to (B, min(10 B, 2**24)]. A user error is one line ``error: ...``, exit 2.
 """
 import json
 import math
@@ -131,7 +123,6 @@ def format_distribution_line(measures: dict | None) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Command line
-
 
 
 def _training_range(config: dict) -> tuple:

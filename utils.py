@@ -1,9 +1,5 @@
-"""Shared helpers for Optimus: its one kind of user error, exact integers in numpy, random
-latents, and a quiet TensorFlow start with Ctrl-C handling.
-
-Bottom layer of the project: imports only the standard library and numpy, so every other file
-can import it. The oracle is ``training/oracle.py``; the constants' rules and --help are
-``training/rules.py``.
+"""Shared helpers: the one kind of user error, exact integers in numpy, random latents, and a
+quiet TensorFlow start with Ctrl-C handling. The bottom layer: only the standard library and numpy.
 """
 import contextlib
 import glob
@@ -39,8 +35,8 @@ def print_error(err: BaseException) -> None:
 
 
 def output_failed(err: OSError) -> int:
-    """A script's end when writing its output failed (a closed pipe, a full device): one line on
-    stderr, stdout pointed at /dev/null so that the interpreter's last flush stays quiet; exit 2."""
+    """One line on stderr when writing the output failed (a closed pipe, a full device); exit 2.
+    stdout then points at /dev/null, so that the interpreter's last flush stays quiet."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -57,11 +53,10 @@ def output_failed(err: OSError) -> int:
 
 
 def to_odd_integer(x) -> np.ndarray:
-    """Map strictly positive reals to odd integers 2*round(x)+1; uint64 array, shape of x.
+    """Map strictly positive reals to odd integers 2*round(x)+1 (half to even); uint64, shape of x.
 
-    x: real scalar or array-like (any integer or float dtype; integers map exactly). Rounding is
-    numpy's, half to even: 0.5 -> 1, 1.5 -> 5. Raises ValueError with the number of entries that
-    are NaN, infinite, <= 0 or >= MAX_ODD_INPUT, rather than wrapping around.
+    Raises ValueError counting the entries that are NaN, infinite, <= 0 or >= MAX_ODD_INPUT,
+    rather than wrapping around.
     """
     values = np.asarray(x)
     if values.dtype.kind not in "iuf":
@@ -118,10 +113,10 @@ def residues(values: np.ndarray, p: int) -> np.ndarray:
 
 
 def random_big_integers(low: int, high: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """``size`` integers drawn uniformly from [low, high], any size: Python ints in an object array.
+    """``size`` integers uniform in [low, high], any size: Python ints in an object array.
 
-    By rejection on random bits drawn from ``rng``, so the same seed gives the same integers.
-    Distinct in practice where this is used (spans far beyond ``size``), not by construction.
+    By rejection on ``rng``'s random bits. Distinct in practice here (spans far beyond ``size``),
+    not by construction.
     """
     span = high - low + 1
     bits = span.bit_length()
@@ -135,10 +130,9 @@ def random_big_integers(low: int, high: int, size: int, rng: np.random.Generator
 
 
 def random_vector_integers(low, high, size, rng: np.random.Generator | None = None) -> np.ndarray:
-    """`size` distinct integers drawn uniformly from [low, high]; int64 array of shape (size,).
+    """`size` distinct integers uniform in [low, high], in random order: int64 (size,).
 
-    Without replacement, in random order. rng: a numpy Generator (None: a fresh unseeded one).
-    Works for ranges up to 2**63 - 1 wide without building the range in memory.
+    rng: a numpy Generator (None: a fresh unseeded one). Ranges up to 2**63 - 1 wide.
     """
     from training import rules  # here: rules imports this module
     caller = "random_vector_integers"
@@ -197,15 +191,12 @@ CTRL_C_EXIT = 130               # exit status of a process that a Ctrl-C ended (
 
 
 def watch_ctrl_c(message: str) -> None:
-    """For an entry script, before TensorFlow starts its threads: Ctrl-C goes to a thread of its own.
+    """For an entry script: Ctrl-C goes to a thread of its own, which calls the innermost handler
+    of ``on_ctrl_c``, or with none prints ``message`` and ends the process with status 130.
 
-    SIGINT must be blocked before any thread starts (numpy's import starts some): the caller does
-    that first, with signal.pthread_sigmask. Python runs a signal handler in the main thread wherever the interpreter checks for signals,
-    including inside TensorFlow's C++ calls, and a handler that runs there can corrupt the heap
-    (glibc aborts with "corrupted size vs. prev_size"), even one that only sets a flag. So SIGINT
-    is blocked in the main thread, and in every thread started after it, and one thread waits
-    for it: it calls the innermost handler of ``on_ctrl_c``, or with none prints ``message`` and
-    ends the process at once with status 130.
+    Why: a Python signal handler can run inside TensorFlow's C++ calls and corrupt the heap (glibc
+    aborts), even one that only sets a flag. So SIGINT stays blocked in every thread but one; the
+    caller blocks it with signal.pthread_sigmask before any thread starts (numpy's import starts some).
     """
     if _CTRL_C_WATCHED.is_set():
         return
@@ -258,14 +249,10 @@ def on_ctrl_c(handler: Callable[[], None]):
 
 
 def quiet_startup(modules: Sequence[str] = ("tensorflow", "keras")) -> None:
-    """Before anything imports TensorFlow (an entry script, or test.py's first network): import it
-    at a documented log level.
+    """Import TensorFlow at TF_CPP_MIN_LOG_LEVEL (TF_LOG_LEVEL unless the user set one).
 
-    TensorFlow's C++ side obeys TF_CPP_MIN_LOG_LEVEL (set here to TF_LOG_LEVEL unless the user
-    chose one), except for the notes it prints while it loads, before its logging starts. Those
-    pass through a pipe that applies the same level, line by line, as they are printed: no
-    warning or error is held back, and every other line goes through. Python-side notes
-    (absl logging, e.g. Keras's "legacy .h5" remark) are limited to errors.
+    The notes TensorFlow prints while it loads ignore that level: stderr goes through a pipe that
+    applies it line by line meanwhile. Python-side (absl) notes are limited to errors.
     """
     level_text = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
     level = int(level_text) if level_text.isdigit() else 0

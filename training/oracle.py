@@ -236,9 +236,8 @@ def is_prime(n) -> bool | np.ndarray:
     """Primality of integers 0 <= n < 2**MAX_PRIME_BITS: exact below 2**64, a probable-prime test
     above (``ORACLE_REPS``).
 
-    n: a Python or numpy integer (returns a bool), or a list (nested ok), integer-dtype array or
-    object array of Python ints (returns a bool array of the same shape). Raises ValueError
-    naming the first value that is negative, not an integer (floats, bools, strings), or too large.
+    n: an integer (returns a bool), or a (nested) list or array of integers (a bool array of its
+    shape). Raises ValueError naming the first value that is negative, not an integer, or too large.
     """
     if isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)):
         if not _is_valid_integer(n):
@@ -312,12 +311,10 @@ def _approx_odd_prime_count(lo: int, hi: int) -> float:
 
 
 def odd_prime_density(lo, hi) -> float:
-    """Fraction of the odd integers in [lo, hi] that are prime (2 is even: it never counts).
+    """Fraction of the odd integers in [lo, hi] that are prime, for integers 0 <= lo <= hi.
 
-    Exact (``prime_count``) while hi <= EXACT_DENSITY_LIMIT. Above it, the prime count of
-    both ends is approximated by the logarithmic integral, (li(hi) - li(lo)) / #odd: accurate
-    to far better than 1% for ranges holding thousands of primes, rough for narrow ones.
-    Requires integers 0 <= lo <= hi with at least one odd integer between them.
+    Exact while hi <= EXACT_DENSITY_LIMIT; above, the logarithmic integral: far better than 1%
+    over ranges holding thousands of primes, rough for narrow ones.
     """
     caller = "odd_prime_density"
     lo, hi = rules.check(f"{caller}: lo", lo, 0), rules.check(f"{caller}: hi", hi, 0)
@@ -363,15 +360,9 @@ def density_window(n: int) -> tuple[int, int]:
 
 
 def local_density(candidates) -> np.ndarray:
-    """Chance's prime rate at each odd candidate: the prime share of odd integers in its window.
-
-    candidates: integer array >= 1 (uint64, or Python ints of any size). The windows tile the
-    integers with widths max(MIN_WINDOW, WINDOW_SCALE * n * ln n): narrow enough that outputs
-    placed at the bottom of every window beat chance by at most WINDOW_SCALE / 2 (0.15%), and
-    wide enough to average over residues modulo small primes. Counts are exact up to
-    EXACT_DENSITY_LIMIT, the logarithmic integral above (see ``odd_prime_density``), and past
-    the grid (2**62) the prime number theorem's local density 2 / ln n. Returns float64, the
-    shape of ``candidates``.
+    """Chance's prime rate at each odd candidate (integers >= 1, any size): the prime share of odd
+    integers in its window of the grid (``_window_edges``), wide enough to average over residues
+    modulo small primes; past the grid (2**62), 2 / ln n. Float64, the shape of ``candidates``.
     """
     values = utils.integers(candidates)
     flat = values.reshape(-1)

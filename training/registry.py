@@ -1,19 +1,11 @@
-"""The method registry: one plain table per selector constant, from each value to what it builds.
+"""The method registry: one plain table per selector constant, from each value to a ``Method``.
 
-A method is a choice of parts: a generator head and what its network reads, a discriminator and
-what it reads, the generator's reward and gradient estimator, the discriminator's batch, loss and
-Fisher. Each selector's table maps its values to a ``Method``: the one-line ``doc`` that
-train.py --help lists, the constants it ``reads`` (given otherwise: refused), the constants its
-network's weight file ``stores``, and what it ``builds``: an encoding, a function, or a
-"module:name" in training/ of a network's class (a part that holds state) or a TensorFlow
-function, imported when first built (``Method.build``), so that nothing here imports TensorFlow.
-What a value needs of the other chosen values is one table, ``REQUIRES``. train.py's rules and
-cross-checks, the constants a resume must keep and the weight files' keys all come from here.
-
-The networks' classes are in ``networks.py``, the encodings in ``encodings.py``, the digit readers
-in ``readers.py``, the layers in ``model.py``, the rewards, losses and Fisher terms in
-``training_utils.py``: a new method is its piece there, plus one entry here (a new generator
-head also names its batch step in ``training_utils.BATCHES``).
+A ``Method`` is the one-line doc that train.py --help lists, the constants it reads (given
+otherwise: refused), those its weight file stores, and what it builds: an encoding, a function, or
+a "module:name" in training/ imported when first built, so that nothing here imports TensorFlow.
+What a value needs of the others is one table, ``REQUIRES``. A new method is its piece in
+networks.py, encodings.py, readers.py, model.py or training_utils.py, plus one entry here (a new
+generator head also names its batch step in ``training_utils.BATCHES``).
 """
 import importlib
 from dataclasses import dataclass

@@ -63,12 +63,8 @@ def _coerce(value: object, example: object) -> tuple[bool, object]:
 
 
 def check(name: str, value: object, example: object, rule: Rule | None = None) -> object:
-    """``value`` with the type of ``example`` (an int may stand for a float), passing ``rule``.
-
-    The one check of every setting: the scripts' constants and arguments, and the library's.
-    Raises utils.OptimusError "<name> must be <allowed> (got <type> <value>)", naming the rule's
-    words, or the type's when there is no rule.
-    """
+    """``value`` with the type of ``example`` (an int may stand for a float), passing ``rule``: the
+    one check of every setting. Raises utils.OptimusError "<name> must be <allowed> (got ...)"."""
     ok, converted = _coerce(value, example)
     if ok and rule is not None:
         try:
@@ -85,12 +81,9 @@ def parse_overrides(argv: Sequence[str], defaults: Mapping[str, object],
                     rules: Mapping[str, Rule] | None = None) -> dict:
     """Apply nanoGPT-style ``--name=value`` overrides to ``defaults``; returns a new dict.
 
-    argv: the arguments after the script name. A value is read with ast.literal_eval, or kept as
-    the raw text if it is not a literal (``--out=abc``); then ``check`` compares it with the
-    default and the name's rule. A str default takes any text. Expressions such as 10**6 are
-    not literals, and 1e6 is a float, so neither replaces an int default. A bare ``--name``
-    means True for a bool default. Raises utils.OptimusError, one line that starts with the token,
-    for any other form, unknown names, wrong types and failed rules.
+    A value is read with ast.literal_eval (raw text if not a literal; a str default takes any
+    text), then ``check``ed against the default's type and the name's rule: 10**6 and 1e6 do not
+    replace an int. A bare ``--name`` means True for a bool. Raises utils.OptimusError, one line.
     """
     rules = rules or {}
     config = dict(defaults)
