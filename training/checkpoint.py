@@ -6,6 +6,7 @@ a crash after it is rolled forward by ``recover`` on the next start. ``lock`` ke
 train.py out of a folder in use. The weight files come from ``save_network`` and are read by
 ``load_network``; everything else is plain JSON, .npy or .npz, loaded with allow_pickle=False.
 """
+import contextlib
 import fcntl
 import io
 import json
@@ -34,8 +35,7 @@ CSV_FILE = "training_log.csv"           # train.py's per-batch log and plot, bes
 PLOT_FILE = "training_metrics.png"
 JOURNAL_FILE = ".optimus-journal.json"
 TEMP_PREFIX = ".optimus-tmp-"           # a checkpoint file being written: recover() removes strays
-WRITE_PREFIX = ".optimus-write-"        # another file being replaced (a log, a CSV), or a probe:
-                                        # never touched by recover(), which may run meanwhile
+WRITE_PREFIX = ".optimus-write-"        # a log or plot being replaced, or a probe: recover() skips it
 MAX_STATE_BYTES = 1 << 30               # a state.json larger than this is refused, not read
 CHECKPOINT_NAMES = (*FILES, CSV_FILE, PLOT_FILE, JOURNAL_FILE)  # nothing else may write over these
 STATE_FORMAT = 2                        # 2: the method constants and architectures are recorded
@@ -43,36 +43,26 @@ ARCHITECTURE_ATTRIBUTE = "optimus_architecture"  # JSON in each weight file: how
 RESTORE_HINT = "restore it, or move the checkpoint away to start fresh"
 
 
-# ---------------------------------------------------------------------------------------------
-# Writing several files as one unit
+# -- Writing several files as one unit ---------------------------------------------------------
 
 
 def _fsync_dir(directory: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _fresh_file(directory: Path, name: str, prefix: str = TEMP_PREFIX) -> Path:
-    """Create an empty file with a new temporary name in ``directory``, with the usual mode.
-
-    Opened with mode 0o666, the process's umask applies as for any file it writes (mkstemp
-    would give 0600, and reading the umask would mean changing it).
-    """
+    """Create an empty file with a new temporary name in ``directory``; mode 0o666 under the umask
+    (mkstemp would give 0600)."""
     while True:
         path = directory / f"{prefix}{secrets.token_hex(8)}-{name}"
-        try:
+        with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             return path
-        except FileExistsError:
-            continue
 
 
 def _stage(directory: Path, name: str, write, prefix: str = TEMP_PREFIX) -> Path:
@@ -129,7 +119,11 @@ def recover(directory) -> None:
                 os.replace(directory / tmp, directory / name)
         _fsync_dir(directory)
         journal.unlink(missing_ok=True)
-    for stray in directory.glob(TEMP_PREFIX + "*"):
+    _remove_strays(directory, TEMP_PREFIX + "*")
+
+
+def _remove_strays(directory, pattern: str) -> None:
+    for stray in Path(directory).glob(pattern):
         if stray.is_file() and not stray.is_symlink():  # a folder of that name is not ours
             stray.unlink(missing_ok=True)
 
@@ -137,52 +131,34 @@ def recover(directory) -> None:
 def remove_stale_writes(directory) -> None:
     """Delete the half-written log and plot a killed train.py left; call under the folder's lock."""
     for name in (CSV_FILE, PLOT_FILE):
-        for stray in Path(directory).glob(f"{WRITE_PREFIX}*-{name}"):
-            if stray.is_file() and not stray.is_symlink():
-                stray.unlink(missing_ok=True)
-
-
-def refuse_interrupted(directory) -> None:
-    """Raise OptimusError if a commit in ``directory`` was interrupted: its files may be mixed."""
-    journal = Path(directory) / JOURNAL_FILE
-    if journal.exists():
-        raise utils.OptimusError(
-            f"{journal}: a checkpoint write was interrupted, so the files may mix two versions; "
-            "run training/train.py with this checkpoint_dir to complete it")
+        _remove_strays(directory, f"{WRITE_PREFIX}*-{name}")
 
 
 def write_atomic(path, data: bytes) -> None:
     """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new one.
-
-    Raises IsADirectoryError for a folder; leaves nothing behind when it fails.
-    """
+    Raises IsADirectoryError for a folder; leaves nothing behind when it fails."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(21, "Is a directory", str(path))
     tmp = _stage(path.parent, path.name, lambda p: Path(p).write_bytes(data), WRITE_PREFIX)
     try:
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already once replaced
 
 
 def write_if_changed(path, data: bytes) -> None:
     """``write_atomic``, unless ``path`` already holds exactly ``data``."""
     path = Path(path)
-    try:
+    with contextlib.suppress(OSError):
         if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
             return
-    except OSError:
-        pass
     write_atomic(path, data)
 
 
 def check_writable(directory) -> Path | None:
     """Raise OptimusError unless files can be created in ``directory`` (created if missing).
-
-    Returns the outermost folder this created (for ``remove_if_empty``), or None.
-    """
+    Returns the outermost folder this created (for ``remove_if_empty``), or None."""
     directory = Path(directory)
     created = next((d for d in reversed([directory, *directory.parents]) if not d.exists()), None)
     try:
@@ -209,12 +185,8 @@ def remove_if_empty(folder) -> None:
 
 
 def lock(directory) -> int:
-    """Hold an exclusive lock on ``directory`` for the life of this process; refuse if taken.
-
-    Two runs saving into one folder would interleave their checkpoints. The lock is on the folder
-    itself (flock), so no lock file is left behind and a killed process releases it.
-    Returns the descriptor that holds the lock.
-    """
+    """Hold an exclusive lock on ``directory`` (flock on the folder itself: no lock file, a killed
+    process releases it) for this process's life; refuse if taken. Returns the locked descriptor."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -225,8 +197,7 @@ def lock(directory) -> int:
     return fd
 
 
-# ---------------------------------------------------------------------------------------------
-# Plain files, read without pickles
+# -- Plain files, read without pickles ---------------------------------------------------------
 
 
 def _save_npy(path, array: np.ndarray) -> None:
@@ -234,14 +205,8 @@ def _save_npy(path, array: np.ndarray) -> None:
         np.save(f, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
 
 
-def _save_npz(path, arrays: dict) -> None:
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-
-
 def load_vector(path: Path, size: int) -> np.ndarray:
-    """A flat float .npy of ``size`` non-negative values finite in float32, as float32; refuses
-    pickles."""
+    """A flat float .npy of ``size`` non-negative values finite in float32, as float32; no pickles."""
     try:
         flat = np.load(path, allow_pickle=False)
     except Exception as err:
@@ -289,11 +254,8 @@ def _checked_state(state) -> dict:
 
 
 def read_state(directory) -> dict:
-    """The checkpoint's state.json, checked whole (``_checked_state``), or {} when absent.
-
-    Only a regular file of at most MAX_STATE_BYTES is read: a FIFO, a device or an endless file
-    in its place is refused without reading it.
-    """
+    """The checkpoint's state.json, checked whole (``_checked_state``), or {} when absent. Only a
+    regular file of at most MAX_STATE_BYTES is read: a FIFO, a device or an endless file is refused."""
     path = Path(directory) / STATE_FILE
     if not os.path.lexists(path):
         return {}
@@ -317,10 +279,8 @@ def read_state(directory) -> dict:
 
 def save_network(network, path, architecture: dict) -> None:
     """Save the whole Keras model to ``path`` (.h5, Keras's legacy format) recording ``architecture``.
-
-    The file is built in memory, then written in one plain write: a full disk is an OSError
-    here, never HDF5 failing halfway through its own writes.
-    """
+    Built in memory, then written in one plain write: a full disk is an OSError here, never HDF5
+    failing halfway through its own writes."""
     from keras.src.legacy.saving import legacy_h5_format  # the .h5 writer behind model.save, to memory
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
@@ -353,10 +313,8 @@ def unusable(path: Path, what: str, err: Exception) -> utils.OptimusError:
 
 def load_weights(network, path, architecture: dict) -> None:
     """Load a weight file into the Keras ``network``, built for ``architecture``; never runs its config.
-
-    Raises utils.OptimusError naming the file when it is missing, unreadable, records another
-    architecture, or holds non-finite weights.
-    """
+    Raises OptimusError naming the file when it is missing, unreadable, of another architecture
+    or not finite."""
     path = Path(path)
     require_file(path)
     try:
@@ -371,9 +329,8 @@ def load_weights(network, path, architecture: dict) -> None:
 
 
 def checked_architecture(recorded, role: str) -> dict:
-    """A weight file's architecture record, validated for ``role``: a dict that a registered part
-    of that role would write itself, with values of the right types and rules, whose parts
-    support each other. Raises ValueError saying what is wrong."""
+    """A weight file's architecture record, validated for ``role``: what a registered part of that role
+    writes, with values of the right types and rules, whose parts support each other; else ValueError."""
     if not isinstance(recorded, dict):
         raise ValueError("not a JSON object")
     root = registry.ROLES[role]
@@ -404,11 +361,7 @@ def load_network(path, role: str):
     """The network part a weight file records (``save_network``), rebuilt in code, with its
     weights. role: "generator" or "discriminator", which the file must hold."""
     path = Path(path)
-    require_file(path)
-    try:
-        architecture = checked_architecture(read_architecture(path), role)
-    except Exception as err:  # h5py, json and the checks raise many types for a bad file
-        raise unusable(path, f"a known {role}", err)
+    architecture = _read_weight_file(path, role)[0]
     if "tensorflow" not in sys.modules:  # test.py's first network: TensorFlow starts here, quietly
         utils.quiet_startup()
     network = registry.build(architecture, role)
@@ -417,11 +370,8 @@ def load_network(path, role: str):
 
 
 def load_networks(directory) -> tuple:
-    """(generator, discriminator) of a checkpoint, from their weight files alone.
-
-    Each file names its architecture, which is rebuilt in code; only weights are read, so a
-    crafted file cannot run code. Refuses a folder whose last write was interrupted.
-    """
+    """(generator, discriminator) of a checkpoint, rebuilt in code from the architecture each weight
+    file names: only weights are read, so a crafted file cannot run code."""
     g_path, d_path = _weight_files(directory)
     return load_network(g_path, "generator"), load_network(d_path, "discriminator")
 
@@ -430,7 +380,11 @@ def _weight_files(directory) -> tuple:
     """The generator's and discriminator's weight files of a checkpoint that can be loaded: refuses
     a folder whose last write was interrupted, or that holds neither."""
     directory = Path(directory)
-    refuse_interrupted(directory)
+    journal = directory / JOURNAL_FILE
+    if journal.exists():
+        raise utils.OptimusError(
+            f"{journal}: a checkpoint write was interrupted, so the files may mix two versions; "
+            "run training/train.py with this checkpoint_dir to complete it")
     g_path, d_path = directory / GENERATOR_FILE, directory / DISCRIMINATOR_FILE
     if not g_path.is_file() and not d_path.is_file():
         raise utils.OptimusError(f"no pre-trained models in {directory}: run training/train.py first")
@@ -438,8 +392,7 @@ def _weight_files(directory) -> tuple:
 
 
 def read_dense_weights(path) -> list:
-    """[kernel, bias] of every layer with weights in a Keras .h5 weight file, in the model's order,
-    read with h5py alone."""
+    """[kernel, bias] of each layer with weights in a Keras .h5 file, in the model's order, by h5py alone."""
     with h5py.File(path, "r") as f:
         weights = f["model_weights"]
         return [[np.asarray(weights[name][w]) for w in _names(weights[name].attrs["weight_names"])]
@@ -450,16 +403,16 @@ def _names(values) -> list:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
-def _arrays(path: Path, role: str) -> tuple:
-    """(checked architecture, [kernel, bias] of each layer) of a weight file, read with h5py
-    alone; a file that is not a known ``role``'s, or holds non-finite weights, is refused."""
+def _read_weight_file(path: Path, role: str, dense: bool = False) -> tuple:
+    """(checked architecture, with ``dense`` [kernel, bias] of each layer read with h5py alone, else
+    None) of a weight file; one that is not a known ``role``'s, or holds non-finite weights, is refused."""
     require_file(path)
     try:
         architecture = checked_architecture(read_architecture(path), role)
-        arrays = read_dense_weights(path)
+        arrays = read_dense_weights(path) if dense else None
     except Exception as err:  # h5py, json and the checks raise many types for a bad file
         raise unusable(path, f"a known {role}", err)
-    if not all(np.isfinite(w).all() for layer in arrays for w in layer):
+    if dense and not all(np.isfinite(w).all() for layer in arrays for w in layer):
         raise utils.OptimusError(f"{path}: holds non-finite weights; {RESTORE_HINT}")
     return architecture, arrays
 
@@ -469,11 +422,11 @@ def load_generator(directory):
     (``sampling.FoldedHead``, no TensorFlow), else rebuilt in Keras (``load_networks``). The
     discriminator's file is checked either way: a checkpoint is used whole or refused."""
     g_path, d_path = _weight_files(directory)
-    architecture, dense = _arrays(g_path, "generator")
+    architecture, dense = _read_weight_file(g_path, "generator", dense=True)
     methods = registry.methods(architecture)
     if not sampling.FoldedHead.fits(architecture, methods):
         return load_networks(directory)[0]
-    _arrays(d_path, "discriminator")
+    _read_weight_file(d_path, "discriminator", dense=True)
     widths = ([methods["generator_input"].build.width(architecture)]
               + [architecture["generator_units"]] * architecture["generator_layers"] + [1])
     shapes = [[tuple(w.shape) for w in layer] for layer in dense]
@@ -483,16 +436,12 @@ def load_generator(directory):
     return sampling.FoldedHead(architecture, methods, dense)
 
 
-# ---------------------------------------------------------------------------------------------
-# A trainer's whole checkpoint (the trainer: see training_utils.Trainer)
+# -- A trainer's whole checkpoint (the trainer: see training_utils.Trainer) --------------------
 
 
 def _variable_groups(trainer) -> tuple:
-    """(key prefix, variables) kept in OPTIMIZER_FILE: both optimizers and the dropout seed states.
-
-    The seed states are the networks' only variables outside the weight files; without them a
-    resumed run would draw other dropout masks than an uninterrupted one.
-    """
+    """(key prefix, variables) kept in OPTIMIZER_FILE: both optimizers and the dropout seed states,
+    the networks' only variables outside the weight files (a resumed run draws the same masks)."""
     seeds = [v for network in (trainer.generator.model, trainer.discriminator.model)
              for v in network.variables if not any(v is w for w in network.weights)]
     return (("g", trainer.generator_optimizer.variables),
@@ -515,13 +464,9 @@ def check_finite(trainer) -> None:
 
 
 def save(directory, trainer, state: dict) -> None:
-    """Write the trainer's whole checkpoint to ``directory`` as one unit, if it is finite.
-
-    state: JSON-serialisable (batch counter, metrics history, RNG state, constants). Each weight
-    file records its network's architecture. The EWC anchors are not stored apart: after
-    consolidation they equal the saved weights. Raises NotFiniteError, writing nothing, when any
-    weight, Fisher or optimizer value is NaN or inf.
-    """
+    """Write the trainer's whole checkpoint to ``directory`` as one unit; NotFiniteError, writing
+    nothing, if any value is NaN or inf. state: JSON-serialisable. The EWC anchors are not stored:
+    after consolidation they equal the saved weights."""
     check_finite(trainer)
     g, d = trainer.generator, trainer.discriminator
     arrays = {f"{prefix}{i:03d}": np.asarray(v)
@@ -531,7 +476,7 @@ def save(directory, trainer, state: dict) -> None:
         DISCRIMINATOR_FILE: lambda p: save_network(d.model, p, d.architecture),
         FISHER_GENERATOR_FILE: lambda p: _save_npy(p, trainer.ewc_generator.flat_fisher()),
         FISHER_DISCRIMINATOR_FILE: lambda p: _save_npy(p, trainer.ewc_discriminator.flat_fisher()),
-        OPTIMIZER_FILE: lambda p: _save_npz(p, arrays),
+        OPTIMIZER_FILE: lambda p: np.savez(p, **arrays),  # p ends in .npz: numpy adds no suffix
         STATE_FILE: lambda p: Path(p).write_text(json.dumps(state, indent=1)),
     })
 
@@ -556,11 +501,9 @@ def _load_variables(path: Path, trainer) -> None:
 
 
 def load(directory, trainer) -> dict:
-    """Load a whole checkpoint into ``trainer`` (weights, Fisher, anchors, optimizer state).
-
-    The weight files must hold the trainer's architectures. Returns the state dict. Raises
-    OptimusError naming the first bad file; the trainer may then be partly loaded.
-    """
+    """Load a whole checkpoint into ``trainer`` (weights of its architectures, Fisher, anchors,
+    optimizer state); returns the state dict. OptimusError names the first bad file (the trainer
+    may then be partly loaded)."""
     directory = Path(directory)
     state = read_state(directory)
     g, d = trainer.generator, trainer.discriminator

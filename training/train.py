@@ -4,9 +4,8 @@ Each batch draws ``batch_size`` latent integers, takes the generator's candidate
 those with the exact oracle, undersamples the non-primes into the discriminator's batch, trains
 both networks, then refreshes the EWC Fisher diagonal and anchor weights. After every batch the
 whole checkpoint is saved; running the same command again resumes up to ``nb_batches``.
-
-Usage: python training/train.py [--name=value ...]   (any constant below; e.g. --nb_batches=200)
 """
+import contextlib
 import io
 import os
 import signal
@@ -78,27 +77,19 @@ REGISTRY = Path(__file__).resolve().parent / "registry.py"  # its tables' values
 from training import checkpoint, measuring, registry, sampling  # noqa: E402  (none imports TensorFlow)
 
 
-MEMORY_LIMIT = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2  # bytes a batch may
-                                # hold (registry.memory_bytes), at most: half of the machine's memory
-MAX_LAMBDA = 1e6                # lambda_ at most: beyond it the penalty only pins both networks (and
-                                # in float32, 1e39 is already inf)
+MEMORY_LIMIT = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2  # bytes a batch may hold
+MAX_LAMBDA = 1e6                # lambda_ at most: beyond it the penalty only pins both networks
 RULES = {  # the method's constants: their values come from the registry
     **registry.method_rules(),
-    "nb_batches": rules.at_least(1),
-    "batch_size": rules.at_least(1),
-    "low_latent": rules.at_least(1),
+    **{name: rules.at_least(1) for name in ("nb_batches", "batch_size", "low_latent", "minimum_batch_size",
+                                            "steps", "curriculum_start", "nb_samples",
+                                            "test_session_occurrences", "test_samples")},
     "high_latent": rules.between(1, utils.LATENT_LIMIT, "an integer"),
     "wanted_prime_ratio": rules.between(0, 1, brackets="(]"),
-    "minimum_batch_size": rules.at_least(1),
-    "steps": rules.at_least(1),
     "curriculum_batches": rules.at_least(0),
-    "curriculum_start": rules.at_least(1),
     "lambda_": rules.between(0, MAX_LAMBDA),
     "lr": rules.between(0, 1, brackets="()"),
-    "nb_samples": rules.at_least(1),
     "fisher_decay": rules.between(0, 1),
-    "test_session_occurrences": rules.at_least(1),
-    "test_samples": rules.at_least(1),
     "test_sampling": rules.one_of(*measuring.SAMPLINGS),
     "checkpoint_dir": rules.Rule(lambda v: v.strip() != "", "a directory path"),
     "seed": rules.between(0, 2**32 - 1, "an integer"),  # Keras seeds its generators with 32 bits
@@ -160,9 +151,8 @@ ABANDONED = ("Abandoned the batch in progress; the last saved checkpoint is inta
 
 
 class _StopFlag:
-    """First Ctrl-C asks to stop after the batch in progress; a second one ends the process at once
-    (``utils.end_at_once``): checkpoints are committed through a journal, so ending at any moment
-    leaves the last complete one, as a kill -9 does."""
+    """First Ctrl-C asks to stop after the batch in progress; a second ends the process at once, which
+    leaves the last committed checkpoint, as a kill -9 does."""
 
     def __init__(self):
         self.requested = False
@@ -171,13 +161,10 @@ class _StopFlag:
         if self.requested:
             utils.end_at_once(ABANDONED)
         self.requested = True
-        # os.write, not print: the handler can run while the main thread is inside a print to
-        # the same buffered stdout, and a reentrant print raises RuntimeError
+        # os.write, not print: the handler can interrupt a print, and a reentrant print raises
         message = b"\nCtrl-C: finishing this batch and saving (press again to abandon it)\n"
-        try:
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):  # no fd: still stops
             os.write(sys.stdout.fileno(), message)
-        except (OSError, ValueError, io.UnsupportedOperation):
-            pass  # no file descriptor behind stdout: the stop still happens
 
 
 def write_log_files(directory: Path, state: dict, plot: bool) -> None:
@@ -228,13 +215,8 @@ def png_bytes(fig: Figure) -> bytes:
 class Events:
     """The run's TensorBoard events in checkpoint_dir/TENSORBOARD_DIR, one step per batch.
 
-    Per batch: both losses, the mean reward, the policy's entropy, D's mean belief, its batch's
-    rows, the candidates' prime share and the seconds; histograms of the offsets chosen and of
-    D's beliefs in the candidates. Per test session: both ranges' scores, the distribution
-    measures, the acceptance rate and D's balanced accuracy on uniform candidates. Events are
-    written from state.json's rows after each save, so none passes the last saved batch; a
-    resumed run first drops events past its batch (a killed run's) and writes the rows that
-    state.json holds and the events miss.
+    Written from state.json's rows after each save, so none passes the last saved batch; a resumed
+    run first drops events past its batch (a killed run's) and writes the rows the events miss.
     """
 
     def __init__(self, directory: Path, state: dict):
@@ -281,8 +263,7 @@ class Events:
 
     def batch(self, row: dict, flush: bool = True) -> None:
         """The scalars and histograms of one batch's row (skipped batches: seconds only)."""
-        step = row["batch"]
-        with self.writer.as_default(step=step):
+        with self.writer.as_default(step=row["batch"]):
             tf.summary.scalar("batch/seconds", row["seconds"])
             for name in ("discriminator_loss_last", "generator_loss_last", "reward_last", "entropy_last",
                          "belief_last", "prime_ratio_last", "kept", "prime_share"):
@@ -344,10 +325,7 @@ def latent_ceiling(config: dict, batch: int) -> int:
 def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Generator,
               batch: int) -> dict:
     """Draw the latents of one batch; its method's step (``training_utils.BATCHES``) labels,
-    undersamples, trains and refreshes the EWC state.
-
-    Returns the batch's CSV row.
-    """
+    undersamples, trains and refreshes the EWC state. Returns the batch's CSV row."""
     start = time.perf_counter()
     low, high = config["low_latent"], latent_ceiling(config, batch)
     z = utils.random_vector_integers(low, high, min(config["batch_size"], high - low + 1), rng)
@@ -365,10 +343,8 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
     beliefs = trainer.discriminator.beliefs(x)
     choices = trainer.generator.choices(z, x)
     row.update(skipped=0, kept=int(kept.size),
-               discriminator_loss_first=float(logs["discriminator_loss"][0]),
-               discriminator_loss_last=float(logs["discriminator_loss"][-1]),
-               generator_loss_first=float(logs["generator_loss"][0]),
-               generator_loss_last=float(logs["generator_loss"][-1]),
+               **{f"{name}_{end}": float(logs[name][i])
+                  for name in LOSSES for end, i in (("first", 0), ("last", -1))},
                **{f"{name}_last": float(values[-1]) for name, values in logs.items() if name not in LOSSES},
                belief_counts=np.histogram(beliefs, BELIEF_BINS, (0.0, 1.0))[0].tolist(),
                offset_counts=None if choices is None else np.bincount(choices[0], minlength=choices[1]).tolist(),
@@ -387,39 +363,29 @@ def _progress(row: dict) -> str:
 
 
 def train(config: dict) -> dict:
-    """Run the online loop up to ``config["nb_batches"]``; returns the final state dict.
-
-    A folder this run created is removed again if the run fails before saving anything in it.
-    """
+    """Run the online loop up to ``config["nb_batches"]``, under the folder's lock; returns the final
+    state dict. A folder this run created is removed again if the run fails before saving in it."""
     directory = Path(config["checkpoint_dir"]).resolve()
     created = checkpoint.check_writable(directory)
     try:
-        return _train_in(directory, config)
+        lock = checkpoint.lock(directory)
+        try:
+            trainer, state, rng = start(config, directory)
+            stop = _StopFlag()
+            with utils.on_ctrl_c(stop):
+                report = train_loop(trainer, config, directory, state, rng, stop, Events(directory, state))
+            finish(trainer, config, directory, state, report, stop.requested)
+            return state
+        finally:
+            os.close(lock)
     except BaseException:
         checkpoint.remove_if_empty(created)
         raise
 
 
-def _train_in(directory: Path, config: dict) -> dict:
-    """``train`` in a folder that exists and is writable: under its lock."""
-    lock = checkpoint.lock(directory)
-    try:
-        trainer, state, rng = start(config, directory)
-        stop = _StopFlag()
-        with utils.on_ctrl_c(stop):
-            report = train_loop(trainer, config, directory, state, rng, stop, Events(directory, state))
-        finish(trainer, config, directory, state, report, stop.requested)
-        return state
-    finally:
-        os.close(lock)
-
-
 def start(config: dict, directory: Path) -> tuple:
-    """(trainer, state, rng): a fresh run, or the checkpoint in ``directory`` resumed.
-
-    Finishes or discards an interrupted save first; refuses an incomplete checkpoint and one
-    trained with another method.
-    """
+    """(trainer, state, rng): a fresh run, or the checkpoint in ``directory`` resumed after finishing
+    or discarding an interrupted save; refuses an incomplete checkpoint or one of another method."""
     checkpoint.recover(directory)
     checkpoint.remove_stale_writes(directory)
     present = [n for n in checkpoint.REQUIRED_FILES if (directory / n).exists()]
@@ -433,7 +399,13 @@ def start(config: dict, directory: Path) -> tuple:
     trainer = registry.build_trainer(config)
     rng = np.random.default_rng(config["seed"])
     if present:
-        state = _resume_state(directory, config, trainer)
+        previous = checkpoint.read_state(directory).get("config", {})
+        for name in METHOD_CONSTANTS:
+            if name in previous and previous[name] != config[name]:
+                raise utils.OptimusError(
+                    f"{directory}: checkpoint was trained with {name}={previous[name]!r}; pass "
+                    f"--{name}={previous[name]!r} to resume it, or choose another --checkpoint_dir")
+        state = checkpoint.load(directory, trainer)
         rng.bit_generator.state = state["rng"]
         print(f"Resuming from {directory} at batch {state['batch']}", flush=True)
         try:  # a kill after the last save can leave them a batch behind: they follow state.json
@@ -450,23 +422,9 @@ def start(config: dict, directory: Path) -> tuple:
     return trainer, state, rng
 
 
-def _resume_state(directory: Path, config: dict, trainer) -> dict:
-    """Load the checkpoint in ``directory`` into ``trainer``, refusing a change of method."""
-    previous = checkpoint.read_state(directory).get("config", {})
-    for name in METHOD_CONSTANTS:
-        if name in previous and previous[name] != config[name]:
-            raise utils.OptimusError(
-                f"{directory}: checkpoint was trained with {name}={previous[name]!r}; pass "
-                f"--{name}={previous[name]!r} to resume it, or choose another --checkpoint_dir")
-    return checkpoint.load(directory, trainer)
-
-
 def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop, events: Events) -> dict | None:
-    """Train, test and save batch after batch up to nb_batches or a Ctrl-C (``stop``); after each
-    save, the batch's TensorBoard ``events``.
-
-    Updates ``state`` in place; returns the last test session's report (None if none ran).
-    """
+    """Train, test, save and write the TensorBoard ``events`` batch after batch up to nb_batches or a
+    Ctrl-C (``stop``). Updates ``state`` in place; returns the last test report (None if none ran)."""
     report = None
     while state["batch"] < config["nb_batches"] and not stop.requested:
         batch = state["batch"] + 1
@@ -496,30 +454,31 @@ def _intact(batch: int) -> str:
     return f"the checkpoint of batch {batch} is intact" if batch else "no checkpoint was saved yet"
 
 
+def _diverged(directory: Path, batch: int, err: Exception) -> utils.OptimusError:
+    return utils.OptimusError(f"{directory}: batch {batch} diverged ({err}): not saved; {_intact(batch - 1)}")
+
+
 def check_batch(directory: Path, trainer, batch: int) -> None:
     """Stop, with one line, when the batch just trained left NaN or inf anywhere in the state."""
     try:
         checkpoint.check_finite(trainer)
     except checkpoint.NotFiniteError as err:
-        raise utils.OptimusError(f"{directory}: batch {batch} diverged ({err}): not saved; "
-                                 f"{_intact(batch - 1)}") from err
+        raise _diverged(directory, batch, err) from err
 
 
 def save_batch(directory: Path, trainer, state: dict, plot: bool) -> None:
     """Save the checkpoint of the batch just trained, then the CSV log (and the plot)."""
     batch, saved = state["batch"], False
-    intact = _intact(batch - 1)
     try:  # OSError here is a full disk or a folder gone read-only
         checkpoint.save(directory, trainer, _jsonable(state))
         saved = True
         write_log_files(directory, state, plot)
     except checkpoint.NotFiniteError as err:
-        raise utils.OptimusError(f"{directory}: batch {batch} diverged ({err}): not saved; {intact}") from err
+        raise _diverged(directory, batch, err) from err
     except OSError as err:
         raise utils.OptimusError(
-            f"{directory}: could not write batch {batch}'s "
-            f"{'log or plot' if saved else 'checkpoint'} ({err.strerror or err}); "
-            f"{f'the checkpoint of batch {batch} is intact' if saved else intact}") from err
+            f"{directory}: could not write batch {batch}'s {'log or plot' if saved else 'checkpoint'} "
+            f"({err.strerror or err}); {_intact(batch if saved else batch - 1)}") from err
 
 
 def finish(trainer, config: dict, directory: Path, state: dict, report: dict | None,
@@ -543,9 +502,7 @@ def _jsonable(value):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
+    if isinstance(value, (np.generic, np.ndarray)):  # a numpy scalar's tolist() is its item()
         return value.tolist()
     return value
 
