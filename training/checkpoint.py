@@ -98,11 +98,8 @@ def commit(directory, writers: dict) -> None:
 
 
 def recover(directory) -> None:
-    """Finish or discard an interrupted ``commit`` in ``directory``.
-
-    A journal means every new file was complete: the renames are finished. Without one, any
-    temporary file belongs to an unfinished write and is deleted; the previous checkpoint stands.
-    """
+    """Finish or discard an interrupted ``commit``: a journal means every new file was complete, so the
+    renames are finished; without one, temporary files are deleted and the previous checkpoint stands."""
     directory = Path(directory)
     journal = directory / JOURNAL_FILE
     if journal.exists():

@@ -153,9 +153,7 @@ ABANDONED = ("Abandoned the batch in progress; the last saved checkpoint is inta
 class _StopFlag:
     """First Ctrl-C asks to stop after the batch in progress; a second ends the process at once, which
     leaves the last committed checkpoint, as a kill -9 does."""
-
-    def __init__(self):
-        self.requested = False
+    requested = False
 
     def __call__(self):
         if self.requested:
@@ -213,11 +211,9 @@ def png_bytes(fig: Figure) -> bytes:
 
 
 class Events:
-    """The run's TensorBoard events in checkpoint_dir/TENSORBOARD_DIR, one step per batch.
-
-    Written from state.json's rows after each save, so none passes the last saved batch; a resumed
-    run first drops events past its batch (a killed run's) and writes the rows the events miss.
-    """
+    """The run's TensorBoard events in checkpoint_dir/TENSORBOARD_DIR, one step per batch, written from
+    state.json's rows after each save (so none passes the last saved batch); a resumed run first drops
+    events past its batch (a killed run's) and writes the rows the events miss."""
 
     def __init__(self, directory: Path, state: dict):
         self.folder, self._writer = directory / TENSORBOARD_DIR, None
@@ -481,8 +477,7 @@ def save_batch(directory: Path, trainer, state: dict, plot: bool) -> None:
             f"({err.strerror or err}); {_intact(batch if saved else batch - 1)}") from err
 
 
-def finish(trainer, config: dict, directory: Path, state: dict, report: dict | None,
-           stopped: bool) -> None:
+def finish(trainer, config: dict, directory: Path, state: dict, report: dict | None, stopped: bool) -> None:
     """Print how the run ended: how to resume after a Ctrl-C, else the evaluation report."""
     if stopped:
         print(f"Stopped after batch {state['batch']}; checkpoint saved in {directory}. "
