@@ -367,8 +367,8 @@ def load_network(path, role: str):
 
 
 def load_networks(directory) -> tuple:
-    """(generator, discriminator) of a checkpoint, rebuilt in code from the architecture each weight
-    file names: only weights are read, so a crafted file cannot run code."""
+    """(generator, discriminator) of a checkpoint, rebuilt in code from the architecture each weight file
+    names (only weights are read: a crafted file cannot run code); refuses a half-committed folder."""
     g_path, d_path = _weight_files(directory)
     return load_network(g_path, "generator"), load_network(d_path, "discriminator")
 
@@ -401,8 +401,8 @@ def _names(values) -> list:
 
 
 def _read_weight_file(path: Path, role: str, dense: bool = False) -> tuple:
-    """(checked architecture, with ``dense`` [kernel, bias] of each layer read with h5py alone, else
-    None) of a weight file; one that is not a known ``role``'s, or holds non-finite weights, is refused."""
+    """(checked architecture, each layer's [kernel, bias] read by h5py alone, or None without ``dense``)
+    of a weight file; refuses one that is not a known ``role``'s or holds non-finite weights."""
     require_file(path)
     try:
         architecture = checked_architecture(read_architecture(path), role)
