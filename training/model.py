@@ -1,16 +1,10 @@
 """The networks of Optimus: generators of prime candidates and primality discriminators.
 
-A generator maps a latent integer z to a real x > 0; its candidate is the odd integer 2*round(x)+1.
-A discriminator maps x to P(candidate is prime). This file holds the layers and the builders:
-
-- the encodings, how a network reads a number: ``ResidueEncoding`` (residues modulo small odd
-  primes), ``BitsEncoding`` (binary digits), or the seed's x as one real;
-- the offset head (x = offsets*z + k, k chosen by a softmax policy) and the seed's real head;
-- the discriminators: an MLP on an encoding, a gated linear network, the seed's scalar MLP.
-
-Which builder a constant selects, and what each needs, is in ``training/registry.py``. Every network
-is a plain Keras model built from registered layers; a checkpoint's weight file names its
-architecture, so the loader rebuilds it in code (``checkpoint.load_network``).
+A generator maps a latent integer z to a real x > 0, whose candidate is the odd integer
+2*round(x)+1; a discriminator maps x to P(candidate is prime). Here are the encodings (residues,
+binary digits), the offset and real heads, and the discriminators (an MLP on an encoding, a gated
+linear network, the seed's scalar MLP), as plain Keras models of registered layers; which builder
+a constant selects is in ``training/registry.py``, and ``checkpoint.load_network`` rebuilds them.
 """
 import keras
 import numpy as np
@@ -55,15 +49,12 @@ LOGITS_LAYER = "offset_logits"  # the offset head's policy output
 
 @keras.saving.register_keras_serializable(package="optimus")
 class ResidueEncoding(layers.Layer):
-    """Residues of n modulo the odd primes <= largest_prime, as Fourier features.
+    """Residues of n modulo the odd primes <= largest_prime, as Fourier features (``residue_tables``).
 
     candidate=True: n = 2*round(x)+1, the candidate of a generator output x; False: n = round(x).
-    Input (..., 1) of reals below utils.FLOAT64_EXACT/2; output (..., sum(p-1)) float32 features
-    (see ``residue_tables``). Exact: n is formed and reduced (floormod) in float64, which holds
-    every integer below 2**53, and the sines are looked up by residue, so no phase is ever rounded.
-    The gradient is straight-through: rounding passes it unchanged, and the features are
-    differentiated as the smooth functions of n that they sample.
-    """
+    Input (..., 1) below utils.FLOAT64_EXACT/2; output (..., sum(p-1)) float32. Exact: n is reduced
+    in float64 and the sines are looked up by residue. The gradient is straight-through: the
+    features are differentiated as the smooth functions of n that they sample."""
 
     def __init__(self, largest_prime: int = LARGEST_PRIME, candidate: bool = True, **kwargs):
         kwargs.setdefault("autocast", False)  # float64 in: a saved config already names it
@@ -99,19 +90,15 @@ class ResidueEncoding(layers.Layer):
         return (*input_shape[:-1], self.features)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "largest_prime": self.largest_prime,
-                "candidate": self.candidate}
+        return {**super().get_config(), "largest_prime": self.largest_prime, "candidate": self.candidate}
 
 
 @keras.saving.register_keras_serializable(package="optimus")
 class BitsEncoding(layers.Layer):
     """The binary digits of n, least significant first, as features -1 (digit 0) and +1 (digit 1).
 
-    candidate=True: n = 2*round(x)+1, the candidate of a generator output x; False: n = round(x).
-    Input (..., 1) of reals below 2**width; output (..., width) float32. No residue or other
-    number-theoretic feature: only the digits. Exact: n is formed in float64 (every integer below
-    2**53) and digit i is floor(n / 2**i) mod 2, where dividing by a power of 2 is exact. The
-    digits are piecewise constant in x, so no gradient passes.
+    candidate as ``ResidueEncoding``. Input (..., 1) below 2**width; output (..., width) float32.
+    Exact: digit i is floor(n / 2**i) mod 2 in float64. Piecewise constant: no gradient passes.
     """
 
     def __init__(self, width: int = BIT_WIDTH, candidate: bool = True, **kwargs):
@@ -201,37 +188,15 @@ def snake(x):
 ACTIVATIONS = {"relu": "relu", "sin": sine, "snake": snake}  # of the MLP bodies' hidden layers
 
 
-def _dense_stack(widths, activation: str, prefix: str, reader=None) -> list:
-    """Hidden Dense layers; after a ``reader`` the first is its periodic readout: sin, its kernel
-    from U[-reader.readout_scale, +], its biases from U[-pi, pi] (SIREN-like: Glorot's scale is
-    too small for a sine to wrap around the reader's counts and sums)."""
-    stack = [layers.Dense(w, activation=ACTIVATIONS[activation], name=f"{prefix}_{i}")
-             for i, w in enumerate(widths)]
-    if reader is not None and widths:
-        scale = reader.readout_scale
-        stack[0] = layers.Dense(widths[0], activation=sine, name=f"{prefix}_0",
-                                kernel_initializer=keras.initializers.RandomUniform(-scale, scale),
-                                bias_initializer=keras.initializers.RandomUniform(-np.pi, np.pi))
-    return stack
-
-
-def _logit(p):
-    return tf.math.log(p) - tf.math.log1p(-p)
-
-
 @keras.saving.register_keras_serializable(package="optimus")
 class GatedLinearNetwork(layers.Layer):
-    """A Bernoulli gated linear network (Veness et al. 2021) on residue features.
+    """A Bernoulli gated linear network (Veness et al. 2021) on features f (n, F) in [-1, 1].
 
-    Input: features f, shape (n, F), in [-1, 1] (a ResidueEncoding's). The base inputs are the
-    probabilities sigmoid(f), so their logits are f itself; the side information that gates every
-    neuron is f too. Each neuron picks one of 2**context_bits weight vectors w by which side of its
-    context_bits random hyperplanes f lies on, and outputs p = sigmoid(w . logit(p_in)) with
-    p_in its layer's inputs and a constant bias input. Output: the last neuron's p, shape (n, 1).
-    There is no backpropagation: ``local_update`` moves each neuron's chosen weights by its own
-    log-loss gradient. The weights are non-trainable variables, so no optimizer or EWC touches
-    them, and they are saved with the model.
-    """
+    f gives the base inputs' logits and the side information: each neuron picks one of
+    2**context_bits weight vectors w by which side of its context_bits random hyperplanes f lies
+    on, and outputs p = sigmoid(w . logit(p_in)), p_in its layer's inputs and a constant bias; the
+    last one's p (n, 1) is the output. No backpropagation: ``local_update`` is each neuron's own
+    log-loss step, on non-trainable weights (no optimizer or EWC touches them)."""
 
     def __init__(self, widths=GLN_WIDTHS, context_bits: int = GLN_CONTEXT_BITS, **kwargs):
         super().__init__(**kwargs)
@@ -268,10 +233,8 @@ class GatedLinearNetwork(layers.Layer):
     def _forward(self, features):
         """Per layer: (input logits (n, fan_in), one-hot contexts (n, width, 2**bits), output p (n, width)).
 
-        Each layer is one matmul of its inputs with every context's weights, from which each
-        neuron takes the context its row falls in. A neuron clipped at eps or 1 - eps has no
-        gradient there, so its one-hot row is zeroed for the update.
-        """
+        One matmul with every context's weights, then each neuron's context; a neuron clipped at
+        eps or 1 - eps has no gradient there, so its one-hot row is zeroed for the update."""
         side = tf.cast(features, tf.float32)
         limit = float(np.log((1 - GLN_EPSILON) / GLN_EPSILON))
         logits = tf.clip_by_value(GLN_INPUT_SCALE * side, -limit, limit)  # logit(sigmoid(scale f))
@@ -284,7 +247,7 @@ class GatedLinearNetwork(layers.Layer):
             chosen = tf.reduce_sum(every * contexts, -1)
             p = tf.sigmoid(tf.clip_by_value(chosen, -limit, limit))
             trace.append((inputs, contexts * tf.cast(tf.abs(chosen) < limit, tf.float32)[..., None], p))
-            logits = _logit(p)
+            logits = tf.math.log(p) - tf.math.log1p(-p)
         return trace
 
     def call(self, features):
@@ -299,12 +262,8 @@ class GatedLinearNetwork(layers.Layer):
         return GLN_LEARNING_RATE / (1.0 + GLN_DECAY * tf.cast(self.updates_done, tf.float32))
 
     def local_update(self, features, labels):
-        """One step of every neuron on a batch: w_c <- clip(w_c - lr * mean (p - y) logit(p_in)).
-
-        Each neuron's gradient is that of its own log-loss, added to the weight vector its context
-        chose for each row; the batch mean is taken over all rows. Returns the output's log-loss
-        before the step.
-        """
+        """One step of every neuron on a batch: w_c <- clip(w_c - lr * mean (p - y) logit(p_in)), each
+        row's gradient on the weights its context chose. Returns the log-loss before the step."""
         y = tf.reshape(tf.cast(labels, tf.float32), [-1, 1])
         trace = self._forward(features)
         rate = self.learning_rate()
@@ -323,26 +282,20 @@ class GatedLinearNetwork(layers.Layer):
         return (input_shape[0], 1)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "widths": list(self.widths),
-                "context_bits": self.context_bits}
+        return {**super().get_config(), "widths": list(self.widths), "context_bits": self.context_bits}
 
 
 # ---------------------------------------------------------------------------------------------
-# Generators: latent integer z, shape (n, 1) -> output x, shape (n, 1). Each builder returns the
-# model and the tensors that the registry's entry needs to run its parts alone.
+# Generators: latent integer z, shape (n, 1) -> output x, shape (n, 1)
 
 
 def offset_generator(offsets: int, encoding: layers.Layer, per_candidate: bool, body: list) -> tuple:
     """The offset head: x = offsets*z + k, with k the most likely of ``offsets`` choices.
 
-    per_candidate: every choice's candidate 2*(offsets*z + k)+1 goes through ``encoding`` and one
-    shared ``body`` (layers, e.g. a reader then an MLP: ``body_layers``) scores it, so the policy
-    is a softmax over the K scores; otherwise ``encoding`` reads z itself and the body maps it to
-    the K logits. The last layer starts at zero: every offset is equally likely, and the greedy
-    choice k = 0 gives the progression 2*offsets*z + 1, which for a power-of-2 ``offsets`` is
-    exactly as prime as random odd integers.
-    Returns (model, features, logits): the encoding's output and the policy's logits (n, offsets).
-    """
+    per_candidate: one shared ``body`` (``body_layers``) scores every choice's encoded candidate;
+    otherwise it maps the encoded z to the K logits. The last layer starts at zero: every offset
+    is equally likely, and k = 0 gives 2*offsets*z + 1, as prime as random odd integers for a
+    power-of-2 ``offsets``. Returns (model, the encoding's features, the logits (n, offsets))."""
     z = keras.Input((1,), dtype="float64", name="latent")
     features = encoding(OffsetCandidates(offsets, name="choices")(z) if per_candidate else z)
     h = features
@@ -358,23 +311,30 @@ def offset_generator(offsets: int, encoding: layers.Layer, per_candidate: bool, 
 
 
 def body_layers(widths: tuple, activation: str, prefix: str, reader=None, trainable: bool = True) -> list:
-    """The layers between an encoding and the output: the ``reader`` (if any), then hidden Dense
-    layers of ``widths`` named prefix_0, prefix_1, ... (``_dense_stack``)."""
-    body = ([reader] if reader is not None else []) + _dense_stack(widths, activation, prefix, reader)
+    """The ``reader`` (if any), then Dense layers of ``widths`` named prefix_0, prefix_1, ...
+
+    After a reader the first is its periodic readout: sin, kernel from U[-readout_scale, +], biases
+    from U[-pi, pi] (SIREN-like: Glorot's scale is too small for a sine to wrap around its sums)."""
+    stack = [layers.Dense(w, activation=ACTIVATIONS[activation], name=f"{prefix}_{i}")
+             for i, w in enumerate(widths)]
+    if reader is not None and widths:  # replaced, not skipped: making it drew seeds, which later seeds follow
+        scale = reader.readout_scale
+        stack[0] = layers.Dense(widths[0], activation=sine, name=f"{prefix}_0",
+                                kernel_initializer=keras.initializers.RandomUniform(-scale, scale),
+                                bias_initializer=keras.initializers.RandomUniform(-np.pi, np.pi))
+    body = ([reader] if reader is not None else []) + stack
     for layer in body:
         layer.trainable = trainable
     return body
 
 
 def real_generator(original: bool = False) -> keras.Sequential:
-    """The seed's generator: latent z -> real x in [1, OUTPUT_CAP].
+    """The seed's generator: latent z -> real x in [1, OUTPUT_CAP], piecewise linear in z.
 
-    Biases and a rescaled input make it a general piecewise-linear map of z. Its output folds into
-    [1, OUTPUT_CAP] with a triangle wave: bounded like a sigmoid, but with a slope of +-1
+    Its output folds into the range with a triangle wave: bounded, but with a slope of +-1
     everywhere, so an output pushed against a bound comes back instead of saturating.
-    ``original=True`` rebuilds the original's form (no biases, raw input, abs output). That
-    network is positively homogeneous and can only compute G(z) = k*z; it is for reproduction.
-    """
+    ``original=True``: the original's form (no biases, raw input, abs output), which can only
+    compute G(z) = k*z; for reproduction."""
     init = keras.initializers.HeNormal()
     hidden = [layers.Dense(GENERATOR_WIDTH, activation=layers.LeakyReLU(LEAKY_RELU_SLOPE),
                            use_bias=not original, kernel_initializer=init, name=f"hidden_{i}")
@@ -401,11 +361,9 @@ def real_generator(original: bool = False) -> keras.Sequential:
 
 def encoded_discriminator(encoding: layers.Layer, name: str, widths: tuple,
                           activation: str = "relu", reader: layers.Layer | None = None) -> tuple:
-    """The candidate 2*round(x)+1 through ``encoding`` (and a trainable ``reader``, if any), then
-    an MLP (hidden layers of ``widths`` units, ``activation``) and a sigmoid.
+    """The candidate 2*round(x)+1 through ``encoding`` (and ``reader``), an MLP and a sigmoid.
 
-    Returns (model, features, hidden): the encoding's output, for running the rest alone, and
-    the last hidden layer's (the features themselves without one).
+    Returns (model, the encoding's features, the last hidden layer's output or the features).
     """
     x = keras.Input((1,), dtype="float64", name="output")
     features = encoding(x)
@@ -429,10 +387,7 @@ def recurrent_discriminator(encoding: layers.Layer, units: int) -> tuple:
 
 
 def gln_discriminator(encoding: layers.Layer) -> tuple:
-    """The candidate through ``encoding``, then a gated linear network (``GatedLinearNetwork``).
-
-    Returns (model, features, the GatedLinearNetwork layer, whose ``local_update`` trains it).
-    """
+    """The candidate through ``encoding``, then a ``GatedLinearNetwork``: (model, features, the GLN)."""
     x = keras.Input((1,), dtype="float64", name="output")
     features = encoding(x)
     gln = GatedLinearNetwork(name="gln")
@@ -453,10 +408,7 @@ def scalar_discriminator() -> keras.Sequential:
 
 
 def split(inputs, features, outputs) -> tuple:
-    """(encode, head): models with head(encode(x)) == the network, split at ``features``.
-
-    Inputs that stay fixed over many updates are encoded once, and only the head runs each step.
-    """
+    """(encode, head): models with head(encode(x)) == the network, so fixed inputs are encoded once."""
     return keras.Model(inputs, features), keras.Model(features, outputs)
 
 
@@ -465,11 +417,8 @@ def split(inputs, features, outputs) -> tuple:
 
 
 def forward(network, inputs) -> np.ndarray:
-    """A network's output on scalar inputs (shape (n,) or (n, 1)), in inference mode.
-
-    Fed as float64 rows (exact for every integer a generator can emit), FORWARD_CHUNK at a
-    time; returns shape (n,).
-    """
+    """A network's output (n,) on scalar inputs (n,) or (n, 1), in inference mode, fed as float64
+    rows (exact for every integer a generator can emit), FORWARD_CHUNK at a time."""
     rows = np.asarray(inputs, dtype=np.float64).reshape(-1, 1)
     parts = [np.asarray(network(rows[i:i + FORWARD_CHUNK], training=False)).reshape(-1)
              for i in range(0, len(rows), FORWARD_CHUNK)]

@@ -1,10 +1,7 @@
 """The two networks as objects: each owns its Keras model, built from an architecture record, and
-offers what the sampler and the measures ask of it. How they are trained is the steps' business
-(``training_utils.score_function_batch`` and ``pathwise_batch``), which read their models.
-
-Which class a constant selects, and what each needs, is in ``training/registry.py``, which
-builds them: ``cls(architecture, methods)``, methods holding the registry's entry of every
-selector the architecture records.
+offers what the sampler and the measures ask of it (``training_utils``'s steps train the models).
+``training/registry.py`` builds them: ``cls(architecture, methods)``, methods holding the
+registry's entry of every selector the architecture records.
 """
 import keras
 import numpy as np
@@ -18,6 +15,12 @@ LOGIT_ROWS = 65536              # candidates per scorer call when computing logi
                                 # (4096 latents of 16 offsets: a few tens of MB of features)
 
 
+def _chunked(network, inputs, step: int = LOGIT_ROWS) -> np.ndarray:
+    """``network`` on ``inputs`` in inference mode, ``step`` rows a call, concatenated."""
+    return np.concatenate([np.asarray(network(inputs[i:i + step], training=False))
+                           for i in range(0, len(inputs), step)])
+
+
 def reader_layer(methods: dict):
     """The trainable reader between a network's encoding and its MLP, if its input has one."""
     build = methods["reader"].build if "reader" in methods else None
@@ -29,14 +32,10 @@ def reader_layer(methods: dict):
 
 
 class GeneratorHead:
-    """A generator: its Keras ``model`` (latent z (n, 1) -> output x (n, 1)) and its operations.
-
-    test.py and the measures ask for ``outputs`` and its ``sampler``.
-    """
+    """A generator: its Keras ``model`` (latent z (n, 1) -> output x (n, 1)) and its operations."""
 
     def __init__(self, architecture: dict, methods: dict):
-        """architecture: its weight file's record; methods: the registry's Method of each
-        selector in it (what the network reads, how it keeps latents)."""
+        """architecture: its weight file's record; methods: the registry's Method of each selector."""
         self.architecture, self.methods = architecture, methods
         self.model = self.build()
 
@@ -52,10 +51,9 @@ class GeneratorHead:
         return None
 
     def sampler(self, how: str, low: int, high: int):
-        """The generator used as a random prime generator on latents in [low, high]: an object
-        with ``draw_candidates(z, rng) -> (candidates, accepted)`` (exact integers) and
-        ``windows(z) -> Windows or None``. This head's outputs are fixed by z: point masses,
-        whatever ``how`` asks. Its latents are read as float32: at most LATENT_LIMIT."""
+        """The generator as a random prime generator on latents in [low, high]: an object with
+        ``draw_candidates(z, rng) -> (candidates, accepted)`` and ``windows(z) -> Windows or None``.
+        Here point masses, whatever ``how`` asks; latents are read as float32: at most LATENT_LIMIT."""
         if high > utils.LATENT_LIMIT:
             raise utils.OptimusError(
                 f"latents up to {high}: the {self.architecture['generator_head']} head reads its latent as float32, exact "
@@ -103,11 +101,8 @@ class OffsetHead(GeneratorHead):
             layer.set_weights(discriminator.model.get_layer(layer.name).get_weights())
 
     def logits(self, z) -> np.ndarray:
-        """The policy's logits for latents z ((n,), any integers): float64 (n, offsets).
-
-        The encoding's features are computed from the integers exactly (as its layer computes
-        them below 2**53), then the scorer runs on them: the same logits, at any size.
-        """
+        """The policy's logits for latents z ((n,), any integers): float64 (n, offsets), from the
+        encoding's features computed from the integers exactly (as its layer does below 2**53)."""
         z = utils.integers(z).reshape(-1)
         a, encoding = self.architecture, self.encoding
         parts, step = [], max(1, LOGIT_ROWS // self.offsets)
@@ -119,18 +114,16 @@ class OffsetHead(GeneratorHead):
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, self.offsets))
 
     def candidate_scores(self, z, k) -> np.ndarray:
-        """The score (logit) of candidate k of each latent z alone: float64 (n,). The scorer runs
-        on each candidate by itself, so they are packed offsets to a row."""
+        """The score (logit) of candidate k of each latent z alone: float64 (n,). The scorer scores
+        each candidate by itself, so they are packed offsets to a row."""
         z, k = utils.integers(z).reshape(-1), np.asarray(k).reshape(-1)
-        a, encoding, n = self.architecture, self.encoding, len(k)
-        rows = -(-n // self.offsets)
-        features = encoding.candidate_features(a, z, k, self.offsets)
+        n, rows = len(k), -(-len(k) // self.offsets)
+        features = self.encoding.candidate_features(self.architecture, z, k, self.offsets)
         padded = np.concatenate([features, np.zeros((rows * self.offsets - n, features.shape[-1]),
                                                     features.dtype)])
         packed = padded.reshape(rows, self.offsets, -1)
-        step = max(1, LOGIT_ROWS // self.offsets)
-        parts = [np.asarray(self.score(packed[i:i + step], training=False)) for i in range(0, rows, step)]
-        return np.concatenate(parts).reshape(-1)[:n].astype(np.float64)
+        scores = _chunked(self.score, packed, max(1, LOGIT_ROWS // self.offsets))
+        return scores.reshape(-1)[:n].astype(np.float64)
 
     def candidates(self, z, k=None) -> np.ndarray:
         """The candidates of latents z (``sampling.candidates``): every choice's, or choice k of each."""
@@ -175,8 +168,7 @@ class Discriminator:
     local_update = None
 
     def __init__(self, architecture: dict, methods: dict):
-        """architecture: its weight file's record; methods: the registry's Method of each
-        selector in it (its input's encoding)."""
+        """architecture: its weight file's record; methods: the registry's Method of each selector."""
         self.architecture, self.methods = architecture, methods
         self.encoding = methods["discriminator_input"].build
         self.model, self.encode, self.head, self.representation = self.build()
@@ -191,9 +183,7 @@ class Discriminator:
     def representation_of(self, candidates) -> np.ndarray:
         """``representation`` of odd candidates (n,) below 2**53: float (n, H)."""
         x = (utils.integers(candidates).reshape(-1, 1) - 1) // 2
-        return np.concatenate([np.asarray(self.representation(x[i:i + LOGIT_ROWS].astype(np.float64),
-                                                              training=False))
-                               for i in range(0, len(x), LOGIT_ROWS)]).reshape(len(x), -1)
+        return _chunked(self.representation, x.astype(np.float64)).reshape(len(x), -1)
 
     def beliefs_of_candidates(self, candidates) -> np.ndarray | None:
         """P(prime) for odd candidates (n,) of any size: from their outputs below 2**53, else from
@@ -205,8 +195,7 @@ class Discriminator:
             features = self.encoding.number_features(self.architecture, candidates)
         except utils.OptimusError:
             return None
-        return np.concatenate([np.asarray(self.head(features[i:i + LOGIT_ROWS], training=False)).reshape(-1)
-                               for i in range(0, len(features), LOGIT_ROWS)])
+        return _chunked(self.head, features).reshape(-1)
 
 
 class MlpDiscriminator(Discriminator):
@@ -251,5 +240,4 @@ class GlnDiscriminator(Discriminator):
         network, features, self.gln = model_lib.gln_discriminator(self.encoding.layer(self.architecture))
         self.local_update = self.gln.local_update
         hidden = keras.layers.Lambda(self.gln.hidden, name="hidden")(features)
-        return (network, *model_lib.split(network.input, features, network.output),
-                keras.Model(network.input, hidden))
+        return MlpDiscriminator.parts(network, features, hidden)

@@ -7,11 +7,10 @@ import numpy as np
 import tensorflow as tf
 
 READER_FREQUENCIES = (0, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 2 / 5, 1 / 6, 1 / 7)  # the learned readers'
-                                # first frequencies, in turns per digit: j/q by q (2**i mod p has
-                                # period 2 for p = 3, 4 for 5, 3 for 7); each gives 2 features
-FREQUENCY_STEP = 0.001            # the learned frequencies move at this share of Adam's step (a prior:
-                                # stay near the small periods; at the full step they drift to fit the
-                                # training range and stop carrying over)
+                                # first frequencies, in turns per digit (2**i mod p has period 2
+                                # for p = 3, 4 for 5, 3 for 7); each gives 2 features
+FREQUENCY_STEP = 0.001            # the frequencies move at this share of Adam's step (a prior: at the
+                                # full step they drift to fit the training range and stop carrying over)
 READER_PERIODS = tuple(range(2, 13))  # the period prior's periods q of the digit positions
 
 
@@ -24,12 +23,10 @@ def _digits01(digits):
 class PositionalFrequencies(keras.layers.Layer):
     """h_f = sum_i b_i cos(a_f i + c_f), with learned frequencies a_f and phases c_f.
 
-    Input (..., W) digits, least significant first; output (..., 2F). The weight of position i is
-    a sinusoid of i, so it is defined at positions that never varied in training. The a_f start
-    at READER_FREQUENCIES, each twice, with phases 0 and pi/2 (a cosine and a sine): started
-    uniform in [0, pi], as first tried, they fit the training range with frequencies that do not
-    carry over.
-    """
+    Input (..., W) digits, least significant first; output (..., 2F). Position i's weight is a
+    sinusoid of i, defined even where no digit varied in training. The a_f start at
+    READER_FREQUENCIES, each twice, with phases 0 and pi/2 (started uniform in [0, pi], they fit
+    the training range with frequencies that do not carry over)."""
     readout_scale = 1.0         # the next layer's kernel from U[-1, 1]
 
     def _frequencies(self, repeat: int):
@@ -60,12 +57,9 @@ class RotationRecurrence(PositionalFrequencies):
     """A complex-diagonal linear recurrence whose state is a rotation: s <- exp(i a_f) s + b_i,
     reading the digits from the most significant, so the last state is sum_i b_i exp(i a_f i).
 
-    Input (..., W) digits; output (..., 2F): the real and imaginary parts of the F states, the a_f
-    starting at READER_FREQUENCIES. As
-    linear recurrent units are computed, the recurrence runs on its impulse response (the unit
-    phasor rotated once per digit, W steps on F numbers) and the digits meet it in one product;
-    it needs no phases, as ``PositionalFrequencies`` does: a rotation of (re, im) is linear.
-    """
+    Input (..., W) digits; output (..., 2F): the states' real and imaginary parts, the a_f starting
+    at READER_FREQUENCIES. As linear recurrent units are computed, it runs on its impulse response
+    (W steps on F numbers) and the digits meet it in one product; it needs no phases."""
 
     def build(self, input_shape):  # no phase: every weight must reach the output (the Fisher)
         self.frequency = self._frequencies(1)
@@ -82,11 +76,8 @@ class RotationRecurrence(PositionalFrequencies):
 @keras.saving.register_keras_serializable(package="optimus")
 class PeriodCounts(keras.layers.Layer):
     """A period prior, fixed: for each period q of READER_PERIODS and class r < q, the count of set
-    digits at positions i = r mod q. n mod p is a fixed combination of the counts of period
-    ord_p(2), taken mod p; no weights here, so nothing can fit positions alone.
-
-    Input (..., W) digits; output (..., sum(READER_PERIODS)).
-    """
+    digits at positions i = r mod q (n mod p is a fixed combination of the counts of period
+    ord_p(2), mod p); no weights, so nothing can fit positions alone. Output (..., sum(READER_PERIODS))."""
     readout_scale = 0.3         # the next layer's kernel from U[-0.3, 0.3]: counts reach ~W/q
 
     def call(self, digits):

@@ -1,13 +1,11 @@
 """Training pieces of Optimus: labels, undersampling, losses and rewards, EWC, the steps.
 
-One batch (``train.py`` draws its latents; ``BATCHES`` gives the step of the generator's method):
-the generator's candidates, labelled by the exact oracle; the non-primes undersampled into the
-discriminator's batch; both networks trained; then each network's Fisher diagonal, and its
-weights kept as the EWC anchor theta* for the next batch's penalty. The two methods:
+One batch (``BATCHES`` gives each head's step): the candidates, labelled by the exact oracle; the
+non-primes undersampled into D's batch; both networks trained; then each network's Fisher
+diagonal and its weights kept as the EWC anchor theta* for the next batch's penalty. The methods:
 - score function (``score_function_batch``, the offset head): D trains ``steps`` times on its
-  labelled batch, then G takes ``generator_steps`` policy-gradient steps on every latent, by
-  default the exact expectation over every offset of the maximum-entropy reward
-  log D(x) - log pi(k|z) (``policy_gradient="sampled"``: REINFORCE, less the batch mean).
+  batch, then G takes ``generator_steps`` policy-gradient steps on every latent, by default the
+  exact expectation over every offset of the reward log D(x) - log pi(k|z) ("sampled": REINFORCE).
 - pathwise (``pathwise_batch``, the seed's real head): each of ``steps`` steps updates G through
   D's input gradient and D on G's current outputs, relabelled after every step.
 """
@@ -22,11 +20,11 @@ import utils
 from training import oracle, sampling
 from training import model as model_lib
 
-# Losses and rewards
 FOCAL_ALPHA = 0.65              # class balancing of the discriminator's focal loss (weight of primes)
 FOCAL_GAMMA = 2.0               # focusing parameter of every focal term
 PULL_CAP = 0.5                  # the negative L2 stops pulling at x = PULL_CAP * OUTPUT_CAP
 FISHER_BYTES = 1 << 28          # per-sample gradients of one Fisher chunk, at most (256 MiB)
+DISCRIMINATOR_DRAWS = 2**32     # draw numbers of D's mini-batches start here: far from G's
 
 
 def label(x: np.ndarray) -> np.ndarray:
@@ -36,12 +34,8 @@ def label(x: np.ndarray) -> np.ndarray:
 
 def undersample(labels: np.ndarray, wanted_prime_ratio: float, minimum_batch_size: int,
              rng: np.random.Generator) -> np.ndarray | None:
-    """Undersample non-primes so that primes make up ``wanted_prime_ratio`` of the batch.
-
-    Non-primes are dropped at random, but the batch never shrinks below ``minimum_batch_size``
-    (or the whole batch, if smaller). Returns the sorted kept indices into ``labels`` (shape
-    (n,)), or None when the batch holds no prime and must be skipped.
-    """
+    """Drop random non-primes until primes make up ``wanted_prime_ratio`` of the batch, keeping at
+    least ``minimum_batch_size`` rows. Returns the sorted kept indices, or None if no prime."""
     labels = np.asarray(labels).reshape(-1)
     primes = np.flatnonzero(labels > 0.5)
     others = np.flatnonzero(labels <= 0.5)
@@ -54,15 +48,12 @@ def undersample(labels: np.ndarray, wanted_prime_ratio: float, minimum_batch_siz
 
 
 # ---------------------------------------------------------------------------------------------
-# Losses, EWC and the Fisher diagonal
+# Losses, rewards, EWC and the Fisher diagonal
 
 
 def negative_l2(x, strength: float) -> tf.Tensor:
-    """The seed's pull toward large outputs: -strength * mean(min(x/OUTPUT_CAP, PULL_CAP)**2).
-
-    Computed here, not as a Keras activity regularizer, whose scaling changed between Keras 3
-    releases (newer ones divide by the batch size). The cap stops the pull at half the range.
-    """
+    """The seed's pull toward large outputs: -strength * mean(min(x/OUTPUT_CAP, PULL_CAP)**2) (not an
+    activity regularizer: their scaling changed between Keras 3 releases)."""
     u = tf.minimum(tf.cast(x, tf.float32) / model_lib.OUTPUT_CAP, PULL_CAP)
     return -strength * tf.reduce_mean(tf.square(u))
 
@@ -109,14 +100,10 @@ def bce_loss():
 
 
 def fisher_diagonal(variables, log_prob, inputs: tuple, weights) -> list:
-    """Weighted sum over samples i of (d log_prob(sample i) / d theta)**2, per variable.
+    """Weighted sum over samples i of (d log_prob(sample i) / d theta)**2, one tensor per variable.
 
-    log_prob(*batch) returns the (m,) log-probabilities of a batch; inputs are tensors whose
-    first axis runs over the m samples; weights (m,) float32. An expectation over outcomes (a
-    label, an offset) is a set of rows with the outcome's probability as weight. Per-sample
-    gradients come from one vectorized map over batches of one, not from a Python loop, and
-    cost O(m), not O(m**2) as a full Jacobian's would. Returns one tensor per variable.
-    """
+    log_prob(*batch) -> the (m,) log-probabilities of the m rows of ``inputs``; weights (m,) float32.
+    Per-sample gradients come from one vectorized map: O(m), not a full Jacobian's O(m**2)."""
     def squares(sample):
         with tf.GradientTape() as tape:
             value = tf.reduce_sum(log_prob(*[t[None] for t in sample]))
@@ -130,11 +117,8 @@ def fisher_diagonal(variables, log_prob, inputs: tuple, weights) -> list:
 
 @dataclass
 class EWC:
-    """Online EWC state of one network: Fisher diagonal F and anchor weights theta*.
-
-    Both are non-trainable variables, so the compiled step reads the current values without
-    retracing when they change.
-    """
+    """Online EWC state of one network: Fisher diagonal F and anchor weights theta*, as
+    non-trainable variables, so the compiled steps read their new values without retracing."""
     fisher: list
     anchor: list
 
@@ -178,14 +162,11 @@ class EWC:
 
 @dataclass
 class Trainer:
-    """Everything one training run updates, and the parts of its method (``registry.build_trainer``).
-
-    generator, discriminator: the registry's network parts (each owns its Keras ``model``);
-    config: train.py's constants; and the method's functions, from the registry's tables:
-    reward(p, log_pi), the policy gradient's objective(logits, beliefs, reward, seed), D's
-    pool(head, z, x, labels) -> (candidates, labels, latent of each), loss() -> a Keras loss, and
-    fisher: the Method of D's Fisher kind (build(d, x, y) -> its terms; rows per candidate).
-    """
+    """Everything one training run updates, and the parts of its method (``registry.build_trainer``):
+    the networks (each owns its Keras ``model``), train.py's constants, and from the registry's
+    tables reward(p, log_pi), objective(logits, beliefs, reward, seed), D's pool(head, z, x, labels)
+    -> (candidates, labels, latent of each), loss() -> a Keras loss, and fisher: D's Fisher kind's
+    Method (build(d, x, y) -> its terms; rows per candidate)."""
     generator: Any
     discriminator: Any
     generator_optimizer: keras.optimizers.Optimizer
@@ -202,8 +183,7 @@ class Trainer:
 
     @classmethod
     def create(cls, generator, discriminator, config: dict, **parts) -> "Trainer":
-        """Fresh Adam optimizers (built, so their state can be saved at once) and zero EWC;
-        parts: reward, objective, pool, loss and fisher (``registry.build_trainer``)."""
+        """Fresh Adam optimizers (built, so their state can be saved at once) and zero EWC."""
         optimizers = []
         for network in (generator.model, discriminator.model):
             optimizer = keras.optimizers.Adam(learning_rate=config["lr"])
@@ -224,13 +204,9 @@ class Trainer:
 
 
 def draw_seed(batch_seed, draw) -> tf.Tensor:
-    """The seed of one random draw in a batch: 0 for the training candidates, 1 + i for the
-    generator's step i, DISCRIMINATOR_DRAWS + i for the discriminator's mini-batch i. Derived
-    from the batch number alone, so a resumed run draws the same."""
+    """The seed of draw 0 (the training candidates), 1 + i (G's step i) or DISCRIMINATOR_DRAWS + i
+    (D's mini-batch i) of a batch: from the batch number alone, so a resumed run draws the same."""
     return tf.random.experimental.stateless_fold_in(batch_seed, tf.cast(draw, tf.int64))
-
-
-DISCRIMINATOR_DRAWS = 2**32     # draw numbers of D's mini-batches start here: far from G's
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,13 +214,9 @@ DISCRIMINATOR_DRAWS = 2**32     # draw numbers of D's mini-batches start here: f
 
 
 def discriminator_update(trainer: Trainer) -> tuple:
-    """(encode, update) of the discriminator: its own ``local_update`` if it has one, else Adam on
-    its loss plus the EWC penalty.
-
-    update(encode(x), labels) -> loss is one step on a labelled batch; a batch that stays fixed
-    over several steps is encoded once. The network's own regularization losses (Keras's
-    ``model.losses``: the seed's L2, else none) are added.
-    """
+    """(encode, update) of D: update(encode(x), labels) -> loss is one step on a labelled batch,
+    by its own ``local_update`` if it has one, else Adam on its loss, the EWC penalty and Keras's
+    ``model.losses`` (the seed's L2)."""
     part, config = trainer.discriminator, trainer.config
     if part.local_update is not None:
         return part.encode, part.local_update
@@ -269,8 +241,8 @@ def _build_discriminator_phase(trainer: Trainer):
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([None, 1], tf.float32),
                                   tf.TensorSpec([2], tf.int64)])
     def phase(x, labels, batch_seed):
-        """``steps`` updates of D on one labelled batch, each on all of it or on a mini-batch of
-        ``size`` rows drawn from it; returns the losses, shape (steps,)."""
+        """``steps`` updates of D on all of one labelled batch or on a fresh mini-batch of ``size``
+        rows of it each; returns the losses, shape (steps,)."""
         inputs = encode(x)  # fixed over the steps: encoded once
         losses = tf.TensorArray(tf.float32, size=steps)
         for i in tf.range(steps):
@@ -313,8 +285,8 @@ def _build_generator_phase(trainer: Trainer):
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([2], tf.int64)])
     def phase(z, batch_seed):
-        """``generator_steps`` updates of the policy on latents z, by the policy gradient's
-        estimate; returns the losses and D's mean belief in the policy's candidates, per step."""
+        """``generator_steps`` policy-gradient updates on latents z; returns the losses and D's
+        mean belief in the policy's candidates, per step."""
         inputs = encode(z)  # the same latents at every step: encode them once
         choices = g.offsets * z + tf.range(g.offsets, dtype=tf.float64)  # (n, K): every offset
         beliefs_all = tf.reshape(clipped(d(tf.reshape(choices, [-1, 1]), training=False)),
@@ -339,11 +311,8 @@ def _build_generator_phase(trainer: Trainer):
 
 
 def sampled_objective(logits, beliefs, reward_of, seed) -> tuple:
-    """REINFORCE: k ~ pi(k | z) per latent, advantage = reward less the batch mean.
-
-    logits, beliefs: (n, K); returns (the surrogate whose gradient estimates the expected
-    reward's, D's mean belief in the sampled candidates, their mean reward).
-    """
+    """REINFORCE: k ~ pi(k | z) per latent, advantage = reward less the batch mean. logits, beliefs
+    (n, K); returns (the surrogate, D's mean belief in the sampled candidates, their mean reward)."""
     k = tf.random.stateless_categorical(logits, 1, seed=seed)[:, 0]
     log_pi = tf.gather(tf.nn.log_softmax(logits), k, batch_dims=1)
     p = tf.gather(beliefs, k, batch_dims=1)
@@ -353,12 +322,9 @@ def sampled_objective(logits, beliefs, reward_of, seed) -> tuple:
 
 
 def exact_objective(logits, beliefs, reward_of, seed) -> tuple:
-    """The expected reward itself, summed over every offset: sum_k pi(k | z) reward_k (with the
-    reward held fixed), whose gradient is the policy gradient with no sampling noise.
-
-    Returns (that expectation averaged over latents, D's expected belief under the policy, the
-    expected reward).
-    """
+    """The expected reward sum_k pi(k | z) reward_k (the reward held fixed), whose gradient is the
+    policy gradient with no sampling noise. Returns (it averaged over latents, D's expected
+    belief under the policy, the expected reward)."""
     log_pi = tf.nn.log_softmax(logits)
     pi = tf.exp(log_pi)
     reward = tf.stop_gradient(reward_of(beliefs, log_pi))
@@ -368,26 +334,23 @@ def exact_objective(logits, beliefs, reward_of, seed) -> tuple:
 
 
 def sampled_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray:
-    """An offset head's training candidates for latents z: offsets sampled from its policy.
-
-    Returns float64 x of shape (n,), checked like ``sampling.check_outputs``; a policy whose logits
-    are not finite draws offsets outside [0, offsets): GeneratorDivergedError.
-    """
-    sample = trainer.compiled("sample", _build_sampler)
+    """An offset head's training candidates for latents z, offsets sampled from its policy: float64
+    (n,), checked (``sampling.check_outputs``; offsets outside [0, offsets): GeneratorDivergedError)."""
+    sample, offsets = trainer.compiled("sample", _build_sampler), trainer.generator.offsets
     z = np.asarray(z, np.float64).reshape(-1)
     x = sampling.check_outputs(sample(tf.constant(z.reshape(-1, 1)), trainer.batch_seed(batch)).numpy())
-    k = x - trainer.generator.offsets * z
-    if not np.all((k >= 0) & (k < trainer.generator.offsets)):
-        raise sampling.GeneratorDivergedError(
-            f"the offset head's policy is not finite: {int(np.sum((k < 0) | (k >= trainer.generator.offsets)))} "
-            f"of {z.size} offsets fell outside [0, {trainer.generator.offsets})")
+    k = x - offsets * z
+    outside = (k < 0) | (k >= offsets)
+    if np.any(outside):
+        raise sampling.GeneratorDivergedError(f"the offset head's policy is not finite: {int(np.sum(outside))} "
+                                              f"of {z.size} offsets fell outside [0, {offsets})")
     return x
 
 
 def train_score_function(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray,
                          kept: np.ndarray, batch: int) -> dict:
-    """D's ``steps`` updates on its undersampled batch, then G's policy steps on all latents.
-    x, labels: D's candidates and their labels (``window_candidates`` or the sampled ones)."""
+    """D's ``steps`` updates on its undersampled batch (rows ``kept`` of candidates x, labels),
+    then G's policy steps on all latents z."""
     d_phase = trainer.compiled("discriminator_phase", _build_discriminator_phase)
     g_phase = trainer.compiled("generator_phase", _build_generator_phase)
     d_losses = d_phase(tf.constant(x[kept].reshape(-1, 1)), tf.constant(labels[kept].reshape(-1, 1)),
@@ -397,23 +360,17 @@ def train_score_function(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels:
     return {"discriminator_loss": d_losses.numpy(), **{k: v.numpy() for k, v in g_logs.items()}}
 
 
-def window_candidates(offsets: int, z: np.ndarray) -> np.ndarray:
-    """Every offset's output offsets*z + k of latents z (n,): float64 (n * offsets,), by latent."""
-    return (offsets * np.asarray(z, np.float64).reshape(-1, 1) + np.arange(offsets)).reshape(-1)
-
-
 def every_window_candidate(head, z, x, labels) -> tuple:
-    """D's batch of every candidate of every latent's window: (candidates, labels, latent of each)."""
-    every = window_candidates(head.offsets, z)
+    """D's batch of every candidate offsets*z + k of every latent's window, by latent:
+    (candidates, labels, latent of each)."""
+    every = (head.offsets * np.asarray(z, np.float64).reshape(-1, 1)
+             + np.arange(head.offsets)).reshape(-1)
     return every, label(every), np.repeat(np.arange(len(z)), head.offsets)
 
 
 def policy_fisher_terms(trainer: Trainer, z) -> tuple:
-    """The policy's Fisher, E over k ~ pi(k|z) of (d log pi(k|z)/d theta)**2, exactly over k.
-
-    Returns (log_prob, inputs, weights) for ``fisher_diagonal``: every (z, k) row, weighted by
-    pi(k | z) / n.
-    """
+    """The policy's Fisher, E over k ~ pi(k|z) of (d log pi(k|z)/d theta)**2, exactly over k:
+    (log_prob, inputs, weights) for ``fisher_diagonal``, every (z, k) row weighted pi(k | z) / n."""
     g = trainer.generator
     n = tf.shape(z)[0]
     pi = tf.exp(offset_log_probs(g, z))
@@ -476,13 +433,10 @@ def belief_fisher_terms(trainer: Trainer, z) -> tuple:
 
 
 def score_function_batch(trainer: Trainer, z: np.ndarray, rng: np.random.Generator, batch: int) -> tuple:
-    """One batch of an offset head: offsets sampled from the policy for latents z; D's pool (the
-    ``discriminator_batch`` part: those candidates, or every window's), undersampled; D's steps,
-    then G's policy steps (``train_score_function``); then the EWC consolidation on a sample.
-
-    Returns (x, labels, kept, logs): the training candidates and their primality, the indices of
-    D's undersampled batch (None: no prime, the batch is skipped) and the per-step logs.
-    """
+    """One batch of an offset head: candidates sampled from the policy for latents z; D's pool
+    (those, or every window's), undersampled; ``train_score_function``; then EWC. Returns (x,
+    labels, kept, logs): the candidates, their primality, the rows of D's undersampled batch
+    (None: no prime, the batch is skipped) and the per-step logs."""
     x = sampled_candidates(trainer, z, batch)
     labels = label(x)
     pool, pool_labels, latent = trainer.pool(trainer.generator, z, x, labels)
@@ -496,9 +450,8 @@ def score_function_batch(trainer: Trainer, z: np.ndarray, rng: np.random.Generat
 
 
 def pathwise_batch(trainer: Trainer, z: np.ndarray, rng: np.random.Generator, batch: int) -> tuple:
-    """One batch of the seed's real head: its outputs for latents z, undersampled; ``steps``
-    joint updates (``train_pathwise``); then the EWC consolidation on a sample, whose
-    discriminator part takes the generator's outputs as they are now. Returns as
+    """One batch of the seed's real head: its outputs for latents z, undersampled;
+    ``train_pathwise``; then EWC, D's part on G's outputs as they are now. Returns as
     ``score_function_batch``."""
     x = trainer.generator.outputs(z)
     labels = label(x)
@@ -530,15 +483,13 @@ def label_log_prob(d, x, y):
 
 
 def empirical_fisher_terms(d, x, y) -> tuple:
-    """D's Fisher at the true labels, as the seed: (log_prob, inputs, weights) for
-    ``fisher_diagonal``, each row 1/n."""
+    """D's Fisher at the true labels, as the seed: (log_prob, inputs, weights), each row 1/n."""
     n = tf.cast(tf.shape(x)[0], tf.float32)
     return (lambda x, y: label_log_prob(d, x, y)), (x, y), tf.fill([tf.shape(x)[0]], 1.0 / n)
 
 
 def model_fisher_terms(d, x, y) -> tuple:
-    """D's Fisher over its own labels: both labels of every row, weighted by D's probability of
-    each, over n."""
+    """D's Fisher over its own labels: both labels of every row, weighted D's probability / n."""
     n = tf.cast(tf.shape(x)[0], tf.float32)
     p = tf.reshape(d(x, training=False), [-1])
     xs = tf.concat([x, x], 0)
@@ -563,22 +514,6 @@ def _build_fisher_fns(trainer: Trainer, terms) -> dict:
     return {"generator": generator, "discriminator": discriminator}
 
 
-def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray, terms,
-                   rows: int) -> tuple:
-    """(generator's, discriminator's) Fisher diagonals on a sample of the batch: lists of tensors.
-
-    z: (m,) latents (the generator's Fisher, from its method's ``terms``, ``rows`` per-sample
-    gradients per latent); x, labels: (m,) candidates that D trained on and their primality.
-    """
-    fns = trainer.compiled(f"fisher {terms.__name__}", lambda trainer: _build_fisher_fns(trainer, terms))
-    z = np.asarray(z, np.float64).reshape(-1, 1)
-    x, labels = np.asarray(x, np.float64).reshape(-1, 1), np.asarray(labels, np.float32).reshape(-1, 1)
-    new_g = _in_chunks(lambda r: fns["generator"](tf.constant(z[r])), len(z), rows, trainer.generator.model)
-    new_d = _in_chunks(lambda r: fns["discriminator"](tf.constant(x[r]), tf.constant(labels[r])),
-                       len(x), trainer.fisher.rows, trainer.discriminator.model)
-    return new_g, new_d
-
-
 def _in_chunks(fisher, m: int, rows_per_sample: int, network) -> list:
     """A Fisher over m samples (each ``rows_per_sample`` per-sample gradients), in chunks whose
     per-sample gradients fit in FISHER_BYTES, as the chunks' means weighted by their sizes."""
@@ -592,9 +527,15 @@ def _in_chunks(fisher, m: int, rows_per_sample: int, network) -> list:
 
 def consolidate(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray, terms,
                 rows: int) -> None:
-    """Online EWC after a batch: ``compute_fisher``, then F <- fisher_decay * F + F_new and
-    theta* <- the current weights, for both networks."""
-    new_g, new_d = compute_fisher(trainer, z, x, labels, terms, rows)
+    """Online EWC after a batch, for both networks: F <- fisher_decay * F + F_new, theta* <- the
+    current weights. F_new on a sample: z (m,) latents (G's, by its method's ``terms``, ``rows``
+    per-sample gradients per latent); x, labels (m,): candidates D trained on and their primality."""
+    fns = trainer.compiled(f"fisher {terms.__name__}", lambda trainer: _build_fisher_fns(trainer, terms))
+    z = np.asarray(z, np.float64).reshape(-1, 1)
+    x, labels = np.asarray(x, np.float64).reshape(-1, 1), np.asarray(labels, np.float32).reshape(-1, 1)
+    new_g = _in_chunks(lambda r: fns["generator"](tf.constant(z[r])), len(z), rows, trainer.generator.model)
+    new_d = _in_chunks(lambda r: fns["discriminator"](tf.constant(x[r]), tf.constant(labels[r])),
+                       len(x), trainer.fisher.rows, trainer.discriminator.model)
     decay = trainer.config["fisher_decay"]
     trainer.ewc_generator.consolidate(trainer.generator.model, new_g, decay)
     trainer.ewc_discriminator.consolidate(trainer.discriminator.model, new_d, decay)
