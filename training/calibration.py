@@ -4,8 +4,7 @@ import math
 
 import numpy as np
 
-from training import oracle
-from training import sampling
+from training import oracle, sampling
 from training.measuring import (RESIDUE_PRIMES_AT_LEAST, measure_cell, p_value_text, percent,
                                 prime_measures, test_models)
 
@@ -65,9 +64,7 @@ class _WindowGenerator:
         return self
 
     def windows(self, z) -> sampling.Windows:
-        z = np.asarray(z, dtype=np.uint64).reshape(-1, 1)
-        candidates = np.uint64(2) * (np.uint64(self.offsets) * z
-                                     + np.arange(self.offsets, dtype=np.uint64)) + np.uint64(1)
+        candidates = sampling.candidates(self.offsets, z)
         return sampling.Windows(candidates, np.asarray(self.weights(candidates), dtype=np.float64))
 
     def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
@@ -143,12 +140,10 @@ def calibration(n_samples: int, seed=None) -> list:
              for name, weights, tv in WINDOW_CALIBRATION]
     lo = 2 * CALIBRATION_OFFSETS * CALIBRATION_RANGE[0] + 1
     hi = 2 * CALIBRATION_OFFSETS * CALIBRATION_RANGE[1] + 2 * CALIBRATION_OFFSETS - 1
-    primes = oracle.odd_primes_between(lo, hi)
+    primes, residue_primes = oracle.odd_primes_between(lo, hi), oracle.odd_primes(RESIDUE_PRIMES_AT_LEAST)
+    floor = prime_measures(primes, np.ones(primes.size), primes.size, residue_primes)["residue_tv"]
     for name, kind in SEARCH_CALIBRATION:
-        measures = prime_measures(primes, search_weights(primes, lo, hi, kind), primes.size,
-                                  oracle.odd_primes(RESIDUE_PRIMES_AT_LEAST))
-        floor = prime_measures(primes, np.ones(primes.size), primes.size,
-                               oracle.odd_primes(RESIDUE_PRIMES_AT_LEAST))["residue_tv"]
+        measures = prime_measures(primes, search_weights(primes, lo, hi, kind), primes.size, residue_primes)
         rows.append({"name": name, "expected": None, "expected_tv": None, "score": None,
                      "distribution": {**measures, "exact": True, "reference_primes": int(primes.size),
                                       "residue_tv_floor": floor}})

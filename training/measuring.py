@@ -1,19 +1,10 @@
-"""Measuring a generator: how many distinct primes it makes against chance, and how far its
-primes are from uniform.
+"""Measuring a generator: how many distinct primes it makes against chance, and how far its primes
+are from uniform (``prime_measures``).
 
-Latents z are drawn in a range and mapped to odd candidates by the generator's sampler; the
-primes among them are counted exactly. Random odd integers are prime at a rate that falls with
-their size (about 2/ln n), so each candidate is compared with chance at its own magnitude: the
-exact prime share of the odd integers in a narrow window around it (``oracle.local_density``).
-
-The headline ``score`` counts each prime once: distinct primes / the primes chance expects from
-as many odd integers at the same magnitudes. A uniform odd sampler scores 1, the progression
-210z+1 about 2.19 (Dirichlet: 210 / (2 * phi(210))), a generator collapsed onto a few primes
-about 0. The p-value is a one-sided binomial test of the same count of distinct primes.
-
-The distribution measures compare the generator's probabilities over the primes its windows
-reach with uniform over them (``prime_measures``). This module imports no TensorFlow: test.py
-reads its defaults before it starts TensorFlow.
+The headline ``score`` is distinct primes / the primes chance expects from as many odd integers,
+each at its candidate's magnitude (``oracle.local_density``): a uniform odd sampler scores 1,
+210z+1 about 2.19 (210 / (2 * phi(210))), a generator collapsed onto a few primes about 0. No
+TensorFlow here: test.py reads these defaults before it starts TensorFlow.
 """
 import math
 
@@ -35,8 +26,7 @@ DISTRIBUTION_WINDOWS = 2000     # sampled windows behind the distribution estima
 PRIME_THRESHOLD = 0.5           # the discriminator says "prime" when P(prime) is above this
 UNIFORM_DRAWS = 10              # uniform outputs drawn per sample, to find enough primes for a balanced set
 SMALL_PRIMES = (3, 5, 7)        # the report gives the share of outputs divisible by each
-RESIDUE_PRIMES_AT_LEAST = 31    # residue_tv looks at the odd primes up to this, or up to the
-                                # generator's largest encoded prime if larger
+RESIDUE_PRIMES_AT_LEAST = 31    # residue_tv looks at the odd primes up to this or the largest encoded
 COVERAGE_SHARE = 0.5            # coverage: the primes the generator gives at least this times uniform's
 PROBE_PRIMES = (3, 5, 7)        # the probe reads "n is a multiple of p" off D's last hidden layer...
 PROBE_SAMPLES = 2000            # ... from this many multiples and as many others, fit and held out
@@ -81,8 +71,7 @@ def _magnitude_bins(candidates: np.ndarray, primes: np.ndarray, chance: np.ndarr
     for k in np.unique(exponent):
         inside = exponent == k
         bins.append({"lo": int(2**int(k)), "hi": int(2 ** (int(k) + 1) - 1), "share": float(inside.mean()),
-                     "prime_ratio": float(primes[inside].mean()),
-                     "chance": float(chance[inside].mean())})
+                     "prime_ratio": float(primes[inside].mean()), "chance": float(chance[inside].mean())})
     return bins
 
 
@@ -92,9 +81,8 @@ def _log_loss(p: np.ndarray, primes: np.ndarray) -> float:
 
 
 def _judge(discriminator, candidates: np.ndarray, primes: np.ndarray) -> dict | None:
-    """The discriminator's verdicts on candidates (n,): confusion cells, balanced accuracy, log-loss,
-    and the log-loss of the best constant (the prime share) for comparison. None when it cannot
-    read numbers of that size."""
+    """D's verdicts on candidates (n,): confusion cells, balanced accuracy, log-loss and the best
+    constant's (the prime share); None when it cannot read numbers of that size."""
     p = discriminator.beliefs_of_candidates(candidates)
     if p is None:
         return None
@@ -106,7 +94,10 @@ def _judge(discriminator, candidates: np.ndarray, primes: np.ndarray) -> dict | 
              "false_positives": int(np.sum(said_prime & ~primes)),
              "true_negatives": int(np.sum(~said_prime & ~primes)),
              "false_negatives": int(np.sum(~said_prime & primes))}
-    return {"confusion": cells, "balanced_accuracy": _balanced_accuracy(cells),
+    recalls = [hit / (hit + miss) for hit, miss in ((cells["true_positives"], cells["false_negatives"]),
+                                                    (cells["true_negatives"], cells["false_positives"]))
+               if hit + miss]  # the recalls on primes and on non-primes that are defined
+    return {"confusion": cells, "balanced_accuracy": float(np.mean(recalls)) if recalls else None,
             "log_loss": _log_loss(p, primes),
             "constant_log_loss": _log_loss(np.full(p.shape, primes.mean()), primes)}
 
@@ -126,10 +117,9 @@ def _uniform_candidates(candidates: np.ndarray, rng: np.random.Generator, count:
 def divisibility_probe(discriminator, candidates: np.ndarray, p: int) -> float | None:
     """How well "n is a multiple of p" can be read off D's last hidden layer by a linear probe.
 
-    A logistic regression (ridge PROBE_L2) fit on PROBE_SAMPLES multiples of p and as many other
-    odd candidates, drawn uniformly at the magnitudes of ``candidates``; returns its balanced
-    accuracy on as many held out (0.5: nothing to read). D never saw these labels; None for a
-    discriminator without a representation or beyond 2**53.
+    A logistic regression (ridge PROBE_L2) fit on PROBE_SAMPLES multiples of p and as many others,
+    uniform at the magnitudes of ``candidates``: its balanced accuracy on as many held out (0.5:
+    nothing to read). None for a discriminator without a representation or beyond 2**53.
     """
     if int(candidates.max()) >= utils.FLOAT64_EXACT:
         return None
@@ -159,14 +149,9 @@ def divisibility_probe(discriminator, candidates: np.ndarray, p: int) -> float |
 
 
 def _judge_uniform(discriminator, candidates: np.ndarray) -> dict | None:
-    """``_judge`` on uniform random odd candidates between the smallest and largest of
-    ``candidates``, half of them prime.
-
-    The discriminator learned from batches undersampled to half primes, so its probabilities
-    answer that balance: here a constant 0.5 has log-loss ln 2. Seeded by the number of candidates.
-    None when no such set can be drawn: one candidate, or no prime or no composite among the
-    uniform ones (one latent's range, say); there is then nothing to judge.
-    """
+    """``_judge`` on uniform odd candidates between the smallest and largest of ``candidates``, half
+    of them prime as in D's training batches (a constant 0.5: log-loss ln 2), seeded by their count.
+    None when no such set can be drawn (no prime or no composite among them): nothing to judge."""
     uniform = _uniform_candidates(candidates, np.random.default_rng(candidates.size))
     primes = oracle.is_prime(uniform)
     half = min(primes.sum(), (~primes).sum(), candidates.size // 2)
@@ -180,38 +165,19 @@ def _judge_uniform(discriminator, candidates: np.ndarray) -> dict | None:
             "multiple_probe": {str(p): divisibility_probe(discriminator, candidates, p) for p in PROBE_PRIMES}}
 
 
-def _balanced_accuracy(cells: dict) -> float | None:
-    """Mean of the recalls on primes and on non-primes that are defined; None if neither is."""
-    recalls = [hit / (hit + miss) for hit, miss in
-               ((cells["true_positives"], cells["false_negatives"]),
-                (cells["true_negatives"], cells["false_positives"])) if hit + miss]
-    return float(np.mean(recalls)) if recalls else None
-
-
-def _first_distinct(values: np.ndarray, count: int) -> list:
-    """The first ``count`` distinct entries of ``values``, in order, as Python ints."""
-    _, first = np.unique(values, return_index=True)
-    return [int(v) for v in values[np.sort(first)][:count]]
-
-
 def measure(z: np.ndarray, candidates: np.ndarray, discriminator=None, verbose: int = VERBOSE) -> dict:
-    """The report on the candidates (odd integers, exact) of latents z: primes against chance,
-    and D's verdicts.
+    """The report on the candidates (odd integers, exact) of latents z: primes against chance, and
+    D's verdicts, as a JSON-serialisable dict.
 
-    Returns a JSON-serialisable dict: n_samples; primes and prime_ratio (all outputs); distinct_outputs,
-    distinct_fraction and distinct_primes; chance (the mean local density: chance's prime rate at
-    these magnitudes) and expected_primes (its sum); score = distinct_primes / expected_primes
-    and score_sd (chance's spread); p_value (one-sided binomial test of distinct_primes);
-    multiples (share of outputs divisible by 3, 5, 7); without a discriminator (or one that cannot
-    read numbers this large) None, else its confusion, balanced_accuracy and log-loss on the
-    outputs, and discriminator_on_uniform: its balanced accuracy and log-loss (and the best
-    constant's) on uniform odd candidates at the same magnitudes, half of them prime; the
-    candidates' range; bins; and at verbose 3, samples.
+    chance is the mean local density (chance's prime rate at these magnitudes), expected_primes its
+    sum, score = distinct_primes / expected_primes; p_value: a one-sided binomial test of
+    distinct_primes. D's entries are None without a discriminator that reads numbers this large.
     """
     from scipy import stats  # here: scipy takes 1.6 s to import, and --help reads this module
     primes = oracle.is_prime(candidates)
     chance = oracle.local_density(candidates)
     distinct, first = np.unique(candidates, return_index=True)
+    first = np.sort(first)  # each distinct value's first index, in the order drawn
     distinct_primes = int(primes[first].sum())
     n = candidates.size
     expected = float(chance.sum())
@@ -239,7 +205,7 @@ def measure(z: np.ndarray, candidates: np.ndarray, discriminator=None, verbose: 
     if verbose >= 3:
         report["samples"] = {"latents": [int(v) for v in z[:SHOWN_SAMPLES]],
                              "candidates": [int(v) for v in candidates[:SHOWN_SAMPLES]],
-                             "primes": _first_distinct(candidates[primes], SHOWN_SAMPLES)}
+                             "primes": [int(v) for v in candidates[first[primes[first]]][:SHOWN_SAMPLES]]}
     return report
 
 
@@ -250,13 +216,11 @@ def measure(z: np.ndarray, candidates: np.ndarray, discriminator=None, verbose: 
 def prime_measures(values: np.ndarray, weights: np.ndarray, reference: int, primes: tuple) -> dict:
     """How far a distribution over primes is from uniform over a reference set of ``reference`` primes.
 
-    values: distinct primes of the reference (uint64 (m,), m <= reference); weights: their
-    probabilities up to a constant (m,) >= 0; the reference primes not in ``values`` have none.
-    Returns tv (total variation), entropy_deficit_bits (log2 reference minus the Shannon entropy:
-    the KL divergence from uniform), min_entropy_deficit_bits, coverage (share of the reference
-    given at least COVERAGE_SHARE times uniform's probability), and residue_tv: the largest
-    over ``primes`` of the TV between the residues mod p and uniform over p's nonzero classes,
-    with residue_prime, the p where it is largest. None for all when no weight is on a prime.
+    values: distinct primes of the reference (uint64 (m,)); weights: their probabilities up to a
+    constant (m,); the other primes have none. Returns tv, entropy_deficit_bits (the KL divergence
+    from uniform), min_entropy_deficit_bits, coverage (the share given >= COVERAGE_SHARE times
+    uniform's), and residue_tv: the largest over ``primes`` of the TV between the residues mod p and
+    uniform over p's nonzero classes, at residue_prime. All None when no weight is on a prime.
     """
     total = float(np.sum(weights))
     if total <= 0 or reference == 0:
@@ -285,13 +249,10 @@ def _residue_tv(values: np.ndarray, q: np.ndarray, p: int) -> float:
 def window_distribution(windows, primes: tuple, exact: bool, excluded=None, labels=None) -> dict:
     """``prime_measures`` of a sampler's windows against uniform over every prime in them.
 
-    windows: ``sampling_lib.Windows`` of distinct latents (their windows are disjoint); excluded:
-    a mask of candidates to leave out of the reference (and so of the measure). exact: the
-    windows are every latent of the range; otherwise they are a uniform sample, and each measure
-    gets an sd (``*_sd``) by a delete-a-group jackknife over JACKKNIFE_GROUPS groups of windows.
-    residue_tv_floor is the residue_tv of uniform over the same primes: an exactly uniform
-    sampler measured on these windows (its noise floor when they are a sample). labels: which
-    candidates are prime, when already known (by default the oracle tests them here).
+    windows: ``sampling.Windows`` of distinct latents (disjoint windows); excluded: a mask of
+    candidates left out of the reference; labels: which are prime, if known. exact: the windows are
+    the whole range; else a uniform sample, and each measure gets a ``*_sd`` by a delete-a-group
+    jackknife over JACKKNIFE_GROUPS groups. residue_tv_floor: uniform's residue_tv (the noise floor).
     """
     labels = oracle.is_prime(windows.candidates) if labels is None else labels.copy()
     if excluded is not None:  # candidates outside a requested range: not in the reference
@@ -333,8 +294,7 @@ def point_mass_distribution(candidates: np.ndarray, primes: tuple) -> dict:
 
 def distribution(sampler, z: np.ndarray, candidates: np.ndarray, exact: bool, primes: tuple) -> dict | None:
     """The distribution measures of ``sampler`` on latents z (its candidates for them): from its
-    windows, or as point masses when it has none (then only over every latent of a range: None
-    otherwise)."""
+    windows, or as point masses when it has none (None unless z is the whole range)."""
     windows = sampler.windows(z)
     if windows is not None:
         return window_distribution(windows, primes, exact)
@@ -342,8 +302,7 @@ def distribution(sampler, z: np.ndarray, candidates: np.ndarray, exact: bool, pr
 
 
 def residue_primes(sampler) -> tuple:
-    """The odd primes that residue_tv looks at: up to RESIDUE_PRIMES_AT_LEAST, or further when the
-    generator encodes more."""
+    """The odd primes that residue_tv looks at: up to RESIDUE_PRIMES_AT_LEAST or the largest encoded."""
     return oracle.odd_primes(max(RESIDUE_PRIMES_AT_LEAST, sampler.largest_encoded_prime() or 0))
 
 
@@ -351,18 +310,15 @@ def test_models(generator, discriminator=None, n_samples: int = N_SAMPLES,
                 low_latent: int = TRAINING_RANGE[0], high_latent: int = TRAINING_RANGE[1],
                 seed=None, verbose: int = VERBOSE, samples: list | None = None,
                 sampling: str = SAMPLING) -> dict:
-    """The report on ``n_samples`` latents drawn in [low_latent, high_latent], used as ``sampling``.
+    """The report on ``n_samples`` latents drawn in [low_latent, high_latent], used as ``sampling``:
+    ``measure`` of the outputs its sampler keeps, and its ``distribution``.
 
     generator: a generator part (``checkpoint.load_network``) or a stand-in with the same
-    ``sampler(sampling, low, high)``. The latents' outputs (those its sampler keeps) are
-    measured (``measure``), and its distribution over primes from its windows (``distribution``:
-    exact when the latents are the whole range). samples: a list that receives (z, x) of the kept
-    outputs, for ``write_candidates``. Raises OptimusError on bad arguments and
-    GeneratorDivergedError on bad outputs.
+    ``sampler(sampling, low, high)``. samples: a list that receives (z, x) of the kept outputs, for
+    ``write_candidates``. Raises OptimusError on bad arguments, GeneratorDivergedError on bad outputs.
     """
     verbose = rules.check("verbose", verbose, VERBOSE, RULES["verbose"])
-    if seed is not None:
-        seed = rules.check("seed", seed, SEED, RULES["seed"])
+    seed = None if seed is None else rules.check("seed", seed, SEED, RULES["seed"])
     sampling = rules.check("sampling", sampling, SAMPLING, RULES["sampling"])
     rng = np.random.default_rng(seed)
     z = draw_latents(n_samples, low_latent, high_latent, rng)
@@ -391,11 +347,8 @@ def beyond_range(high_latent: int, beyond_latent: int = 0) -> tuple | None:
 def evaluate(generator, discriminator, n_samples: int, low_latent: int, high_latent: int,
              seed=None, beyond_latent: int = 0, verbose: int = VERBOSE, samples: list | None = None,
              sampling: str = SAMPLING) -> dict:
-    """Reports on the training range and on the range beyond it, each with its own draw.
-
-    Returns {"in_range": report, "beyond": report or None}. samples: a list that receives the
-    (z, x) of each draw, for ``write_candidates``.
-    """
+    """{"in_range": report, "beyond": report or None}: the training range and the range beyond it,
+    each with its own draw. samples: a list that receives each draw's (z, x), for ``write_candidates``."""
     ranges = (("in_range", (low_latent, high_latent)), ("beyond", beyond_range(high_latent, beyond_latent)))
     return {name: None if bounds is None else
             test_models(generator, discriminator, n_samples, *bounds, seed, verbose, samples, sampling)
@@ -407,6 +360,7 @@ def evaluate(generator, discriminator, n_samples: int, low_latent: int, high_lat
 
 
 def percent(value: float | None) -> str:
+    """A share as a percentage, with two significant digits below 0.01%."""
     if value is None:
         return "n/a"
     percent = 100 * value

@@ -1,12 +1,9 @@
-"""A generator used as a random prime generator: its windows, their acceptance, and the stream of
-proposals behind test.py --primes.
+"""A generator as a random prime generator: its windows, their acceptance, and test.py --primes.
 
-The offset head's sampler has two uses. Test sessions and the distribution measures ask for whole
-windows (``draw_candidates``, ``windows``), scored by the Keras network as in training. Drawing
-primes asks for a ``stream`` of single candidates, each uniform over every window's and kept with
-probability exp(its score - the largest score seen): there the scorer is folded into numpy
-tables (``FoldedScorer``), because one candidate's score is a few table rows and two small matrix
-products, and TensorFlow's per-call cost would be most of it.
+Test sessions and the distribution measures score whole windows with the Keras network, as in
+training. Drawing primes streams single candidates, uniform over every window's and kept with
+probability exp(score - the largest score seen), scored by numpy tables (``FoldedScorer``): one
+score is a few table rows and two small products, and TensorFlow's per-call cost would dominate.
 """
 import functools
 import io
@@ -19,20 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 
 import utils
-from training import oracle, rules
-from training import measuring
+from training import measuring, oracle, rules
 from training.encodings import grouped_residue_tables
 
 ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight, at
 ACCEPTANCE_CANDIDATES = 2**19   # most this many candidates in all (fewer latents for wide heads)
-STREAM_REFERENCE = 2**14        # candidates whose largest score bounds a streamed proposal's (on the
-                                # shipped pair, the mass above it is 5e-6 of the whole)
-ACCEPTANCE_SEED = 0             # seed of those latents (fixed: a generator's sampler is a function
-                                # of its weights and latent range alone)
-MAX_WINDOW_CANDIDATES = 2**25   # candidates in the windows measured at once (about 1 GiB with
-                                # their weights and labels)
-FOLD_CHUNK = 4096               # candidates scored at once by the folded scorer: their rows stay in
-                                # cache (2.3x faster than 2**15 on 16k proposals, the same scores)
+STREAM_REFERENCE = 2**14        # candidates whose largest score bounds a streamed one's (mass above: 5e-6)
+ACCEPTANCE_SEED = 0             # seed of those latents: a sampler is a function of its weights and range
+MAX_WINDOW_CANDIDATES = 2**25   # candidates in the windows measured at once (1 GiB with weights, labels)
+FOLD_CHUNK = 4096               # candidates folded at once: rows stay in cache (2.3x faster than 2**15)
 SMALL_SPAN = 2**62              # a latent range wider than this is drawn through its residues
 OUTPUT_LIMIT = float(utils.FLOAT64_EXACT)  # outputs beyond this have no integer resolution: divergence
 
@@ -42,10 +34,8 @@ class GeneratorDivergedError(utils.OptimusError):
 
 
 def check_outputs(x: np.ndarray) -> np.ndarray:
-    """Return x as float64 if every value is finite and in (0, OUTPUT_LIMIT]; else raise.
-
-    Runs before any primality label is computed, so nothing downstream sees a bad value.
-    """
+    """x as float64 (n,) if every value is finite and in (0, OUTPUT_LIMIT], else raise: run before
+    any primality label is computed, so nothing downstream sees a bad value."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     bad = ~(np.isfinite(x) & (x > 0) & (x <= OUTPUT_LIMIT))
     if bad.any():
@@ -57,11 +47,8 @@ def check_outputs(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Windows:
-    """A generator's candidate windows for some latents: what it can emit for each, and how likely.
-
-    candidates: (n, K) odd integers; weights: (n, K) >= 0, the probability that latent i is
-    accepted and emits candidate k, up to one constant factor for all latents.
-    """
+    """A generator's candidate windows for some latents: candidates (n, K) odd integers, and weights
+    (n, K) >= 0, the probability that latent i is accepted and emits candidate k, up to one constant."""
     candidates: np.ndarray
     weights: np.ndarray
 
@@ -122,11 +109,10 @@ NUMPY_ACTIVATIONS = {"relu": lambda h: np.maximum(h, 0.0, out=h), "sin": np.sin,
 class FoldedScorer:
     """The score of a candidate n = 2*(offsets*z + k) + 1 from its residues, in numpy.
 
-    The scorer's first layer is linear in the residue features, so it folds into one table per
-    group of primes (``encodings.grouped_residue_tables``), indexed by n modulo the group's product:
-    row m holds the layer's pre-activation share of the group's features of m (the first table
-    also holds the bias). A score is then one row per group, the activation, and the rest of
-    the MLP. The same scores as the Keras scorer up to float32 rounding (about 1e-5).
+    The scorer's first layer is linear in the residue features, so it folds into one table per group
+    of primes (``encodings.grouped_residue_tables``): row n mod the group's product holds the layer's
+    pre-activation share of those features (the first table adds the bias). A score is one row per
+    group, the activation and the rest of the MLP: the Keras scores up to float32 rounding (1e-5).
     """
 
     def __init__(self, head):
@@ -189,8 +175,7 @@ def candidates(offsets: int, z, k=None) -> np.ndarray:
 
 def latents_for(offsets: int, lo: int, hi: int) -> tuple:
     """The latents whose windows meet the odd integers of [lo, hi]: (low, high)."""
-    span = 2 * offsets
-    return max((lo - 1) // span, 0), (hi - 1) // span
+    return max((lo - 1) // (2 * offsets), 0), (hi - 1) // (2 * offsets)
 
 
 class FoldedHead:
@@ -255,12 +240,6 @@ class OffsetSampler:
     def folded(self) -> FoldedScorer | None:
         return FoldedScorer(self.head) if folds(self.head.architecture, self.head.methods) else None
 
-    def _scores(self, z, k) -> np.ndarray:
-        """Candidate k's score for each latent z: folded where it can be, else the Keras scorer."""
-        if self.folded is None:
-            return self.head.candidate_scores(z, k)
-        return self.folded(self.folded.latent_residues(z), k).astype(np.float64)
-
     @functools.cached_property
     def score_bound(self) -> float:
         """The largest score of one candidate over every offset of the reference latents."""
@@ -317,13 +296,12 @@ class OffsetSampler:
         return Windows(self.head.candidates(z), pi * kept[:, None])
 
     def stream(self, size: int, rng: np.random.Generator) -> tuple:
-        """(candidates, kept): the kept ones of ``size`` proposals, from latents drawn
-        independently in the range.
+        """(candidates, kept): the kept ones of ``size`` proposals, from latents drawn independently.
 
         When each output's probability is exp(its own score) (the acceptance part says so), a
-        proposal is one candidate, uniform over every window's, kept with probability
-        exp(score - score_bound): the same distribution as ``draw_candidates``, for one score per
-        proposal instead of a window's. Otherwise a proposal is a latent, as in ``draw_candidates``.
+        proposal is one candidate, uniform over every window's, kept with probability exp(score -
+        score_bound): ``draw_candidates``' distribution for one score instead of a window's.
+        Otherwise a proposal is a latent, as in ``draw_candidates``.
         """
         if not (self.sampled and self.head.acceptance.per_candidate):
             return self.draw_candidates(iid_latents(self.low, self.high, size, rng), rng)
@@ -332,7 +310,11 @@ class OffsetSampler:
             return self._stream_by_residues(size, rng, bound)
         z = iid_latents(self.low, self.high, size, rng)
         k = rng.integers(0, self.head.offsets, size)
-        kept = rng.random(size) < np.exp(np.minimum(self._scores(z, k) - bound, 0.0))
+        if self.folded is None:
+            scores = self.head.candidate_scores(z, k)
+        else:  # float64, as the Keras scorer's, before the bound is subtracted
+            scores = self.folded(self.folded.latent_residues(z), k).astype(np.float64)
+        kept = rng.random(size) < np.exp(np.minimum(scores - bound, 0.0))
         return self.head.candidates(z[kept], k[kept]), kept[kept]
 
     def _stream_by_residues(self, size: int, rng: np.random.Generator, bound: float) -> tuple:
@@ -362,11 +344,9 @@ class OffsetSampler:
 # Drawing primes of a requested size
 
 
-PRIME_CHUNK = 1024              # proposals of the first network call when drawing primes...
-MAX_PRIME_CHUNK = 16384         # ... doubling at each call up to this: a schedule fixed whatever the
-                                # count, so a seed's primes do not depend on how many are asked for
-PRIME_SLICE = 64                # proposals tested at least at a time, so that few are tested past the N-th
-                                # prime; beyond 2**64 (tested one by one anyway) also at most, for progress
+PRIME_CHUNK = 1024              # proposals of the first network call when drawing primes, doubling
+MAX_PRIME_CHUNK = 16384         # at each call up to this, whatever the count (``chunk_sizes``)
+PRIME_SLICE = 64                # proposals tested at least at a time (beyond 2**64 at most, for progress)
 GIVE_UP_FACTOR = 50             # refuse after this many times the candidates chance would need
 DISTRIBUTION_SLICE = 25         # windows whose candidates are tested at a time, between progress lines
 PROGRESS_EVERY = 0.2            # seconds between rewrites of a progress line (a terminal's stderr only)
@@ -409,8 +389,7 @@ def _in_bounds(candidates: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 def chunk_sizes():
     """The proposals of each network call when drawing primes: PRIME_CHUNK, doubling up to
-    MAX_PRIME_CHUNK. The schedule does not depend on how many primes are asked for, so one seed
-    draws one sequence of proposals, and asking for fewer primes gives a prefix of the same primes."""
+    MAX_PRIME_CHUNK, whatever the count, so that fewer primes of a seed are a prefix of more."""
     size = PRIME_CHUNK
     while True:
         yield size
@@ -418,11 +397,10 @@ def chunk_sizes():
 
 
 def _first_primes(candidates: np.ndarray, wanted: int, before: tuple, shown=None) -> tuple:
-    """The first ``wanted`` primes of ``candidates`` in order (Python ints), and how many were
-    tested: in slices of the count that the rate of primes so far says is needed (before: the
-    primes found and candidates tested earlier), at least PRIME_SLICE, so that few are tested
-    past the last one wanted. Beyond 2**64 (object candidates, tested one by one anyway) slices
-    are at most PRIME_SLICE. shown(found, tested): called after each slice."""
+    """The first ``wanted`` primes of ``candidates`` in order (Python ints), and how many were tested.
+
+    Slices hold the count that the rate so far says is needed (before: primes found and candidates
+    tested earlier), so that few are tested past the last one. shown(found, tested): after each."""
     found, tested, start = [], 0, 0
     while start < candidates.size and len(found) < wanted:
         rate = max(before[0] + len(found), 1) / max(before[1] + tested, 1)
@@ -441,17 +419,12 @@ def _first_primes(candidates: np.ndarray, wanted: int, before: tuple, shown=None
 def draw_primes(generator, count: int, lo: int, hi: int, seed=None, progress: Progress = QUIET) -> tuple:
     """``count`` random primes in [lo, hi] from the generator's sampler, and what they cost.
 
-    The latents are those whose windows meet [lo, hi] (``generator.latents_for``), and the
-    sampler streams proposals from them (``stream``) in calls of ``chunk_sizes``, from one rng
-    seeded once; each kept candidate outside [lo, hi] is dropped untested, each one inside is
-    tested by the oracle in the order drawn, and the first ``count`` primes are returned: the
-    primes of a seed are one stream, of which a smaller count gives a prefix. Returns (primes: a
-    list of Python ints, in the order drawn, repeats allowed; stats: proposals drawn, candidates
-    tested, seconds, of them setup_seconds building the sampler (the acceptance bound scores
-    sampling.STREAM_REFERENCE candidates once), sampler_seconds in the generator's sampler (its networks,
-    the offsets, the acceptance) and the rest mostly in the oracle). progress: shows each step on
-    a terminal. Raises OptimusError when the generator cannot reach [lo, hi], or finds no prime
-    after GIVE_UP_FACTOR times what chance would need.
+    The sampler streams proposals from the latents whose windows meet [lo, hi], in calls of
+    ``chunk_sizes`` from one seeded rng; kept candidates in [lo, hi] are tested in the order drawn
+    (the others dropped), so a seed's primes are one stream. Returns (primes: Python ints in the
+    order drawn, repeats allowed; stats: proposals, tested, seconds, of them setup_seconds (scoring
+    STREAM_REFERENCE candidates once) and sampler_seconds; latent_range). progress: shown on a
+    terminal. Raises OptimusError when no prime comes after GIVE_UP_FACTOR times chance's need.
     """
     count = rules.check("primes", count, 0, rules.at_least(1))
     rng = np.random.default_rng(seed)
@@ -484,17 +457,6 @@ def draw_primes(generator, count: int, lo: int, hi: int, seed=None, progress: Pr
                    "setup_seconds": setup, "sampler_seconds": network, "latent_range": (low, high)}
 
 
-def _window_labels(candidates: np.ndarray, progress: Progress) -> np.ndarray:
-    """Which candidates (n, K) are prime, DISTRIBUTION_SLICE windows at a time, shown on progress."""
-    labels = np.zeros(candidates.shape, dtype=bool)
-    start = time.perf_counter()
-    for row in range(0, len(candidates), DISTRIBUTION_SLICE):
-        labels[row:row + DISTRIBUTION_SLICE] = oracle.is_prime(candidates[row:row + DISTRIBUTION_SLICE])
-        progress.show(f"distribution: {min(row + DISTRIBUTION_SLICE, len(candidates))} of "
-                      f"{len(candidates)} windows tested, {time.perf_counter() - start:.0f} s")
-    return labels
-
-
 def primes_distribution(generator, lo: int, hi: int, seed=None, progress: Progress = QUIET) -> dict | None:
     """The distribution measures of the generator's primes in [lo, hi], estimated from
     measuring.DISTRIBUTION_WINDOWS sampled windows (their candidates outside [lo, hi] left out);
@@ -508,7 +470,14 @@ def primes_distribution(generator, lo: int, hi: int, seed=None, progress: Progre
     windows = sampler.windows(z)
     if windows is None:
         return None
-    outside = ~_in_bounds(windows.candidates.reshape(-1), lo, hi).reshape(windows.candidates.shape)
-    return measuring.window_distribution(
-        Windows(windows.candidates, np.where(outside, 0.0, windows.weights)), measuring.residue_primes(sampler),
-        exact=size == high - low + 1, excluded=outside, labels=_window_labels(windows.candidates, progress))
+    candidates = windows.candidates
+    outside = ~_in_bounds(candidates.reshape(-1), lo, hi).reshape(candidates.shape)
+    labels = np.zeros(candidates.shape, dtype=bool)
+    start = time.perf_counter()
+    for row in range(0, len(candidates), DISTRIBUTION_SLICE):
+        labels[row:row + DISTRIBUTION_SLICE] = oracle.is_prime(candidates[row:row + DISTRIBUTION_SLICE])
+        progress.show(f"distribution: {min(row + DISTRIBUTION_SLICE, len(candidates))} of "
+                      f"{len(candidates)} windows tested, {time.perf_counter() - start:.0f} s")
+    return measuring.window_distribution(Windows(candidates, np.where(outside, 0.0, windows.weights)),
+                                         measuring.residue_primes(sampler), exact=size == high - low + 1,
+                                         excluded=outside, labels=labels)
