@@ -102,16 +102,12 @@ def _judge(discriminator, candidates: np.ndarray, primes: np.ndarray) -> dict | 
             "constant_log_loss": _log_loss(np.full(p.shape, primes.mean()), primes)}
 
 
-def _uniform_candidates(candidates: np.ndarray, rng: np.random.Generator, count: int | None = None) -> np.ndarray:
-    """``count`` (default UNIFORM_DRAWS * n) odd integers uniform between the smallest and largest
-    of ``candidates``."""
+def _uniform_candidates(candidates: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` odd integers uniform between the smallest and largest of ``candidates``."""
     low, high = int(candidates.min()), int(candidates.max())
-    count = UNIFORM_DRAWS * candidates.size if count is None else count
     if high < utils.FLOAT64_EXACT:  # outputs x = (c - 1) / 2 drawn as reals and rounded
-        x = rng.uniform((low - 1) // 2, (high - 1) // 2, count).round()
-        return utils.to_odd_integer(x)
-    halves = utils.random_integers((low - 1) // 2, (high - 1) // 2, count, rng)
-    return 2 * halves + 1
+        return utils.to_odd_integer(rng.uniform((low - 1) // 2, (high - 1) // 2, count).round())
+    return 2 * utils.random_integers((low - 1) // 2, (high - 1) // 2, count, rng) + 1
 
 
 def divisibility_probe(discriminator, candidates: np.ndarray, p: int) -> float | None:
@@ -152,9 +148,10 @@ def _judge_uniform(discriminator, candidates: np.ndarray) -> dict | None:
     """``_judge`` on uniform odd candidates between the smallest and largest of ``candidates``, half
     of them prime as in D's training batches (a constant 0.5: log-loss ln 2), seeded by their count.
     None when no such set can be drawn (no prime or no composite among them): nothing to judge."""
-    uniform = _uniform_candidates(candidates, np.random.default_rng(candidates.size))
+    n = candidates.size
+    uniform = _uniform_candidates(candidates, np.random.default_rng(n), UNIFORM_DRAWS * n)
     primes = oracle.is_prime(uniform)
-    half = min(primes.sum(), (~primes).sum(), candidates.size // 2)
+    half = min(primes.sum(), (~primes).sum(), n // 2)
     if half == 0:
         return None
     chosen = np.concatenate([np.flatnonzero(primes)[:half], np.flatnonzero(~primes)[:half]])

@@ -54,8 +54,7 @@ class Windows:
 
 
 def iid_latents(low: int, high: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """``size`` latents drawn independently and uniformly in [low, high] (repeats allowed):
-    int64 below 2**63, Python ints above."""
+    """``size`` latents uniform in [low, high], repeats allowed: int64 below 2**63, Python ints above."""
     if high < 2**63:
         return rng.integers(low, high, size=size, endpoint=True)
     return utils.random_big_integers(low, high, size, rng)
@@ -126,7 +125,6 @@ class FoldedScorer:
         self.offsets = head.offsets
         self.activation = NUMPY_ACTIVATIONS[head.architecture["generator_activation"]]
         self.layers = [tuple(w.astype(np.float32) for w in layer) for layer in dense[1:]]
-        self.hidden = len(dense) > 1  # else the first layer is the score itself
 
     def latent_residues(self, z) -> np.ndarray:
         """z modulo each group's product: int64 (len(moduli), n), for int64 or Python-int z."""
@@ -143,7 +141,7 @@ class FoldedScorer:
                 np.take(table, (2 * self.offsets * r + piece) % m, axis=0, out=row if j else h, mode="clip")
                 if j:
                     h += row
-            if self.hidden:
+            if self.layers:  # else the first layer is the score itself
                 h = self.activation(h)
                 for i, (w, b) in enumerate(self.layers):
                     h = h @ w + b
@@ -165,12 +163,11 @@ def candidates(offsets: int, z, k=None) -> np.ndarray:
     offsets), or choice k (n,) of each; uint64 below 2**64, else Python ints."""
     z = utils.integers(z).reshape(-1, 1)
     k = np.arange(offsets) if k is None else np.asarray(k).reshape(-1, 1)
-    shape = (len(z), offsets) if k.ndim == 1 else (len(z), 1)
     if z.dtype == object or (z.size and z.max() >= 2**62 // offsets):
         out = 2 * (offsets * z.astype(object) + k.astype(object)) + 1
     else:
         out = np.uint64(2) * (np.uint64(offsets) * z.astype(np.uint64) + k.astype(np.uint64)) + np.uint64(1)
-    return out.reshape(shape) if k.ndim == 1 else out.reshape(-1)
+    return out.reshape(len(z), offsets) if k.ndim == 1 else out.reshape(-1)
 
 
 def latents_for(offsets: int, lo: int, hi: int) -> tuple:
@@ -179,9 +176,8 @@ def latents_for(offsets: int, lo: int, hi: int) -> tuple:
 
 
 class FoldedHead:
-    """An offset head that folds (``folds``), from its weight file's arrays alone: what drawing
-    primes asks of a generator, without TensorFlow (``checkpoint.load_generator``).
-    dense: the (kernel, bias) of its scorer's Dense layers, first to last."""
+    """An offset head that folds, from its weight file's arrays alone: what drawing primes asks of a
+    generator, without TensorFlow. dense: its scorer's Dense layers' (kernel, bias), first to last."""
 
     def __init__(self, architecture: dict, methods: dict, dense: list):
         self.architecture, self.methods, self.dense = architecture, methods, dense
@@ -270,12 +266,6 @@ class OffsetSampler:
         self._last = (z, chosen)
         return chosen
 
-    def choose(self, z, rng: np.random.Generator) -> tuple:
-        """(k, accepted): each latent's offset (n,) and whether it was kept (n,)."""
-        pi, kept = self._choices(z)
-        k = (np.cumsum(pi, axis=1) < rng.random((len(pi), 1))).sum(axis=1).clip(max=self.head.offsets - 1)
-        return k, rng.random(len(pi)) < kept
-
     def _check_windows(self, count: int) -> None:
         if count * self.head.offsets > MAX_WINDOW_CANDIDATES:
             raise utils.OptimusError(
@@ -283,11 +273,12 @@ class OffsetSampler:
                 f"{MAX_WINDOW_CANDIDATES} candidates measured at once; lower n_samples")
 
     def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
-        """(candidates, accepted): each latent's chosen candidate, exactly (uint64 or Python ints);
-        at most MAX_WINDOW_CANDIDATES candidates scored (refused before any is)."""
+        """(candidates, accepted): each latent's chosen candidate, exactly (uint64 or Python ints), and
+        whether it was kept; at most MAX_WINDOW_CANDIDATES candidates scored (refused before any is)."""
         self._check_windows(len(z))
-        k, accepted = self.choose(z, rng)
-        return self.head.candidates(z, k), accepted
+        pi, kept = self._choices(z)
+        k = (np.cumsum(pi, axis=1) < rng.random((len(pi), 1))).sum(axis=1).clip(max=self.head.offsets - 1)
+        return self.head.candidates(z, k), rng.random(len(pi)) < kept
 
     def windows(self, z) -> Windows:
         """Every candidate of every latent's window and its weight; at most MAX_WINDOW_CANDIDATES."""
@@ -396,7 +387,7 @@ def chunk_sizes():
         size = min(2 * size, MAX_PRIME_CHUNK)
 
 
-def _first_primes(candidates: np.ndarray, wanted: int, before: tuple, shown=None) -> tuple:
+def _first_primes(candidates: np.ndarray, wanted: int, before: tuple, shown: Callable) -> tuple:
     """The first ``wanted`` primes of ``candidates`` in order (Python ints), and how many were tested.
 
     Slices hold the count that the rate so far says is needed (before: primes found and candidates
@@ -411,8 +402,7 @@ def _first_primes(candidates: np.ndarray, wanted: int, before: tuple, shown=None
         tested += (int(hits[-1]) + 1) if len(found) + hits.size == wanted else piece.size
         found += [int(p) for p in piece[hits]]
         start += size
-        if shown is not None:
-            shown(len(found), tested)
+        shown(len(found), tested)
     return found, tested
 
 
