@@ -69,11 +69,10 @@ class _WindowGenerator:
 
     def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
         windows = self.windows(z)
-        w = windows.weights
-        total = w.sum(axis=1)
-        pi = w / np.where(total > 0, total, 1.0)[:, None]
-        k = (np.cumsum(pi, axis=1) < rng.random((len(w), 1))).sum(axis=1).clip(max=self.offsets - 1)
-        accepted = rng.random(len(w)) < total / total.max()
+        total = windows.weights.sum(axis=1)
+        pi = windows.weights / np.where(total > 0, total, 1.0)[:, None]
+        k = (np.cumsum(pi, axis=1) < rng.random((len(pi), 1))).sum(axis=1).clip(max=self.offsets - 1)
+        accepted = rng.random(len(pi)) < total / total.max()
         return windows.candidates[np.arange(len(k)), k], accepted
 
     @staticmethod

@@ -113,9 +113,8 @@ def _uniform_candidates(candidates: np.ndarray, rng: np.random.Generator, count:
 def divisibility_probe(discriminator, candidates: np.ndarray, p: int) -> float | None:
     """How well "n is a multiple of p" can be read off D's last hidden layer by a linear probe.
 
-    A logistic regression (ridge PROBE_L2) fit on PROBE_SAMPLES multiples of p and as many others,
-    uniform at the magnitudes of ``candidates``: its balanced accuracy on as many held out (0.5:
-    nothing to read). None for a discriminator without a representation or beyond 2**53.
+    A logistic regression fit on PROBE_SAMPLES multiples of p and as many others at the magnitudes
+    of ``candidates``: balanced accuracy held out (0.5: none); None without a representation or past 2**53.
     """
     if int(candidates.max()) >= utils.FLOAT64_EXACT:
         return None
@@ -145,9 +144,8 @@ def divisibility_probe(discriminator, candidates: np.ndarray, p: int) -> float |
 
 
 def _judge_uniform(discriminator, candidates: np.ndarray) -> dict | None:
-    """``_judge`` on uniform odd candidates between the smallest and largest of ``candidates``, half
-    of them prime as in D's training batches (a constant 0.5: log-loss ln 2), seeded by their count.
-    None when no such set can be drawn (no prime or no composite among them): nothing to judge."""
+    """``_judge`` on uniform odd candidates at the magnitudes of ``candidates``, half prime as in D's
+    training batches (a constant 0.5: log-loss ln 2); None without both primes and composites."""
     n = candidates.size
     uniform = _uniform_candidates(candidates, np.random.default_rng(n), UNIFORM_DRAWS * n)
     primes = oracle.is_prime(uniform)
@@ -163,13 +161,9 @@ def _judge_uniform(discriminator, candidates: np.ndarray) -> dict | None:
 
 
 def measure(z: np.ndarray, candidates: np.ndarray, discriminator=None, verbose: int = VERBOSE) -> dict:
-    """The report on the candidates (odd integers, exact) of latents z: primes against chance, and
-    D's verdicts, as a JSON-serialisable dict.
-
-    chance is the mean local density (chance's prime rate at these magnitudes), expected_primes its
-    sum, score = distinct_primes / expected_primes; p_value: a one-sided binomial test of
-    distinct_primes. D's entries are None without a discriminator that reads numbers this large.
-    """
+    """The report on the candidates (odd integers, exact) of latents z, as a JSON-serialisable dict:
+    primes against chance (score = distinct_primes / expected_primes, the sum of the local densities;
+    p_value: one-sided binomial) and D's verdicts (None without a D that reads numbers this large)."""
     from scipy import stats  # here: scipy takes 1.6 s to import, and --help reads this module
     primes = oracle.is_prime(candidates)
     chance = oracle.local_density(candidates)
@@ -404,11 +398,8 @@ def _distribution_rows(reports: list) -> list:
 
 
 def format_report(result: dict, verbose: int = VERBOSE) -> str:
-    """The result of ``evaluate`` as readable lines: the two ranges side by side.
-
-    verbose: 0 headline figures; 1 adds the discriminator's confusion tables; 2 adds the output
-    ranges and the per-magnitude-bin breakdown; 3 adds sample latents, candidates and primes.
-    """
+    """The result of ``evaluate`` as readable lines, the two ranges side by side. verbose: 0 headline;
+    1 adds D's confusion tables, 2 the magnitude bins, 3 sample latents, candidates and primes."""
     reports = [(name, r) for name, r in (("in range", result["in_range"]),
                                          ("beyond", result.get("beyond"))) if r is not None]
     first = reports[0][1]

@@ -61,9 +61,8 @@ def iid_latents(low: int, high: int, size: int, rng: np.random.Generator) -> np.
 
 
 def reference_latents(low: int, high: int, size: int) -> np.ndarray:
-    """The latents whose scores bound the acceptance: ``size`` distinct ones of [low, high], from
-    ACCEPTANCE_SEED. Above SMALL_SPAN they are the range's first SMALL_SPAN latents, whose
-    residues modulo small primes are as uniform as the whole range's."""
+    """The latents whose scores bound the acceptance: ``size`` distinct ones of [low, high] from
+    ACCEPTANCE_SEED; above SMALL_SPAN, of its first SMALL_SPAN (their residues are as uniform)."""
     rng = np.random.default_rng(ACCEPTANCE_SEED)
     if high - low < SMALL_SPAN:
         return utils.random_integers(low, high, min(size, high - low + 1), rng)
@@ -289,10 +288,9 @@ class OffsetSampler:
     def stream(self, size: int, rng: np.random.Generator) -> tuple:
         """(candidates, kept): the kept ones of ``size`` proposals, from latents drawn independently.
 
-        When each output's probability is exp(its own score) (the acceptance part says so), a
-        proposal is one candidate, uniform over every window's, kept with probability exp(score -
-        score_bound): ``draw_candidates``' distribution for one score instead of a window's.
-        Otherwise a proposal is a latent, as in ``draw_candidates``.
+        When the acceptance makes each output's probability exp(its own score), a proposal is one
+        candidate, uniform over every window's, kept with probability exp(score - score_bound):
+        ``draw_candidates``' distribution for one score instead of a window's; else it is a latent.
         """
         if not (self.sampled and self.head.acceptance.per_candidate):
             return self.draw_candidates(iid_latents(self.low, self.high, size, rng), rng)
@@ -388,10 +386,8 @@ def chunk_sizes():
 
 
 def _first_primes(candidates: np.ndarray, wanted: int, before: tuple, shown: Callable) -> tuple:
-    """The first ``wanted`` primes of ``candidates`` in order (Python ints), and how many were tested.
-
-    Slices hold the count that the rate so far says is needed (before: primes found and candidates
-    tested earlier), so that few are tested past the last one. shown(found, tested): after each."""
+    """The first ``wanted`` primes of ``candidates`` in order, and how many were tested: in slices
+    sized by the rate so far (before: earlier found, tested), so few are tested past the last."""
     found, tested, start = [], 0, 0
     while start < candidates.size and len(found) < wanted:
         rate = max(before[0] + len(found), 1) / max(before[1] + tested, 1)
@@ -409,12 +405,10 @@ def _first_primes(candidates: np.ndarray, wanted: int, before: tuple, shown: Cal
 def draw_primes(generator, count: int, lo: int, hi: int, seed=None, progress: Progress = QUIET) -> tuple:
     """``count`` random primes in [lo, hi] from the generator's sampler, and what they cost.
 
-    The sampler streams proposals from the latents whose windows meet [lo, hi], in calls of
-    ``chunk_sizes`` from one seeded rng; kept candidates in [lo, hi] are tested in the order drawn
-    (the others dropped), so a seed's primes are one stream. Returns (primes: Python ints in the
-    order drawn, repeats allowed; stats: proposals, tested, seconds, of them setup_seconds (scoring
-    STREAM_REFERENCE candidates once) and sampler_seconds; latent_range). progress: shown on a
-    terminal. Raises OptimusError when no prime comes after GIVE_UP_FACTOR times chance's need.
+    Proposals stream in calls of ``chunk_sizes`` from one seeded rng, and the kept ones in [lo, hi]
+    are tested in the order drawn, so a seed's primes are one stream. Returns (primes, repeats
+    allowed; stats: proposals, tested, seconds, setup_seconds, sampler_seconds, latent_range).
+    Raises OptimusError when no prime comes after GIVE_UP_FACTOR times chance's need.
     """
     count = rules.check("primes", count, 0, rules.at_least(1))
     rng = np.random.default_rng(seed)
@@ -448,9 +442,8 @@ def draw_primes(generator, count: int, lo: int, hi: int, seed=None, progress: Pr
 
 
 def primes_distribution(generator, lo: int, hi: int, seed=None, progress: Progress = QUIET) -> dict | None:
-    """The distribution measures of the generator's primes in [lo, hi], estimated from
-    measuring.DISTRIBUTION_WINDOWS sampled windows (their candidates outside [lo, hi] left out);
-    None for a generator without windows. progress: shows each step on a terminal."""
+    """The distribution measures of the generator's primes in [lo, hi] from measuring.DISTRIBUTION_WINDOWS
+    sampled windows (candidates outside left out); None without windows. progress: as draw_primes'."""
     progress.show("distribution: setting up the generator's sampler", now=True)
     low, high = generator.latents_for(lo, hi)
     sampler = generator.sampler("sampled", low, high)
