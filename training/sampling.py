@@ -209,10 +209,9 @@ class FoldedHead:
 class OffsetSampler:
     """The offset head as a random prime generator: each latent's window of offsets candidates.
 
-    "greedy": the likeliest offset of every latent. "sampled": k ~ pi(k | z), and the latent is
-    kept with the acceptance part's probability (bounded over ACCEPTANCE_REFERENCE latents of
-    the range; a window above the bound is kept always, so the bound is also what ``windows``
-    reports). The bounds are computed when first needed.
+    "greedy": the likeliest offset of every latent. "sampled": k ~ pi(k | z), the latent kept with
+    the acceptance part's probability, bounded (when first needed) over ACCEPTANCE_REFERENCE latents
+    of the range: a window above the bound is kept always, so ``windows`` reports the bound too.
     """
 
     def __init__(self, head, how: str, low: int, high: int):
