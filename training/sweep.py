@@ -1,42 +1,17 @@
 """Run a sweep: every configuration of a sweep file times its seeds, as one Optuna study.
 
-A sweep file (see training/sweeps/methods.py) names configurations, each a dict of train.py
-constants, and the seeds to run them with. Each (configuration, seed) grid point is one trial: one
-train.py run in its own folder, ``runs/<configuration>/seed<S>/`` under the sweep folder, whose
-value is the held-out score of its last test session (``measuring.evaluate`` beyond the training range)
-and whose user attributes hold the rest of that report and the training seconds.
-
-The trials live in an Optuna study that any number of workers share. Workers take the grid points
-one at a time, under a lock (on PostgreSQL an advisory lock in the database, which serves every
-machine; else a file lock in the sweep folder), so no point runs twice at once; each running
-trial records a heartbeat, and a trial whose heartbeat stops for ``grace_seconds`` (its worker was
-killed) is failed and run again: its folder resumes from its last checkpoint. Running the command
-again skips finished trials and retries failed ones. After every finished trial, and at the end,
-the sweep folder gets ``trials.csv`` (every trial), ``results.md`` (mean +- 95% CI over seeds per
-configuration) and ``scores.png`` (held-out score over batches); the table is printed at the end.
-A running trial prints one line per test session (its batch and scores); train.py's own output
-goes to the run folder's ``train.log``.
-
-The study is kept in the SQLite file ``study.db`` in the sweep folder unless ``--storage`` names
-another Optuna RDB URL (PostgreSQL, MySQL): then the same command, run on several machines, shares
-the grid. On PostgreSQL (``postgresql+psycopg://user:password@host/db``) any number of machines
-may start at once, on an empty database too, and each grid point is claimed once; elsewhere a
-point two machines claim in the same instant runs once, the other claim being skipped. Each
-machine trains in its own sweep folder; a trial that dies on one machine and is taken up by
-another resumes there only if ``--sweep_dir`` is on a filesystem both can reach. The URL's
-password is shown as ***.
+Each (configuration, seed) grid point is a train.py run under the sweep folder. Workers on one machine
+(SQLite) or several (``--storage``, e.g. PostgreSQL) claim the points under a lock; a trial whose
+heartbeat stops runs again from its checkpoint, and the same command goes on after a kill. Outputs:
+trials.csv, results.md, scores.png. The user guide is docs/sweeps.md.
 
 Usage, from any directory:
     python training/sweep.py SWEEP_FILE [--workers=N] [--only=NAME] [--storage=URL] [--name=value ...]
-(any constant below; --help lists them). A sweep file is Python that sweep.py runs: a bad sweep
-file (one that raises anything, SystemExit included), configuration, name, value (of another type
-than its train.py constant's: text is not a number) or seed prints one line ``error: ...`` and
-exits with status 2, before any trial starts; a trial that fails prints one line and the
-command exits with status 1 once the others are done; Ctrl-C stops every worker after its batch
-in progress (status 130), and the same command goes on from there.
+Exit status: 0 done, 1 some trial failed, 2 a user error (before any trial), 130 Ctrl-C.
 """
 import contextlib
 import io
+import itertools
 import logging
 import multiprocessing
 import os
@@ -63,7 +38,7 @@ from optuna.trial import TrialState  # noqa: E402
 from training import checkpoint, measuring, train  # noqa: E402
 from training.sweep_results import (CSV_FILE, DISTRIBUTION, LEARNED_SCORE, PLOT_FILE, RUNS,  # noqa: E402
                                     TABLE_FILE, completed, grid, point_of, run_folder, slug, write_outputs)
-from training.sweep_store import (ClaimLock, Heartbeat, check_unchanged, claim, holder,  # noqa: E402
+from training.sweep_store import (ClaimLock, check_unchanged, claim, heartbeat, holder,  # noqa: E402
                                   masked, open_study, storage_url, trial_id)
 
 # -- constants (override any as --name=value) ---------------------------------------------------
@@ -79,11 +54,7 @@ grace_seconds = 30              # a running trial without a heartbeat this long 
 # -------------------------------------------------------------------------------------------------
 DEFAULTS = {k: v for k, v in dict(globals()).items()
             if not k.startswith("_") and k.islower() and isinstance(v, (int, float, str, bool))}
-RULES = {
-    "workers": rules.at_least(1),
-    "heartbeat_seconds": rules.at_least(1),
-    "grace_seconds": rules.at_least(1),
-}
+RULES = {name: rules.at_least(1) for name in ("workers", "heartbeat_seconds", "grace_seconds")}
 USAGE = ("usage: python training/sweep.py SWEEP_FILE [--name=value ...]   (run every configuration "
          "of the sweep file times its seeds; the same command again goes on)")
 REQUIRED = ("SEEDS", "CONFIGURATIONS")  # what a sweep file must define (COMMON is optional)
@@ -98,26 +69,11 @@ class _Stopped(Exception):
     """Ctrl-C stopped a trial's training after its batch in progress."""
 
 
-# ---------------------------------------------------------------------------------------------
-# The sweep file
-
-
-def _argv(overrides: dict) -> list:
-    """A dict of train.py constants as ``--name=value`` arguments (text values as they are)."""
-    return [f"--{name}={value if isinstance(value, str) else repr(value)}"
-            for name, value in overrides.items()]
-
-
-def _check_types(overrides: dict) -> None:
-    """Refuse a value whose type is not its train.py constant's (text for a number, a bool for an
-    int; an int may stand for a float), which its ``--name=value`` text would hide."""
-    for name, value in overrides.items():
-        if name in train.DEFAULTS:
-            rules.check(name, value, train.DEFAULTS[name], train.RULES.get(name))
+# -- The sweep file ------------------------------------------------------------------------------
 
 
 def _checked_configuration(path: str, name, overrides, seeds: tuple) -> list:
-    """The argv of one configuration of a sweep file (COMMON and its own constants), checked as
+    """The ``--name=value`` argv of a configuration (COMMON and its own constants), checked as
     train.py checks it with each seed; raises OptimusError naming the configuration."""
     where = f"{path}: configuration {name!r}"
     if not isinstance(name, str) or not slug(name):
@@ -128,9 +84,11 @@ def _checked_configuration(path: str, name, overrides, seeds: tuple) -> list:
         if constant in overrides:
             raise utils.OptimusError(f"{where}: {constant} is set by the sweep for each trial; "
                                      "leave it out (seeds go in SEEDS)")
-    argv = _argv(overrides)
+    argv = [f"--{key}={value if isinstance(value, str) else repr(value)}" for key, value in overrides.items()]
     try:
-        _check_types(overrides)
+        for key, value in overrides.items():  # a type its --name=value text would hide (text for a number)
+            if key in train.DEFAULTS:
+                rules.check(key, value, train.DEFAULTS[key], train.RULES.get(key))
         config = train.parse_config(argv)
         for seed in seeds:  # train.py's own checks of each trial's seed, beside its constants
             train.parse_config(argv + [f"--seed={seed}"])
@@ -143,14 +101,10 @@ def _checked_configuration(path: str, name, overrides, seeds: tuple) -> list:
 
 
 def load_sweep(path: str, selected: str = "") -> dict:
-    """Read and check a sweep file: every configuration must pass ``train.parse_config``.
-
-    Returns {"name": the file's stem, "path", "seeds": tuple, "configurations": {name: argv}
-    (COMMON then the configuration's own), "selected": the names to run (``selected`` or all)}.
-    Raises OptimusError, one line, for a missing or broken file, a bad configuration or seed,
-    or an unknown ``selected`` name. A sweep file is code: whatever it raises but a Ctrl-C
-    (SystemExit included) is such an error.
-    """
+    """Read and check a sweep file: {"name": its stem, "path", "seeds", "configurations": {name: argv},
+    "selected": the names to run}. Raises OptimusError, one line, for a missing or broken file
+    (whatever it raises but Ctrl-C, SystemExit included), a bad configuration or seed, or an unknown
+    ``selected`` name."""
     file = Path(path)
     if not file.is_file():
         raise utils.OptimusError(f"{path}: no such sweep file")
@@ -164,22 +118,20 @@ def load_sweep(path: str, selected: str = "") -> dict:
     if missing:
         raise utils.OptimusError(f"{path}: defines no {' or '.join(missing)} (see "
                                  "training/sweeps/methods.py for the form)")
-    common, configurations, seeds = (defined.get("COMMON", {}), defined["CONFIGURATIONS"],
-                                     defined["SEEDS"])
+    common, configurations, seeds = defined.get("COMMON", {}), defined["CONFIGURATIONS"], defined["SEEDS"]
     if not isinstance(seeds, (tuple, list)) or not seeds:
         raise utils.OptimusError(f"{path}: SEEDS must be a non-empty tuple of seeds (got {seeds!r})")
     seeds = tuple(rules.check(f"{path}: SEEDS: seed", s, 0, train.RULES["seed"]) for s in seeds)
     if len(set(seeds)) < len(seeds):
         raise utils.OptimusError(f"{path}: SEEDS repeats a seed: {seeds}")
     if not isinstance(configurations, dict) or not configurations:
-        raise utils.OptimusError(f"{path}: CONFIGURATIONS must be a non-empty dict of named "
-                                 "configurations")
+        raise utils.OptimusError(f"{path}: CONFIGURATIONS must be a non-empty dict of named configurations")
     if not isinstance(common, dict):
         raise utils.OptimusError(f"{path}: COMMON must be a dict of train.py constants (got {common!r})")
     checked, folders = {}, {}
     for name, own in configurations.items():
-        checked[name] = _checked_configuration(path, name, {**common, **own} if isinstance(own, dict) else own,
-                                               seeds)
+        overrides = {**common, **own} if isinstance(own, dict) else own
+        checked[name] = _checked_configuration(path, name, overrides, seeds)
         folder = slug(name)
         if folder in folders:
             raise utils.OptimusError(f"{path}: configurations {folders[folder]!r} and {name!r} would "
@@ -192,28 +144,23 @@ def load_sweep(path: str, selected: str = "") -> dict:
             "configurations": checked, "selected": [selected] if selected else list(checked)}
 
 
-# ---------------------------------------------------------------------------------------------
-# One trial
+# -- One trial -----------------------------------------------------------------------------------
 
 
 def _wait_for_folder(directory: Path, seconds: int, label: str) -> None:
     """Wait while another process trains in ``directory`` (a trial declared dead, yet alive)."""
-    told = False
-    while True:
+    for attempt in itertools.count():
         try:
             os.close(checkpoint.lock(directory))
             return
         except utils.OptimusError:
-            if not told:
-                print(f"{label}: waiting for {directory}, where an earlier attempt still trains",
-                      flush=True)
-                told = True
+            if not attempt:
+                print(f"{label}: waiting for {directory}, where an earlier attempt still trains", flush=True)
             time.sleep(seconds)
 
 
 class _Progress(io.TextIOBase):
-    """A trial's stdout: all of it to its log file, and one line on the sweep's own output for
-    each test session, so that a long trial shows how it goes."""
+    """A trial's stdout: all of it to its log file, and a line on the sweep's output per test session."""
 
     def __init__(self, log, out, label: str, nb_batches: int):
         self.log, self.out, self.label, self.nb_batches = log, out, label, nb_batches
@@ -229,8 +176,7 @@ class _Progress(io.TextIOBase):
             session = SESSION_LINE.match(line)
             if session:
                 print(f"{self.label}: batch {session['batch']}/{self.nb_batches}, held-out score "
-                      f"{session['beyond']}, in range {session['in_range']}", file=self.out,
-                      flush=True)
+                      f"{session['beyond']}, in range {session['in_range']}", file=self.out, flush=True)
         return len(text)
 
     def flush(self) -> None:
@@ -238,11 +184,8 @@ class _Progress(io.TextIOBase):
 
 
 def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, label: str) -> tuple:
-    """Train (or resume) a grid point's run to its nb_batches; (held-out score, user attributes).
-
-    The attributes are those of RESULTS and "scores", the held-out score of every test session
-    as [batch, score]. Raises _Stopped when Ctrl-C stopped the training early.
-    """
+    """Train (or resume) a grid point's run: (held-out score, user attributes: RESULTS and "scores",
+    [batch, held-out score] per test session). Raises _Stopped when Ctrl-C stopped it early."""
     run = run_folder(folder, point)
     config = train.parse_config(sweep["configurations"][point[0]]
                                 + [f"--seed={point[1]}", f"--checkpoint_dir={run}"])
@@ -288,10 +231,6 @@ def _finish(study: optuna.Study, trial, attributes: dict, value=None, state=None
     return ended.state == (state or TrialState.COMPLETE)
 
 
-def _label(trial, point: tuple) -> str:
-    return f"trial {trial.number} ({point[0]}, seed {point[1]})"
-
-
 def run_trial(study: optuna.Study, storage, trial, sweep: dict, settings: dict, folder: Path) -> None:
     """Run a claimed trial to its end and print its line; rewrites the outputs when it completes."""
     point = point_of(trial)
@@ -300,13 +239,13 @@ def run_trial(study: optuna.Study, storage, trial, sweep: dict, settings: dict, 
         # worker that died while claiming left one for a point the sweep file no longer has
         _finish(study, trial, {}, state=TrialState.PRUNED)
         return
-    label = _label(trial, point)
+    label = f"trial {trial.number} ({point[0]}, seed {point[1]})"
     first = holder(study.get_trials(deepcopy=False), trial.number, point)
     if first is not None:  # another machine's worker claimed the same point in the same instant
         _finish(study, trial, {}, state=TrialState.PRUNED)
         print(f"{label}: trial {first} holds this grid point; skipped", flush=True)
         return
-    with Heartbeat(storage, trial_id(storage, study, trial.number), settings["heartbeat_seconds"]):
+    with heartbeat(storage, trial_id(storage, study, trial.number), settings["heartbeat_seconds"]):
         try:
             value, attributes = train_and_score(sweep, point, folder, settings, label)
         except utils.OptimusError as err:
@@ -320,8 +259,7 @@ def run_trial(study: optuna.Study, storage, trial, sweep: dict, settings: dict, 
             print(f"{label} {message}", flush=True)
             raise
     if not _finish(study, trial, attributes, value):
-        print(f"{label} ended after its heartbeat had lapsed; another trial holds its grid point",
-              flush=True)
+        print(f"{label} ended after its heartbeat had lapsed; another trial holds its grid point", flush=True)
         return
     done = completed(study.get_trials(deepcopy=False), sweep)
     print(f"[{sum(p in done for p in grid(sweep))}/{len(grid(sweep))}] {label}: held-out score "
@@ -331,13 +269,9 @@ def run_trial(study: optuna.Study, storage, trial, sweep: dict, settings: dict, 
     write_outputs(study, sweep, folder)
 
 
-def work(study: optuna.Study, storage, sweep: dict, settings: dict, folder: Path,
-         invocation: str) -> None:
-    """One worker: start trials until no grid point is left, then wait for the running ones.
-
-    Returns when every selected point has no waiting or running trial. Raises _Stopped or
-    KeyboardInterrupt on Ctrl-C, after failing the trial in progress.
-    """
+def work(study: optuna.Study, storage, sweep: dict, settings: dict, folder: Path, invocation: str) -> None:
+    """One worker: run trials until no selected grid point is left waiting or running. On Ctrl-C,
+    fails the trial in progress and raises _Stopped or KeyboardInterrupt."""
     lock = ClaimLock(storage_url(settings, folder), folder, study.study_name)
     while True:
         trial = claim(study, storage, sweep, invocation, lock)
@@ -368,8 +302,7 @@ def _worker_process(settings: dict, sweep: dict, folder: str, invocation: str) -
         sys.exit(130)
 
 
-# ---------------------------------------------------------------------------------------------
-# Command line
+# -- Command line --------------------------------------------------------------------------------
 
 
 def parse_arguments(argv: list) -> tuple:
@@ -385,20 +318,10 @@ def parse_arguments(argv: list) -> tuple:
     return files[0], settings
 
 
-def _join(processes: list) -> None:
-    """Wait for the worker processes; a Ctrl-C meanwhile reached them too, so keep waiting."""
-    for process in processes:
-        while process.is_alive():
-            try:
-                process.join()
-            except KeyboardInterrupt:
-                pass
-
-
 def _run_workers(study: optuna.Study, storage, sweep: dict, settings: dict, folder: Path,
                  count: int) -> tuple:
-    """This process and count - 1 spawned ones work the grid until it is done or Ctrl-C stops them:
-    (whether this process was stopped, the other workers' processes, ended)."""
+    """This process and count - 1 spawned ones work the grid till done or Ctrl-C: (whether this
+    process was stopped, the other workers' processes, ended)."""
     invocation = uuid.uuid4().hex
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: TensorFlow does not fork
     processes = [spawn.Process(target=_worker_process, name=f"worker {i}",
@@ -411,7 +334,12 @@ def _run_workers(study: optuna.Study, storage, sweep: dict, settings: dict, fold
         work(study, storage, sweep, settings, folder, invocation)
     except (_Stopped, KeyboardInterrupt):
         stopped = True
-    _join(processes)
+    for process in processes:
+        while process.is_alive():  # a Ctrl-C reached the workers too: wait for them to stop
+            try:
+                process.join()
+            except KeyboardInterrupt:
+                pass
     for process in processes:
         if process.exitcode not in (0, 130):
             print(f"{process.name} ended with status {process.exitcode}", flush=True)
@@ -437,7 +365,8 @@ def main(argv: list) -> int:
         return 2
     trials = study.get_trials(deepcopy=False)
     points = grid(sweep)
-    left = len(points) - sum(p in completed(trials, sweep) for p in points)
+    done = completed(trials, sweep)
+    left = len(points) - sum(p in done for p in points)
     count = max(1, min(settings["workers"], left))  # no more workers than trials to run
     print(f"Sweep {sweep['name']}: {len(sweep['selected'])} configuration(s) x {len(sweep['seeds'])} "
           f"seed(s), {len(points) - left} of {len(points)} trials done before; {count} worker(s); "
@@ -447,12 +376,12 @@ def main(argv: list) -> int:
               f"runs again once its heartbeat has lapsed for {settings['grace_seconds']} s", flush=True)
     stopped, processes = _run_workers(study, storage, sweep, settings, folder, count)
     table = write_outputs(study, sweep, folder)
-    print(f"\n{table}\nOutputs: {folder / CSV_FILE}, {folder / TABLE_FILE}, {folder / PLOT_FILE}",
-          flush=True)
+    print(f"\n{table}\nOutputs: {folder / CSV_FILE}, {folder / TABLE_FILE}, {folder / PLOT_FILE}", flush=True)
     if stopped or any(p.exitcode == 130 for p in processes):
         print("Stopped by Ctrl-C; run the same command to go on.", file=sys.stderr, flush=True)
         return 130
-    missing = [p for p in points if p not in completed(study.get_trials(deepcopy=False), sweep)]
+    done = completed(study.get_trials(deepcopy=False), sweep)
+    missing = [p for p in points if p not in done]
     if missing:
         print(f"error: {len(missing)} of {len(points)} trials did not complete (see the lines above); "
               "run the same command to retry them", file=sys.stderr, flush=True)

@@ -27,14 +27,11 @@ DISTRIBUTION = ("tv", "entropy_deficit_bits", "residue_tv", "coverage")  # of th
 PROBES = tuple(f"probe_{p}" for p in measuring.PROBE_PRIMES)  # D's hidden layer read for "a multiple of p"
 IN_RANGE_PROBES = tuple(f"probe_in_range_{p}" for p in measuring.PROBE_PRIMES)  # the same, in range
 LEARNED_SCORE = 1.5             # "first_learned": the first session's batch with a held-out score >= this
-RESULTS = ("in_range_score", "distinct_fraction", "p_value", "multiples_3", "multiples_5",
-           "multiples_7", "acceptance_rate", *DISTRIBUTION, "discriminator_accuracy",
-           "discriminator_log_loss", *PROBES, *IN_RANGE_PROBES, "first_learned", "seconds", "seconds_per_batch",
-           "batches")
-MEANS = ("value", "in_range_score", "distinct_fraction", "multiples_3", "multiples_5",
-         "multiples_7", "acceptance_rate", *DISTRIBUTION, "discriminator_accuracy",
-         "discriminator_log_loss", *PROBES, *IN_RANGE_PROBES, "first_learned", "seconds",
-         "seconds_per_batch")  # over seeds
+RESULTS = ("in_range_score", "distinct_fraction", "p_value",
+           *(f"multiples_{p}" for p in measuring.SMALL_PRIMES), "acceptance_rate", *DISTRIBUTION,
+           "discriminator_accuracy", "discriminator_log_loss", *PROBES, *IN_RANGE_PROBES, "first_learned",
+           "seconds", "seconds_per_batch", "batches")
+MEANS = ("value", *(k for k in RESULTS if k not in ("p_value", "batches")))  # over seeds
 CSV_COLUMNS = ("number", "state", "configuration", "seed", "value", *RESULTS, "run_dir",
                "overrides", "invocation", "error", "scores")
 CONFIDENCE = 0.95               # of the intervals in the table (Student t over seeds)
@@ -61,8 +58,7 @@ def point_of(trial) -> tuple:
 
 
 def completed(trials: list, sweep: dict) -> dict:
-    """{grid point: its complete trial} over every configuration of the file (the lowest-numbered
-    complete trial of a point, should a race between machines have given it two)."""
+    """{grid point: its lowest-numbered complete trial} over every configuration of the file."""
     points = set(grid(sweep, list(sweep["configurations"])))
     done = {}
     for trial in sorted(trials, key=lambda t: t.number):
@@ -72,8 +68,7 @@ def completed(trials: list, sweep: dict) -> dict:
 
 
 def mean_ci(values: list) -> tuple:
-    """(mean, half-width of the CONFIDENCE interval by Student's t; None for one value), over the
-    values that are not None ((None, None) if none is)."""
+    """(mean, CONFIDENCE half-width by Student's t or None for one value) of the values not None."""
     values = [v for v in values if v is not None]
     if not values:
         return None, None
@@ -85,8 +80,8 @@ def mean_ci(values: list) -> tuple:
 
 
 def summarize(trials: list, sweep: dict) -> list:
-    """Per configuration of the file with a complete trial, in file order: its name, the number of
-    complete seeds, (mean, CI half-width) of each of MEANS, and the largest p_value."""
+    """Per configuration with a complete trial, in file order: its name, its number of complete
+    seeds, (mean, CI half-width) of each of MEANS, and the largest p_value."""
     done = completed(trials, sweep)
     rows = []
     for name in sweep["configurations"]:
@@ -102,8 +97,8 @@ def summarize(trials: list, sweep: dict) -> list:
 
 
 def difference(values: list, reference: list) -> tuple:
-    """(mean of ``values`` minus that of ``reference``, half-width of its CONFIDENCE interval by
-    Welch's t, or None with fewer than 2 of either, and what the interval says in words)."""
+    """(mean of ``values`` minus that of ``reference``, its CONFIDENCE half-width by Welch's t or
+    None with fewer than 2 of either, what the interval says in words)."""
     a, b = np.asarray(values, float), np.asarray(reference, float)
     delta = float(a.mean() - b.mean())
     if a.size < 2 or b.size < 2:
@@ -138,16 +133,17 @@ def _percent(mean_ci: tuple) -> tuple:
 
 
 def format_table(rows: list, sweep: dict) -> str:
-    """The markdown tables of ``summarize``'s rows (the generator's outputs, then the
-    discriminator), with what they show and the command that made them."""
-    command = f"python training/sweep.py {_shown_path(sweep['path'])}"
-    lines = [f"Held-out score: distinct primes among the outputs for latents beyond the training "
-             f"range, over chance's count at the same magnitudes (a uniform odd sampler scores 1); "
-             f"in-range score: the same on the training range. Mean +- {CONFIDENCE:.0%} confidence "
-             "interval (Student t) over seeds; p-value: the largest over seeds; multiples: the "
-             f"shares of held-out outputs divisible by 3, 5 and 7 (chance: 33, 20 and 14%); against the "
-             f"first row ({rows[0]['configuration'] if rows else 'none'}): the held-out score's difference, with its {CONFIDENCE:.0%} interval (Welch t), and whether that "
-             "interval is above zero (higher), below it (lower) or holds it (no measurable effect).", "",
+    """The markdown tables of ``summarize``'s rows, with what they show and the command that made them."""
+    path = Path(sweep["path"])
+    command = f"python training/sweep.py {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}"
+    lines = [f"Held-out score: distinct primes among the outputs for latents beyond the training range, "
+             f"over chance's count at the same magnitudes (a uniform odd sampler scores 1); in-range score: "
+             f"the same on the training range. Mean +- {CONFIDENCE:.0%} confidence interval (Student t) "
+             "over seeds; p-value: the largest over seeds; multiples: the shares of held-out outputs "
+             "divisible by 3, 5 and 7 (chance: 33, 20 and 14%); against the first row "
+             f"({rows[0]['configuration'] if rows else 'none'}): the held-out score's difference, with "
+             f"its {CONFIDENCE:.0%} interval (Welch t), and whether that interval is above zero (higher), "
+             "below it (lower) or holds it (no measurable effect).", "",
              "| configuration | seeds | held-out score | against the first row | in-range score | "
              "distinct outputs | p-value | multiples of 3 / 5 / 7 | training seconds |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -156,28 +152,30 @@ def format_table(rows: list, sweep: dict) -> str:
                                      f" of {len(sweep['seeds'])}")
         multiples = " / ".join(f"{100 * row[f'multiples_{q}'][0]:.1f}" for q in measuring.SMALL_PRIMES)
         lines.append(f"| {row['configuration']} | {seeds} | {cell(row['value'], '.3f')} | "
-                     f"{_against(row, rows[0])} | {cell(row['in_range_score'], '.3f')} | {cell(_percent(row['distinct_fraction']), '.2f', '%')} | "
+                     f"{_against(row, rows[0])} | {cell(row['in_range_score'], '.3f')} | "
+                     f"{cell(_percent(row['distinct_fraction']), '.2f', '%')} | "
                      f"{measuring.p_value_text(row['p_value'])} | {multiples}% | "
                      f"{cell(row['seconds'], '.1f')} |")
     lines += ["", "The discriminator at the end, on uniform odd candidates at the held-out outputs' "
               "magnitudes, half of them prime (the balance it trained on; a constant scores 50% and "
-              f"log-loss 0.693); probe: a linear probe of its last hidden layer for \"a multiple of "
-              f"p\", held out (50%: nothing to read), beyond the range and in it; learned: the first test session's batch with a "
-              f"held-out score of at least {LEARNED_SCORE} (mean over the seeds that got there):", "",
+              "log-loss 0.693); probe: a linear probe of its last hidden layer for \"a multiple of p\", "
+              "held out (50%: nothing to read), beyond the range and in it; learned: the first test "
+              f"session's batch with a held-out score of at least {LEARNED_SCORE} (mean over the seeds "
+              "that got there):", "",
               "| configuration | balanced accuracy | log-loss | probe " + " / ".join(map(str, measuring.PROBE_PRIMES))
               + " beyond | in range | learned at batch | seconds per batch |", "|---|---|---|---|---|---|---|"]
     for row in rows:
-        probes = " | ".join(" / ".join("n/a" if row[k][0] is None else f"{100 * row[k][0]:.0f}" for k in keys)
-                            + "%" for keys in (PROBES, IN_RANGE_PROBES))
+        probes = " | ".join(" / ".join("n/a" if row[k][0] is None else f"{100 * row[k][0]:.0f}"
+                                       for k in keys) + "%" for keys in (PROBES, IN_RANGE_PROBES))
         learned = ("never" if not row["learned"] else
                    f"{row['first_learned'][0]:.0f} ({row['learned']} of {row['seeds']})")
-        lines.append(f"| {row['configuration']} | {cell(_percent(row['discriminator_accuracy']), '.1f', '%')} | "
+        lines.append(f"| {row['configuration']} | "
+                     f"{cell(_percent(row['discriminator_accuracy']), '.1f', '%')} | "
                      f"{cell(row['discriminator_log_loss'], '.3f')} | {probes} | {learned} | "
                      f"{cell(row['seconds_per_batch'], '.2f')} |")
     lines += ["", "The held-out primes' distribution, against uniform over every prime in the windows of "
-              "the held-out latents (a uniform sampler: tv 0, 0 bits, coverage 1; its residue tv is "
-              "the noise floor, about 0.016 on 10,000 windows); kept: the share of latents the "
-              "sampler kept:", "",
+              "the held-out latents (a uniform sampler: tv 0, 0 bits, coverage 1; its residue tv is the "
+              "noise floor, about 0.016 on 10,000 windows); kept: the share of latents the sampler kept:", "",
               "| configuration | kept | tv | entropy deficit (bits) | residue tv | coverage |",
               "|---|---|---|---|---|---|"]
     lines += [f"| {row['configuration']} | {cell(_percent(row['acceptance_rate']), '.1f', '%')} | "
@@ -186,17 +184,9 @@ def format_table(rows: list, sweep: dict) -> str:
     return "\n".join(lines + ["", f"Made by `{command}`."]) + "\n"
 
 
-def _shown_path(path: str) -> str:
-    """A sweep file's path relative to the repository when it is inside it."""
-    try:
-        return str(Path(path).relative_to(ROOT))
-    except ValueError:
-        return path
-
-
 def plot_scores(trials: list, sweep: dict) -> bytes:
     """PNG of the held-out score over batches: per configuration the mean over its complete seeds
-    and a band from the lowest to the highest seed, drawn headless."""
+    and a band from the lowest to the highest seed."""
     done = completed(trials, sweep)
     fig = Figure(figsize=(8, 4.5))
     ax = fig.subplots()

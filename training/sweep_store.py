@@ -1,6 +1,6 @@
 """Where a sweep's trials live and how workers share them: an Optuna study on SQLite (one machine)
 or PostgreSQL (many), claims of grid points under a lock, heartbeats of running trials, and the
-import of a committed trials.csv into a fresh study. ``training/sweep.py`` runs the trials."""
+import of a committed trials.csv into a fresh study."""
 import contextlib
 import csv
 import fcntl
@@ -26,6 +26,9 @@ CLAIM_LOCK = "claim.lock"       # held while a local worker picks and claims a g
                                 # PostgreSQL: there an advisory lock serves every machine)
 PG_SCHEMA_LOCK = "optimus sweep: schema"  # PostgreSQL advisory lock while Optuna creates its tables
 PG_CLAIM_LOCK = "optimus sweep: claim "   # ... and, with the study's name, while a worker claims
+TEXT_COLUMNS = ("configuration", "run_dir", "overrides", "invocation", "error")  # of trials.csv
+INTEGER_COLUMNS = ("seed", "first_learned", "batches")
+HOLDING = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)  # a trial in these holds its point
 
 
 def storage_url(settings: dict, folder: Path) -> str:
@@ -49,8 +52,8 @@ def masked(url: str) -> str:
 
 
 def _hide_password(text: str, url: str) -> str:
-    """``text`` (a database's error message) with ``url`` masked, and its password too where the
-    message quotes the user's ``name:password@``, as written or percent-decoded."""
+    """A database's error message with ``url`` masked, and its password where the message quotes
+    ``name:password@``, as written or percent-decoded."""
     parts = _userinfo(url)
     if parts is None:
         return text
@@ -65,33 +68,24 @@ def _is_postgresql(url: str) -> bool:
     return url.partition(":")[0].partition("+")[0] in ("postgresql", "postgres")
 
 
-def _lock_key(name: str) -> int:
-    """The 64-bit key of the PostgreSQL advisory lock ``name`` (the same on every machine)."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
 @contextlib.contextmanager
 def advisory_lock(url: str, name: str):
     """In a ``with`` block: PostgreSQL's advisory lock ``name``, waited for, on a connection of its
     own. A transaction holds it, so it ends with the block, or when the process dies."""
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)  # same everywhere
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     try:
         with engine.begin() as connection:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"),
-                               {"key": _lock_key(name)})
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             yield
     finally:
         engine.dispose()
 
 
 def open_study(settings: dict, sweep: dict, folder: Path) -> tuple:
-    """(study, storage): the sweep's study, created on first use, in ``settings["storage"]``.
-
-    The storage records heartbeats (``heartbeat_seconds``, ``grace_seconds``). On PostgreSQL,
-    Optuna's tables and the study are created under PG_SCHEMA_LOCK: two machines that start on an
-    empty database at once would otherwise both create them, and one would fail. Raises
-    OptimusError, one line, when the storage cannot be opened.
-    """
+    """(study, storage): the sweep's study, created on first use, with heartbeats; OptimusError, one
+    line, when it cannot be opened. On PostgreSQL the tables and study are created under
+    PG_SCHEMA_LOCK: two machines starting on an empty database would both create them, one failing."""
     url = storage_url(settings, folder)
     engine = {"connect_args": {"timeout": SQLITE_TIMEOUT}} if url.startswith("sqlite") else {}
     try:
@@ -113,13 +107,9 @@ def open_study(settings: dict, sweep: dict, folder: Path) -> tuple:
     return study, storage
 
 
-TEXT_COLUMNS = ("configuration", "run_dir", "overrides", "invocation", "error")
-INTEGER_COLUMNS = ("seed", "first_learned", "batches")
-
-
 def import_finished(study: optuna.Study, path: Path) -> int:
-    """Add the COMPLETE trials of a committed ``trials.csv`` to a new, empty study: a sweep goes on
-    from its committed results on a fresh machine. Returns how many it added."""
+    """Add the COMPLETE trials of a committed ``trials.csv`` to a new, empty study, so that a sweep
+    goes on from its committed results on a fresh machine. Returns how many it added."""
     if not path.is_file():
         return 0
     with open(path, newline="") as f:
@@ -128,19 +118,18 @@ def import_finished(study: optuna.Study, path: Path) -> int:
         attributes = {}
         for column in CSV_COLUMNS[2:]:  # a complete trial has each but "error"; "" was None
             text = row.get(column, "")
-            if column in ("value", "error"):
-                continue
-            attributes[column] = (text if column in TEXT_COLUMNS else None if text == ""
-                                  else json.loads(text) if column == "scores"
-                                  else int(text) if column in INTEGER_COLUMNS else float(text))
+            if column not in ("value", "error"):
+                attributes[column] = (text if column in TEXT_COLUMNS else None if text == ""
+                                      else json.loads(text) if column == "scores"
+                                      else int(text) if column in INTEGER_COLUMNS else float(text))
         study.add_trial(optuna.trial.create_trial(value=float(row["value"]), user_attrs=attributes))
     return len(rows)
 
 
 class ClaimLock:
-    """The lock that workers take turns under to claim a grid point: on PostgreSQL the study's
-    advisory lock, which serves the workers of every machine; else a flock on CLAIM_LOCK in the
-    sweep folder, which serves this machine's (enough for SQLite, whose file is on it)."""
+    """The lock workers take turns under to claim a grid point: on PostgreSQL the study's advisory
+    lock, for every machine; else a flock on CLAIM_LOCK in the sweep folder, for this machine's
+    (enough for SQLite, whose file is on it)."""
 
     def __init__(self, url: str, folder: Path, study_name: str):
         self.url, self.path, self.name = url, folder / CLAIM_LOCK, PG_CLAIM_LOCK + study_name
@@ -152,12 +141,9 @@ class ClaimLock:
             with advisory_lock(self.url, self.name):
                 yield
             return
-        with open(self.path, "a") as file:
+        with open(self.path, "a") as file:  # closing it releases the flock
             fcntl.flock(file.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+            yield
 
 
 def check_unchanged(study: optuna.Study, sweep: dict) -> None:
@@ -177,35 +163,25 @@ def check_unchanged(study: optuna.Study, sweep: dict) -> None:
 def next_point(trials: list, sweep: dict, invocation: str) -> tuple | None:
     """The first selected grid point to start: none of its trials is waiting, running or complete,
     and none failed with an error in this invocation (a re-run retries those)."""
-    taken = {point_of(t) for t in trials
-             if t.state in (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
-             or (t.state == TrialState.FAIL and "error" in t.user_attrs
-                 and t.user_attrs.get("invocation") == invocation)}
+    taken = {point_of(t) for t in trials if t.state in HOLDING or (t.state == TrialState.FAIL
+             and "error" in t.user_attrs and t.user_attrs.get("invocation") == invocation)}
     return next((p for p in grid(sweep) if p not in taken), None)
 
 
 def holder(trials: list, number: int, point: tuple) -> int | None:
-    """The lower-numbered trial that already holds ``point`` (waiting, running or complete), if any.
-
-    Workers that share the claim lock never claim a point twice; workers on several machines
-    without one (a database other than PostgreSQL) can, in the same instant, and then only the
-    lowest-numbered trial of the point runs.
-    """
-    return next((t.number for t in trials if t.number < number and point_of(t) == point
-                 and t.state in (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)), None)
+    """The lower-numbered trial that already holds ``point``, if any: machines without a shared claim
+    lock (not PostgreSQL) can claim a point in the same instant, and only its first trial runs."""
+    return next((t.number for t in trials
+                 if t.number < number and point_of(t) == point and t.state in HOLDING), None)
 
 
 def claim(study: optuna.Study, storage, sweep: dict, invocation: str, lock: ClaimLock):
-    """Start the next trial under the claim lock: a waiting one, else the next grid point.
-
-    Fails the running trials whose heartbeat lapsed first. Returns the running Trial, or None
-    when no grid point is left to start. Its heartbeat is recorded before it runs: Optuna never
-    declares a running trial without one dead, so a worker killed in between would leave it
-    running for ever.
-    """
-    # Optuna takes a waiting trial by reading its state, then writing RUNNING; in SQLite two
-    # processes can both read it waiting, and both run it; and two workers can both find the same
-    # next grid point. Workers therefore take turns.
+    """Start the next trial under the claim lock, after failing those whose heartbeat lapsed: a
+    waiting one, else the next grid point; None when no point is left. Its heartbeat is recorded
+    before it runs: Optuna never declares a trial without one dead, so a worker killed in between
+    would leave it running for ever."""
+    # Workers take turns: two could find the same next point, and Optuna takes a waiting trial by
+    # reading its state, then writing RUNNING, so in SQLite two processes could both run it.
     with lock.held():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -233,22 +209,18 @@ def trial_id(storage, study: optuna.Study, number: int) -> int:
         storage.get_study_id_from_name(study.study_name), number)
 
 
-class Heartbeat:
+@contextlib.contextmanager
+def heartbeat(storage, trial_id: int, seconds: int):
     """In a ``with`` block: a thread recording the trial's heartbeat every ``seconds``."""
+    stop = threading.Event()
 
-    def __init__(self, storage, trial_id: int, seconds: int):
-        self.storage, self.trial_id, self.seconds = storage, trial_id, seconds
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._beat, daemon=True)
-
-    def _beat(self) -> None:
-        while not self.stop.wait(self.seconds):
-            self.storage.record_heartbeat(self.trial_id)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.stop.set()
-        self.thread.join()
+    def beat():
+        while not stop.wait(seconds):
+            storage.record_heartbeat(trial_id)
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

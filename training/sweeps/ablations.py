@@ -1,8 +1,6 @@
-"""Ablations of the default method: one part changed per configuration, over 3 seeds.
-
-Each configuration is a dict of train.py constants (see the top of training/train.py); every other
-constant keeps its default. Every run is tested on 100,000 latents in each range, at batches 50
-and 100. The negative L2 acts only on the seed's real head, so its pair of rows changes that head.
+"""Ablations of the default method: one part changed per configuration, over 3 seeds, each run
+tested on 100,000 latents in each range at batches 50 and 100. The negative L2 acts only on the
+seed's real head, so its pair of rows changes that head.
 Run: python training/sweep.py training/sweeps/ablations.py
 """
 SEEDS = (0, 1, 2)               # train.py's --seed of each configuration's runs

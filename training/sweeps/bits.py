@@ -1,9 +1,6 @@
-"""The hard track: both networks read each candidate's binary digits and nothing else, over 3 seeds.
-
-No residue or other number-theoretic feature enters either network; the reference figure of the
-residue track is the default of methods.py. Each configuration is a dict of train.py constants
-(see the top of training/train.py); every other constant keeps its default.
-Run: python training/sweep.py training/sweeps/bits.py
+"""The hard track: both networks read each candidate's binary digits and nothing else (no residue
+or other number-theoretic feature), over 3 seeds; the residue track's reference is methods.py's
+default. Run: python training/sweep.py training/sweeps/bits.py
 """
 SEEDS = (0, 1, 2)               # train.py's --seed of each configuration's runs
 BITS = {"generator_input": "bits", "discriminator_input": "bits"}

@@ -1,11 +1,8 @@
-"""EWC where it should matter: train on one latent range, continue on a disjoint one, and measure
-what the first range's score keeps, at EWC strengths lambda_ 0, 1 and 10 over 3 seeds.
+"""EWC where it should matter: what the score on a first latent range keeps after training on a
+disjoint second one, at EWC strengths lambda_ 0, 1 and 10 over 3 seeds.
 
-Each run trains FIRST_BATCHES batches on FIRST, is measured on TEST_LATENTS latents of FIRST,
-then resumes (train.py allows the range to change on resume) up to FIRST_BATCHES + SECOND_BATCHES
-on SECOND and is measured on FIRST again. Every other constant keeps its default. The runs
-resume after a kill. Outputs beside this file, in forgetting/: results.md and trials.csv.
-Run: python training/sweeps/forgetting.py
+Each run trains on FIRST, is measured there, resumes on SECOND and is measured on FIRST again;
+runs resume after a kill. Outputs in forgetting/. Run: python training/sweeps/forgetting.py
 """
 import contextlib
 import csv
@@ -96,11 +93,8 @@ def format_table(rows: list) -> str:
 
 
 def main() -> int:
-    rows = []
     try:
-        for lambda_ in LAMBDAS:
-            for seed in SEEDS:
-                rows.append(one_run(lambda_, seed))
+        rows = [one_run(lambda_, seed) for lambda_ in LAMBDAS for seed in SEEDS]
     except utils.OptimusError as err:
         utils.print_error(err)
         return 2
