@@ -365,8 +365,7 @@ def main(argv: list) -> int:
         return 2
     trials = study.get_trials(deepcopy=False)
     points = grid(sweep)
-    done = completed(trials, sweep)
-    left = len(points) - sum(p in done for p in points)
+    left = len(set(points) - set(completed(trials, sweep)))  # grid points without a complete trial
     count = max(1, min(settings["workers"], left))  # no more workers than trials to run
     print(f"Sweep {sweep['name']}: {len(sweep['selected'])} configuration(s) x {len(sweep['seeds'])} "
           f"seed(s), {len(points) - left} of {len(points)} trials done before; {count} worker(s); "
@@ -380,10 +379,9 @@ def main(argv: list) -> int:
     if stopped or any(p.exitcode == 130 for p in processes):
         print("Stopped by Ctrl-C; run the same command to go on.", file=sys.stderr, flush=True)
         return 130
-    done = completed(study.get_trials(deepcopy=False), sweep)
-    missing = [p for p in points if p not in done]
+    missing = len(set(points) - set(completed(study.get_trials(deepcopy=False), sweep)))
     if missing:
-        print(f"error: {len(missing)} of {len(points)} trials did not complete (see the lines above); "
+        print(f"error: {missing} of {len(points)} trials did not complete (see the lines above); "
               "run the same command to retry them", file=sys.stderr, flush=True)
         return 1
     return 0

@@ -60,11 +60,8 @@ def point_of(trial) -> tuple:
 def completed(trials: list, sweep: dict) -> dict:
     """{grid point: its lowest-numbered complete trial} over every configuration of the file."""
     points = set(grid(sweep, list(sweep["configurations"])))
-    done = {}
-    for trial in sorted(trials, key=lambda t: t.number):
-        if trial.state == TrialState.COMPLETE and point_of(trial) in points:
-            done.setdefault(point_of(trial), trial)
-    return done
+    return {point_of(t): t for t in sorted(trials, key=lambda t: t.number, reverse=True)  # lowest wins
+            if t.state == TrialState.COMPLETE and point_of(t) in points}
 
 
 def mean_ci(values: list) -> tuple:
