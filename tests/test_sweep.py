@@ -211,6 +211,39 @@ def test_a_fresh_folder_goes_on_from_the_committed_trials_csv(killed_then_rerun,
     assert len(again.get_trials()) == len(POINTS)  # a study with trials imports nothing more
 
 
+COMMITTED_SWEEPS = sorted(p.parent.name for p in (ROOT / "training" / "sweeps").glob("*/trials.csv")
+                          if "CONFIGURATIONS" in (p.parent.parent / f"{p.parent.name}.py").read_text())
+
+
+def _table_from(csv_path: Path, name: str, folder: Path) -> str:
+    """results.md as the code makes it from a trials.csv, through a fresh study in ``folder``."""
+    shutil.copy(csv_path, folder / sweep.CSV_FILE)
+    loaded = sweep.load_sweep(str(ROOT / "training" / "sweeps" / f"{name}.py"))
+    study, _ = sweep.open_study({**sweep.DEFAULTS, "sweep_dir": str(folder)}, loaded, folder)
+    return sweep_results.format_table(sweep_results.summarize(study.get_trials(), loaded), loaded)
+
+
+@pytest.mark.parametrize("name", COMMITTED_SWEEPS)
+def test_each_committed_table_is_what_the_code_makes_of_its_trials(name, tmp_path):
+    folder = ROOT / "training" / "sweeps" / name
+    assert _table_from(folder / sweep.CSV_FILE, name, tmp_path) == (folder / sweep.TABLE_FILE).read_text()
+
+
+def test_a_changed_trial_changes_the_table(tmp_path):
+    """The control: one complete trial's value changed, the methods table differs."""
+    rows = list(csv.DictReader(open(ROOT / "training" / "sweeps" / "methods" / sweep.CSV_FILE)))
+    done = next(row for row in rows if row["state"] == "COMPLETE")
+    done["value"] = str(float(done["value"]) + 0.5)
+    edited = tmp_path / "edited.csv"
+    with open(edited, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    (tmp_path / "study").mkdir()
+    table = _table_from(edited, "methods", tmp_path / "study")
+    assert table != (ROOT / "training" / "sweeps" / "methods" / sweep.TABLE_FILE).read_text()
+
+
 @pytest.mark.parametrize("values, reference, word", [
     ([3.0, 3.1, 3.05], [2.0, 2.1, 2.05], "higher"),
     ([2.0, 2.1, 2.05], [3.0, 3.1, 3.05], "lower"),
