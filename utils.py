@@ -115,8 +115,8 @@ def residues(values: np.ndarray, p: int) -> np.ndarray:
 def random_big_integers(low: int, high: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """``size`` integers uniform in [low, high], any size: Python ints in an object array.
 
-    By rejection on ``rng``'s random bits. Distinct in practice here (spans far beyond ``size``),
-    not by construction.
+    By rejection on ``rng``'s random bits: the same seed, the same integers. Distinct in practice
+    here (spans far beyond ``size``), not by construction.
     """
     span = high - low + 1
     bits = span.bit_length()
@@ -195,8 +195,9 @@ def watch_ctrl_c(message: str) -> None:
     of ``on_ctrl_c``, or with none prints ``message`` and ends the process with status 130.
 
     Why: a Python signal handler can run inside TensorFlow's C++ calls and corrupt the heap (glibc
-    aborts), even one that only sets a flag. So SIGINT stays blocked in every thread but one; the
-    caller blocks it with signal.pthread_sigmask before any thread starts (numpy's import starts some).
+    aborts: "corrupted size vs. prev_size"), even one that only sets a flag. So SIGINT stays
+    blocked in every thread but one; the caller blocks it with signal.pthread_sigmask before any
+    thread starts (numpy's import starts some).
     """
     if _CTRL_C_WATCHED.is_set():
         return
@@ -249,7 +250,8 @@ def on_ctrl_c(handler: Callable[[], None]):
 
 
 def quiet_startup(modules: Sequence[str] = ("tensorflow", "keras")) -> None:
-    """Import TensorFlow at TF_CPP_MIN_LOG_LEVEL (TF_LOG_LEVEL unless the user set one).
+    """Import TensorFlow, before anything else does, at TF_CPP_MIN_LOG_LEVEL (TF_LOG_LEVEL unless
+    the user set one).
 
     The notes TensorFlow prints while it loads ignore that level: stderr goes through a pipe that
     applies it line by line meanwhile. Python-side (absl) notes are limited to errors.

@@ -226,7 +226,8 @@ def _table_from(csv_path: Path, name: str, folder: Path) -> str:
 @pytest.mark.parametrize("name", COMMITTED_SWEEPS)
 def test_each_committed_table_is_what_the_code_makes_of_its_trials(name, tmp_path):
     folder = ROOT / "training" / "sweeps" / name
-    assert _table_from(folder / sweep.CSV_FILE, name, tmp_path) == (folder / sweep.TABLE_FILE).read_text()
+    made = _table_from(folder / sweep.CSV_FILE, name, tmp_path)
+    assert made == (folder / sweep.TABLE_FILE).read_text()
 
 
 def test_a_changed_trial_changes_the_table(tmp_path):

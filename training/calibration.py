@@ -139,7 +139,8 @@ def calibration(n_samples: int, seed=None) -> list:
              for name, weights, tv in WINDOW_CALIBRATION]
     lo = 2 * CALIBRATION_OFFSETS * CALIBRATION_RANGE[0] + 1
     hi = 2 * CALIBRATION_OFFSETS * CALIBRATION_RANGE[1] + 2 * CALIBRATION_OFFSETS - 1
-    primes, residue_primes = oracle.odd_primes_between(lo, hi), oracle.odd_primes(RESIDUE_PRIMES_AT_LEAST)
+    primes = oracle.odd_primes_between(lo, hi)
+    residue_primes = oracle.odd_primes(RESIDUE_PRIMES_AT_LEAST)
     floor = prime_measures(primes, np.ones(primes.size), primes.size, residue_primes)["residue_tv"]
     for name, kind in SEARCH_CALIBRATION:
         measures = prime_measures(primes, search_weights(primes, lo, hi, kind), primes.size, residue_primes)

@@ -35,7 +35,8 @@ CSV_FILE = "training_log.csv"           # train.py's per-batch log and plot, bes
 PLOT_FILE = "training_metrics.png"
 JOURNAL_FILE = ".optimus-journal.json"
 TEMP_PREFIX = ".optimus-tmp-"           # a checkpoint file being written: recover() removes strays
-WRITE_PREFIX = ".optimus-write-"        # a log or plot being replaced, or a probe: recover() skips it
+WRITE_PREFIX = ".optimus-write-"        # a file write_atomic replaces (log, plot, CSV) or a probe:
+                                        # recover(), which may run meanwhile, leaves it alone
 MAX_STATE_BYTES = 1 << 30               # a state.json larger than this is refused, not read
 CHECKPOINT_NAMES = (*FILES, CSV_FILE, PLOT_FILE, JOURNAL_FILE)  # nothing else may write over these
 STATE_FORMAT = 2                        # 2: the method constants and architectures are recorded
@@ -200,6 +201,11 @@ def lock(directory) -> int:
 def _save_npy(path, array: np.ndarray) -> None:
     with open(path, "wb") as f:
         np.save(f, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+
+
+def _save_npz(path, arrays: dict) -> None:
+    with open(path, "wb") as f:  # through a file: numpy would add ".npz" to a path without it
+        np.savez(f, **arrays)
 
 
 def load_vector(path: Path, size: int) -> np.ndarray:
@@ -473,7 +479,7 @@ def save(directory, trainer, state: dict) -> None:
         DISCRIMINATOR_FILE: lambda p: save_network(d.model, p, d.architecture),
         FISHER_GENERATOR_FILE: lambda p: _save_npy(p, trainer.ewc_generator.flat_fisher()),
         FISHER_DISCRIMINATOR_FILE: lambda p: _save_npy(p, trainer.ewc_discriminator.flat_fisher()),
-        OPTIMIZER_FILE: lambda p: np.savez(p, **arrays),  # p ends in .npz: numpy adds no suffix
+        OPTIMIZER_FILE: lambda p: _save_npz(p, arrays),
         STATE_FILE: lambda p: Path(p).write_text(json.dumps(state, indent=1)),
     })
 

@@ -94,9 +94,10 @@ def _judge(discriminator, candidates: np.ndarray, primes: np.ndarray) -> dict | 
              "false_positives": int(np.sum(said_prime & ~primes)),
              "true_negatives": int(np.sum(~said_prime & ~primes)),
              "false_negatives": int(np.sum(~said_prime & primes))}
-    recalls = [hit / (hit + miss) for hit, miss in ((cells["true_positives"], cells["false_negatives"]),
-                                                    (cells["true_negatives"], cells["false_positives"]))
-               if hit + miss]  # the recalls on primes and on non-primes that are defined
+    # balanced accuracy: the mean of the recalls on primes and on non-primes that are defined
+    recalls = [hit / (hit + miss) for hit, miss in
+               ((cells["true_positives"], cells["false_negatives"]),
+                (cells["true_negatives"], cells["false_positives"])) if hit + miss]
     return {"confusion": cells, "balanced_accuracy": float(np.mean(recalls)) if recalls else None,
             "log_loss": _log_loss(p, primes),
             "constant_log_loss": _log_loss(np.full(p.shape, primes.mean()), primes)}
@@ -145,7 +146,8 @@ def divisibility_probe(discriminator, candidates: np.ndarray, p: int) -> float |
 
 def _judge_uniform(discriminator, candidates: np.ndarray) -> dict | None:
     """``_judge`` on uniform odd candidates at the magnitudes of ``candidates``, half prime as in D's
-    training batches (a constant 0.5: log-loss ln 2); None without both primes and composites."""
+    training batches (a constant 0.5: log-loss ln 2), seeded by their number; None without both
+    primes and composites, or with one candidate."""
     n = candidates.size
     uniform = _uniform_candidates(candidates, np.random.default_rng(n), UNIFORM_DRAWS * n)
     primes = oracle.is_prime(uniform)
@@ -194,9 +196,10 @@ def measure(z: np.ndarray, candidates: np.ndarray, discriminator=None, verbose: 
         "bins": _magnitude_bins(candidates, primes, chance),
     }
     if verbose >= 3:
+        distinct_primes_in_order = candidates[first[primes[first]]]
         report["samples"] = {"latents": [int(v) for v in z[:SHOWN_SAMPLES]],
                              "candidates": [int(v) for v in candidates[:SHOWN_SAMPLES]],
-                             "primes": [int(v) for v in candidates[first[primes[first]]][:SHOWN_SAMPLES]]}
+                             "primes": [int(v) for v in distinct_primes_in_order[:SHOWN_SAMPLES]]}
     return report
 
 

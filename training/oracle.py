@@ -237,7 +237,8 @@ def is_prime(n) -> bool | np.ndarray:
     above (``ORACLE_REPS``).
 
     n: an integer (returns a bool), or a (nested) list or array of integers (a bool array of its
-    shape). Raises ValueError naming the first value that is negative, not an integer, or too large.
+    shape). Raises ValueError naming the first value that is negative, not an integer (bools
+    included), or too large.
     """
     if isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)):
         if not _is_valid_integer(n):
@@ -311,7 +312,8 @@ def _approx_odd_prime_count(lo: int, hi: int) -> float:
 
 
 def odd_prime_density(lo, hi) -> float:
-    """Fraction of the odd integers in [lo, hi] that are prime, for integers 0 <= lo <= hi.
+    """Fraction of the odd integers in [lo, hi] that are prime (2 never counts), for integers
+    0 <= lo <= hi with an odd integer between them (else ValueError).
 
     Exact while hi <= EXACT_DENSITY_LIMIT; above, the logarithmic integral: far better than 1%
     over ranges holding thousands of primes, rough for narrow ones.

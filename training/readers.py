@@ -59,7 +59,8 @@ class RotationRecurrence(PositionalFrequencies):
 
     Input (..., W) digits; output (..., 2F): the states' real and imaginary parts, the a_f starting
     at READER_FREQUENCIES. As linear recurrent units are computed, it runs on its impulse response
-    (W steps on F numbers) and the digits meet it in one product; it needs no phases."""
+    (W steps on F numbers) and the digits meet it in one product; it needs no phases: a rotation
+    of (re, im) is linear."""
 
     def build(self, input_shape):  # no phase: every weight must reach the output (the Fisher)
         self.frequency = self._frequencies(1)

@@ -21,10 +21,12 @@ from training.encodings import grouped_residue_tables
 
 ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight, at
 ACCEPTANCE_CANDIDATES = 2**19   # most this many candidates in all (fewer latents for wide heads)
-STREAM_REFERENCE = 2**14        # candidates whose largest score bounds a streamed one's (mass above: 5e-6)
+STREAM_REFERENCE = 2**14        # candidates whose largest score bounds a streamed one's (on the
+                                # shipped pair, the mass above it: 5e-6)
 ACCEPTANCE_SEED = 0             # seed of those latents: a sampler is a function of its weights and range
 MAX_WINDOW_CANDIDATES = 2**25   # candidates in the windows measured at once (1 GiB with weights, labels)
-FOLD_CHUNK = 4096               # candidates folded at once: rows stay in cache (2.3x faster than 2**15)
+FOLD_CHUNK = 4096               # candidates folded at once: rows stay in cache (2.3x faster than 2**15,
+                                # the same scores)
 SMALL_SPAN = 2**62              # a latent range wider than this is drawn through its residues
 OUTPUT_LIMIT = float(utils.FLOAT64_EXACT)  # outputs beyond this have no integer resolution: divergence
 
@@ -386,7 +388,8 @@ def chunk_sizes():
 
 def _first_primes(candidates: np.ndarray, wanted: int, before: tuple, shown: Callable) -> tuple:
     """The first ``wanted`` primes of ``candidates`` in order, and how many were tested: in slices
-    sized by the rate so far (before: earlier found, tested), so few are tested past the last."""
+    sized by the rate so far (before: earlier found, tested), so few are tested past the last.
+    shown(found, tested) gets this call's counts; the primes are Python ints."""
     found, tested, start = [], 0, 0
     while start < candidates.size and len(found) < wanted:
         rate = max(before[0] + len(found), 1) / max(before[1] + tested, 1)
@@ -407,7 +410,8 @@ def draw_primes(generator, count: int, lo: int, hi: int, seed=None, progress: Pr
     Proposals stream in calls of ``chunk_sizes`` from one seeded rng, and the kept ones in [lo, hi]
     are tested in the order drawn, so a seed's primes are one stream. Returns (primes, repeats
     allowed; stats: proposals, tested, seconds, setup_seconds, sampler_seconds, latent_range).
-    Raises OptimusError when no prime comes after GIVE_UP_FACTOR times chance's need.
+    progress: shows each step on a terminal. Raises OptimusError when the generator cannot reach
+    [lo, hi], or when no prime comes after GIVE_UP_FACTOR times chance's need.
     """
     count = rules.check("primes", count, 0, rules.at_least(1))
     rng = np.random.default_rng(seed)

@@ -88,7 +88,9 @@ def summarize(trials: list, sweep: dict) -> list:
                          "value": mean_ci([t.value for t in runs]),
                          # .get: trials of an older sweep.py lack the later attributes
                          **{key: mean_ci([t.user_attrs.get(key) for t in runs]) for key in MEANS[1:]},
-                         "learned": sum(t.user_attrs.get("first_learned") is not None for t in runs),
+                         # None: trials of an older sweep.py, which did not record it
+                         "learned": (sum(t.user_attrs["first_learned"] is not None for t in runs)
+                                     if all("first_learned" in t.user_attrs for t in runs) else None),
                          "p_value": max(t.user_attrs["p_value"] for t in runs)})
     return rows
 
@@ -163,8 +165,9 @@ def format_table(rows: list, sweep: dict) -> str:
               + " beyond | in range | learned at batch | seconds per batch |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         probes = " | ".join(" / ".join("n/a" if row[k][0] is None else f"{100 * row[k][0]:.0f}"
-                                       for k in keys) + "%" for keys in (PROBES, IN_RANGE_PROBES))
-        learned = ("never" if not row["learned"] else
+                                       for k in keys) + "%" if any(row[k][0] is not None for k in keys)
+                            else "n/a" for keys in (PROBES, IN_RANGE_PROBES))
+        learned = ("n/a" if row["learned"] is None else "never" if not row["learned"] else
                    f"{row['first_learned'][0]:.0f} ({row['learned']} of {row['seeds']})")
         lines.append(f"| {row['configuration']} | "
                      f"{cell(_percent(row['discriminator_accuracy']), '.1f', '%')} | "

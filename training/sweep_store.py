@@ -117,8 +117,8 @@ def import_finished(study: optuna.Study, path: Path) -> int:
     for row in rows:
         attributes = {}
         for column in CSV_COLUMNS[2:]:  # a complete trial has each but "error"; "" was None
-            text = row.get(column, "")
-            if column not in ("value", "error"):
+            text = row.get(column)
+            if column not in ("value", "error") and text is not None:  # None: an older sweep.py's CSV
                 attributes[column] = (text if column in TEXT_COLUMNS else None if text == ""
                                       else json.loads(text) if column == "scores"
                                       else int(text) if column in INTEGER_COLUMNS else float(text))
@@ -163,8 +163,9 @@ def check_unchanged(study: optuna.Study, sweep: dict) -> None:
 def next_point(trials: list, sweep: dict, invocation: str) -> tuple | None:
     """The first selected grid point to start: none of its trials is waiting, running or complete,
     and none failed with an error in this invocation (a re-run retries those)."""
-    taken = {point_of(t) for t in trials if t.state in HOLDING or (t.state == TrialState.FAIL
-             and "error" in t.user_attrs and t.user_attrs.get("invocation") == invocation)}
+    failed_now = {point_of(t) for t in trials if t.state == TrialState.FAIL and "error" in t.user_attrs
+                  and t.user_attrs.get("invocation") == invocation}
+    taken = {point_of(t) for t in trials if t.state in HOLDING} | failed_now
     return next((p for p in grid(sweep) if p not in taken), None)
 
 

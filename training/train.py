@@ -79,6 +79,7 @@ from training import checkpoint, measuring, registry, sampling  # noqa: E402  (n
 
 MEMORY_LIMIT = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2  # bytes a batch may hold
 MAX_LAMBDA = 1e6                # lambda_ at most: beyond it the penalty only pins both networks
+                                # (in float32, 1e39 is already inf)
 RULES = {  # the method's constants: their values come from the registry
     **registry.method_rules(),
     **{name: rules.at_least(1) for name in ("nb_batches", "batch_size", "low_latent", "minimum_batch_size",

@@ -35,7 +35,8 @@ def label(x: np.ndarray) -> np.ndarray:
 def undersample(labels: np.ndarray, wanted_prime_ratio: float, minimum_batch_size: int,
              rng: np.random.Generator) -> np.ndarray | None:
     """Drop random non-primes until primes make up ``wanted_prime_ratio`` of the batch, keeping at
-    least ``minimum_batch_size`` rows. Returns the sorted kept indices, or None if no prime."""
+    least ``minimum_batch_size`` rows (or the whole batch, if smaller). Returns the sorted kept
+    indices, or None if no prime."""
     labels = np.asarray(labels).reshape(-1)
     primes = np.flatnonzero(labels > 0.5)
     others = np.flatnonzero(labels <= 0.5)
@@ -336,14 +337,16 @@ def exact_objective(logits, beliefs, reward_of, seed) -> tuple:
 def sampled_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray:
     """An offset head's training candidates for latents z, offsets sampled from its policy: float64
     (n,), checked (``sampling.check_outputs``; offsets outside [0, offsets): GeneratorDivergedError)."""
-    sample, offsets = trainer.compiled("sample", _build_sampler), trainer.generator.offsets
+    sample = trainer.compiled("sample", _build_sampler)
+    offsets = trainer.generator.offsets
     z = np.asarray(z, np.float64).reshape(-1)
     x = sampling.check_outputs(sample(tf.constant(z.reshape(-1, 1)), trainer.batch_seed(batch)).numpy())
     k = x - offsets * z
     outside = (k < 0) | (k >= offsets)
     if np.any(outside):
-        raise sampling.GeneratorDivergedError(f"the offset head's policy is not finite: {int(np.sum(outside))} "
-                                              f"of {z.size} offsets fell outside [0, {offsets})")
+        raise sampling.GeneratorDivergedError(
+            f"the offset head's policy is not finite: {int(np.sum(outside))} of {z.size} offsets "
+            f"fell outside [0, {offsets})")
     return x
 
 

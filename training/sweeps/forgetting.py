@@ -1,8 +1,9 @@
 """EWC where it should matter: what the score on a first latent range keeps after training on a
 disjoint second one, at EWC strengths lambda_ 0, 1 and 10 over 3 seeds.
 
-Each run trains on FIRST, is measured there, resumes on SECOND and is measured on FIRST again;
-runs resume after a kill. Outputs in forgetting/. Run: python training/sweeps/forgetting.py
+Each run trains on FIRST, is measured there, resumes on SECOND (train.py allows the range to
+change on resume) and is measured on FIRST again; runs resume after a kill. Outputs in
+forgetting/. Run: python training/sweeps/forgetting.py
 """
 import contextlib
 import csv
