@@ -131,6 +131,13 @@ def _percent(mean_ci: tuple) -> tuple:
     return tuple(None if v is None else 100 * v for v in mean_ci)
 
 
+def _probe_cell(row: dict, keys: tuple) -> str:
+    """The probes' means as "a / b / c%" (n/a where a trial did not record them)."""
+    if all(row[k][0] is None for k in keys):
+        return "n/a"
+    return " / ".join("n/a" if row[k][0] is None else f"{100 * row[k][0]:.0f}" for k in keys) + "%"
+
+
 def format_table(rows: list, sweep: dict) -> str:
     """The markdown tables of ``summarize``'s rows, with what they show and the command that made them."""
     path = Path(sweep["path"])
@@ -164,9 +171,7 @@ def format_table(rows: list, sweep: dict) -> str:
               "| configuration | balanced accuracy | log-loss | probe " + " / ".join(map(str, measuring.PROBE_PRIMES))
               + " beyond | in range | learned at batch | seconds per batch |", "|---|---|---|---|---|---|---|"]
     for row in rows:
-        probes = " | ".join(" / ".join("n/a" if row[k][0] is None else f"{100 * row[k][0]:.0f}"
-                                       for k in keys) + "%" if any(row[k][0] is not None for k in keys)
-                            else "n/a" for keys in (PROBES, IN_RANGE_PROBES))
+        probes = " | ".join(_probe_cell(row, keys) for keys in (PROBES, IN_RANGE_PROBES))
         learned = ("n/a" if row["learned"] is None else "never" if not row["learned"] else
                    f"{row['first_learned'][0]:.0f} ({row['learned']} of {row['seeds']})")
         lines.append(f"| {row['configuration']} | "
