@@ -19,3 +19,11 @@ def test_a_planted_long_file_is_found(monkeypatch, tmp_path):
     monkeypatch.setattr(budgets, "ROOT", tmp_path)
     total, files, _ = budgets.report()
     assert total == budgets.FILE_LINES + 2 and list(files) == [tmp_path / "long.py"]
+
+
+def test_code_lines_leave_out_docstrings_comments_and_blank_lines(tmp_path):
+    (tmp_path / "m.py").write_text('"""Module.\n\nMore."""\nimport os\n\n\ndef f():\n    """One."""\n'
+                                   '    # why\n    return os.sep  # inline comments stay code\n')
+    assert budgets.code_lines(tmp_path / "m.py") == 3  # import, def, return
+    (tmp_path / "s.py").write_text('x = """not a docstring\n"""\n')
+    assert budgets.code_lines(tmp_path / "s.py") == 2
