@@ -71,7 +71,7 @@ class _WindowGenerator:
         windows = self.windows(z)
         total = windows.weights.sum(axis=1)
         pi = windows.weights / np.where(total > 0, total, 1.0)[:, None]
-        k = (np.cumsum(pi, axis=1) < rng.random((len(pi), 1))).sum(axis=1).clip(max=self.offsets - 1)
+        k = sampling.draw_offsets(pi, rng)
         accepted = rng.random(len(pi)) < total / total.max()
         return windows.candidates[np.arange(len(k)), k], accepted
 

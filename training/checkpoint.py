@@ -44,7 +44,8 @@ ARCHITECTURE_ATTRIBUTE = "optimus_architecture"  # JSON in each weight file: how
 RESTORE_HINT = "restore it, or move the checkpoint away to start fresh"
 
 
-# -- Writing several files as one unit ---------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# Writing several files as one unit
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -195,7 +196,8 @@ def lock(directory) -> int:
     return fd
 
 
-# -- Plain files, read without pickles ---------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# Plain files, read without pickles
 
 
 def _save_npy(path, array: np.ndarray) -> None:
@@ -439,7 +441,8 @@ def load_generator(directory):
     return sampling.FoldedHead(architecture, methods, dense)
 
 
-# -- A trainer's whole checkpoint (the trainer: see training_utils.Trainer) --------------------
+# ---------------------------------------------------------------------------------------------
+# A trainer's whole checkpoint (the trainer: see training_utils.Trainer)
 
 
 def _variable_groups(trainer) -> tuple:

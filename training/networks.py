@@ -176,6 +176,12 @@ class Discriminator:
     def build(self) -> tuple:
         raise NotImplementedError
 
+    @staticmethod
+    def parts(network, features, hidden) -> tuple:
+        """(model, encode, head, representation) of a network split at its encoding's features."""
+        return (network, *model_lib.split(network.input, features, network.output),
+                keras.Model(network.input, hidden))
+
     def beliefs(self, x) -> np.ndarray:
         """P(prime) for outputs x (n,), float (n,)."""
         return model_lib.forward(self.model, x)
@@ -209,12 +215,6 @@ class MlpDiscriminator(Discriminator):
             reader_layer(self.methods))
         return self.parts(network, features, hidden)
 
-    @staticmethod
-    def parts(network, features, hidden) -> tuple:
-        """(model, encode, head, representation) of a network split at its encoding's features."""
-        return (network, *model_lib.split(network.input, features, network.output),
-                keras.Model(network.input, hidden))
-
 
 class RecurrentDiscriminator(MlpDiscriminator):
     """A GRU reading the binary digits, most significant first."""
@@ -240,4 +240,4 @@ class GlnDiscriminator(Discriminator):
         network, features, self.gln = model_lib.gln_discriminator(self.encoding.layer(self.architecture))
         self.local_update = self.gln.local_update
         hidden = keras.layers.Lambda(self.gln.hidden, name="hidden")(features)
-        return MlpDiscriminator.parts(network, features, hidden)
+        return self.parts(network, features, hidden)

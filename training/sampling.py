@@ -171,6 +171,11 @@ def candidates(offsets: int, z, k=None) -> np.ndarray:
     return out.reshape(len(z), offsets) if k.ndim == 1 else out.reshape(-1)
 
 
+def draw_offsets(pi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One offset k ~ pi per row of pi (n, K), by its inverse CDF: int (n,)."""
+    return (np.cumsum(pi, axis=1) < rng.random((len(pi), 1))).sum(axis=1).clip(max=pi.shape[1] - 1)
+
+
 def latents_for(offsets: int, lo: int, hi: int) -> tuple:
     """The latents whose windows meet the odd integers of [lo, hi]: (low, high)."""
     return max((lo - 1) // (2 * offsets), 0), (hi - 1) // (2 * offsets)
@@ -277,7 +282,7 @@ class OffsetSampler:
         whether it was kept; at most MAX_WINDOW_CANDIDATES candidates scored (refused before any is)."""
         self._check_windows(len(z))
         pi, kept = self._choices(z)
-        k = (np.cumsum(pi, axis=1) < rng.random((len(pi), 1))).sum(axis=1).clip(max=self.head.offsets - 1)
+        k = draw_offsets(pi, rng)
         return self.head.candidates(z, k), rng.random(len(pi)) < kept
 
     def windows(self, z) -> Windows:
@@ -458,12 +463,17 @@ def primes_distribution(generator, lo: int, hi: int, seed=None, progress: Progre
         return None
     candidates = windows.candidates
     outside = ~_in_bounds(candidates.reshape(-1), lo, hi).reshape(candidates.shape)
+    return measuring.window_distribution(Windows(candidates, np.where(outside, 0.0, windows.weights)),
+                                         measuring.residue_primes(sampler), exact=size == high - low + 1,
+                                         excluded=outside, labels=_window_labels(candidates, progress))
+
+
+def _window_labels(candidates: np.ndarray, progress: Progress) -> np.ndarray:
+    """Which candidates (n, K) are prime, DISTRIBUTION_SLICE windows at a time, shown on progress."""
     labels = np.zeros(candidates.shape, dtype=bool)
     start = time.perf_counter()
     for row in range(0, len(candidates), DISTRIBUTION_SLICE):
         labels[row:row + DISTRIBUTION_SLICE] = oracle.is_prime(candidates[row:row + DISTRIBUTION_SLICE])
         progress.show(f"distribution: {min(row + DISTRIBUTION_SLICE, len(candidates))} of "
                       f"{len(candidates)} windows tested, {time.perf_counter() - start:.0f} s")
-    return measuring.window_distribution(Windows(candidates, np.where(outside, 0.0, windows.weights)),
-                                         measuring.residue_primes(sampler), exact=size == high - low + 1,
-                                         excluded=outside, labels=labels)
+    return labels

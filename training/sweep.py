@@ -69,7 +69,8 @@ class _Stopped(Exception):
     """Ctrl-C stopped a trial's training after its batch in progress."""
 
 
-# -- The sweep file ------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# The sweep file
 
 
 def _checked_configuration(path: str, name, overrides, seeds: tuple) -> list:
@@ -144,7 +145,8 @@ def load_sweep(path: str, selected: str = "") -> dict:
             "configurations": checked, "selected": [selected] if selected else list(checked)}
 
 
-# -- One trial -----------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# One trial
 
 
 def _wait_for_folder(directory: Path, seconds: int, label: str) -> None:
@@ -302,7 +304,8 @@ def _worker_process(settings: dict, sweep: dict, folder: str, invocation: str) -
         sys.exit(130)
 
 
-# -- Command line --------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# Command line
 
 
 def parse_arguments(argv: list) -> tuple:

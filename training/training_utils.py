@@ -528,17 +528,25 @@ def _in_chunks(fisher, m: int, rows_per_sample: int, network) -> list:
     return [tf.add_n([n / m * part[i] for n, part in parts]) for i in range(len(parts[0][1]))]
 
 
-def consolidate(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray, terms,
-                rows: int) -> None:
-    """Online EWC after a batch, for both networks: F <- fisher_decay * F + F_new, theta* <- the
-    current weights. F_new on a sample: z (m,) latents (G's, by its method's ``terms``, ``rows``
-    per-sample gradients per latent); x, labels (m,): candidates D trained on and their primality."""
+def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray, terms,
+                   rows: int) -> tuple:
+    """(generator's, discriminator's) Fisher diagonals on a sample of the batch: z (m,) latents (G's,
+    by its method's ``terms``, ``rows`` per-sample gradients per latent); x, labels (m,): candidates
+    D trained on and their primality."""
     fns = trainer.compiled(f"fisher {terms.__name__}", lambda trainer: _build_fisher_fns(trainer, terms))
     z = np.asarray(z, np.float64).reshape(-1, 1)
     x, labels = np.asarray(x, np.float64).reshape(-1, 1), np.asarray(labels, np.float32).reshape(-1, 1)
     new_g = _in_chunks(lambda r: fns["generator"](tf.constant(z[r])), len(z), rows, trainer.generator.model)
     new_d = _in_chunks(lambda r: fns["discriminator"](tf.constant(x[r]), tf.constant(labels[r])),
                        len(x), trainer.fisher.rows, trainer.discriminator.model)
+    return new_g, new_d
+
+
+def consolidate(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray, terms,
+                rows: int) -> None:
+    """Online EWC after a batch, for both networks: ``compute_fisher``, then
+    F <- fisher_decay * F + F_new and theta* <- the current weights."""
+    new_g, new_d = compute_fisher(trainer, z, x, labels, terms, rows)
     decay = trainer.config["fisher_decay"]
     trainer.ewc_generator.consolidate(trainer.generator.model, new_g, decay)
     trainer.ewc_discriminator.consolidate(trainer.discriminator.model, new_d, decay)
