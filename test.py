@@ -3,7 +3,7 @@
 Usage, from any directory (``--help`` lists every flag):
     python test.py [--checkpoint_dir=DIR] [--n_samples=N] [--json] [--candidates=FILE] ...
     python test.py --calibration
-    python test.py --primes=N (--bits=B | --range=A:B) [--seed=S] [--distribution]
+    python test.py --primes=N (--bits=B [--top_two_bits] | --range=A:B) [--seed=S] [--distribution]
 
 The measures are ``training/measuring.py``'s. The training range defaults to the checkpoint's
 own, the range beyond to (B, min(10 B, 2**24)]. A user error is one line ``error: ...``, exit 2.
@@ -11,6 +11,7 @@ own, the range beyond to (B, min(10 B, 2**24)]. A user error is one line ``error
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -36,27 +37,34 @@ FLAGS = {  # name: (default, meaning)
     "high_latent": (0, "last latent of the training range (0: the checkpoint's own)"),
     "beyond_latent": (0, f"last latent of the range beyond it (0: {BEYOND_FACTOR} times its end, "
                          "at most 2**24)"),
-    "seed": (measuring.SEED, "seeds the latents and the sampled offsets: the same seed, the same report"),
+    "seed": (measuring.SEED, "seeds the latents and the sampled offsets: the same seed, the same report. "
+                             "--primes without it draws every bit from the OS (os.urandom), fresh at "
+                             "each run; with it, from numpy's PCG64: reproducible, NOT for secrets"),
     "verbose": (VERBOSE, "0 headline, 1 adds the confusion tables, 2 the magnitude bins, 3 samples"),
     "sampling": (measuring.SAMPLING, '"sampled" offsets (a random prime generator) or "greedy" (the likeliest)'),
     "json": (False, "print the report as one JSON object"),
     "candidates": ("", "write every kept latent as CSV latent,candidate,is_prime to this file "
                        '("-": stdout, the report then on stderr)'),
     "calibration": (False, "report generators whose scores and distributions are known instead"),
-    "primes": (0, "print this many random primes, one per line (with --bits or --range)"),
+    "primes": (0, "print this many random primes, one per line as found (with --bits or --range): "
+                  "uniform over the primes of the range; the generator only speeds them up"),
     "bits": (0, f"--primes of this many binary digits, {MIN_BITS} to {MAX_BITS}"),
+    "top_two_bits": (False, "--bits: both top bits set, so that two such primes make a modulus of "
+                            "exactly 2B bits (as OpenSSL's do)"),
     "range": ("", "--primes in [A, B], given as A:B"),
-    "distribution": (False, f"--primes also estimates their distribution from {DISTRIBUTION_WINDOWS} "
-                            "sampled windows, on stderr (minutes at 4096 bits)"),
+    "distribution": (False, f"--primes also measures the distribution of what it prints over "
+                            f"{DISTRIBUTION_WINDOWS} sampled blocks of odd integers, on stderr "
+                            "(minutes at 4096 bits)"),
 }
 DEFAULTS = {name: default for name, (default, _) in FLAGS.items()}
 MEANINGS = {name: meaning for name, (_, meaning) in FLAGS.items()}
 
-from training import calibration, checkpoint, sampling  # noqa: E402  (TensorFlow: when a network is loaded)
+from training import calibration, checkpoint, primes, sampling  # noqa: E402  (TensorFlow: when a network is loaded)
 
+BITS_RULE = rules.Rule(lambda v: MIN_BITS <= v <= MAX_BITS, f"an integer in [{MIN_BITS}, {MAX_BITS}]")
 RULES = {**measuring.RULES,
          "primes": rules.at_least(0),
-         "bits": rules.between(0, oracle.MAX_PRIME_BITS, "an integer")}
+         "bits": rules.Rule(lambda v: v == 0 or BITS_RULE.test(v), BITS_RULE.allowed)}  # 0: not given
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,16 +105,15 @@ def json_text(value) -> str:
     return json.dumps(clean(value), allow_nan=False)
 
 
-def format_primes_report(primes: list, stats: dict, lo: int, hi: int) -> str:
-    """The stderr line of --primes on what the primes cost."""
-    n, seconds = len(primes), stats["seconds"]
+def format_primes_report(stats: dict, lo: int, hi: int, seconds: float) -> str:
+    """The stderr line of --primes on what the primes cost and where their randomness came from."""
+    n = max(stats["primes"], 1)
     size = (f"{hi.bit_length()} bits" if lo == 2 ** (hi.bit_length() - 1) and hi == 2 ** hi.bit_length() - 1
             else f"[{lo}, {hi}]")
-    return (f"{n} primes of {size} ({len(set(primes))} distinct) in {seconds:.2f} s: "
-            f"{n / seconds:.1f} primes/s; {stats['tested'] / n:.1f} candidates tested per prime "
-            f"(oracle calls), {stats['proposals'] / n:.1f} proposals drawn per prime; "
-            f"{stats['sampler_seconds'] / seconds:.0%} of the time in the generator's sampler, "
-            f"{stats['setup_seconds']:.1f} s setting it up")
+    sieve = " ".join(map(str, stats["sieve"])) or "none"
+    return (f"{stats['primes']} primes of {size} in {seconds:.2f} s; {stats['tested'] / n:.1f} "
+            f"candidates tested per prime (oracle calls), {stats['proposals'] / n:.1f} proposals; "
+            f"sieve learned from the generator: {sieve}; random bits: {stats['source']}")
 
 
 def format_distribution_line(measures: dict | None) -> str:
@@ -133,13 +140,15 @@ def _training_range(config: dict) -> tuple:
     return trained.get("low_latent", TRAINING_RANGE[0]), trained.get("high_latent", TRAINING_RANGE[1])
 
 
-def prime_range(bits: int = 0, text: str = "") -> tuple:
-    """[lo, hi] of the primes asked for: ``bits`` binary digits, or the range "A:B" (decimal)."""
+def prime_range(bits: int = 0, text: str = "", top_two_bits: bool = False) -> tuple:
+    """[lo, hi] of the primes asked for: ``bits`` binary digits (the top two set with
+    ``top_two_bits``), or the range "A:B" (decimal)."""
     if bool(bits) == bool(text):
         raise utils.OptimusError("--primes needs one of --bits=B or --range=A:B")
+    if top_two_bits and not bits:
+        raise utils.OptimusError("--top_two_bits is for --bits=B; leave it out with --range")
     if bits:
-        rules.check("bits", bits, 0, rules.between(MIN_BITS, MAX_BITS, "an integer"))
-        return 2 ** (bits - 1), 2**bits - 1
+        return 2 ** (bits - 1) + top_two_bits * 2 ** (bits - 2), 2**bits - 1
     parts = text.replace(" ", "").split(":")
     if len(parts) != 2 or not all(part.isdigit() for part in parts):
         raise utils.OptimusError(f"--range={text}: expected A:B, two decimal integers")
@@ -151,28 +160,37 @@ def prime_range(bits: int = 0, text: str = "") -> tuple:
     return lo, hi
 
 
-def _print_primes(config: dict) -> int:
-    """--primes=N: N primes on stdout, one per line; what they cost on stderr, and with
-    --distribution their distribution. On a terminal, stderr shows each step's progress."""
+def _print_primes(config: dict, seed: int | None) -> int:
+    """--primes=N: N primes on stdout, one per line, each batch written as soon as it is found, so
+    that a closed pipe or Ctrl-C stops the run at once and memory stays bounded whatever N. What they
+    cost on stderr, and with --distribution the distribution of what is printed. seed: None draws
+    from the operating system."""
     if not config["primes"]:
-        raise utils.OptimusError("--bits, --range and --distribution are for --primes=N; give N")
-    lo, hi = prime_range(config["bits"], config["range"])
+        raise utils.OptimusError("--bits, --range, --top_two_bits and --distribution are for --primes=N; give N")
+    lo, hi = prime_range(config["bits"], config["range"], config["top_two_bits"])
     if config["json"] or config["candidates"]:
         raise utils.OptimusError("--primes prints primes on stdout: leave out --json and --candidates")
-    progress = sampling.Progress(sys.stderr)
-    if config["distribution"]:  # whole windows, scored by the Keras network as in test sessions
-        generator = checkpoint.load_networks(config["checkpoint_dir"])[0]
-    else:  # the folded scorer where it fits: no TensorFlow
-        generator = checkpoint.load_generator(config["checkpoint_dir"])
+    start = time.perf_counter()
+    sieve, _ = primes.learned_sieve(checkpoint.load_generator(config["checkpoint_dir"]), lo, hi)
+    random = primes.source(seed)
+    stats, left = {"sieve": sieve, "source": random.name}, config["primes"]
     try:
-        primes, stats = sampling.draw_primes(generator, config["primes"], lo, hi, config["seed"], progress)
-    finally:
-        progress.clear()
-    print("\n".join(map(str, primes)), flush=True)
-    print(format_primes_report(primes, stats, lo, hi), file=sys.stderr, flush=True)
+        for found in primes.stream(sieve, lo, hi, random, stats):
+            found = found[:left]
+            sys.stdout.write("".join(f"{p}\n" for p in found))
+            sys.stdout.flush()
+            left -= len(found)
+            if not left:
+                break
+    except KeyboardInterrupt:
+        print(f"stopped by Ctrl-C after {config['primes'] - left} primes", file=sys.stderr, flush=True)
+        return utils.CTRL_C_EXIT
+    stats["primes"] = config["primes"]
+    print(format_primes_report(stats, lo, hi, time.perf_counter() - start), file=sys.stderr, flush=True)
     if config["distribution"]:
+        progress = sampling.Progress(sys.stderr)
         try:
-            measures = sampling.primes_distribution(generator, lo, hi, config["seed"], progress)
+            measures = primes.distribution(sieve, lo, hi, config["seed"], progress)
         finally:
             progress.clear()
         print(format_distribution_line(measures), file=sys.stderr, flush=True)
@@ -193,8 +211,8 @@ def main(argv: list | None = None) -> int:
             text = calibration.format_table(calibration.calibration(config["n_samples"], config["seed"]))
             print(text, flush=True)
             return 0
-        if config["primes"] or config["bits"] or config["range"] or config["distribution"]:
-            return _print_primes(config)
+        if config["primes"] or config["bits"] or config["range"] or config["distribution"] or config["top_two_bits"]:
+            return _print_primes(config, config["seed"] if "seed" in rules.given_names(argv) else None)
         generator, discriminator = checkpoint.load_networks(config["checkpoint_dir"])
         low, high = _training_range(config)
         samples = []
@@ -210,6 +228,9 @@ def main(argv: list | None = None) -> int:
         return 2
     except OSError as err:  # writing the output: a closed pipe, a full device
         return utils.output_failed(err)
+    except KeyboardInterrupt:
+        print("stopped by Ctrl-C", file=sys.stderr, flush=True)
+        return utils.CTRL_C_EXIT
     return 0
 
 

@@ -23,21 +23,21 @@ Measured, all with fixed seeds:
   subprocess: TensorFlow's import, 100 batches, sessions, saves and the report;
 - ``test.py --primes=5 --bits=4096`` as a subprocess: its wall time over the seconds its primes
   took (what it reports), so the rest is the command's start and loading;
-- prime generators at 32, 62, 512 and 1024 bits: the shipped pair's sampler (``sampling.draw_primes``),
-  uniform rejection, a wheel of candidates coprime to 31#, incremental search and
-  ``sympy.randprime``: primes per second, oracle calls per prime and the residue tv of the output;
-  Optimus's primes/s over uniform rejection's and over the wheel's at each size, its set-up
-  included and after it. When ``openssl`` is on the PATH, ``openssl prime -generate -bits B``
-  too, one process per prime (at most OPENSSL_RUNS of them per size): each run is followed by
-  one of ``openssl version``, whose time (the process start) is subtracted from the total; what
-  remains still holds openssl's own set-up in each process (its random generator's seeding).
+- prime generators at every size of GENERATOR_PRIMES, 16 to 4096 bits: ``test.py --primes``'s own
+  work on the shipped pair (loading the generator, reading its sieve, the stream), a wheel of the
+  odd primes up to 31 and uniform rejection, both written as a user would (``secrets`` and
+  ``gmpy2.is_prime``), in interleaved rounds; CPU and wall seconds per prime, set-up included,
+  and each one's speed against the wheel's and uniform's. Incremental search and
+  ``sympy.randprime`` too, up to SLOW_REFERENCE_BITS. Oracle calls per prime and the residue tv
+  of the output beside them.
 """
 import contextlib
 import functools
 import io
+import math
 import os
 import re
-import shutil
+import secrets
 import statistics
 import subprocess
 import sys
@@ -73,12 +73,13 @@ from training import oracle  # noqa: E402
 
 _import_start = time.perf_counter()
 utils.quiet_startup()
+import gmpy2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import sympy  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from training import measuring, registry, sampling, train, training_utils  # noqa: E402
+from training import measuring, registry, train, training_utils  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - _import_start
 
@@ -100,13 +101,16 @@ ORIGINAL_LABEL_RATE = 1.3e3     # primality labels per second
 
 # The prime generators compared: primes drawn by each, per size in bits (the same count for every
 # generator of a size, so that their residue tv share one noise floor: the uniform row's)
-GENERATOR_PRIMES = {32: 20_000, 62: 5_000, 512: 300, 1024: 100}
-GENERATOR_CHUNK = 4096          # candidates per vectorised draw of the hand-written generators
+GENERATOR_PRIMES = {16: 100_000, 32: 100_000, 62: 40_000, 64: 40_000, 128: 10_000, 256: 3_000,
+                    512: 600, 1024: 150, 2048: 30, 4096: 10}
+ROUNDS = 5                      # interleaved rounds of Optimus, the wheel and uniform
+SLOW_REFERENCE_BITS = 1024      # incremental search and sympy.randprime only up to this size ...
+SLOW_REFERENCE_PRIMES = 300     # ... and for at most this many primes
 WHEEL_PRIMES = oracle.odd_primes(31)  # the wheel's candidates avoid 3, 5, ..., 31
-OPENSSL_RUNS = 500              # at most this many `openssl prime` processes per size (each ~5 ms)
-OPTIMUS = "Optimus (the shipped pair)"
-UNIFORM = "uniform rejection"
-WHEEL = "wheel 31# (by hand)"
+WHEEL_PRODUCT = math.prod(WHEEL_PRIMES)
+OPTIMUS = "Optimus (test.py --primes, the shipped pair)"
+UNIFORM = "uniform rejection (gmpy2)"
+WHEEL = "wheel 31# (gmpy2)"
 # -------------------------------------------------------------------------------------------------
 
 
@@ -238,7 +242,7 @@ def big_primes_seconds() -> tuple:
     result = subprocess.run([sys.executable, str(ROOT / "test.py"), f"--primes={BIG_PRIMES}",
                              f"--bits={BIG_BITS}", f"--seed={SEED}"], capture_output=True, text=True)
     wall = time.perf_counter() - start
-    drawn = re.search(r" in ([0-9.]+) s:", result.stderr)
+    drawn = re.search(r" in ([0-9.]+) s;", result.stderr)
     return wall, float(drawn.group(1)) if drawn else float("nan"), result.returncode
 
 
@@ -246,37 +250,27 @@ def big_primes_seconds() -> tuple:
 # Prime generators: Optimus's sampler against the ones people use, at sizes in bits
 
 
-def odd_uniform(rng: np.random.Generator, bits: int, size: int) -> np.ndarray:
-    """``size`` odd integers uniform among those of ``bits`` binary digits."""
-    halves = utils.random_integers(2 ** (bits - 2), 2 ** (bits - 1) - 1, size, rng)
-    return 2 * halves + 1
-
-
-def rejection(bits: int, count: int, rng, wheel: bool) -> tuple:
-    """Uniform odd candidates tested until ``count`` are prime (wheel: only those coprime to
-    3 * 5 * ... * 31 are tested, the others are dropped by their residues). (primes, oracle calls)."""
-    found, calls, drawn, chunk = [], 0, 0, 64
+def reference_primes(bits: int, count: int, wheel: bool) -> tuple:
+    """What a user would write: a uniform odd integer of ``bits`` digits from the OS (``secrets``),
+    tested by ``gmpy2.is_prime`` with the oracle's certainty (ORACLE_REPS rounds), until ``count``
+    are prime; wheel: those with a factor in WHEEL_PRIMES (one gcd) are dropped untested.
+    (primes, oracle calls)."""
+    found, calls, top, reps = [], 0, 2 ** (bits - 1) + 1, oracle.ORACLE_REPS
     while len(found) < count:
-        candidates = odd_uniform(rng, bits, chunk)
-        drawn += chunk
-        if wheel:
-            coprime = np.ones(candidates.size, bool)
-            for p in WHEEL_PRIMES:
-                coprime &= utils.residues(candidates, p) != 0
-            candidates = candidates[coprime]
-        primes = oracle.is_prime(candidates)
-        hits = np.flatnonzero(primes)[:count - len(found)]
-        calls += (hits[-1] + 1) if len(hits) == count - len(found) else candidates.size
-        found += [int(v) for v in candidates[hits]]
-        rate = max(len(found), 1) / drawn  # draw about what the rest needs: little tested in vain
-        chunk = int(min(GENERATOR_CHUNK, max(64, 1.2 * (count - len(found)) / rate)))
-    return found, int(calls)
+        n = top | secrets.randbits(bits - 1)
+        if wheel and gmpy2.gcd(n, WHEEL_PRODUCT) != 1 and n not in WHEEL_PRIMES:
+            continue
+        calls += 1
+        if gmpy2.is_prime(n, reps):
+            found.append(int(n))
+    return found, calls
 
 
 def incremental(bits: int, count: int, rng) -> tuple:
     """The next prime after a uniform odd start (what sympy.randprime and OpenSSL do, the latter
     behind a sieve), one oracle call per odd integer tried, vectorised over the starts."""
-    n = odd_uniform(rng, bits, count)
+    halves = utils.random_integers(2 ** (bits - 2), 2 ** (bits - 1) - 1, count, rng)
+    n = 2 * (halves if bits < 63 else halves.astype(object)) + 1  # 2 * halves leaves int64 from 64 bits
     done = np.zeros(count, bool)
     calls = 0
     while not done.all():
@@ -301,35 +295,59 @@ def output_residue_tv(primes: list) -> float:
     return max(measuring._residue_tv(utils.residues(values, p).astype(np.int64), weights, p) for p in WHEEL_PRIMES)
 
 
-def compare_generators(generator, openssl, sizes=GENERATOR_PRIMES) -> tuple:
-    """One row per (bits, generator): primes/s, oracle calls per prime, residue tv, all checked
-    prime and of the size; Optimus's sampler share of its time. ``generator``: the shipped
-    pair's, or None when it cannot be loaded (its rows are then left out); ``openssl``: the
-    command's path, or None (its rows are left out). Returns (rows, notes on rows left out)."""
-    rows, notes = [], []
+def optimus_stream(bits: int):
+    """test.py --primes's own work as a function of a count: the first call loads the shipped
+    generator (no TensorFlow) and reads its sieve, and every call continues one stream of fresh
+    entropy. Each call returns (primes, oracle calls) of its own."""
+    from training import checkpoint, primes
+    lo, hi, state = 2 ** (bits - 1), 2**bits - 1, {}
+
+    def draw(count: int) -> tuple:
+        if not state:
+            sieve, _ = primes.learned_sieve(checkpoint.load_generator(ROOT / "training"), lo, hi)
+            state["stats"] = {}
+            state["stream"] = primes.stream(sieve, lo, hi, primes.source(None), state["stats"])
+            state["left"], state["tested"] = [], 0
+        found = state["left"]
+        while len(found) < count:
+            found += next(state["stream"])
+        state["left"], tested = found[count:], state["stats"]["tested"] - state["tested"]
+        state["tested"] = state["stats"]["tested"]
+        return found[:count], tested
+    return draw
+
+
+def compare_generators(sizes=GENERATOR_PRIMES) -> list:
+    """One row per (bits, generator): CPU and wall seconds per prime, set-up included, oracle calls
+    per prime, the output's residue tv, and whether all are primes of the size. Optimus, the wheel
+    and uniform rejection run in interleaved rounds (ROUNDS), so that all three see the same load."""
+    rows = []
     for bits, count in sizes.items():
-        makers = {UNIFORM: lambda r: rejection(bits, count, r, wheel=False),
-                  WHEEL: lambda r: rejection(bits, count, r, wheel=True),
-                  "incremental search": lambda r: incremental(bits, count, r),
-                  "sympy.randprime": lambda r: randprime(bits, count, r)}
-        if generator is not None:
-            makers = {OPTIMUS: lambda r: optimus_primes(generator, bits, count, r), **makers}
-        for name, make in makers.items():
-            start = time.perf_counter()
-            primes, calls, *share = make(np.random.default_rng(SEED))
-            seconds = time.perf_counter() - start
-            share, setup = share[0] if share else (None, 0.0)
-            rows.append({"bits": bits, "name": name, "primes": count, "rate": count / seconds,
-                         "rate_after_setup": count / (seconds - setup), "setup": setup,
-                         "calls": None if calls is None else calls / count,
-                         "residue_tv": output_residue_tv(primes), "ok": checked(primes, bits, count),
-                         "sampler_share": share})
-        if openssl is not None:
-            try:
-                rows.append(openssl_row(openssl, bits, min(count, OPENSSL_RUNS)))
-            except (subprocess.CalledProcessError, ValueError, OSError) as err:
-                notes.append(f"openssl prime failed at {bits} bits, its row is left out: {utils.one_line(err)}")
-    return rows, notes
+        per_round, optimus = max(count // ROUNDS, 1), optimus_stream(bits)
+        makers = {OPTIMUS: lambda: optimus(per_round),
+                  WHEEL: lambda: reference_primes(bits, per_round, wheel=True),
+                  UNIFORM: lambda: reference_primes(bits, per_round, wheel=False)}
+        totals = {name: [[], 0, 0.0, 0.0] for name in makers}  # primes, calls, cpu, wall
+        for _ in range(ROUNDS):
+            for name, make in makers.items():
+                cpu, wall = time.process_time(), time.perf_counter()
+                found, calls = make()
+                total = totals[name]
+                total[0] += found
+                total[1] += calls
+                total[2] += time.process_time() - cpu
+                total[3] += time.perf_counter() - wall
+        if bits <= SLOW_REFERENCE_BITS:
+            few = min(count, SLOW_REFERENCE_PRIMES)
+            for name, make in (("incremental search", incremental), ("sympy.randprime", randprime)):
+                cpu, wall = time.process_time(), time.perf_counter()
+                found, calls = make(bits, few, np.random.default_rng(SEED))
+                totals[name] = [found, calls, time.process_time() - cpu, time.perf_counter() - wall]
+        for name, (found, calls, cpu, wall) in totals.items():
+            rows.append({"bits": bits, "name": name, "primes": len(found), "cpu": cpu / len(found),
+                         "wall": wall / len(found), "calls": None if calls is None else calls / len(found),
+                         "residue_tv": output_residue_tv(found), "ok": checked(found, bits, len(found))})
+    return rows
 
 
 def checked(primes: list, bits: int, count: int) -> bool:
@@ -338,85 +356,25 @@ def checked(primes: list, bits: int, count: int) -> bool:
             and bool(np.all(oracle.is_prime(utils.integers(primes)))))
 
 
-def openssl_row(openssl: str, bits: int, count: int) -> dict:
-    """``count`` runs of ``openssl prime -generate -bits bits``, each followed by one of ``openssl
-    version``: primes/s over the difference of their total times, that is with the process start
-    subtracted (None when the difference is not positive: lost in the start's noise). The first
-    prime is checked by sympy.isprime, all by oracle.is_prime and their size."""
-    primes, prime_s, start_s = [], 0.0, 0.0
-    for _ in range(count):  # interleaved, so that both see the same load
-        tick = time.perf_counter()
-        out = subprocess.run([openssl, "prime", "-generate", "-bits", str(bits)],
-                             capture_output=True, text=True, check=True).stdout
-        prime_s += time.perf_counter() - tick
-        tick = time.perf_counter()
-        subprocess.run([openssl, "version"], capture_output=True, check=True)
-        start_s += time.perf_counter() - tick
-        primes.append(int(out.strip()))
-    work = prime_s - start_s
-    return {"bits": bits, "primes": count, "rate": count / work if work > 0 else None,
-            "name": f"openssl prime -generate, its process start ({1e3 * start_s / count:.1f} ms) subtracted",
-            "rate_after_setup": None, "setup": 0.0, "calls": None, "sampler_share": None,
-            "residue_tv": output_residue_tv(primes),
-            "ok": bool(sympy.isprime(primes[0])) and checked(primes, bits, count)}
-
-
-def optimus_primes(generator, bits: int, count: int, rng) -> tuple:
-    lo, hi = 2 ** (bits - 1), 2**bits - 1
-    primes, stats = sampling.draw_primes(generator, count, lo, hi, seed=int(rng.integers(2**32)))
-    return primes, stats["tested"], (stats["sampler_seconds"] / stats["seconds"], stats["setup_seconds"])
-
-
-def shipped_generator():
-    """The shipped generator, or None (and why) when training/ holds no loadable pair."""
-    from training import checkpoint
-    try:
-        return checkpoint.load_generator(ROOT / "training"), ""  # test.py --primes's own
-    except (utils.OptimusError, OSError, ValueError) as err:
-        return None, utils.one_line(err)
-
-
 def generator_table(rows: list) -> list:
-    """The comparison as markdown lines (the README's table), with ratios of primes/s to uniform
-    rejection's and to the wheel's; Optimus's also after its set-up."""
-    lines = ["| bits | generator | primes | primes/s | x uniform | x wheel 31# | "
-             "after set-up: primes/s, x uniform, x wheel 31# | oracle calls per prime | residue tv | checked |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-
-    def rate(value):
-        return "n/a (within its process start's noise)" if value is None else f"{value:,.{0 if value >= 100 else 1}f}"
-
-    def times(value, base):
-        return "n/a" if value is None else ratio(value / base)
+    """The comparison as markdown lines: seconds per prime, and each generator's speed against the
+    wheel's and uniform rejection's (their seconds over its own: > 1 is faster), in CPU and wall time."""
+    lines = ["| bits | generator | primes | CPU s per prime | wall s per prime | wheel's CPU over its | "
+             "uniform's CPU over its | wheel's wall over its | oracle calls per prime | residue tv | checked |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        base = {r["name"]: r["rate"] for r in rows if r["bits"] == row["bits"]}
-        uniform, wheel = base[UNIFORM], base[WHEEL]
+        base = {r["name"]: r for r in rows if r["bits"] == row["bits"]}
         calls = "n/a (its own)" if row["calls"] is None else f"{row['calls']:.1f}"
-        after = ("" if row["sampler_share"] is None else
-                 f"{rate(row['rate_after_setup'])}, {times(row['rate_after_setup'], uniform)}, "
-                 f"{times(row['rate_after_setup'], wheel)} "
-                 f"({row['setup']:.1f} s set-up; {row['sampler_share']:.0%} of all in the sampler)")
-        lines.append(f"| {row['bits']} | {row['name']} | {row['primes']:,} | {rate(row['rate'])} | "
-                     f"{times(row['rate'], uniform)} | {times(row['rate'], wheel)} | {after} | {calls} | "
-                     f"{row['residue_tv']:.3f} | {'yes' if row['ok'] else 'NO'} |")
+        lines.append(f"| {row['bits']} | {row['name']} | {row['primes']:,} | {row['cpu']:.2e} | {row['wall']:.2e} | "
+                     f"{ratio(base[WHEEL]['cpu'] / row['cpu'])} | {ratio(base[UNIFORM]['cpu'] / row['cpu'])} | "
+                     f"{ratio(base[WHEEL]['wall'] / row['wall'])} | {calls} | {row['residue_tv']:.3f} | "
+                     f"{'yes' if row['ok'] else 'NO'} |")
     return lines
 
 
 def ratio(value: float) -> str:
-    """A ratio with two decimals, or two significant digits below 0.1 (Optimus's at 32 bits)."""
+    """A ratio with two decimals, or two significant digits below 0.1."""
     return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
-
-
-def optimus_ratios(rows: list) -> dict:
-    """{bits: (over uniform, over the wheel, the same two after the set-up)} of Optimus's primes/s;
-    empty without Optimus's rows."""
-    ratios = {}
-    for row in rows:
-        if row["name"] == OPTIMUS:
-            base = {r["name"]: r["rate"] for r in rows if r["bits"] == row["bits"]}
-            ratios[row["bits"]] = (row["rate"] / base[UNIFORM], row["rate"] / base[WHEEL],
-                                   row["rate_after_setup"] / base[UNIFORM], row["rate_after_setup"] / base[WHEEL])
-    return ratios
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,25 +399,23 @@ class Table:
 
 def generators_report() -> tuple:
     """(the comparison's text lines, failures, summary name=value pairs)."""
-    generator, why = shipped_generator()
-    openssl = shutil.which("openssl")
-    rows, notes = compare_generators(generator, openssl)
-    lines = [f"Prime generators at {', '.join(map(str, GENERATOR_PRIMES))} bits, one process, seed {SEED} "
-             "(residue tv: of the output primes; the uniform row's is the noise floor at that count, "
-             f"higher for openssl's where it draws fewer: at most {OPENSSL_RUNS})"]
-    if generator is None:
-        lines.append(f"  the shipped pair could not be loaded, its rows are left out: {why}")
-    if openssl is None:
-        lines.append("  openssl is not on the PATH: its rows are left out")
-    lines += [f"  {note}" for note in notes]
+    rows = compare_generators()
+    lines = [f"Prime generators at {', '.join(map(str, GENERATOR_PRIMES))} bits, one process, the "
+             f"set-up included (Optimus: loading the generator and reading its sieve), {ROUNDS} "
+             "interleaved rounds; Optimus, the wheel and uniform rejection draw from the OS (secrets, "
+             f"os.urandom) and test with gmpy2's certainty of the oracle ({oracle.ORACLE_REPS} rounds). "
+             "Residue tv: of the output primes, the uniform row's is the noise floor at that count"]
     lines += generator_table(rows)
-    ratios = optimus_ratios(rows)
     pairs = []
-    for bits, (uniform, wheel, uniform_after, wheel_after) in ratios.items():
-        lines.append(f"  Optimus's primes/s at {bits} bits: {ratio(uniform)}x uniform rejection's, "
-                     f"{ratio(wheel)}x the wheel 31#'s, its set-up included; {ratio(uniform_after)}x and "
-                     f"{ratio(wheel_after)}x after it")
-        pairs += [f"optimus_vs_uniform_{bits}={ratio(uniform)}", f"optimus_vs_wheel_{bits}={ratio(wheel)}"]
+    for row in rows:
+        if row["name"] == OPTIMUS:
+            base = {r["name"]: r for r in rows if r["bits"] == row["bits"]}
+            wheel_cpu, wheel_wall = base[WHEEL]["cpu"] / row["cpu"], base[WHEEL]["wall"] / row["wall"]
+            uniform_cpu = base[UNIFORM]["cpu"] / row["cpu"]
+            lines.append(f"  Optimus at {row['bits']} bits: {ratio(wheel_cpu)}x the wheel's speed in CPU time "
+                         f"({ratio(wheel_wall)}x in wall time), {ratio(uniform_cpu)}x uniform rejection's")
+            pairs += [f"optimus_vs_wheel_cpu_{row['bits']}={ratio(wheel_cpu)}",
+                      f"optimus_vs_uniform_cpu_{row['bits']}={ratio(uniform_cpu)}"]
     failures = [f"{r['name']} at {r['bits']} bits gave a non-prime or a wrong size" for r in rows if not r["ok"]]
     return lines, failures, pairs
 

@@ -15,7 +15,7 @@ import sympy
 import utils
 from training import oracle
 from support import error_line, whole_state
-from training import checkpoint, measuring, model, registry, sampling, train
+from training import checkpoint, measuring, model, primes, registry, sampling, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("optimus_test", REPO_ROOT / "test.py")
@@ -80,31 +80,7 @@ def test_bits_inputs_refuse_numbers_beyond_their_digits():
         head.logits(np.array([2**40]))
 
 
-# -- the streamed sampler ----------------------------------------------------------------------------------
-
-def test_streamed_proposals_follow_the_windows_distribution():
-    head = random_head(["--acceptance=window"])
-    sampler = head.sampler("sampled", 1, 8)
-    candidates, kept = sampler.stream(400_000, np.random.default_rng(0))
-    assert kept.all() and candidates.size > 20_000  # only the kept are returned
-    w = sampler.windows(np.arange(1, 9))
-    expected = w.weights.reshape(-1) / w.weights.sum()
-    values, counts = np.unique(candidates, return_counts=True)
-    observed = dict(zip(values.tolist(), counts / counts.sum()))
-    for c, q in zip(w.candidates.reshape(-1).tolist(), expected):
-        assert abs(observed.get(c, 0.0) - q) < 5 * math.sqrt(q / candidates.size) + 1e-4, c
-
-
-def test_the_stream_of_a_head_without_acceptance_draws_its_windows():
-    head = random_head(["--acceptance=none"])
-    sampler = head.sampler("sampled", 1, 4)
-    candidates, kept = sampler.stream(40_000, np.random.default_rng(0))
-    assert kept.all() and candidates.size == 40_000
-    w = sampler.windows(np.arange(1, 5))
-    frequencies = {c: n / candidates.size for c, n in zip(*np.unique(candidates, return_counts=True))}
-    for c, q in zip(w.candidates.reshape(-1).tolist(), w.weights.reshape(-1) / 4):
-        assert abs(frequencies.get(c, 0.0) - q) < 0.01
-
+# -- the folded scorer ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv", [[], ["--generator_activation=sin"], ["--generator_activation=snake"],
                                   ["--generator_layers=0"], ["--largest_prime=61"]])
@@ -119,26 +95,27 @@ def test_the_folded_scorer_gives_the_networks_scores(argv):
     assert np.abs(wrong(wrong.latent_residues(z), k) - expected).max() > 0.01
 
 
-def test_a_folding_generator_draws_the_same_primes_from_its_weight_file_alone(tmp_path):
+def test_a_folding_generator_reads_the_same_sieve_from_its_weight_file_alone(tmp_path):
     """load_generator reads a folding head's scorer from its .h5 with h5py (no TensorFlow in
-    test.py --primes): the same primes as the Keras head. Controls: heads that do not fold, or
-    that stream whole windows (no acceptance per candidate), come back as the Keras network; a
-    file whose weights are not its architecture's, and a checkpoint without its discriminator,
-    are refused."""
+    test.py --primes): the same window scores and sieve as the Keras head. Controls: a head that
+    does not fold comes back as the Keras network; a file whose weights are not its architecture's,
+    and a checkpoint without its discriminator, are refused."""
     def saved(head):
         checkpoint.save_network(head.model, tmp_path / checkpoint.GENERATOR_FILE, head.architecture)
         return head
     d = registry.build(registry.discriminator_architecture(train.parse_config([])), "discriminator")
     checkpoint.save_network(d.model, tmp_path / checkpoint.DISCRIMINATOR_FILE, d.architecture)
-    head = saved(random_head(["--acceptance=window"]))
-    loaded = checkpoint.load_generator(tmp_path)
-    assert isinstance(loaded, sampling.FoldedHead)
     lo, hi = optimus_test.prime_range(bits=64)
-    assert sampling.draw_primes(loaded, 200, lo, hi, seed=4)[0] == sampling.draw_primes(head, 200, lo, hi, seed=4)[0]
-    for argv in (["--generator_input=latent", "--acceptance=none"], ["--acceptance=none"]):
-        other = saved(random_head(argv))
-        assert type(checkpoint.load_generator(tmp_path)) is type(other)
-        assert len(sampling.draw_primes(checkpoint.load_generator(tmp_path), 5, lo, hi, seed=4)[0]) == 5
+    for acceptance in ("window", "none"):
+        head = saved(random_head([f"--acceptance={acceptance}"]))
+        loaded = checkpoint.load_generator(tmp_path)
+        assert isinstance(loaded, sampling.FoldedHead)
+        z = np.random.default_rng(0).integers(2**50, 2**55, 300)
+        np.testing.assert_allclose(loaded.logits(z), head.logits(z), rtol=1e-4, atol=1e-4)
+        (sieve, ratios), (keras_sieve, keras_ratios) = (primes.learned_sieve(g, lo, hi) for g in (loaded, head))
+        assert sieve == keras_sieve and ratios == pytest.approx(keras_ratios, rel=1e-3)
+    other = saved(random_head(["--generator_input=latent", "--acceptance=none"]))
+    assert type(checkpoint.load_generator(tmp_path)) is type(other)
     narrow = random_head(["--acceptance=window", "--generator_units=32"])
     checkpoint.save_network(narrow.model, tmp_path / checkpoint.GENERATOR_FILE, head.architecture)
     with pytest.raises(utils.OptimusError, match="not a weight file of a known generator.*shapes"):
@@ -149,78 +126,6 @@ def test_a_folding_generator_draws_the_same_primes_from_its_weight_file_alone(tm
         checkpoint.load_generator(tmp_path)
 
 
-def test_a_stream_beyond_int64_keeps_its_latents_uniform_and_its_scores_weighted():
-    """Over a range of 2**90 latents the stream draws each latent's residues first and the rest
-    only for the kept: the kept candidates lie in the range, spread over all of it, and their
-    classes mod 3 and 5 follow exp(score) as the direct draw does on a small range."""
-    head = random_head(["--acceptance=window"])
-    low, high = 2**100, 2**100 + 2**90
-    big = head.sampler("sampled", low, high)
-    candidates, kept = big.stream(400_000, np.random.default_rng(0))
-    assert kept.all() and candidates.size > 20_000 and big.folded is not None
-    z = (candidates - 1) // 2 // head.offsets
-    assert all(low <= int(v) <= high for v in z)
-    eighths = np.bincount([(int(v) - low) >> 87 for v in z], minlength=8) / len(z)
-    assert np.abs(eighths - 1 / 8).max() < 0.01
-
-    def classes(numbers):  # the shares of the classes mod 3, then mod 5
-        return np.concatenate([np.bincount([int(v) % p for v in numbers], minlength=p) / len(numbers)
-                               for p in (3, 5)])
-    direct, _ = head.sampler("sampled", 1, 2**40).stream(400_000, np.random.default_rng(1))
-    assert np.abs(classes(candidates) - classes(direct)).max() < 0.02
-    rng = np.random.default_rng(2)  # the control: unweighted candidates differ from the weighted
-    unweighted = 2 * (head.offsets * rng.integers(1, 2**40, 100_000) + rng.integers(0, head.offsets, 100_000)) + 1
-    assert np.abs(classes(unweighted) - classes(direct)).max() > 0.025
-
-
-# -- drawing primes ---------------------------------------------------------------------------------------
-
-def test_draw_primes_gives_primes_of_the_requested_size_and_repeats_with_its_seed():
-    head = random_head(["--acceptance=window"])
-    lo, hi = optimus_test.prime_range(bits=64)
-    primes, stats = sampling.draw_primes(head, 300, lo, hi, seed=4)
-    assert len(primes) == len(set(primes)) == 300
-    assert all(lo <= p <= hi and sympy.isprime(p) for p in primes)
-    assert stats["tested"] >= 300 and stats["proposals"] >= stats["tested"]
-    again, _ = sampling.draw_primes(head, 300, lo, hi, seed=4)
-    other, _ = sampling.draw_primes(head, 300, lo, hi, seed=5)
-    assert again == primes and other != primes
-
-
-def test_a_range_without_a_prime_is_refused_after_its_budget_and_one_with_a_prime_is_not():
-    head = random_head(["--acceptance=window"])
-    with pytest.raises(utils.OptimusError, match=r"no prime in \[24, 28\]"):
-        sampling.draw_primes(head, 1, 24, 28, seed=0)  # 25 and 27 only
-    assert sampling.draw_primes(head, 3, 24, 30, seed=0)[0] == [29, 29, 29]
-
-
-def test_draw_primes_in_a_narrow_range_stays_inside_it():
-    head = random_head(["--acceptance=window"])
-    primes, _ = sampling.draw_primes(head, 200, 1000, 1100, seed=0)
-    assert set(primes) <= {p for p in sympy.primerange(1000, 1101)}
-    assert len(set(primes)) > 10
-
-
-@pytest.mark.parametrize("acceptance, lo, hi", [
-    ("window", *optimus_test.prime_range(bits=64)), ("none", *optimus_test.prime_range(bits=64)),
-    ("window", 10**12, 10**15), ("window", 1000, 1100)])
-def test_fewer_primes_of_a_seed_are_a_prefix_of_more(acceptance, lo, hi):
-    head = random_head([f"--acceptance={acceptance}"])
-    more, stats = sampling.draw_primes(head, 1000, lo, hi, seed=5)
-    assert stats["proposals"] > 4 * sampling.PRIME_CHUNK  # the draw spans several network calls
-    for count in (1, 100, 999):
-        fewer, _ = sampling.draw_primes(head, count, lo, hi, seed=5)
-        assert fewer == more[:count], count
-    other, _ = sampling.draw_primes(head, 100, lo, hi, seed=6)  # the control: another seed's stream
-    assert other != more[:100]
-
-
-def test_the_chunk_schedule_does_not_depend_on_the_count():
-    sizes = [size for size, _ in zip(sampling.chunk_sizes(), range(12))]
-    assert sizes[0] == sampling.PRIME_CHUNK and sizes[-1] == sampling.MAX_PRIME_CHUNK
-    assert all(b in (a, 2 * a) for a, b in zip(sizes, sizes[1:]))
-
-
 class _Terminal(io.StringIO):
     def isatty(self):
         return True
@@ -228,33 +133,23 @@ class _Terminal(io.StringIO):
 
 def test_progress_is_a_line_rewritten_on_a_terminal(monkeypatch):
     monkeypatch.setattr(sampling, "PROGRESS_EVERY", 0.0)  # every update shown, however fast
-    head = random_head(["--acceptance=window"])
     lo, hi = optimus_test.prime_range(bits=128)
     stream = _Terminal()
     progress = sampling.Progress(stream)
-    primes, _ = sampling.draw_primes(head, 20, lo, hi, seed=0, progress=progress)
-    assert primes == sampling.draw_primes(head, 20, lo, hi, seed=0)[0]  # progress draws nothing
-    sampling.primes_distribution(head, lo, hi, seed=0, progress=progress)
+    measures = primes.distribution((3, 5), lo, hi, seed=0, progress=progress)
+    assert measures == primes.distribution((3, 5), lo, hi, seed=0)  # progress draws nothing
     progress.clear()
     text = stream.getvalue()
-    assert "drawing primes" in text and "distribution" in text and "\n" not in text
+    assert "distribution" in text and "\n" not in text
     assert text.startswith("\r") and text.endswith("\r") and text.rstrip("\r").endswith(" ")
 
 
 def test_progress_writes_nothing_where_stderr_is_not_a_terminal():
     stream = io.StringIO()
     progress = sampling.Progress(stream)
-    sampling.draw_primes(random_head(["--acceptance=window"]), 5, 1000, 1100, seed=0, progress=progress)
+    primes.distribution((3,), 1000, 1100, seed=0, progress=progress)
     progress.clear()
     assert not progress.on and stream.getvalue() == ""
-
-
-def test_the_distribution_of_a_requested_size_is_estimated_from_its_windows():
-    head = random_head(["--acceptance=window"])
-    lo, hi = optimus_test.prime_range(bits=512)
-    measures = sampling.primes_distribution(head, lo, hi, seed=0)
-    assert not measures["exact"] and measures["reference_primes"] > 50
-    assert 0 <= measures["tv"] < 1 and measures["tv_sd"] >= 0
 
 
 def test_the_report_and_its_chance_work_beyond_2_64():
@@ -299,6 +194,7 @@ def real_head_checkpoint(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("argv, named", [
     (["--primes=10", "--bits=7"], "bits"),
     (["--primes=10", "--bits=4097"], "bits"),
+    (["--primes=10", "--range=3:99", "--top_two_bits"], "--top_two_bits"),
     (["--primes=0", "--bits=64"], "--primes"),
     (["--primes=-3", "--bits=64"], "primes"),
     (["--primes=10"], "--bits"),
@@ -329,9 +225,10 @@ def test_a_one_latent_range_reports_without_a_warning(run_main):
     assert report["in_range"]["latents"] == 1 and report["in_range"]["discriminator_on_uniform"] is None
 
 
-def test_the_real_head_is_refused_beyond_its_float32_outputs(run_main, real_head_checkpoint):
-    status, out, err = run_main([f"--checkpoint_dir={real_head_checkpoint}", "--primes=5", "--bits=64"])
-    assert status == 2 and out == "" and "float32" in error_line(err)
+def test_a_real_head_learned_no_sieve_and_its_primes_come_from_the_oracle_alone(run_main, real_head_checkpoint):
+    status, out, err = run_main([f"--checkpoint_dir={real_head_checkpoint}", "--primes=5", "--bits=64",
+                                 "--seed=1"])
+    assert status == 0 and len(out.split()) == 5 and "sieve learned from the generator: none" in err
 
 
 @pytest.fixture(scope="module")
@@ -349,13 +246,13 @@ def primes_cli(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bits", [64, 1024])
-def test_the_shipped_pair_prints_100_distinct_primes_of_the_size_asked(primes_cli, bits):
+def test_the_shipped_pair_prints_100_primes_of_the_size_asked(primes_cli, bits):
     (out, err), status = primes_cli[bits]
     assert status == 0, err
     primes = [int(line) for line in out.split()]
-    assert len(primes) == len(set(primes)) == 100
+    assert len(primes) == len(set(primes)) == 100  # repeats allowed, but this unlikely at 64 bits
     assert all(p.bit_length() == bits and sympy.isprime(p) for p in primes)
-    assert "candidates tested per prime" in err and "primes/s" in err
+    assert "candidates tested per prime" in err and "sieve learned from the generator: 3 5 7" in err
     assert "distribution" not in err and "\r" not in err  # no estimate unless asked, no progress on a pipe
 
 

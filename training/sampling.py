@@ -1,9 +1,8 @@
-"""A generator as a random prime generator: its windows, their acceptance, and test.py --primes.
+"""A generator as a sampler of primes: its windows and their acceptance, as test sessions use it.
 
 Test sessions and the distribution measures score whole windows with the Keras network, as in
-training. Drawing primes streams single candidates, uniform over every window's and kept with
-probability exp(score - the largest score seen), scored by numpy tables (``FoldedScorer``): one
-score is a few table rows and two small products, and TensorFlow's per-call cost would dominate.
+training. A scorer that reads residues also folds into numpy tables (``FoldedScorer``, ``FoldedHead``),
+so that test.py --primes reads what the generator learned without TensorFlow (training/primes.py).
 """
 import functools
 import io
@@ -16,13 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 import utils
-from training import measuring, oracle, rules
+from training import measuring, oracle
 from training.encodings import grouped_residue_tables
 
 ACCEPTANCE_REFERENCE = 2**15    # latents whose windows bound a window's acceptance weight, at
 ACCEPTANCE_CANDIDATES = 2**19   # most this many candidates in all (fewer latents for wide heads)
-STREAM_REFERENCE = 2**14        # candidates whose largest score bounds a streamed one's (on the
-                                # shipped pair, the mass above it: 5e-6)
 ACCEPTANCE_SEED = 0             # seed of those latents: a sampler is a function of its weights and range
 MAX_WINDOW_CANDIDATES = 2**25   # candidates in the windows measured at once (1 GiB with weights, labels)
 FOLD_CHUNK = 4096               # candidates folded at once: rows stay in cache (2.3x faster than 2**15,
@@ -82,15 +79,8 @@ class PointMasses:
         x = check_outputs(self.outputs(z))
         return utils.to_odd_integer(x), np.ones(x.shape, dtype=bool)
 
-    def stream(self, size: int, rng: np.random.Generator) -> tuple:
-        """(candidates, kept) of ``size`` latents drawn independently in the range."""
-        return self.draw_candidates(iid_latents(self.low, self.high, size, rng), rng)
-
     def windows(self, z):
         return None
-
-    def set_up(self) -> None:
-        """Nothing to prepare: every latent is kept."""
 
     @staticmethod
     def largest_encoded_prime():
@@ -182,8 +172,7 @@ def latents_for(offsets: int, lo: int, hi: int) -> tuple:
 
 
 class FoldedHead:
-    """An offset head that folds, from its weight file's arrays alone: what drawing primes asks of a
-    generator, without TensorFlow. dense: its scorer's Dense layers' (kernel, bias), first to last."""
+    """An offset head that folds, from its weight file's arrays alone: its scores without TensorFlow. dense: its scorer's Dense layers' (kernel, bias), first to last."""
 
     def __init__(self, architecture: dict, methods: dict, dense: list):
         self.architecture, self.methods, self.dense = architecture, methods, dense
@@ -192,12 +181,21 @@ class FoldedHead:
 
     @staticmethod
     def fits(architecture: dict, methods: dict) -> bool:
-        """Whether the generator ``architecture`` records folds, and streams by its scores alone
-        (an acceptance per candidate: ``OffsetSampler.stream``)."""
-        return folds(architecture, methods) and methods["acceptance"].per_candidate
+        """Whether the generator ``architecture`` records folds into tables."""
+        return folds(architecture, methods)
 
     def dense_weights(self) -> list:
         return self.dense
+
+    @functools.cached_property
+    def scorer(self) -> FoldedScorer:
+        return FoldedScorer(self)
+
+    def logits(self, z) -> np.ndarray:
+        """Every offset's score (n, K) float64 for latents z (n,): the Keras head's ``logits``."""
+        k = np.tile(np.arange(self.offsets), len(z))
+        residues = np.repeat(self.scorer.latent_residues(z), self.offsets, axis=1)
+        return self.scorer(residues, k).astype(np.float64).reshape(len(z), self.offsets)
 
     def candidates(self, z, k=None) -> np.ndarray:
         return candidates(self.offsets, z, k)
@@ -237,25 +235,6 @@ class OffsetSampler:
         logits = self.head.logits(reference_latents(self.low, self.high, size))
         return float(np.max(self.head.acceptance.build(logits)))
 
-    @functools.cached_property
-    def folded(self) -> FoldedScorer | None:
-        return FoldedScorer(self.head) if folds(self.head.architecture, self.head.methods) else None
-
-    @functools.cached_property
-    def score_bound(self) -> float:
-        """The largest score of one candidate over every offset of the reference latents."""
-        offsets = self.head.offsets
-        z = reference_latents(self.low, self.high, max(1, STREAM_REFERENCE // offsets))
-        k = np.tile(np.arange(offsets), len(z))
-        if self.folded is None:
-            return float(np.max(self.head.candidate_scores(np.repeat(z, offsets), k)))
-        return float(np.max(self.folded(np.repeat(self.folded.latent_residues(z), offsets, axis=1), k)))
-
-    def set_up(self) -> None:
-        """Compute the stream's bound now (else its first call does), so its time is counted apart."""
-        if self.sampled and self.head.acceptance.per_candidate:
-            self.score_bound
-
     def _choices(self, z) -> tuple:
         """(probabilities (n, K) of each offset, probability (n,) that each latent is kept).
         The last latents' answer is kept: a test session draws from them, then measures them."""
@@ -291,58 +270,15 @@ class OffsetSampler:
         pi, kept = self._choices(z)
         return Windows(self.head.candidates(z), pi * kept[:, None])
 
-    def stream(self, size: int, rng: np.random.Generator) -> tuple:
-        """(candidates, kept): the kept ones of ``size`` proposals, from latents drawn independently.
-
-        When the acceptance makes each output's probability exp(its own score), a proposal is one
-        candidate, uniform over every window's, kept with probability exp(score - score_bound):
-        ``draw_candidates``' distribution for one score instead of a window's; else it is a latent.
-        """
-        if not (self.sampled and self.head.acceptance.per_candidate):
-            return self.draw_candidates(iid_latents(self.low, self.high, size, rng), rng)
-        bound = self.score_bound
-        if self.folded is not None and self.high - self.low >= SMALL_SPAN:
-            return self._stream_by_residues(size, rng, bound)
-        z = iid_latents(self.low, self.high, size, rng)
-        k = rng.integers(0, self.head.offsets, size)
-        if self.folded is None:
-            scores = self.head.candidate_scores(z, k)
-        else:  # float64, as the Keras scorer's, before the bound is subtracted
-            scores = self.folded(self.folded.latent_residues(z), k).astype(np.float64)
-        kept = rng.random(size) < np.exp(np.minimum(scores - bound, 0.0))
-        return self.head.candidates(z[kept], k[kept]), kept[kept]
-
-    def _stream_by_residues(self, size: int, rng: np.random.Generator, bound: float) -> tuple:
-        """``stream`` on a range too wide for int64: a latent is low + q*M + r, with M the product
-        of the folded tables' moduli, r uniform in [0, M) and q uniform in [0, Q] (Q*M + M > the
-        span); one outside the range is dropped, which leaves the kept ones uniform in it. Only r
-        decides the score, so q, a big integer, is drawn for the kept proposals alone."""
-        moduli = self.folded.moduli
-        modulus, span = math.prod(moduli), self.high - self.low + 1
-        r = rng.integers(0, modulus, size) if modulus < 2**63 else utils.random_big_integers(0, modulus - 1, size, rng)
-        k = rng.integers(0, self.head.offsets, size)
-        base = self.folded.latent_residues(np.array([self.low], dtype=object))
-        residues = (base + self.folded.latent_residues(r)) % np.array(moduli)[:, None]
-        kept = rng.random(size) < np.exp(np.minimum(self.folded(residues, k) - bound, 0.0))
-        q = utils.random_big_integers(0, (span - 1) // modulus, int(kept.sum()), rng)
-        offset = q * modulus + r[kept].astype(object)
-        inside = np.fromiter((int(v) < span for v in offset), bool, len(offset))
-        z = self.low + offset[inside]
-        return self.head.candidates(z, k[kept][inside]), np.ones(int(inside.sum()), bool)
-
     def largest_encoded_prime(self):
         ceiling = self.head.encoding.ceiling(self.head.architecture)
         return None if ceiling is None else ceiling[1]
 
 
 # ---------------------------------------------------------------------------------------------
-# Drawing primes of a requested size
+# Progress on a terminal
 
 
-PRIME_CHUNK = 1024              # proposals of the first network call when drawing primes, doubling
-MAX_PRIME_CHUNK = 16384         # at each call up to this, whatever the count (``chunk_sizes``)
-PRIME_SLICE = 64                # proposals tested at least at a time (beyond 2**64 at most, for progress)
-GIVE_UP_FACTOR = 50             # refuse after this many times the candidates chance would need
 DISTRIBUTION_SLICE = 25         # windows whose candidates are tested at a time, between progress lines
 PROGRESS_EVERY = 0.2            # seconds between rewrites of a progress line (a terminal's stderr only)
 
@@ -376,99 +312,7 @@ class Progress:
 QUIET = Progress(io.StringIO())  # not a terminal: shows nothing
 
 
-def _in_bounds(candidates: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    if candidates.dtype == object:
-        return np.fromiter((lo <= v <= hi for v in candidates), bool, candidates.size)
-    return (candidates >= lo) & (candidates <= hi)
-
-
-def chunk_sizes():
-    """The proposals of each network call when drawing primes: PRIME_CHUNK, doubling up to
-    MAX_PRIME_CHUNK, whatever the count, so that fewer primes of a seed are a prefix of more."""
-    size = PRIME_CHUNK
-    while True:
-        yield size
-        size = min(2 * size, MAX_PRIME_CHUNK)
-
-
-def _first_primes(candidates: np.ndarray, wanted: int, before: tuple, shown: Callable) -> tuple:
-    """The first ``wanted`` primes of ``candidates`` in order, and how many were tested: in slices
-    sized by the rate so far (before: earlier found, tested), so few are tested past the last.
-    shown(found, tested) gets this call's counts; the primes are Python ints."""
-    found, tested, start = [], 0, 0
-    while start < candidates.size and len(found) < wanted:
-        rate = max(before[0] + len(found), 1) / max(before[1] + tested, 1)
-        size = int(max(PRIME_SLICE, (wanted - len(found)) / rate))
-        size = min(size, PRIME_SLICE) if candidates.dtype == object else size
-        piece = candidates[start:start + size]
-        hits = np.flatnonzero(oracle.is_prime(piece))[:wanted - len(found)]
-        tested += (int(hits[-1]) + 1) if len(found) + hits.size == wanted else piece.size
-        found += [int(p) for p in piece[hits]]
-        start += size
-        shown(len(found), tested)
-    return found, tested
-
-
-def draw_primes(generator, count: int, lo: int, hi: int, seed=None, progress: Progress = QUIET) -> tuple:
-    """``count`` random primes in [lo, hi] from the generator's sampler, and what they cost.
-
-    Proposals stream in calls of ``chunk_sizes`` from one seeded rng, and the kept ones in [lo, hi]
-    are tested in the order drawn, so a seed's primes are one stream. Returns (primes, repeats
-    allowed; stats: proposals, tested, seconds, setup_seconds, sampler_seconds, latent_range).
-    progress: shows each step on a terminal. Raises OptimusError when the generator cannot reach
-    [lo, hi], or when no prime comes after GIVE_UP_FACTOR times chance's need.
-    """
-    count = rules.check("primes", count, 0, rules.at_least(1))
-    rng = np.random.default_rng(seed)
-    start = time.perf_counter()
-    progress.show("setting up the generator's sampler", now=True)
-    low, high = generator.latents_for(lo, hi)
-    sampler = generator.sampler("sampled", low, high)
-    sampler.set_up()
-    setup = time.perf_counter() - start
-    found, drawn, tested, network = [], 0, 0, 0.0
-    budget = GIVE_UP_FACTOR * count * math.log(max(hi, 3)) / 2  # chance near hi: 2 / ln hi per odd
-
-    def shown(more: int, spent: int) -> None:
-        progress.show(f"drawing primes: {len(found) + more} of {count} found, {tested + spent} "
-                      f"tested, {time.perf_counter() - start:.0f} s")
-    for chunk in chunk_sizes():
-        tick = time.perf_counter()
-        candidates, kept = sampler.stream(chunk, rng)
-        network += time.perf_counter() - tick
-        drawn += chunk
-        more, spent = _first_primes(candidates[kept & _in_bounds(candidates, lo, hi)], count - len(found),
-                                    (len(found), tested), shown)
-        found, tested = found + more, tested + spent
-        if len(found) == count:
-            break
-        if tested > budget:
-            raise utils.OptimusError(f"no prime in [{lo}, {hi}] after {tested} candidates: the "
-                                     "generator does not reach the primes of this range")
-    return found, {"proposals": drawn, "tested": tested, "seconds": time.perf_counter() - start,
-                   "setup_seconds": setup, "sampler_seconds": network, "latent_range": (low, high)}
-
-
-def primes_distribution(generator, lo: int, hi: int, seed=None, progress: Progress = QUIET) -> dict | None:
-    """The distribution measures of the generator's primes in [lo, hi] from measuring.DISTRIBUTION_WINDOWS
-    sampled windows (candidates outside left out); None without windows. progress: as draw_primes'."""
-    progress.show("distribution: setting up the generator's sampler", now=True)
-    low, high = generator.latents_for(lo, hi)
-    sampler = generator.sampler("sampled", low, high)
-    size = min(measuring.DISTRIBUTION_WINDOWS, high - low + 1)
-    z = utils.random_integers(low, high, size, np.random.default_rng(seed))  # distinct latents
-    progress.show(f"distribution: scoring {size} windows", now=True)
-    windows = sampler.windows(z)
-    if windows is None:
-        return None
-    candidates = windows.candidates
-    outside = ~_in_bounds(candidates.reshape(-1), lo, hi).reshape(candidates.shape)
-    return measuring.window_distribution(Windows(candidates, np.where(outside, 0.0, windows.weights)),
-                                         measuring.residue_primes(sampler), exact=size == high - low + 1,
-                                         excluded=outside, labels=_window_labels(candidates, progress))
-
-
-def _window_labels(candidates: np.ndarray, progress: Progress) -> np.ndarray:
+def window_labels(candidates: np.ndarray, progress: Progress) -> np.ndarray:
     """Which candidates (n, K) are prime, DISTRIBUTION_SLICE windows at a time, shown on progress."""
     labels = np.zeros(candidates.shape, dtype=bool)
     start = time.perf_counter()
