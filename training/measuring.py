@@ -385,7 +385,8 @@ def _distribution_rows(reports: list) -> list:
     floors = ["n/a" if m is None or m["residue_tv_floor"] is None else f"{m['residue_tv_floor']:.4f}"
               for m in measures]
     worst = ["n/a" if m is None or m["residue_prime"] is None else f"mod {m['residue_prime']}" for m in measures]
-    return [_columns("prime distribution", how, "against uniform over every prime in the windows"),
+    return [_columns("prime distribution", how, "the learned policy's (--primes prints uniform primes), against "
+                     "uniform over every prime in the windows"),
             _columns("  tv", [measure_cell(m, "tv", ".4f") for m in measures],
                      "total variation distance (uniform 0, one prime of many: ~1)"),
             _columns("  entropy deficit", [measure_cell(m, "entropy_deficit_bits", ".4f") for m in measures],
