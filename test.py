@@ -46,6 +46,8 @@ FLAGS = {  # name: (default, meaning)
     "candidates": ("", "write every kept latent as CSV latent,candidate,is_prime to this file "
                        '("-": stdout, the report then on stderr)'),
     "calibration": (False, "report generators whose scores and distributions are known instead"),
+    "lengths": (False, "report the length curve instead: the prime enrichment of the discriminator's and "
+                       "the generator's top 30% on uniform odd numbers of 24 to 4096 binary digits"),
     "primes": (0, "print this many random primes, one per line as found (with --bits or --range): "
                   "uniform over the primes of the range; the generator only speeds them up"),
     "bits": (0, f"--primes of this many binary digits, {MIN_BITS} to {MAX_BITS}"),
@@ -59,7 +61,7 @@ FLAGS = {  # name: (default, meaning)
 DEFAULTS = {name: default for name, (default, _) in FLAGS.items()}
 MEANINGS = {name: meaning for name, (_, meaning) in FLAGS.items()}
 
-from training import calibration, checkpoint, primes, sampling  # noqa: E402  (TensorFlow: when a network is loaded)
+from training import calibration, checkpoint, lengths, primes, sampling  # noqa: E402  (TensorFlow: when a network is loaded)
 
 BITS_RULE = rules.Rule(lambda v: MIN_BITS <= v <= MAX_BITS, f"an integer in [{MIN_BITS}, {MAX_BITS}]")
 RULES = {**measuring.RULES,
@@ -197,6 +199,15 @@ def _print_primes(config: dict, seed: int | None) -> int:
     return 0
 
 
+def _print_lengths(config: dict) -> int:
+    """--lengths: the checkpoint's length curves beside the calibration rows (and the fold
+    reference for a discriminator that reads digits); --json prints them as one object."""
+    generator, discriminator = checkpoint.load_networks(config["checkpoint_dir"])
+    curves = lengths.checkpoint_curves(generator, discriminator, seed=config["seed"])
+    print(json_text(curves) if config["json"] else lengths.format_curve(curves), flush=True)
+    return 0
+
+
 def main(argv: list | None = None) -> int:
     """Run the command line; returns the exit status (2 on an OptimusError)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -211,6 +222,8 @@ def main(argv: list | None = None) -> int:
             text = calibration.format_table(calibration.calibration(config["n_samples"], config["seed"]))
             print(text, flush=True)
             return 0
+        if config["lengths"]:
+            return _print_lengths(config)
         if config["primes"] or config["bits"] or config["range"] or config["distribution"] or config["top_two_bits"]:
             return _print_primes(config, config["seed"] if "seed" in rules.given_names(argv) else None)
         generator, discriminator = checkpoint.load_networks(config["checkpoint_dir"])

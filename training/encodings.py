@@ -67,6 +67,7 @@ class Encoding:
     differentiable = False      # a gradient passes from its features back to x
     bounded = False             # its features lie in [-1, 1]
     folds = False               # a linear layer on its features folds into residue tables
+    reads_below = math.inf      # numbers its layer reads whole (the bits encoding: BIT_WIDTH digits)
 
     @staticmethod
     def width(config: dict) -> int:
@@ -176,6 +177,7 @@ class Residues(Encoding):
 class Bits(Encoding):
     """The candidate's binary digits and nothing else (``model.BitsEncoding``): no number theory."""
     bounded = True
+    reads_below = 2**BIT_WIDTH
 
     @staticmethod
     def width(config: dict) -> int:

@@ -21,6 +21,17 @@ def _chunked(network, inputs, step: int = LOGIT_ROWS) -> np.ndarray:
                            for i in range(0, len(inputs), step)])
 
 
+def after_reader(model) -> tuple | None:
+    """(the model's reader, a model from the reader's output to the model's), when the reader
+    computes its output from integers of any length (``numbers``): how a digit reader reads past
+    the encoding's BIT_WIDTH digits. None otherwise (the digits MLP reads BIT_WIDTH digits only)."""
+    try:
+        reader = model.get_layer("reader")
+    except ValueError:
+        return None
+    return (reader, keras.Model(reader.output, model.output)) if hasattr(reader, "numbers") else None
+
+
 def reader_layer(methods: dict):
     """The trainable reader between a network's encoding and its MLP, if its input has one."""
     build = methods["reader"].build if "reader" in methods else None
@@ -108,8 +119,16 @@ class OffsetHead(GeneratorHead):
         parts, step = [], max(1, LOGIT_ROWS // self.offsets)
         for i in range(0, len(z), step):
             chunk = z[i:i + step]
-            features = (encoding.window_features(a, chunk, self.offsets) if self.input.per_candidate
-                        else encoding.latent_features(a, chunk))
+            try:
+                features = (encoding.window_features(a, chunk, self.offsets) if self.input.per_candidate
+                            else encoding.latent_features(a, chunk))
+            except utils.OptimusError:  # digits past the encoding's: through the reader's numpy twin
+                twin = after_reader(self.policy) if self.input.per_candidate else None
+                if twin is None:
+                    raise
+                counts = twin[0].numbers(self.candidates(chunk).reshape(-1))
+                parts.append(np.asarray(twin[1](counts.reshape(len(chunk), self.offsets, -1), training=False)))
+                continue
             parts.append(np.asarray(self.score(features, training=False)))
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, self.offsets))
 
@@ -118,7 +137,15 @@ class OffsetHead(GeneratorHead):
         each candidate by itself, so they are packed offsets to a row."""
         z, k = utils.integers(z).reshape(-1), np.asarray(k).reshape(-1)
         n, rows = len(k), -(-len(k) // self.offsets)
-        features = self.encoding.candidate_features(self.architecture, z, k, self.offsets)
+        try:
+            features = self.encoding.candidate_features(self.architecture, z, k, self.offsets)
+        except utils.OptimusError:  # digits past the encoding's: through the reader's numpy twin
+            twin = after_reader(self.policy)
+            if twin is None:
+                raise
+            features = twin[0].numbers(self.candidates(z, k))
+            padded = np.concatenate([features, np.zeros((rows * self.offsets - n, features.shape[-1]), np.float32)])
+            return _chunked(twin[1], padded.reshape(rows, self.offsets, -1)).reshape(-1)[:n].astype(np.float64)
         padded = np.concatenate([features, np.zeros((rows * self.offsets - n, features.shape[-1]),
                                                     features.dtype)])
         packed = padded.reshape(rows, self.offsets, -1)
@@ -195,12 +222,14 @@ class Discriminator:
         """P(prime) for odd candidates (n,) of any size: from their outputs below 2**53, else from
         their encoding's features computed from the integers; None if the input cannot read them."""
         candidates = utils.integers(candidates).reshape(-1)
-        if candidates.dtype != object and (not candidates.size or candidates.max() < utils.FLOAT64_EXACT):
+        limit = min(utils.FLOAT64_EXACT, self.encoding.reads_below)
+        if candidates.dtype != object and (not candidates.size or candidates.max() < limit):
             return self.beliefs((candidates - 1) // 2)
         try:
             features = self.encoding.number_features(self.architecture, candidates)
-        except utils.OptimusError:
-            return None
+        except utils.OptimusError:  # digits past the encoding's: through the reader's numpy twin
+            twin = after_reader(self.model)
+            return None if twin is None else _chunked(twin[1], twin[0].numbers(candidates)).reshape(-1)
         return _chunked(self.head, features).reshape(-1)
 
 

@@ -116,14 +116,18 @@ def learned_sieve(generator, lo: int, hi: int) -> tuple:
     PROBE_LATENTS windows in [lo, hi] the generator weighs at most SIEVE_RATIO times the others'.
 
     The primes probed are those it reads (residue inputs), else the odd primes up to PROBE_PRIMES.
-    A generator without windows (a real head: one output per latent) learned no sieve.
+    A generator without windows (a real head: one output per latent), or one that cannot read
+    numbers of this size, gives no sieve: its primes are then uniform rejection's.
     """
     if not hasattr(generator, "logits"):
         return (), {}
     low, high = generator.latents_for(lo, hi)
     z = sampling.iid_latents(low, high, PROBE_LATENTS, np.random.default_rng(PROBE_SEED))
-    with threadpool_limits(1, user_api="blas"):  # small products: a second BLAS thread would only spin,
-        log_w = log_weights(generator, z)          # doubling the CPU time of the stream after it
+    try:
+        with threadpool_limits(1, user_api="blas"):  # small products: a second BLAS thread would only
+            log_w = log_weights(generator, z)          # spin, doubling the CPU time of the stream after it
+    except utils.OptimusError:  # it cannot read numbers of this size (the digits MLP past 38 digits)
+        return (), {}
     weights = np.exp(log_w - log_w.max())
     ceiling = generator.encoding.ceiling(generator.architecture)
     offsets, ratios = generator.offsets, {}

@@ -19,6 +19,19 @@ def _digits01(digits):
     return (tf.cast(digits, tf.float32) + 1.0) / 2.0
 
 
+def binary_digits(numbers) -> np.ndarray:
+    """The binary digits of non-negative integers of any size (uint64/int64, or Python ints),
+    least significant first: uint8 (n, W), W a multiple of 8 that holds the longest. Every reader
+    here gives the same output for any W that holds the number (a 0 digit adds nothing), so each
+    ``numbers`` method below computes its layer's output on numbers of any length."""
+    numbers = np.asarray(numbers).reshape(-1)
+    if numbers.dtype != object:
+        return ((numbers.astype(np.uint64)[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+    width = max((int(v).bit_length() + 7) // 8 for v in numbers) if numbers.size else 1
+    raw = np.frombuffer(b"".join(int(v).to_bytes(width, "little") for v in numbers), np.uint8)
+    return np.unpackbits(raw.reshape(len(numbers), width), axis=1, bitorder="little")
+
+
 @keras.saving.register_keras_serializable(package="optimus")
 class PositionalFrequencies(keras.layers.Layer):
     """h_f = sum_i b_i cos(a_f i + c_f), with learned frequencies a_f and phases c_f.
@@ -51,6 +64,13 @@ class PositionalFrequencies(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], 2 * len(READER_FREQUENCIES))
 
+    def numbers(self, numbers) -> np.ndarray:
+        """The layer's output (n, 2F) for integers of any length, in numpy."""
+        digits = binary_digits(numbers)
+        i = np.arange(digits.shape[1], dtype=np.float64)[:, None]
+        weights = np.cos(i * np.asarray(self.frequencies(), np.float64) + np.asarray(self.phase, np.float64))
+        return (digits @ weights).astype(np.float32)
+
 
 @keras.saving.register_keras_serializable(package="optimus")
 class RotationRecurrence(PositionalFrequencies):
@@ -73,6 +93,12 @@ class RotationRecurrence(PositionalFrequencies):
             re, im = re * cos - im * sin, re * sin + im * cos
         return tf.tensordot(_digits01(digits), tf.stack(response), 1)
 
+    def numbers(self, numbers) -> np.ndarray:
+        """The layer's output (n, 2F) for integers of any length, in numpy."""
+        digits = binary_digits(numbers)
+        angle = np.arange(digits.shape[1], dtype=np.float64)[:, None] * np.asarray(self.frequencies(), np.float64)
+        return (digits @ np.concatenate([np.cos(angle), np.sin(angle)], axis=1)).astype(np.float32)
+
 
 @keras.saving.register_keras_serializable(package="optimus")
 class PeriodCounts(keras.layers.Layer):
@@ -88,3 +114,93 @@ class PeriodCounts(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], sum(READER_PERIODS))
+
+    @staticmethod
+    def numbers(numbers) -> np.ndarray:
+        """The counts (n, sum(READER_PERIODS)) for integers of any length, in numpy."""
+        digits = binary_digits(numbers).astype(np.int32)
+        n, width = digits.shape
+        parts = []
+        for q in READER_PERIODS:  # positions i = r mod q, summed as the columns of a (W/q, q) fold
+            padded = np.zeros((n, -(-width // q) * q), np.int32)
+            padded[:, :width] = digits
+            parts.append(padded.reshape(n, -1, q).sum(axis=1))
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+PHASE_UNITS = 6                 # the phase reader's sine units per period q
+MAX_DENOMINATOR = 13            # its weights snap to fractions k/d with d at most this ...
+SNAP_TOLERANCE = 0.04           # ... the smallest d that puts every weight of a unit within this many
+                                # turns of a common shift plus k/d (1/26: d = 13 always does)
+SHIFT_STEPS = 64                # common shifts tried, per grid step
+
+
+@keras.saving.register_keras_serializable(package="optimus")
+class TiedPhases(PeriodCounts):
+    """Period-tied phase units: for each period q, PHASE_UNITS units h = sin(2 pi w . c_q + phi),
+    each reading only its own period's counts c_q (w in turns per set digit). Until ``snap`` the w
+    are learned; ``snap`` rounds each unit's w to fractions k/d (``MAX_DENOMINATOR``) and freezes
+    them, so that each unit is an exact function of sum k_r c_r mod d: a finite set of values at
+    every length. Its phases phi and the readout after it train on. Output (..., PHASE_UNITS * len(periods))."""
+    readout_scale = 1.0
+
+    def build(self, input_shape):
+        rows, units = sum(READER_PERIODS), PHASE_UNITS * len(READER_PERIODS)
+        starts = np.cumsum((0,) + READER_PERIODS)
+        mask = np.zeros((rows, units), np.float32)
+        for j, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+            mask[a:b, j * PHASE_UNITS:(j + 1) * PHASE_UNITS] = 1.0
+        self.mask = mask  # a constant of the architecture: unit j reads period j // PHASE_UNITS only
+        self.turns = self.add_weight(shape=(rows, units), name="turns",
+                                     initializer=keras.initializers.RandomUniform(0.0, 1.0))
+        self.phase = self.add_weight(shape=(units,), name="phase",
+                                     initializer=keras.initializers.RandomUniform(-np.pi, np.pi))
+        self.grid = self.add_weight(shape=(rows, units), name="grid", trainable=False,
+                                    initializer="zeros")  # the snapped k/d
+        self.snapped = self.add_weight(shape=(), name="snapped", trainable=False, initializer="zeros")
+
+    def weights_in_turns(self):
+        """The units' weights in use: the learned ones, or the snapped fractions once snapped."""
+        return (self.snapped * self.grid + (1.0 - self.snapped) * self.turns) * self.mask
+
+    def call(self, digits):
+        counts = super().call(digits)
+        return tf.sin(2 * np.pi * tf.tensordot(counts, self.weights_in_turns(), 1) + self.phase)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], PHASE_UNITS * len(READER_PERIODS))
+
+    def numbers(self, numbers) -> np.ndarray:
+        """The layer's output for integers of any length, in numpy (float64 inside)."""
+        w, phase = np.asarray(self.weights_in_turns(), np.float64), np.asarray(self.phase, np.float64)
+        return np.sin(2 * np.pi * (PeriodCounts.numbers(numbers).astype(np.float64) @ w) + phase).astype(np.float32)
+
+    def snap(self, numbers) -> list:
+        """Round each unit's weights to fractions k/d and freeze them; returns each unit's d.
+
+        Learned weights are an exact pattern k/d plus a common shift s: at training lengths s times
+        the count of set digits is nearly a constant phase, beyond them it grows with the length.
+        So s is set apart: d is the smallest denominator <= MAX_DENOMINATOR for which every weight
+        lies within SNAP_TOLERANCE turns of s + k/d, for the best s; the shift is then dropped and
+        the unit's phase refitted (least squares on sin and cos) on training inputs ``numbers``."""
+        w = np.asarray(self.turns, np.float64) * self.mask
+        phase, counts = np.asarray(self.phase, np.float64), PeriodCounts.numbers(numbers).astype(np.float64)
+        grid, phases, chosen = np.zeros_like(w), phase.copy(), []
+        shifts = np.linspace(0.0, 1.0, SHIFT_STEPS, endpoint=False)[:, None]
+        for u in range(w.shape[1]):
+            rows = self.mask[:, u] > 0
+            for d in range(1, MAX_DENOMINATOR + 1):
+                moved = (w[rows, u][None, :] - shifts / d) * d  # in grid steps, for each shift
+                error = np.abs(moved - np.round(moved)).max(axis=1) / d
+                if error.min() <= SNAP_TOLERANCE or d == MAX_DENOMINATOR:
+                    k = np.round(moved[np.argmin(error)]) / d
+                    break
+            target = np.sin(2 * np.pi * counts[:, rows] @ w[rows, u] + phase[u])
+            angle = 2 * np.pi * counts[:, rows] @ k
+            (a, b), *_ = np.linalg.lstsq(np.stack([np.sin(angle), np.cos(angle)], axis=1), target, rcond=None)
+            grid[rows, u], phases[u] = k, np.arctan2(b, a)
+            chosen.append(d)
+        self.grid.assign(grid.astype(np.float32))
+        self.phase.assign(phases.astype(np.float32))
+        self.snapped.assign(1.0)
+        return chosen

@@ -58,6 +58,7 @@ PARAMETERS = {
     "generator_activation": (str, rules.one_of(*ACTIVATIONS)),
     "discriminator_activation": (str, rules.one_of(*ACTIVATIONS)),
     "negative_l2": (float, rules.between(0, 1)),
+    "reader_snap": (float, rules.between(0, 1, brackets="(]")),
 }
 
 
@@ -89,6 +90,9 @@ READERS = {  # build() -> the trainable layer between the bits encoding and the 
                        "most significant (prior: a rotation)", "readers:RotationRecurrence"),
     "periods": Method("fixed counts of set digits per position class mod q, q = 2..12 (prior: periods "
                       "of the position)", "readers:PeriodCounts"),
+    "phases": Method("sine units on each period's counts alone, their weights snapped to fractions k/d "
+                     "(d <= 13) at reader_snap of the run and frozen (prior: periods, and rational "
+                     "turns)", "readers:TiedPhases", reads=("reader_snap",)),
 }
 
 

@@ -197,6 +197,10 @@ class FoldedHead:
         residues = np.repeat(self.scorer.latent_residues(z), self.offsets, axis=1)
         return self.scorer(residues, k).astype(np.float64).reshape(len(z), self.offsets)
 
+    def candidate_scores(self, z, k) -> np.ndarray:
+        """The score of candidate k of each latent z alone: float64 (n,)."""
+        return self.scorer(self.scorer.latent_residues(utils.integers(z)), np.asarray(k)).astype(np.float64)
+
     def candidates(self, z, k=None) -> np.ndarray:
         return candidates(self.offsets, z, k)
 

@@ -35,8 +35,8 @@ if __name__ in ("__main__", "__mp_main__"):  # the command, and its worker proce
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from training import checkpoint, measuring, train  # noqa: E402
-from training.sweep_results import (CSV_FILE, DISTRIBUTION, LEARNED_SCORE, PLOT_FILE, RUNS,  # noqa: E402
+from training import checkpoint, lengths, measuring, train  # noqa: E402
+from training.sweep_results import (CSV_FILE, CURVES, DISTRIBUTION, LEARNED_SCORE, PLOT_FILE, RUNS,  # noqa: E402
                                     TABLE_FILE, completed, grid, point_of, run_folder, slug, write_outputs)
 from training.sweep_store import (ClaimLock, check_unchanged, claim, heartbeat, holder,  # noqa: E402
                                   masked, open_study, storage_url, trial_id)
@@ -59,6 +59,7 @@ USAGE = ("usage: python training/sweep.py SWEEP_FILE [--name=value ...]   (run e
          "of the sweep file times its seeds; the same command again goes on)")
 REQUIRED = ("SEEDS", "CONFIGURATIONS")  # what a sweep file must define (COMMON is optional)
 SET_BY_SWEEP = ("seed", "checkpoint_dir")  # train.py constants each trial sets itself
+LENGTH_SAMPLES = 10_000         # numbers per length of each trial's length curves (lengths.curve)
 LOG_FILE = "train.log"          # in each run folder: what train.py printed, appended per attempt
 # train.py's line for a test session (its _session_line): each becomes a line of the sweep's own
 SESSION_LINE = re.compile(r"^test session at batch (?P<batch>\d+): score (?P<in_range>\S+) in range, "
@@ -203,6 +204,7 @@ def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, lab
         raise _Stopped(f"stopped by Ctrl-C after batch {state['batch']}")
     last = state["tests"][-1]
     beyond = last["beyond"]
+    curves = lengths.checkpoint_curves(*checkpoint.load_networks(run), samples=LENGTH_SAMPLES, calibration=False)
     judged = beyond["discriminator_on_uniform"]  # half primes: the balance D trained on
     seconds = sum(row["seconds"] for row in state["history"])
     measures = beyond["distribution"] or {}  # none for a point-mass generator on sampled latents
@@ -219,6 +221,8 @@ def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, lab
                               None),
         "seconds": round(seconds, 3), "seconds_per_batch": round(seconds / len(state["history"]), 4),
         "batches": last["batch"],
+        **{f"length_{key}_{row['digits']}": (None if row["method"] == "n/a" else round(row["enrichment"], 4))
+           for key, name in CURVES.items() for row in curves.get(name, [])},
         "scores": [[t["batch"], t["beyond"]["score"]] for t in state["tests"]]}
 
 

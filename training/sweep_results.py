@@ -13,7 +13,7 @@ from matplotlib.figure import Figure  # drawn headless, no pyplot, no global bac
 from optuna.trial import TrialState
 from scipy import stats
 
-from training import checkpoint, measuring, train
+from training import checkpoint, lengths, measuring, train
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = "runs"                   # the trials' checkpoint folders, under the sweep folder
@@ -26,11 +26,13 @@ PLOT_FILE = "scores.png"
 DISTRIBUTION = ("tv", "entropy_deficit_bits", "residue_tv", "coverage")  # of the held-out primes
 PROBES = tuple(f"probe_{p}" for p in measuring.PROBE_PRIMES)  # D's hidden layer read for "a multiple of p"
 IN_RANGE_PROBES = tuple(f"probe_in_range_{p}" for p in measuring.PROBE_PRIMES)  # the same, in range
+CURVES = {"d": "discriminator", "g": "generator", "fold": lengths.FOLD}  # the length curves recorded
+LENGTH_RESULTS = tuple(f"length_{key}_{digits}" for key in CURVES for digits in lengths.LENGTHS)
 LEARNED_SCORE = 1.5             # "first_learned": the first session's batch with a held-out score >= this
 RESULTS = ("in_range_score", "distinct_fraction", "p_value",
            *(f"multiples_{p}" for p in measuring.SMALL_PRIMES), "acceptance_rate", *DISTRIBUTION,
            "discriminator_accuracy", "discriminator_log_loss", *PROBES, *IN_RANGE_PROBES, "first_learned",
-           "seconds", "seconds_per_batch", "batches")
+           "seconds", "seconds_per_batch", "batches", *LENGTH_RESULTS)
 MEANS = ("value", *(k for k in RESULTS if k not in ("p_value", "batches")))  # over seeds
 CSV_COLUMNS = ("number", "state", "configuration", "seed", "value", *RESULTS, "run_dir",
                "overrides", "invocation", "error", "scores")
@@ -186,7 +188,27 @@ def format_table(rows: list, sweep: dict) -> str:
     lines += [f"| {row['configuration']} | {cell(_percent(row['acceptance_rate']), '.1f', '%')} | "
               f"{cell(row['tv'], '.3f')} | {cell(row['entropy_deficit_bits'], '.3f')} | "
               f"{cell(row['residue_tv'], '.4f')} | {cell(row['coverage'], '.3f')} |" for row in rows]
-    return "\n".join(lines + ["", f"Made by `{command}`."]) + "\n"
+    return "\n".join(lines + _length_lines(rows) + ["", f"Made by `{command}`."]) + "\n"
+
+
+def _length_lines(rows: list) -> list:
+    """The length curves' tables, when some trial recorded them (``lengths``: the prime enrichment
+    of the top 30% by score on uniform odd numbers of each length; chance 1, avoiding 3, 5, 7 2.19)."""
+    lines = []
+    for key, name in CURVES.items():
+        shown = [row for row in rows if any(row[f"length_{key}_{d}"][0] is not None for d in lengths.LENGTHS)]
+        if not shown:
+            continue
+        lines += ["", f"The length curve of the {name}: the prime share among its top {lengths.TOP_SHARE:.0%} "
+                  "of uniform odd numbers of each length (binary digits) over their share among all "
+                  f"(chance 1; avoiding 3, 5 and 7 exactly: 2.19); counted directly up to "
+                  f"{lengths.DIRECT_LIMIT} digits, by the rough-number estimate beyond; n/a: it cannot "
+                  "read numbers of that length:", "",
+                  "| configuration | " + " | ".join(map(str, lengths.LENGTHS)) + " |",
+                  "|---|" + "---|" * len(lengths.LENGTHS)]
+        lines += [f"| {row['configuration']} | " + " | ".join(
+            cell(row[f"length_{key}_{d}"], ".2f") for d in lengths.LENGTHS) + " |" for row in shown]
+    return lines
 
 
 def plot_scores(trials: list, sweep: dict) -> bytes:

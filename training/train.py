@@ -26,6 +26,7 @@ from training import rules  # noqa: E402
 generator_head = "offset"       # the generator: how it makes an output x from a latent z
 generator_input = "candidates"  # offset head: what its policy network reads
 reader = "digits"               # bits input (either network): the trainable layer that reads the digits
+reader_snap = 0.5               # phases reader: share of nb_batches after which its weights snap to k/d
 offsets = 16                    # offset head: choices k per latent (a power of 2 keeps k = 0 at chance)
 generator_layers = 2            # offset head: hidden layers of its scorer (0: linear)
 generator_units = 64            # offset head: units per hidden layer
@@ -427,6 +428,8 @@ def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop, e
         batch = state["batch"] + 1
         print(f"batch {batch}/{config['nb_batches']}", end="  ", flush=True)
         row = run_batch(trainer, config, rng, batch)
+        if batch == round(config["reader_snap"] * config["nb_batches"]):
+            training_utils.snap_readers(trainer, config, batch)
         check_batch(directory, trainer, batch)
         row["batch"] = batch
         print(_progress(row), flush=True)

@@ -363,6 +363,26 @@ def train_score_function(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels:
     return {"discriminator_loss": d_losses.numpy(), **{k: v.numpy() for k, v in g_logs.items()}}
 
 
+SNAP_SAMPLES = 8192              # training candidates on which a phase reader chooses its fractions
+
+
+def snap_readers(trainer: Trainer, config: dict, batch: int) -> dict:
+    """Snap every reader that snaps (``readers.TiedPhases``) in either network, on the counts of
+    SNAP_SAMPLES candidates of the training range (drawn from the run's seed and the batch, so the
+    batches' own stream is untouched); a generator that reads D's features follows. Returns
+    {network: the units' denominators}."""
+    rng = np.random.default_rng([config["seed"], batch])
+    z = rng.integers(config["low_latent"], config["high_latent"], SNAP_SAMPLES, endpoint=True)
+    candidates = sampling.candidates(config["offsets"], z, rng.integers(0, config["offsets"], SNAP_SAMPLES))
+    chosen = {}
+    for name, network in (("discriminator", trainer.discriminator.model), ("generator", trainer.generator.model)):
+        reader = next((layer for layer in network.layers if layer.name == "reader"), None)
+        if reader is not None and reader.trainable and hasattr(reader, "snap"):
+            chosen[name] = reader.snap(candidates)
+    trainer.generator.follow(trainer.discriminator)
+    return chosen
+
+
 def every_window_candidate(head, z, x, labels) -> tuple:
     """D's batch of every candidate offsets*z + k of every latent's window, by latent:
     (candidates, labels, latent of each)."""
