@@ -3,6 +3,7 @@
 Usage, from any directory (``--help`` lists every flag):
     python test.py [--checkpoint_dir=DIR] [--n_samples=N] [--json] [--candidates=FILE] ...
     python test.py --calibration
+    python test.py --lengths [--checkpoint_dir=DIR] [--json]
     python test.py --primes=N (--bits=B [--top_two_bits] | --range=A:B) [--seed=S] [--distribution]
 
 The measures are ``training/measuring.py``'s. The training range defaults to the checkpoint's
@@ -61,7 +62,8 @@ FLAGS = {  # name: (default, meaning)
 DEFAULTS = {name: default for name, (default, _) in FLAGS.items()}
 MEANINGS = {name: meaning for name, (_, meaning) in FLAGS.items()}
 
-from training import calibration, checkpoint, lengths, primes, sampling  # noqa: E402  (TensorFlow: when a network is loaded)
+# TensorFlow is imported only when a network is loaded
+from training import calibration, checkpoint, lengths, primes, sampling  # noqa: E402
 
 BITS_RULE = rules.Rule(lambda v: MIN_BITS <= v <= MAX_BITS, f"an integer in [{MIN_BITS}, {MAX_BITS}]")
 RULES = {**measuring.RULES,
@@ -145,7 +147,9 @@ def _training_range(config: dict) -> tuple:
 def prime_range(bits: int = 0, text: str = "", top_two_bits: bool = False) -> tuple:
     """[lo, hi] of the primes asked for: ``bits`` binary digits (the top two set with
     ``top_two_bits``), or the range "A:B" (decimal)."""
-    if bool(bits) == bool(text):
+    if bits and text:
+        raise utils.OptimusError("--primes takes one of --bits=B or --range=A:B, not both")
+    if not bits and not text:
         raise utils.OptimusError("--primes needs one of --bits=B or --range=A:B")
     if top_two_bits and not bits:
         raise utils.OptimusError("--top_two_bits is for --bits=B; leave it out with --range")
@@ -153,7 +157,9 @@ def prime_range(bits: int = 0, text: str = "", top_two_bits: bool = False) -> tu
         return 2 ** (bits - 1) + top_two_bits * 2 ** (bits - 2), 2**bits - 1
     parts = text.replace(" ", "").split(":")
     if len(parts) != 2 or not all(part.isdigit() for part in parts):
-        raise utils.OptimusError(f"--range={text}: expected A:B, two decimal integers")
+        raise utils.OptimusError(f"--range={text[:40]}: expected A:B, two decimal integers")
+    if max(map(len, parts)) > len(str(2**MAX_BITS)):  # also below Python's limit on parsing digits
+        raise utils.OptimusError(f"--range: need 3 <= A <= B < 2**{MAX_BITS}")
     lo, hi = int(parts[0]), int(parts[1])
     if not 3 <= lo <= hi < 2**MAX_BITS:
         raise utils.OptimusError(f"--range={text}: need 3 <= A <= B < 2**{MAX_BITS}")

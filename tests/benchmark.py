@@ -21,8 +21,9 @@ Measured, all with fixed seeds:
 - ``measuring.test_models`` on EVAL_SAMPLES latents with untrained default networks;
 - the README's main job, ``python training/train.py`` with every default but the folder, as a
   subprocess: TensorFlow's import, 100 batches, sessions, saves and the report;
-- ``test.py --primes=5 --bits=4096`` as a subprocess: its wall time over the seconds its primes
-  took (what it reports), so the rest is the command's start and loading;
+- ``test.py --lengths`` as a subprocess: the shipped pair's whole length curve, CPU and wall time;
+- ``test.py --primes=5 --bits=4096`` as a subprocess: its wall time over the seconds it reports
+  (loading the generator and reading its sieve included), so the rest is the process's start;
 - prime generators at every size of GENERATOR_PRIMES, 16 to 4096 bits: ``test.py --primes``'s own
   work on the shipped pair (loading the generator, reading its sieve, the stream), a wheel of the
   odd primes up to 31 and uniform rejection, both written as a user would (``secrets`` and
@@ -233,6 +234,16 @@ def main_job_seconds() -> tuple:
         result = subprocess.run([sys.executable, str(ROOT / "training" / "train.py"),
                                  f"--checkpoint_dir={directory}"], capture_output=True, text=True)
         return time.perf_counter() - start, result.returncode
+
+
+def length_curve_seconds() -> tuple:
+    """(CPU seconds, wall seconds, exit status) of ``test.py --lengths`` on the shipped pair, a
+    process of its own: TensorFlow's import and loading included."""
+    start, wall = os.times(), time.perf_counter()
+    result = subprocess.run([sys.executable, str(ROOT / "test.py"), "--lengths"], capture_output=True, text=True)
+    end = os.times()
+    return end.children_user + end.children_system - start.children_user - start.children_system, \
+        time.perf_counter() - wall, result.returncode
 
 
 def big_primes_seconds() -> tuple:
@@ -454,6 +465,7 @@ def main(mode: str) -> int:
     gln_s = statistics.median(other_batches(["--discriminator=gln"]))
     main_s, main_status = main_job_seconds()
     big_wall, big_drawn, big_status = big_primes_seconds()
+    curve_cpu, curve_wall, curve_status = length_curve_seconds()
     generator_lines, generator_failures, generator_pairs = generators_report()
     load_end = os.getloadavg()
 
@@ -510,6 +522,9 @@ def main(mode: str) -> int:
     table.row(f"test.py --primes={BIG_PRIMES} --bits={BIG_BITS}", f"{big_wall / big_drawn:.2f}x",
               f"its wall time over its primes' time: {big_wall:.1f} s over {big_drawn:.1f} s, the "
               f"process's start and loading included (exit {big_status})")
+    table.row("test.py --lengths, the whole command", f"{curve_cpu:.1f} s CPU",
+              f"{curve_wall:.1f} s wall: the shipped pair's length curves, 24 to 4096 digits, with the "
+              f"calibration rows (exit {curve_status})")
     for line in generator_lines:
         table.title(line)
     table.row("benchmark wall time", f"{time.perf_counter() - wall_start:.0f} s", "imports excluded")
@@ -518,6 +533,7 @@ def main(mode: str) -> int:
         (small["agree"] and large["agree"], "oracle.is_prime disagrees with sympy.isprime"),
         (main_status == 0, f"the main job exited with status {main_status}"),
         (big_status == 0, f"test.py --primes={BIG_PRIMES} --bits={BIG_BITS} exited with status {big_status}"),
+        (curve_status == 0, f"test.py --lengths exited with status {curve_status}"),
     ) if not ok] + generator_failures
     print(table, flush=True)
     for text in failures:
@@ -526,6 +542,7 @@ def main(mode: str) -> int:
           f"batch_s={batch_s:.2f} time_to_score2_s={time_to_score:.1f} seed_batch_s={seed_s:.2f} "
           f"default_over_seed_batch={batch_s / seed_s:.2f} gln_batch_s={gln_s:.2f} "
           f"eval_100k_s={eval_s:.2f} main_job_s={main_s:.0f} primes_4096_over_draw={big_wall / big_drawn:.2f} "
+          f"length_curve_cpu_s={curve_cpu:.1f} "
           + " ".join(generator_pairs), flush=True)
     return 1 if failures else 0
 

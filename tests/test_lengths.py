@@ -202,3 +202,24 @@ def test_the_default_curve_of_a_cheap_scorer_takes_under_a_minute():
     start = time.process_time()
     lengths.curve(slow)
     assert time.process_time() - start >= BURN * len(lengths.LENGTHS)
+
+
+def test_the_command_line_prints_the_shipped_pairs_curves_at_every_length():
+    """test.py --lengths --json on the shipped pair: its discriminator and generator hold the residue
+    track's ~3.27 at every length, the calibration rows sit at 1 and 2.19, and no fold row (its
+    discriminator reads residues, not digits)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "test.py"), "--lengths",
+                             "--json"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    curves = json.loads(result.stdout)
+    assert set(curves) == {"discriminator", "generator", *lengths.CALIBRATION}
+    for name in ("discriminator", "generator"):
+        assert [row["digits"] for row in curves[name]] == list(lengths.LENGTHS)
+        assert all(abs(row["enrichment"] - 3.27) < 0.25 for row in curves[name]), name
+    uniform, avoid = (curves[name] for name in lengths.CALIBRATION)
+    assert all(abs(row["enrichment"] - 1) < 0.3 for row in uniform)
+    assert all(abs(row["enrichment"] - 2.19) < 0.3 for row in avoid)

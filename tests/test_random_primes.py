@@ -45,15 +45,28 @@ def test_two_runs_without_a_seed_differ_and_a_seed_repeats():
     assert seeded[0].stdout == seeded[1].stdout and "not for secrets" in seeded[0].stderr
 
 
-@pytest.mark.parametrize("bound", [7, 2**32 + 15, 2**63])
+@pytest.mark.parametrize("bound", [7, 3 * 2**61, 2**63])
 def test_the_operating_systems_source_draws_uniform_integers(bound):
+    """At 3 * 2**61 a plain modulo of 64-bit words would put 3/4 of the values below 2**62, not 2/3:
+    the rejection is what this test sees."""
     values = primes.SystemSource.below(bound, 60_000)
     assert values.dtype == np.int64 and values.min() >= 0 and values.max() < bound
     cells = np.bincount((values.astype(np.float64) * 7 / bound).astype(np.int64), minlength=7)
     assert scipy_stats.chisquare(cells).pvalue > ALPHA
+    if bound == 3 * 2**61:
+        assert abs((values < 2**62).mean() - 2 / 3) < 0.01
+        words = np.frombuffer(os.urandom(8 * 60_000), np.uint64)  # the control: modulo without rejection
+        assert abs(((words % np.uint64(bound)) < np.uint64(2**62)).mean() - 3 / 4) < 0.01
     assert len({tuple(primes.SystemSource.below(bound, 8)) for _ in range(3)}) == 3 or bound == 7
-    big = primes.SystemSource.big_below(3 * 2**1000, 300)
-    assert all(0 <= v < 3 * 2**1000 for v in big) and max(big) > 2**1001
+
+
+def test_the_operating_systems_big_integers_are_uniform():
+    bound = 3 * 2**1000
+    big = primes.SystemSource.big_below(bound, 30_000)
+    assert all(0 <= v < bound for v in big)
+    thirds = np.bincount([3 * v // bound for v in big], minlength=3)  # rejection keeps the top third
+    assert scipy_stats.chisquare(thirds).pvalue > ALPHA
+    assert scipy_stats.chisquare(np.bincount([v % 5 for v in big], minlength=5)).pvalue > ALPHA
 
 
 # -- uniform over the primes by construction ------------------------------------------------------------
@@ -140,7 +153,7 @@ def test_fewer_primes_of_a_seed_are_a_prefix_of_more(shipped, lo, hi):
 
 @pytest.mark.parametrize("bits", [16, 64, 65, 1024])
 def test_top_two_bits_make_a_modulus_of_exactly_twice_the_bits(bits):
-    result = cli(f"--primes=20", f"--bits={bits}", "--top_two_bits", "--seed=1")
+    result = cli("--primes=20", f"--bits={bits}", "--top_two_bits", "--seed=1")
     assert result.returncode == 0, result.stderr
     found = [int(v) for v in result.stdout.split()]
     assert len(found) == 20 and all(p >> (bits - 2) == 3 and gmpy2.is_prime(p) for p in found)
@@ -178,7 +191,7 @@ def test_ctrl_c_stops_a_huge_count_with_one_line():
 def test_a_sieve_beyond_int64_draws_by_its_residues_and_stays_uniform_over_the_range():
     """Primes up to 61 multiply past 2**63: the wide stream draws each group's residue and joins
     them (Chinese remainders). The primes lie in the range, spread over all of it, and their
-    classes mod 3 and 5 are uniform; the control, the same stream without a sieve, agrees."""
+    classes mod 3 and 5 are uniform."""
     lo, hi = 2**300, 2**300 + 2**290
     stats = {}
     drawn = []
@@ -193,3 +206,37 @@ def test_a_sieve_beyond_int64_draws_by_its_residues_and_stays_uniform_over_the_r
         classes = np.bincount([p % q for p in drawn], minlength=q)[1:]
         assert scipy_stats.chisquare(classes).pvalue > ALPHA
     assert all(gmpy2.is_prime(p) for p in drawn[:200])
+
+
+@pytest.mark.parametrize("sieve", [(3, 5, 7), oracle.odd_primes(31), oracle.odd_primes(127)])
+def test_the_wide_stream_is_uniform_over_every_prime_sieve_primes_included(monkeypatch, sieve):
+    """The wide path (residues first, then the rest) made to serve a range of 25,000 odd integers,
+    whose primes can all be counted: 3 to 127 and the others equally often (chi-square), though a
+    sieve of primes up to 127 multiplies far past the span. Control: the direct path's counts of
+    the same size pass too, and a stream that drops the sieve primes fails."""
+    monkeypatch.setattr(primes, "DIRECT_SPAN", 2**10)
+    reference = oracle.odd_primes_between(3, 50_000)
+    drawn = []
+    for found in primes.stream(sieve, 3, 50_000, primes.source(2), {}):
+        drawn += found
+        if len(drawn) >= 200 * reference.size:
+            break
+    counts = counts_over(drawn[:200 * reference.size], reference)
+    assert scipy_stats.chisquare(counts).pvalue > ALPHA
+    assert (counts[reference <= max(sieve)] > 0).all()
+    planted = counts.copy()
+    planted[reference <= max(sieve)] = 0  # a stream that never gives the sieve's own primes
+    assert scipy_stats.chisquare(planted).pvalue < ALPHA
+
+
+def test_a_narrow_range_of_big_numbers_answers_at_about_one_primes_cost():
+    start = time.process_time()
+    found, stats = primes.draw(None, 2, 2**2048, 2**2048 + 20_000, seed=0)
+    assert all(2**2048 <= p <= 2**2048 + 20_000 and gmpy2.is_prime(p) for p in found)
+    assert time.process_time() - start < 20
+
+
+def test_the_stderr_line_counts_what_one_prime_cost():
+    result = cli("--primes=1", "--bits=64", "--seed=1")
+    tested = float(result.stderr.split(";")[1].split()[0])
+    assert result.returncode == 0 and tested < 40  # a 256-proposal step holds ~80 to test

@@ -21,7 +21,7 @@ SEED = 0                        # seed of the latent draws
 VERBOSE = 0                     # 0 headline, 1 + confusion table, 2 + magnitude bins, 3 + samples
 SAMPLINGS = ("sampled", "greedy")  # how a generator is used: draw its offsets, or take the likeliest
 SAMPLING = "sampled"            # the default: a random prime generator must be random
-DISTRIBUTION_WINDOWS = 2000     # sampled windows behind the distribution estimate of --primes
+DISTRIBUTION_WINDOWS = 2000     # sampled blocks of 16 odd integers behind --primes --distribution
 
 PRIME_THRESHOLD = 0.5           # the discriminator says "prime" when P(prime) is above this
 UNIFORM_DRAWS = 10              # uniform outputs drawn per sample, to find enough primes for a balanced set

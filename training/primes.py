@@ -36,10 +36,12 @@ MIN_MULTIPLES = 20              # a prime with fewer multiples (or non-multiples
 SIEVE_RATIO = 0.5               # p joins the sieve when the generator weighs its multiples at most this
                                 # share of the others' (on average)
 GROUP_ROWS = 2**15              # largest product of sieve primes that share one lookup table
-EXHAUSTIVE_SPAN = 2**16          # ranges with at most this many odd integers have their primes counted first
+EXHAUSTIVE_SPAN = 2**16          # a range of at most this many odd integers is searched for a prime first
+WIDE_MARGIN_BITS = 8            # wide ranges: the residues' modulus at most span / 2**this (drops < 1/128)
 DIRECT_SPAN = 2**62             # ranges with at most this many odd integers are drawn directly in int64
 FIRST_STEP, LAST_STEP = 256, 2**16  # proposals per step, doubling: a first prime at once, then throughput
-TEST_SLICE = 16                 # candidates beyond 2**64 tested at a time, so primes stream as found
+TEST_SLICE = 16                 # candidates tested at a time beyond 2**64 (below, the first slice of a
+                                # step, doubling), so primes stream as found and few are tested in vain
 BLOCK = 16                      # --distribution: consecutive odd integers per sampled block
 GIVE_UP_FACTOR = 50             # refuse after this many times chance's proposals per prime without one
 
@@ -182,8 +184,13 @@ class Plan:
     def __post_init__(self):
         self.lo_odd = self.lo | 1
         self.span = (self.hi - self.lo_odd) // 2 + 1
+        self.small = (max(self.sieve, default=0) - self.lo_odd) // 2  # j <= this: maybe a sieve prime itself
         self.groups = _groups(self.sieve)
+        if self.span > DIRECT_SPAN:  # j mod M is drawn first: only groups whose M stays far below the span
+            while self.groups and math.prod(m for m, _ in self.groups) > self.span >> WIDE_MARGIN_BITS:
+                self.groups.pop()
         self.moduli = [m for m, _ in self.groups]
+        self.back = math.prod(self.sieve) // math.prod(self.moduli)  # the other sieve primes, tested after
         self.bases = [self.lo_odd % m for m in self.moduli]
         self.modulus, self.coefficients = _crt(self.moduli)
         self.top = (self.span - 1) // self.modulus  # wide ranges: j = q * modulus + r, q in [0, top]
@@ -196,31 +203,47 @@ class Plan:
         return passed
 
     def step(self, random, size: int) -> tuple:
-        """``size`` proposals: (how many passed, a slice size, build(a, b) -> passed ones a..b)."""
+        """``size`` proposals: (how many passed so far, build(a, b) -> the odd integers of passed
+        proposals a..b that pass the whole sieve, or are sieve primes themselves)."""
         if self.span <= DIRECT_SPAN:
             j = random.below(self.span, size)
-            passed = self.passes([j % m for m in self.moduli], size)
-            if self.lo_odd <= max(self.sieve, default=0):  # a sieve prime itself always goes
-                passed |= j <= (max(self.sieve) - self.lo_odd) // 2
+            passed = self.passes([j % m for m in self.moduli], size) | (j <= self.small)
             j = j[passed]
-            return j.size, max(j.size, 1) if self.hi < 2**64 else TEST_SLICE, \
-                lambda a, b: _integers(self.lo_odd, j[a:b], self.hi)
+            return j.size, lambda a, b: _integers(self.lo_odd, j[a:b], self.hi)
         # a wide range: residues of j first, the big part q only for the slices tested
         if self.modulus < 2**63:
             whole = random.below(self.modulus, size)
             passed = self.passes([whole % m for m in self.moduli], size)
-            r = whole[passed].tolist()
-        else:  # by the Chinese remainder theorem, from each group's residue
+            tiny = whole <= self.small  # j <= small needs q = 0 and r <= small
+            r = whole[passed | tiny].tolist()
+        else:  # by the Chinese remainder theorem, from each group's residue (each above small)
             parts = [random.below(m, size) for m in self.moduli]
             passed = self.passes(parts, size)
+            tiny = np.all([part == parts[0] for part in parts], axis=0) & (parts[0] <= self.small)
             r = [sum(v * c for v, c in zip(row, self.coefficients)) % self.modulus
-                 for row in zip(*(part[passed].tolist() for part in parts))]
+                 for row in zip(*(part[passed | tiny].tolist() for part in parts))]
+        ok = passed[passed | tiny].tolist()
 
         def build(a: int, b: int) -> np.ndarray:
             j = [q * self.modulus + v for q, v in zip(random.big_below(self.top + 1, len(r[a:b])), r[a:b])]
             # the last block of [0, (top + 1) modulus) overshoots the range: dropped
-            return _integers(self.lo_odd, [v for v in j if v < self.span], self.hi)
-        return len(r), TEST_SLICE, build
+            n = [self.lo_odd + 2 * v for v, good in zip(j, ok[a:b]) if v < self.span and (good or v <= self.small)]
+            return np.array([v for v in n if self.back == 1 or math.gcd(v, self.back) == 1
+                             or v in self.sieve], dtype=object)
+        return len(r), build
+
+
+def _first_prime(plan: Plan) -> int | None:
+    """The first prime of a narrow range in order, through the sieve, or None: one proves it is
+    worth drawing from, at about the cost of one prime."""
+    for start in range(0, plan.span, 4096):
+        j = np.arange(start, min(start + 4096, plan.span))
+        passed = plan.passes([j % m for m in plan.moduli], j.size) | (j <= plan.small)
+        candidates = _integers(plan.lo_odd, j[passed], plan.hi)
+        for v in (candidates.tolist() if candidates.dtype == object else candidates):
+            if oracle.is_prime(v) and (plan.back == 1 or math.gcd(int(v), plan.back) == 1 or v in plan.sieve):
+                return int(v)
+    return None
 
 
 def stream(sieve: tuple, lo: int, hi: int, random, stats: dict) -> Iterator[list]:
@@ -230,24 +253,26 @@ def stream(sieve: tuple, lo: int, hi: int, random, stats: dict) -> Iterator[list
     Raises OptimusError after GIVE_UP_FACTOR times chance's proposals per prime without a prime.
     """
     plan = Plan(lo, hi, sieve)
-    if plan.span <= EXHAUSTIVE_SPAN:        # few enough to count: a range without a prime is refused now
-        count = int(oracle.is_prime(_integers(plan.lo_odd, np.arange(plan.span), hi)).sum())
-        if not count:
+    if plan.span <= EXHAUSTIVE_SPAN:        # narrow: a range without a prime is refused now
+        if _first_prime(plan) is None:
             raise utils.OptimusError(f"no odd prime lies in [{lo}, {hi}]")
-        patience = GIVE_UP_FACTOR * plan.span / count
+        patience = GIVE_UP_FACTOR * plan.span  # enough for a range holding one prime
     else:                                   # chance's proposals per prime near hi: ln(hi) / 2
         patience = GIVE_UP_FACTOR * math.log(hi) / 2
     stats.update(proposals=0, tested=0, primes=0)
     since, size = 0, FIRST_STEP
     while True:
-        count, slice_, build = plan.step(random, size)
+        count, build = plan.step(random, size)
         stats["proposals"] += size
-        for start in range(0, count, slice_):
+        start, slice_ = 0, TEST_SLICE  # slices that double, so that few are tested past a last prime
+        while start < count:
             piece = build(start, start + slice_)
+            start += slice_
             if piece.dtype == object:  # the scalar oracle: no array's conversions per big integer
                 found = [v for v in piece.tolist() if oracle.is_prime(v)]
             else:
                 found = [int(v) for v in piece[oracle.is_prime(piece)]] if piece.size else []
+                slice_ *= 2
             stats["tested"] += piece.size
             stats["primes"] += len(found)
             if found:
@@ -295,6 +320,8 @@ def distribution(sieve: tuple, lo: int, hi: int, seed: int | None = None,
     size = min(measuring.DISTRIBUTION_WINDOWS, blocks)
     rng = np.random.default_rng(seed)
     b = np.arange(blocks) if size == blocks else utils.random_integers(0, blocks - 1, size, rng)
+    if blocks * BLOCK >= 2**62:  # b * BLOCK would leave int64
+        b = b.astype(object)
     j = b.reshape(-1, 1) * BLOCK + np.arange(BLOCK)
     outside = np.fromiter((v >= span for v in j.flat), bool, j.size).reshape(j.shape)
     candidates = _integers(lo_odd, np.where(outside, 0, j).reshape(-1), hi).reshape(j.shape)

@@ -175,6 +175,9 @@ class TiedPhases(PeriodCounts):
         w, phase = np.asarray(self.weights_in_turns(), np.float64), np.asarray(self.phase, np.float64)
         return np.sin(2 * np.pi * (PeriodCounts.numbers(numbers).astype(np.float64) @ w) + phase).astype(np.float32)
 
+    def is_snapped(self) -> bool:
+        return float(np.asarray(self.snapped)) == 1.0
+
     def snap(self, numbers) -> list:
         """Round each unit's weights to fractions k/d and freeze them; returns each unit's d.
 

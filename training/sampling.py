@@ -172,7 +172,8 @@ def latents_for(offsets: int, lo: int, hi: int) -> tuple:
 
 
 class FoldedHead:
-    """An offset head that folds, from its weight file's arrays alone: its scores without TensorFlow. dense: its scorer's Dense layers' (kernel, bias), first to last."""
+    """An offset head that folds, from its weight file's arrays alone: its scores without TensorFlow.
+    dense: its scorer's Dense layers' (kernel, bias), first to last."""
 
     def __init__(self, architecture: dict, methods: dict, dense: list):
         self.architecture, self.methods, self.dense = architecture, methods, dense

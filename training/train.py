@@ -428,8 +428,8 @@ def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop, e
         batch = state["batch"] + 1
         print(f"batch {batch}/{config['nb_batches']}", end="  ", flush=True)
         row = run_batch(trainer, config, rng, batch)
-        if batch == round(config["reader_snap"] * config["nb_batches"]):
-            training_utils.snap_readers(trainer, config, batch)
+        if batch >= max(1, round(config["reader_snap"] * config["nb_batches"])):
+            training_utils.snap_readers(trainer, config, batch)  # a reader not yet snapped snaps now
         check_batch(directory, trainer, batch)
         row["batch"] = batch
         print(_progress(row), flush=True)
