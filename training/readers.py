@@ -128,7 +128,7 @@ class PeriodCounts(keras.layers.Layer):
         return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-PHASE_UNITS = 6                 # the phase reader's sine units per period q
+PHASE_UNITS = 12                # the phase reader's sine units per period q (6 missed 5 or 7 in 2 of 3 seeds)
 MAX_DENOMINATOR = 13            # its weights snap to fractions k/d with d at most this ...
 SNAP_TOLERANCE = 0.04           # ... the smallest d that puts every weight of a unit within this many
                                 # turns of a common shift plus k/d (1/26: d = 13 always does)

@@ -12,6 +12,6 @@ CONFIGURATIONS = {
     "digits MLP 2x64 (no reader)": {"generator_input": "bits", "discriminator_input": "bits"},
     "period counts, sin MLP 2x64, G reads D's features": {
         **BITS, "reader": "periods", "discriminator_activation": "sin", "generator_activation": "sin"},
-    "tied phases snapped at half, linear readout, G reads D's features": {
+    "tied phases, 12 units a period, snapped at half, linear readout, G reads D's features": {
         **BITS, "reader": "phases", "discriminator_layers": 0},
 }
