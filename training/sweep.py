@@ -36,8 +36,9 @@ import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from training import checkpoint, lengths, measuring, train  # noqa: E402
-from training.sweep_results import (CSV_FILE, CURVES, DISTRIBUTION, LEARNED_SCORE, PLOT_FILE, RUNS,  # noqa: E402
-                                    TABLE_FILE, completed, grid, point_of, run_folder, slug, write_outputs)
+from training.sweep_results import (CSV_FILE, CURVES, DISTRIBUTION, LEARNED_SCORE, LENGTH_RESULTS,  # noqa: E402
+                                    PLOT_FILE, RUNS, TABLE_FILE, completed, grid, point_of, run_folder, slug,
+                                    write_outputs)
 from training.sweep_store import (ClaimLock, check_unchanged, claim, heartbeat, holder,  # noqa: E402
                                   masked, open_study, storage_url, trial_id)
 
@@ -221,6 +222,7 @@ def train_and_score(sweep: dict, point: tuple, folder: Path, settings: dict, lab
                               None),
         "seconds": round(seconds, 3), "seconds_per_batch": round(seconds / len(state["history"]), 4),
         "batches": last["batch"],
+        **dict.fromkeys(LENGTH_RESULTS),  # None: a curve it has not (the fold, for residues) or a length it cannot read
         **{f"length_{key}_{row['digits']}": (None if row["method"] == "n/a" else round(row["enrichment"], 4))
            for key, name in CURVES.items() for row in curves.get(name, [])},
         "scores": [[t["batch"], t["beyond"]["score"]] for t in state["tests"]]}
