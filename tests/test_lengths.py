@@ -204,6 +204,7 @@ def test_the_default_curve_of_a_cheap_scorer_takes_under_a_minute():
     assert time.process_time() - start >= BURN * len(lengths.LENGTHS)
 
 
+@pytest.mark.slow
 def test_the_command_line_prints_the_shipped_pairs_curves_at_every_length():
     """test.py --lengths --json on the shipped pair: its discriminator and generator hold the residue
     track's ~3.27 at every length, the calibration rows sit at 1 and 2.19, and no fold row (its

@@ -151,6 +151,7 @@ def test_fewer_primes_of_a_seed_are_a_prefix_of_more(shipped, lo, hi):
     assert primes.draw(shipped, 100, lo, hi, seed=6)[0] != more[:100]  # the control: another seed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bits", [16, 64, 65, 1024])
 def test_top_two_bits_make_a_modulus_of_exactly_twice_the_bits(bits):
     result = cli("--primes=20", f"--bits={bits}", "--top_two_bits", "--seed=1")

@@ -93,6 +93,7 @@ def balanced_accuracy_at(reader, readout, digits: int, rule) -> float:
     return 0.5 * (said[truth].mean() + (~said[~truth]).mean())
 
 
+@pytest.mark.slow
 def test_the_phase_reader_told_multiples_of_3_below_2_20_knows_them_at_1024_digits():
     """Positive control: snapped, it reads "n is a multiple of 3" at 1024 digits (>= 95%).
     Negative controls: labels shuffled against the numbers stay at chance there, and so does the
@@ -126,6 +127,7 @@ def on_fractions(weights: np.ndarray, mask: np.ndarray) -> bool:
                for col, rows in zip(weights.T, (mask > 0).T))
 
 
+@pytest.mark.slow
 def test_the_snap_comes_at_its_batch_is_saved_and_survives_a_resume(tmp_path):
     def run(folder: str, batches: int):
         train.train(train.parse_config([
