@@ -116,14 +116,14 @@ class OffsetHead(GeneratorHead):
         encoding's features computed from the integers exactly (as its layer does below 2**53)."""
         z = utils.integers(z).reshape(-1)
         a, encoding = self.architecture, self.encoding
-        parts, step = [], max(1, LOGIT_ROWS // self.offsets)
+        parts, step, twin = [], max(1, LOGIT_ROWS // self.offsets), None
         for i in range(0, len(z), step):
             chunk = z[i:i + step]
             try:
                 features = (encoding.window_features(a, chunk, self.offsets) if self.input.per_candidate
                             else encoding.latent_features(a, chunk))
             except utils.OptimusError:  # digits past the encoding's: through the reader's numpy twin
-                twin = after_reader(self.policy) if self.input.per_candidate else None
+                twin = twin or (after_reader(self.policy) if self.input.per_candidate else None)
                 if twin is None:
                     raise
                 counts = twin[0].numbers(self.candidates(chunk).reshape(-1))

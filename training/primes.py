@@ -18,7 +18,6 @@ fresh at each run. A seed gives numpy's PCG64: reproducible, and not for secrets
 """
 import math
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 import utils
 from training import measuring, oracle, sampling
+from training.encodings import prime_groups
 
 PROBE_SEED = 0                  # seed of the probe latents: the sieve is a function of the weights and range
 PROBE_LATENTS = 1024            # latents whose whole windows the sieve is read from
@@ -35,7 +35,6 @@ PROBE_PRIMES = 127              # a generator that reads no residues is probed f
 MIN_MULTIPLES = 20              # a prime with fewer multiples (or non-multiples) among the probes is left out
 SIEVE_RATIO = 0.5               # p joins the sieve when the generator weighs its multiples at most this
                                 # share of the others' (on average)
-GROUP_ROWS = 2**15              # largest product of sieve primes that share one lookup table
 EXHAUSTIVE_SPAN = 2**16          # a range of at most this many odd integers is searched for a prime first
 WIDE_MARGIN_BITS = 8            # wide ranges: the residues' modulus at most span / 2**this (drops < 1/128)
 DIRECT_SPAN = 2**62             # ranges with at most this many odd integers are drawn directly in int64
@@ -71,7 +70,9 @@ class SystemSource:
     @staticmethod
     def big_below(bound: int, size: int) -> list:
         """``size`` Python ints uniform in [0, bound), any size: by rejection on whole bytes of one
-        os.urandom call per round (a call per integer would cost a system call each)."""
+        os.urandom call per round (a call per integer would cost a system call each). The same
+        rejection as ``utils.random_big_integers``, kept as a list: its object array costs a
+        quarter more per integer on the stream's hot path."""
         bits = max(bound - 1, 1).bit_length()
         width, shift, out = (bits + 7) // 8, -bits % 8, []
         while len(out) < size:
@@ -146,19 +147,9 @@ def learned_sieve(generator, lo: int, hi: int) -> tuple:
 
 
 def _groups(sieve: tuple) -> list:
-    """The sieve's primes in groups of product <= GROUP_ROWS: [(m, passes (m,) bool)], where
-    passes[r] says that no prime of the group divides a number congruent to r mod m."""
-    groups, group = [], []
-    for p in sieve:
-        if group and math.prod(group) * p > GROUP_ROWS:
-            groups.append(group)
-            group = []
-        group.append(p)
-    tables = []
-    for group in groups + ([group] if group else []):
-        m = math.prod(group)
-        tables.append((m, np.all([np.arange(m) % p != 0 for p in group], axis=0)))
-    return tables
+    """The sieve's primes in groups (``encodings.prime_groups``): [(m, passes (m,) bool)], m the
+    group's product and passes[r] whether no prime of the group divides a number = r mod m."""
+    return [(m, np.gcd(np.arange(m), m) == 1) for m in map(math.prod, prime_groups(sieve))]
 
 
 def _crt(moduli: list) -> tuple:
@@ -172,6 +163,14 @@ def _integers(lo_odd: int, j, hi: int) -> np.ndarray:
     if hi < 2**64:
         return np.uint64(lo_odd) + np.uint64(2) * np.asarray(j, np.int64).astype(np.uint64)
     return np.array([lo_odd + 2 * int(v) for v in j], dtype=object)
+
+
+def passes(sieve: tuple, candidates: np.ndarray) -> np.ndarray:
+    """Which odd candidates (any shape; uint64 or Python ints) the sieve lets through to the oracle."""
+    flat, through = candidates.reshape(-1), np.ones(candidates.size, bool)
+    for p in sieve:
+        through &= (utils.residues(flat, p) != 0) | (flat == p)
+    return through.reshape(candidates.shape)
 
 
 @dataclass
@@ -237,12 +236,10 @@ def _first_prime(plan: Plan) -> int | None:
     """The first prime of a narrow range in order, through the sieve, or None: one proves it is
     worth drawing from, at about the cost of one prime."""
     for start in range(0, plan.span, 4096):
-        j = np.arange(start, min(start + 4096, plan.span))
-        passed = plan.passes([j % m for m in plan.moduli], j.size) | (j <= plan.small)
-        candidates = _integers(plan.lo_odd, j[passed], plan.hi)
-        for v in (candidates.tolist() if candidates.dtype == object else candidates):
-            if oracle.is_prime(v) and (plan.back == 1 or math.gcd(int(v), plan.back) == 1 or v in plan.sieve):
-                return int(v)
+        candidates = _integers(plan.lo_odd, np.arange(start, min(start + 4096, plan.span)), plan.hi)
+        for v in candidates[passes(plan.sieve, candidates)].tolist():
+            if oracle.is_prime(v):
+                return v
     return None
 
 
@@ -287,26 +284,17 @@ def stream(sieve: tuple, lo: int, hi: int, random, stats: dict) -> Iterator[list
 
 def draw(generator, count: int, lo: int, hi: int, seed: int | None = None) -> tuple:
     """``count`` primes of [lo, hi] (a list) and stats: the whole of what test.py --primes streams."""
-    start = time.process_time()
     sieve, _ = learned_sieve(generator, lo, hi)
     stats, primes = {}, []
     for found in stream(sieve, lo, hi, source(seed), stats):
         primes += found[:count - len(primes)]
         if len(primes) == count:
             break
-    return primes, {**stats, "sieve": sieve, "cpu_seconds": time.process_time() - start}
+    return primes, {**stats, "sieve": sieve}
 
 
 # ---------------------------------------------------------------------------------------------
 # What the stream prints, measured
-
-
-def passes(sieve: tuple, candidates: np.ndarray) -> np.ndarray:
-    """Which odd candidates (any shape; uint64 or Python ints) the sieve lets through to the oracle."""
-    flat, through = candidates.reshape(-1), np.ones(candidates.size, bool)
-    for p in sieve:
-        through &= (utils.residues(flat, p) != 0) | (flat == p)
-    return through.reshape(candidates.shape)
 
 
 def distribution(sieve: tuple, lo: int, hi: int, seed: int | None = None,

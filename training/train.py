@@ -424,11 +424,12 @@ def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop, e
     """Train, test, save and write the TensorBoard ``events`` batch after batch up to nb_batches or a
     Ctrl-C (``stop``). Updates ``state`` in place; returns the last test report (None if none ran)."""
     report = None
+    snaps = any("reader_snap" in part.reads for part in registry.chosen(config).values())
     while state["batch"] < config["nb_batches"] and not stop.requested:
         batch = state["batch"] + 1
         print(f"batch {batch}/{config['nb_batches']}", end="  ", flush=True)
         row = run_batch(trainer, config, rng, batch)
-        if batch >= max(1, round(config["reader_snap"] * config["nb_batches"])):
+        if snaps and batch >= max(1, round(config["reader_snap"] * config["nb_batches"])):
             training_utils.snap_readers(trainer, config, batch)  # a reader not yet snapped snaps now
         check_batch(directory, trainer, batch)
         row["batch"] = batch
