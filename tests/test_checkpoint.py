@@ -42,11 +42,27 @@ def test_checkpoint_round_trips_weights_fisher_and_optimizer(tmp_path):
     for a, b in zip(weights(trainer), weights(again)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for ewc in ("ewc_generator", "ewc_discriminator"):
-        np.testing.assert_array_equal(getattr(trainer, ewc).flat_fisher(), getattr(again, ewc).flat_fisher())
+        for name in ("fisher", "anchor", "estimate"):
+            np.testing.assert_array_equal(getattr(trainer, ewc).flat(name), getattr(again, ewc).flat(name))
     for a, b in zip(trainer.generator_optimizer.variables, again.generator_optimizer.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for a, w in zip(again.ewc_discriminator.anchor, again.discriminator.model.trainable_weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(w))
+
+
+@pytest.mark.parametrize("anchor, refused", [("batch", False), ("switch", True), ("average", True)])
+def test_a_checkpoint_without_its_ewc_file_is_read_as_the_per_batch_anchor_left_it(anchor, refused, tmp_path):
+    trainer, config = trained(tmp_path, [f"--ewc_anchor={anchor}"])
+    (tmp_path / checkpoint.EWC_FILE).unlink()  # an older checkpoint's files
+    again = fresh(config)
+    if refused:  # its anchors are not the weights: they are lost
+        with pytest.raises(utils.OptimusError, match="missing, and a checkpoint of ewc_anchor"):
+            checkpoint.load(tmp_path, again)
+        return
+    checkpoint.load(tmp_path, again)
+    for ewc in ("ewc_generator", "ewc_discriminator"):
+        np.testing.assert_array_equal(getattr(again, ewc).flat("estimate"), getattr(trainer, ewc).flat())
+    np.testing.assert_array_equal(again.ewc_generator.flat("anchor"), trainer.ewc_generator.flat("anchor"))
 
 
 def test_resume_keeps_this_runs_learning_rate(tmp_path):

@@ -89,7 +89,7 @@ def snapshot(trainer: tu.Trainer) -> list:
                            for v in opt.variables if not v.path.endswith("learning_rate")]
     variables = network_weights(trainer) + optimizer_variables
     return ([np.array(v.numpy()) for v in variables]
-            + [trainer.ewc_generator.flat_fisher(), trainer.ewc_discriminator.flat_fisher()])
+            + [trainer.ewc_generator.flat(), trainer.ewc_discriminator.flat()])
 
 
 def assert_same_arrays(a: list, b: list) -> None:
@@ -338,7 +338,7 @@ def test_a_crash_at_any_point_of_the_commit_leaves_one_whole_checkpoint(base, tm
         for v in opt.variables:
             v.assign(v + tf.cast(1, v.dtype))
     for ewc in (writer[0].ewc_generator, writer[0].ewc_discriminator):
-        ewc.set_flat_fisher(ewc.flat_fisher() + 1.0)
+        ewc.set_flat(ewc.flat() + 1.0)
     new = snapshot(writer[0])
     real_replace, real_fsync = os.replace, checkpoint._fsync_dir
     # the commit's steps: journal rename, directory sync, six renames, directory sync
@@ -842,6 +842,9 @@ NOT_FINITE = {  # case: (what to plant, the file the one line names)
                                    checkpoint.OPTIMIZER_FILE),
     "Fisher beyond float32": (lambda d: np.save(d / checkpoint.FISHER_GENERATOR_FILE, np.full(
         np.load(d / checkpoint.FISHER_GENERATOR_FILE).shape, 1e300)), checkpoint.FISHER_GENERATOR_FILE),
+    "NaN EWC anchor": (lambda d: set_array(d / checkpoint.EWC_FILE, "d_anchor", np.nan), checkpoint.EWC_FILE),
+    "negative Fisher estimate": (lambda d: set_array(d / checkpoint.EWC_FILE, "g_estimate", -1.0),
+                                 checkpoint.EWC_FILE),
     "Fisher inf": (lambda d: np.save(d / checkpoint.FISHER_DISCRIMINATOR_FILE, np.full(
         np.load(d / checkpoint.FISHER_DISCRIMINATOR_FILE).shape, np.inf, np.float32)),
                    checkpoint.FISHER_DISCRIMINATOR_FILE),

@@ -4,8 +4,11 @@ Each method test has a positive control (the signal is there and the generator f
 beside a negative control (the signal is cut and nothing moves), so that neither can pass by
 construction.
 """
+import contextlib
 import copy
+import io
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,7 +17,7 @@ import tensorflow as tf
 
 import utils
 from training import oracle
-from training import calibration, measuring, model, registry, sampling, train
+from training import calibration, checkpoint, measuring, model, registry, sampling, train
 from training import training_utils as tu
 
 HELD_OUT = (10**6 + 1, 10**7)   # latents beyond the training range [1, 10**6]
@@ -89,23 +92,88 @@ def test_consolidate_accumulates_with_decay_and_moves_the_anchor():
     trainer, _ = make_trainer()
     ewc, g = trainer.ewc_generator, trainer.generator.model
     ones = [tf.ones_like(w) for w in g.trainable_weights]
-    ewc.consolidate(g, ones, 0.5)
-    ewc.consolidate(g, ones, 0.5)
+    ewc.consolidate(g, ones, 0.5, "batch", 0.0)
+    ewc.consolidate(g, ones, 0.5, "batch", 0.0)
     np.testing.assert_allclose(np.asarray(ewc.fisher[0]), 1.5)
     g.trainable_weights[0].assign_add(tf.ones_like(g.trainable_weights[0]))
-    ewc.consolidate(g, ones, 0.0)
+    ewc.consolidate(g, ones, 0.0, "batch", 0.0)
     np.testing.assert_allclose(np.asarray(ewc.fisher[0]), 1.0)
     np.testing.assert_allclose(np.asarray(ewc.anchor[0]), np.asarray(g.trainable_weights[0]))
+
+
+@pytest.mark.parametrize("anchor", train.EWC_ANCHORS)
+def test_each_anchor_moves_as_its_mode_says(anchor):
+    trainer, _ = make_trainer()
+    ewc, g = trainer.ewc_generator, trainer.generator.model
+    start = np.asarray(g.trainable_weights[0]).copy()
+    g.trainable_weights[0].assign_add(tf.ones_like(g.trainable_weights[0]))
+    ewc.consolidate(g, [2 * tf.ones_like(w) for w in g.trainable_weights], 0.9, anchor, 0.75)
+    np.testing.assert_allclose(np.asarray(ewc.estimate[0]), 2.0)  # every mode keeps estimating
+    expected = {"batch": start + 1, "average": start + 0.25, "switch": start}[anchor]
+    np.testing.assert_allclose(np.asarray(ewc.anchor[0]), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(ewc.fisher[0]), 0.0 if anchor == "switch" else 2.0)
+    ewc.hold(g)  # the switch: the penalty takes the estimate and the weights
+    np.testing.assert_allclose(np.asarray(ewc.fisher[0]), 2.0)
+    np.testing.assert_allclose(np.asarray(ewc.anchor[0]), start + 1)
+
+
+def test_the_anchor_modes_are_train_pys_values():
+    assert tuple(tu.ANCHORS) == train.EWC_ANCHORS
+
+
+STREAM = ("--batch_size=200", "--steps=3", "--generator_steps=1", "--nb_samples=10", "--test_samples=50",
+          "--minimum_batch_size=20", "--test_session_occurrences=100")
+SECOND_RANGE = ("--low_latent=100000", "--high_latent=200000")
+
+
+def two_phase_stream(directory, anchor: str, lambda_: float, second=SECOND_RANGE) -> tuple:
+    """Two batches on latents 1..5000 at lambda_ 0, then two more resumed on ``second``: (D's weights
+    after the first phase, after the second, the saved EWC state of D, the run's state)."""
+    common = [*STREAM, f"--checkpoint_dir={directory}", f"--ewc_anchor={anchor}"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        train.train(train.parse_config([*common, "--lambda_=0", "--nb_batches=2", "--high_latent=5000"]))
+        first = flat_weights(checkpoint.load_networks(directory)[1].model)
+        state = train.train(train.parse_config([*common, f"--lambda_={lambda_}", "--nb_batches=4", *second]))
+    with np.load(Path(directory) / checkpoint.EWC_FILE) as saved:
+        ewc = {k: saved[k] for k in saved.files if k.startswith("d_")}
+    return first, flat_weights(checkpoint.load_networks(directory)[1].model), ewc, state
+
+
+def flat_weights(network) -> np.ndarray:
+    return np.concatenate([np.asarray(w).ravel() for w in network.trainable_weights])
+
+
+@pytest.mark.slow
+def test_a_switch_holds_the_anchor_where_the_range_changes_and_the_step_pulls_to_it(tmp_path):
+    first, free, ewc, state = two_phase_stream(tmp_path / "free", "switch", 0.0)
+    assert state["anchor_switches"] == [2] and state["anchor_range"] == [100000, 200000]
+    np.testing.assert_array_equal(ewc["d_anchor"], first)  # held at the switch, not after it
+    assert np.abs(free - first).max() > 1e-3               # while the weights moved on
+    _, pulled, _, _ = two_phase_stream(tmp_path / "pulled", "switch", 1e6)
+    assert np.linalg.norm(pulled - first) < 0.5 * np.linalg.norm(free - first)
+    _, _, _, same = two_phase_stream(tmp_path / "same", "switch", 0.0, second=("--high_latent=5000",))
+    assert "anchor_switches" not in same  # the same range: nothing to hold
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("anchor", ["batch", "average"])
+def test_the_other_anchors_follow_the_weights_across_a_switch(anchor, tmp_path):
+    first, after, ewc, state = two_phase_stream(tmp_path, anchor, 0.0)
+    assert "anchor_switches" not in state
+    if anchor == "batch":
+        np.testing.assert_array_equal(ewc["d_anchor"], after)
+    else:  # two batches of decay 0.99 from the first phase's average: still near it
+        assert np.linalg.norm(ewc["d_anchor"] - after) > np.linalg.norm(ewc["d_anchor"] - first)
 
 
 def test_flat_fisher_round_trips():
     trainer, _ = make_trainer()
     ewc = trainer.ewc_discriminator
-    flat = np.random.default_rng(0).random(ewc.flat_fisher().size).astype(np.float32)
-    ewc.set_flat_fisher(flat)
-    np.testing.assert_array_equal(ewc.flat_fisher(), flat)
+    flat = np.random.default_rng(0).random(ewc.flat().size).astype(np.float32)
+    ewc.set_flat(flat)
+    np.testing.assert_array_equal(ewc.flat(), flat)
     with pytest.raises(ValueError):
-        ewc.set_flat_fisher(flat[:-1])
+        ewc.set_flat(flat[:-1])
 
 
 def loop_fisher(variables, terms) -> list:
@@ -195,7 +263,7 @@ def penalty_after_training(argv) -> tuple:
     labels = tu.label(x)  # trained, not consolidated: the weights leave their anchor
     (tu.train_score_function if offset else tu.train_pathwise)(
         trainer, z, x, labels, tu.undersample(labels, 0.5, 100, rng), 3)
-    return (float(trainer.ewc_generator.flat_fisher().max()),
+    return (float(trainer.ewc_generator.flat().max()),
             float(trainer.ewc_generator.penalty(trainer.generator.model, 1.0)))
 
 

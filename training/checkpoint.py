@@ -26,10 +26,12 @@ GENERATOR_FILE = "Optimus_Generator.h5"
 DISCRIMINATOR_FILE = "Optimus_Discriminator.h5"
 FISHER_GENERATOR_FILE = "fisher_generator.npy"
 FISHER_DISCRIMINATOR_FILE = "fisher_discriminator.npy"
+EWC_FILE = "ewc_state.npz"               # EWC anchors theta* and online Fisher estimates (absent
+                                        # from older checkpoints: the weights and the Fisher then)
 OPTIMIZER_FILE = "optimizer_state.npz"   # Adam moments and step counters, dropout seed states
 STATE_FILE = "state.json"               # batch counter, metrics history, RNG state, constants
 FILES = (GENERATOR_FILE, DISCRIMINATOR_FILE, FISHER_GENERATOR_FILE, FISHER_DISCRIMINATOR_FILE,
-         OPTIMIZER_FILE, STATE_FILE)
+         EWC_FILE, OPTIMIZER_FILE, STATE_FILE)
 REQUIRED_FILES = FILES[:4]              # their presence means "resume"
 CSV_FILE = "training_log.csv"           # train.py's per-batch log and plot, beside the checkpoint
 PLOT_FILE = "training_metrics.png"
@@ -464,6 +466,8 @@ def check_finite(trainer) -> None:
                          ("discriminator weights", trainer.discriminator.model.weights),
                          ("generator Fisher", trainer.ewc_generator.fisher),
                          ("discriminator Fisher", trainer.ewc_discriminator.fisher),
+                         ("EWC anchors and estimates", [v for _, ewc in _ewc_groups(trainer)
+                                                        for name in EWC_VECTORS for v in getattr(ewc, name)]),
                          ("optimizer state", [v for _, group in _variable_groups(trainer) for v in group])):
         if not all(finite32(v.numpy()) for v in values):
             raise NotFiniteError(f"the {what} hold NaN or inf values")
@@ -471,8 +475,7 @@ def check_finite(trainer) -> None:
 
 def save(directory, trainer, state: dict) -> None:
     """Write the trainer's whole checkpoint to ``directory`` as one unit; NotFiniteError, writing
-    nothing, if any value is NaN or inf. state: JSON-serialisable. The EWC anchors are not stored:
-    after consolidation they equal the saved weights."""
+    nothing, if any value is NaN or inf. state: JSON-serialisable."""
     check_finite(trainer)
     g, d = trainer.generator, trainer.discriminator
     arrays = {f"{prefix}{i:03d}": np.asarray(v)
@@ -480,11 +483,46 @@ def save(directory, trainer, state: dict) -> None:
     commit(directory, {
         GENERATOR_FILE: lambda p: save_network(g.model, p, g.architecture),
         DISCRIMINATOR_FILE: lambda p: save_network(d.model, p, d.architecture),
-        FISHER_GENERATOR_FILE: lambda p: _save_npy(p, trainer.ewc_generator.flat_fisher()),
-        FISHER_DISCRIMINATOR_FILE: lambda p: _save_npy(p, trainer.ewc_discriminator.flat_fisher()),
+        FISHER_GENERATOR_FILE: lambda p: _save_npy(p, trainer.ewc_generator.flat()),
+        FISHER_DISCRIMINATOR_FILE: lambda p: _save_npy(p, trainer.ewc_discriminator.flat()),
+        EWC_FILE: lambda p: _save_npz(p, {f"{prefix}_{name}": ewc.flat(name)
+                                           for prefix, ewc in _ewc_groups(trainer) for name in EWC_VECTORS}),
         OPTIMIZER_FILE: lambda p: _save_npz(p, arrays),
         STATE_FILE: lambda p: Path(p).write_text(json.dumps(state, indent=1)),
     })
+
+
+EWC_VECTORS = ("anchor", "estimate")     # what EWC_FILE holds of each network's EWC state
+
+
+def _ewc_groups(trainer) -> tuple:
+    return (("g", trainer.ewc_generator), ("d", trainer.ewc_discriminator))
+
+
+def _load_ewc(directory: Path, trainer, anchor: str) -> None:
+    """The EWC anchors and Fisher estimates from EWC_FILE; without it (an older checkpoint), the
+    weights and the penalty's Fisher, which is what the per-batch anchor holds after every batch."""
+    path = directory / EWC_FILE
+    if not path.exists():
+        if anchor != "batch":
+            raise utils.OptimusError(f"{path}: missing, and a checkpoint of ewc_anchor={anchor!r} "
+                                     f"needs its anchors; {RESTORE_HINT}")
+        for (_, ewc), network in zip(_ewc_groups(trainer), (trainer.generator, trainer.discriminator)):
+            ewc.set_flat(ewc.flat(), "estimate")
+            ewc.hold(network.model)
+        return
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            arrays = {k: saved[k] for k in saved.files}
+        for prefix, ewc in _ewc_groups(trainer):
+            for name in EWC_VECTORS:
+                vector = arrays[f"{prefix}_{name}"]
+                if vector.dtype.kind != "f" or not finite32(vector) or (name == "estimate" and (vector < 0).any()):
+                    raise ValueError(f"{prefix}_{name} holds values that are not finite floats"
+                                     + (" >= 0" if name == "estimate" else ""))
+                ewc.set_flat(vector.astype(np.float32), name)
+    except Exception as err:
+        raise utils.OptimusError(f"{path}: unusable EWC state ({utils.one_line(err)[:200]}); {RESTORE_HINT}")
 
 
 def _load_variables(path: Path, trainer) -> None:
@@ -515,10 +553,10 @@ def load(directory, trainer) -> dict:
     g, d = trainer.generator, trainer.discriminator
     for network, name in ((g, GENERATOR_FILE), (d, DISCRIMINATOR_FILE)):
         load_weights(network.model, directory / name, network.architecture)
-    for ewc, network, name in ((trainer.ewc_generator, g.model, FISHER_GENERATOR_FILE),
-                               (trainer.ewc_discriminator, d.model, FISHER_DISCRIMINATOR_FILE)):
-        ewc.set_flat_fisher(load_vector(directory / name, ewc.flat_fisher().size))
-        ewc.reset_anchor(network)
+    for ewc, name in ((trainer.ewc_generator, FISHER_GENERATOR_FILE),
+                      (trainer.ewc_discriminator, FISHER_DISCRIMINATOR_FILE)):
+        ewc.set_flat(load_vector(directory / name, ewc.flat().size))
+    _load_ewc(directory, trainer, state.get("config", {}).get("ewc_anchor", "batch"))
     path = directory / OPTIMIZER_FILE
     if path.exists():
         rates = [float(o.learning_rate) for o in (trainer.generator_optimizer,

@@ -59,6 +59,12 @@ curriculum_batches = 0          # batches over which the latents' range grows ge
                                 # curriculum_start to high_latent (0: the whole range from the start)
 curriculum_start = 16           # with curriculum_batches: the first batch's largest latent
 lambda_ = 1.0                   # EWC strength
+ewc_anchor = "batch"            # EWC's anchor theta* and penalty Fisher: "batch" (the weights and Fisher
+                                # after each batch: the seed's), "switch" (held from the batch where a
+                                # resumed run's latent range changed, Kirkpatrick's; no penalty before
+                                # the first switch) or "average" (an exponential average of the weights)
+anchor_decay = 0.99             # average anchor: theta* <- anchor_decay * theta* + (1 - anchor_decay) *
+                                # the weights, after each batch
 lr = 1e-3                       # Adam learning rate, both networks
 nb_samples = 75                 # latents per Fisher estimate
 fisher_decay = 0.9              # online EWC: F <- fisher_decay * F + F_new (0 = replace each batch)
@@ -79,6 +85,7 @@ from training import checkpoint, measuring, registry, sampling  # noqa: E402  (n
 
 
 MEMORY_LIMIT = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2  # bytes a batch may hold
+EWC_ANCHORS = ("batch", "switch", "average")  # training_utils.ANCHORS's keys (a test keeps them in step)
 MAX_LAMBDA = 1e6                # lambda_ at most: beyond it the penalty only pins both networks
                                 # (in float32, 1e39 is already inf)
 RULES = {  # the method's constants: their values come from the registry
@@ -92,6 +99,8 @@ RULES = {  # the method's constants: their values come from the registry
     "lambda_": rules.between(0, MAX_LAMBDA),
     "lr": rules.between(0, 1, brackets="()"),
     "fisher_decay": rules.between(0, 1),
+    "ewc_anchor": rules.one_of(*EWC_ANCHORS),
+    "anchor_decay": rules.between(0, 1),
     "test_sampling": rules.one_of(*measuring.SAMPLINGS),
     "checkpoint_dir": rules.Rule(lambda v: v.strip() != "", "a directory path"),
     "seed": rules.between(0, 2**32 - 1, "an integer"),  # Keras seeds its generators with 32 bits
@@ -113,6 +122,8 @@ def parse_config(argv: list) -> dict:
     registry.check_method(config, rules.given_names(argv))
     if "curriculum_start" in rules.given_names(argv) and not config["curriculum_batches"]:
         raise utils.OptimusError("--curriculum_start: acts only with curriculum_batches > 0; leave it out")
+    if "anchor_decay" in rules.given_names(argv) and config["ewc_anchor"] != "average":
+        raise utils.OptimusError("--anchor_decay: acts only with ewc_anchor='average'; leave it out")
     if config["low_latent"] > config["high_latent"]:
         raise utils.OptimusError(
             f"--low_latent={config['low_latent']} --high_latent={config['high_latent']}: "
@@ -414,10 +425,26 @@ def start(config: dict, directory: Path) -> tuple:
     else:
         state = {"batch": 0, "history": [], "tests": []}
         print(f"No checkpoint in {directory}: starting fresh", flush=True)
+    switch_anchors(trainer, config, state, bool(present))
     # the folder is where state.json lies: recording its path would tie the file to this machine
     state.update(format=checkpoint.STATE_FORMAT,
                  config={k: v for k, v in config.items() if k != "checkpoint_dir"})
     return trainer, state, rng
+
+
+def switch_anchors(trainer, config: dict, state: dict, resumed: bool) -> None:
+    """Under ewc_anchor="switch", hold the EWC anchors and Fisher when a resumed run's latent range
+    differs from the one they were held on (or were never held), and record the batch."""
+    if config["ewc_anchor"] != "switch":
+        state.pop("anchor_range", None)  # a later switch run holds its anchors when it resumes
+        return
+    here = [config["low_latent"], config["high_latent"]]
+    if resumed and state.get("anchor_range") != here:
+        training_utils.hold_anchors(trainer)
+        state.setdefault("anchor_switches", []).append(state["batch"])
+        print(f"EWC anchors and Fisher held at batch {state['batch']}, for the range "
+              f"{here[0]}..{here[1]}", flush=True)
+    state["anchor_range"] = here
 
 
 def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop, events: Events) -> dict | None:

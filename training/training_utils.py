@@ -2,7 +2,8 @@
 
 One batch (``BATCHES`` gives each head's step): the candidates, labelled by the exact oracle; the
 non-primes undersampled into D's batch; both networks trained; then each network's Fisher
-diagonal and its weights kept as the EWC anchor theta* for the next batch's penalty. The methods:
+diagonal estimated and, by train.py's ewc_anchor, the EWC anchor theta* of the next batch's penalty
+moved (by default to the weights, the seed's per-batch EWC). The methods:
 - score function (``score_function_batch``, the offset head): D trains ``steps`` times on its
   batch, then G takes ``generator_steps`` policy-gradient steps on every latent, by default the
   exact expectation over every offset of the reward log D(x) - log pi(k|z) ("sampled": REINFORCE).
@@ -118,25 +119,30 @@ def fisher_diagonal(variables, log_prob, inputs: tuple, weights) -> list:
 
 @dataclass
 class EWC:
-    """Online EWC state of one network: Fisher diagonal F and anchor weights theta*, as
-    non-trainable variables, so the compiled steps read their new values without retracing."""
+    """EWC state of one network, as non-trainable variables (the compiled steps read their new
+    values without retracing): the penalty's Fisher diagonal F and anchor weights theta*, and the
+    online estimate of the Fisher, refreshed after every batch, that F takes when the anchor moves."""
     fisher: list
     anchor: list
+    estimate: list
 
     @classmethod
     def zeros(cls, network) -> "EWC":
         """No consolidation yet: F = 0 and theta* = the current weights."""
-        return cls([tf.Variable(tf.zeros_like(w), trainable=False) for w in network.trainable_weights],
-                   [tf.Variable(w, trainable=False) for w in network.trainable_weights])
+        def copies(fill):
+            return [tf.Variable(fill(w), trainable=False) for w in network.trainable_weights]
+        return cls(copies(tf.zeros_like), copies(tf.identity), copies(tf.zeros_like))
 
-    def consolidate(self, network, new_fisher, fisher_decay: float) -> None:
-        """F <- fisher_decay * F + F_new, and theta* <- the network's current weights."""
-        for f, new in zip(self.fisher, new_fisher):
-            f.assign(fisher_decay * f + new)
-        self.reset_anchor(network)
+    def consolidate(self, network, new_fisher, fisher_decay: float, anchor: str, anchor_decay: float) -> None:
+        """The estimate <- fisher_decay * estimate + F_new, then the ``anchor`` mode's update."""
+        for e, new in zip(self.estimate, new_fisher):
+            e.assign(fisher_decay * e + new)
+        ANCHORS[anchor](self, network, anchor_decay)
 
-    def reset_anchor(self, network) -> None:
-        """theta* <- the network's current weights."""
+    def hold(self, network) -> None:
+        """F <- the estimate and theta* <- the network's current weights."""
+        for f, e in zip(self.fisher, self.estimate):
+            f.assign(e)
         for a, w in zip(self.anchor, network.trainable_weights):
             a.assign(w)
 
@@ -144,17 +150,35 @@ class EWC:
         """lambda_/2 * sum F (theta - theta*)**2 for ``network``'s current weights."""
         return ewc_penalty(network.trainable_weights, self.fisher, self.anchor, lambda_)
 
-    def flat_fisher(self) -> np.ndarray:
-        """The Fisher diagonal as one float32 vector, in trainable-weight order."""
-        return np.concatenate([np.asarray(f).reshape(-1) for f in self.fisher] + [np.zeros(0)]).astype(np.float32)
+    def flat(self, name: str = "fisher") -> np.ndarray:
+        """The ``name`` variables ("fisher", "anchor" or "estimate") as one float32 vector, in
+        trainable-weight order."""
+        return np.concatenate([np.asarray(v).reshape(-1) for v in getattr(self, name)]
+                              + [np.zeros(0)]).astype(np.float32)
 
-    def set_flat_fisher(self, flat: np.ndarray) -> None:
-        """Inverse of ``flat_fisher``; the length must match."""
-        sizes = [int(np.prod(f.shape)) for f in self.fisher]
-        if flat.shape != (sum(sizes),):
-            raise ValueError(f"expected {sum(sizes)} values, got shape {flat.shape}")
-        for f, part in zip(self.fisher, np.split(flat, np.cumsum(sizes)[:-1])):
-            f.assign(part.reshape(f.shape))
+    def set_flat(self, vector: np.ndarray, name: str = "fisher") -> None:
+        """Inverse of ``flat``; ValueError unless the length matches."""
+        variables = getattr(self, name)
+        sizes = [int(np.prod(v.shape)) for v in variables]
+        if vector.shape != (sum(sizes),):
+            raise ValueError(f"expected {sum(sizes)} values, got shape {vector.shape}")
+        for v, part in zip(variables, np.split(vector, np.cumsum(sizes)[:-1])):
+            v.assign(part.reshape(v.shape))
+
+
+def _anchor_average(ewc: EWC, network, decay: float) -> None:
+    """F <- the estimate, theta* <- decay * theta* + (1 - decay) * the current weights."""
+    for f, e in zip(ewc.fisher, ewc.estimate):
+        f.assign(e)
+    for a, w in zip(ewc.anchor, network.trainable_weights):
+        a.assign(decay * a + (1 - decay) * w)
+
+
+# How the anchor moves after each batch (train.py's ewc_anchor). "switch" holds F and theta* from
+# one switch of the stream's range to the next: train.start calls EWC.hold when the range changes.
+ANCHORS = {"batch": lambda ewc, network, decay: ewc.hold(network),
+           "switch": lambda ewc, network, decay: None,
+           "average": _anchor_average}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,9 +590,15 @@ def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.nd
 
 def consolidate(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray, terms,
                 rows: int) -> None:
-    """Online EWC after a batch, for both networks: ``compute_fisher``, then
-    F <- fisher_decay * F + F_new and theta* <- the current weights."""
+    """EWC after a batch, for both networks: ``compute_fisher``, the estimate <- fisher_decay *
+    estimate + F_new, then the anchor's update (``ANCHORS``)."""
     new_g, new_d = compute_fisher(trainer, z, x, labels, terms, rows)
-    decay = trainer.config["fisher_decay"]
-    trainer.ewc_generator.consolidate(trainer.generator.model, new_g, decay)
-    trainer.ewc_discriminator.consolidate(trainer.discriminator.model, new_d, decay)
+    settings = [trainer.config[k] for k in ("fisher_decay", "ewc_anchor", "anchor_decay")]
+    trainer.ewc_generator.consolidate(trainer.generator.model, new_g, *settings)
+    trainer.ewc_discriminator.consolidate(trainer.discriminator.model, new_d, *settings)
+
+
+def hold_anchors(trainer: Trainer) -> None:
+    """Both networks' EWC.hold: the penalty's Fisher and anchor from here on, at a stream's switch."""
+    trainer.ewc_generator.hold(trainer.generator.model)
+    trainer.ewc_discriminator.hold(trainer.discriminator.model)
