@@ -93,6 +93,10 @@ SCORE_GOAL = 2.0                # time_to_score2_s: until a session's held-out s
 TIME_TO_SCORE_BATCHES = 30      # batches of the fresh default run
 TIME_TO_SCORE_SESSIONS = 5      # a test session every this many batches in that run
 OTHER_BATCHES = 3               # timed batches of the seed's method and of the GLN, after a warm-up
+EWC_BATCHES = 5                 # timed batches with EWC and with it cut out, after a warm-up
+HARD_TRACK = ["--generator_input=discriminator", "--generator_layers=0", "--discriminator_input=bits",
+              "--discriminator_loss=bce", "--reader=periods", "--discriminator_activation=sin",
+              "--generator_activation=sin", "--high_latent=10000"]  # the forgetting sweep's first phase
 EVAL_SAMPLES = 10**5            # latents of the test_models timing
 BIG_PRIMES, BIG_BITS = 5, 4096  # test.py --primes=5 --bits=4096: its wall time over its primes' time
 
@@ -225,6 +229,36 @@ def other_batches(argv: list) -> list:
     train.run_batch(trainer, config, rng, 1)
     return [train.run_batch(trainer, config, rng, batch)["seconds"]
             for batch in range(2, 2 + OTHER_BATCHES)]
+
+
+def ewc_seconds(argv: list, with_ewc: bool) -> tuple:
+    """(CPU, wall) seconds of EWC_BATCHES batches of a fresh run with ``argv`` after a warm-up one:
+    as they are, or with EWC cut out (no Fisher, no consolidation, no penalty in the steps)."""
+    def no_penalty(penalty):
+        def zero(ewc, network, lambda_):
+            return tf.constant(0.0)
+        return zero
+    cut = [] if with_ewc else [(training_utils, "consolidate", lambda fn: lambda *args: None),
+                               (training_utils.EWC, "penalty", no_penalty)]
+    with shims(cut):
+        config = train.parse_config(argv)
+        keras.utils.set_random_seed(SEED)
+        trainer = registry.build_trainer(config)  # its steps are traced with the penalty, or without
+        rng = np.random.default_rng(SEED)
+        train.run_batch(trainer, config, rng, 1)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for batch in range(2, 2 + EWC_BATCHES):
+            train.run_batch(trainer, config, rng, batch)
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def ewc_shares() -> dict:
+    """{track: (CPU share, wall share)} of EWC in a batch: 1 - time without it / time with it."""
+    shares = {}
+    for track, argv in (("default", []), ("hard track", HARD_TRACK)):
+        (cpu, wall), (cpu_cut, wall_cut) = ewc_seconds(argv, True), ewc_seconds(argv, False)
+        shares[track] = (1 - cpu_cut / cpu, 1 - wall_cut / wall)
+    return shares
 
 
 def main_job_seconds() -> tuple:
@@ -470,6 +504,7 @@ def main(mode: str) -> int:
     time_to_score = reached[0] if reached else float("inf")
     seed_s = statistics.median(other_batches(["--generator_head=real", "--discriminator=seed", "--discriminator_input=scalar"]))
     gln_s = statistics.median(other_batches(["--discriminator=gln"]))
+    ewc = ewc_shares()
     main_s, main_status = main_job_seconds()
     big_wall, big_drawn, big_status = big_primes_seconds()
     curve_cpu, curve_wall, curve_status = length_curve_seconds()
@@ -519,6 +554,10 @@ def main(mode: str) -> int:
     table.row("default batch / seed's batch", f"{batch_s / seed_s:.2f}x",
               f"{batch_s:.2f} s over {seed_s:.2f} s (the seed's batch is {seed_s / batch_s:.1f}x the default's)")
     table.row("GLN discriminator batch", f"{gln_s:.2f} s", f"{gln_s / batch_s:.1f}x the default's")
+    for track, (cpu, wall) in ewc.items():
+        table.row(f"EWC's share of a {track} batch", f"{100 * cpu:.0f} % CPU",
+                  f"{100 * wall:.0f} % wall: {EWC_BATCHES} batches after a warm-up, against the same with "
+                  "no Fisher, no consolidation and no penalty in the steps")
 
     table.title("Evaluation and the main job")
     table.row("eval_100k_s, measuring.test_models", f"{eval_s:.2f} s",
@@ -548,6 +587,7 @@ def main(mode: str) -> int:
     print(f"summary: oracle_vs_sympy={oracle_ratio:.1f} oracle_Mps={small['fast'] / 1e6:.2f} "
           f"batch_s={batch_s:.2f} time_to_score2_s={time_to_score:.1f} seed_batch_s={seed_s:.2f} "
           f"default_over_seed_batch={batch_s / seed_s:.2f} gln_batch_s={gln_s:.2f} "
+          f"ewc_share_cpu={ewc['default'][0]:.2f} ewc_share_hard_cpu={ewc['hard track'][0]:.2f} "
           f"eval_100k_s={eval_s:.2f} main_job_s={main_s:.0f} primes_4096_over_draw={big_wall / big_drawn:.2f} "
           f"length_curve_cpu_s={curve_cpu:.1f} "
           + " ".join(generator_pairs), flush=True)

@@ -17,6 +17,7 @@ Runs resume after a kill. Outputs in forgetting/. Run: python training/sweeps/fo
 """
 import contextlib
 import csv
+import fcntl
 import json
 import multiprocessing
 import shutil
@@ -119,9 +120,12 @@ def first_phase(stream: str, constants: dict, seed: int) -> Path:
     base, first, _, batches, _ = streams()[stream]
     key = "-".join(f"{k}{v}" for k, v in sorted(constants.items()))
     run = OUT / "first" / stream.replace(" ", "_") / key / f"seed{seed}"
-    if not (run / "first.json").exists():
-        train_leg(run, {**base, **constants, "lambda_": 0.0, "seed": seed}, first, batches)
-        checkpoint.write_if_changed(run / "first.json", json.dumps(measure(run, first)).encode())
+    run.mkdir(parents=True, exist_ok=True)
+    with open(run.parent / f"seed{seed}.lock", "w") as lock:  # another worker may be training it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (run / "first.json").exists():
+            train_leg(run, {**base, **constants, "lambda_": 0.0, "seed": seed}, first, batches)
+            checkpoint.write_if_changed(run / "first.json", json.dumps(measure(run, first)).encode())
     return run
 
 
@@ -228,9 +232,6 @@ def main(argv: list) -> int:
     context = multiprocessing.get_context("spawn")  # TensorFlow does not survive a fork
     try:
         with ProcessPoolExecutor(workers, mp_context=context, max_tasks_per_child=1) as pool:
-            # the first phases first, one per worker at a time, so no two runs train the same one
-            firsts = {(rows()[n][0], json.dumps(rows()[n][1], sort_keys=True), s) for n, s in tasks}
-            list(pool.map(_first, sorted(firsts)))
             for result in pool.map(_task, *zip(*tasks)):
                 results.append(result)
                 write_outputs(results)
@@ -239,12 +240,6 @@ def main(argv: list) -> int:
         return 2
     print(f"Outputs: {OUT / 'results.md'}, {OUT / 'trials.csv'}")
     return 0
-
-
-def _first(key: tuple) -> str:
-    utils.quiet_startup()
-    stream, constants, seed = key
-    return str(first_phase(stream, json.loads(constants), seed))
 
 
 if __name__ == "__main__":
