@@ -134,9 +134,11 @@ def random_vector_integers(low, high, size, rng: np.random.Generator | None = No
 
     rng: a numpy Generator (None: a fresh unseeded one). Ranges up to 2**63 - 1 wide.
     """
-    from training import rules  # here: rules imports this module
     caller = "random_vector_integers"
-    low, high, size = (rules.check(f"{caller}: {k}", v, 0) for k, v in (("low", low), ("high", high), ("size", size)))
+    for name, value in (("low", low), ("high", high), ("size", size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{caller}: {name} must be an integer, got {value!r}")
+    low, high, size = int(low), int(high), int(size)
     int64 = np.iinfo(np.int64)
     if not int64.min <= low <= high <= int64.max:
         raise ValueError(f"{caller}: need int64 bounds with low <= high, got low={low}, high={high}")

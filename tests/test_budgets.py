@@ -1,4 +1,4 @@
-"""The size budgets that hold (tests/budgets.py reports all three), each with a planted control."""
+"""The size budgets and the import rule (tests/budgets.py reports them), each with a planted control."""
 import budgets
 
 
@@ -27,3 +27,18 @@ def test_code_lines_leave_out_docstrings_comments_and_blank_lines(tmp_path):
     assert budgets.code_lines(tmp_path / "m.py") == 3  # import, def, return
     (tmp_path / "s.py").write_text('x = """not a docstring\n"""\n')
     assert budgets.code_lines(tmp_path / "s.py") == 2
+
+
+def test_no_project_module_imports_itself_through_others():
+    graph = budgets.project_imports()
+    assert {"utils", "training.rules", "training.model", "training.encodings"} <= set(graph)
+    assert budgets.import_cycles(graph) == []
+
+
+def test_a_planted_import_cycle_is_found(tmp_path):
+    (tmp_path / "training").mkdir()
+    (tmp_path / "utils.py").write_text("def f():\n    from training import rules\n")
+    (tmp_path / "training" / "rules.py").write_text("import utils\n")
+    (tmp_path / "training" / "oracle.py").write_text("from training import rules\n")
+    cycles = budgets.import_cycles(budgets.project_imports(tmp_path))
+    assert len(cycles) == 1 and set(cycles[0]) == {"utils", "training.rules"}

@@ -240,22 +240,24 @@ class Ternary(encodings.Encoding):
     def width(config: dict) -> int:
         return TERNARY_DIGITS
 
-    @staticmethod
-    def layer(architecture: dict, candidate: bool = True):
-        import keras
 
-        def digits(x):
-            n = 2.0 * keras.ops.round(keras.ops.cast(x, "float64")) + 1.0
-            powers = keras.ops.convert_to_tensor([3.0**i for i in range(TERNARY_DIGITS)], "float64")
-            return keras.ops.cast(keras.ops.mod(keras.ops.floor(n / powers), 3.0) - 1.0, "float32")
-        return keras.layers.Lambda(digits, output_shape=(TERNARY_DIGITS,), name="encoding")
+def ternary_layer(architecture: dict, candidate: bool):
+    import keras
+
+    def digits(x):
+        n = 2.0 * keras.ops.round(keras.ops.cast(x, "float64")) + 1.0
+        powers = keras.ops.convert_to_tensor([3.0**i for i in range(TERNARY_DIGITS)], "float64")
+        return keras.ops.cast(keras.ops.mod(keras.ops.floor(n / powers), 3.0) - 1.0, "float32")
+    return keras.layers.Lambda(digits, output_shape=(TERNARY_DIGITS,), name="encoding")
 
 
 @pytest.mark.slow
 def test_the_readmes_example_adds_a_discriminator_input_in_one_entry(monkeypatch, tmp_path, run_main):
-    """The class above and one entry: the value trains, saves and reloads, and without the entry
-    it is refused. (That an entry written in the registry's file appears in --help is
+    """The class and layer above and one entry: the value trains, saves and reloads, and without
+    the entry it is refused. (That an entry written in the registry's file appears in --help is
     ``test_a_new_table_entry_appears_in_help_and_a_removed_one_does_not``.)"""
+    from training import model
+    monkeypatch.setitem(model.ENCODING_LAYERS, Ternary, ternary_layer)
     monkeypatch.setitem(registry.DISCRIMINATOR_INPUTS, "ternary",
                         registry.Method("the candidate's base-3 digits", Ternary))
     # train.py builds its rules from the tables when imported: as it would from the edited file
@@ -281,3 +283,13 @@ def test_every_generator_head_has_its_batch_step():
     from training import training_utils as tu
     assert set(tu.BATCHES) == set(registry.GENERATOR_HEADS)
     assert tu.BATCHES["offset"] is tu.score_function_batch and tu.BATCHES["real"] is tu.pathwise_batch
+
+
+def test_every_encoding_a_table_chooses_has_its_layer():
+    """An input's encoding (encodings.py) and the layer that reads it in a network (model.py) are
+    joined by model.ENCODING_LAYERS; an input whose class is missing there fails here."""
+    from training import model
+    chosen = {entry.build for table in (registry.DISCRIMINATOR_INPUTS, registry.GENERATOR_INPUTS)
+              for entry in table.values()} - {encodings.DiscriminatorFeatures}
+    assert chosen and chosen <= set(model.ENCODING_LAYERS)
+    assert Ternary not in model.ENCODING_LAYERS  # the README's example, added only by its own test

@@ -1,8 +1,9 @@
-"""Encodings: how a network reads a number, as a Keras layer, and the same features computed
-exactly from integers of any size (test sessions and --primes score candidates outside the
-networks). The registry's input tables choose one; each says what it allows (a gradient through
-it, bounded features for the GLN, folding into residue tables for the sampler). TensorFlow is
-imported only when a layer is built, so the registry's tables and test.py --primes load without it."""
+"""Encodings: how a network reads a number, as features computed exactly from integers of any
+size (test sessions and --primes score candidates outside the networks); the Keras layer that
+computes the same inside a network is model.py's (``model.encoding_layer``). The registry's input
+tables choose one; each says what it allows (a gradient through it, bounded features for the GLN,
+folding into residue tables for the sampler). Nothing here imports TensorFlow, so the registry's
+tables and test.py --primes load without it."""
 import functools
 import math
 
@@ -79,10 +80,6 @@ class Encoding:
         """Features per number."""
         return 1
 
-    @staticmethod
-    def layer(architecture: dict, candidate: bool = True):
-        raise NotImplementedError
-
     @classmethod
     def window_features(cls, architecture: dict, z: np.ndarray, offsets: int) -> np.ndarray:
         """The layer's features of every candidate 2*(offsets*z + k)+1, k < offsets, of latents z
@@ -120,12 +117,6 @@ class Real(Encoding):
     """x as one real number (the seed's), divided by the largest output."""
     differentiable = True
 
-    @staticmethod
-    def layer(architecture: dict, candidate: bool = True):
-        import keras
-        from training import model as model_lib
-        return keras.layers.Rescaling(1.0 / model_lib.OUTPUT_CAP, name="encoding")
-
 
 class Residues(Encoding):
     """Residues modulo the odd primes up to ``largest_prime`` (``model.ResidueEncoding``)."""
@@ -137,12 +128,6 @@ class Residues(Encoding):
     @staticmethod
     def width(config: dict) -> int:
         return sum(p - 1 for p in oracle.odd_primes(config["largest_prime"]))
-
-    @staticmethod
-    def layer(architecture: dict, candidate: bool = True):
-        from training import model as model_lib
-        return model_lib.ResidueEncoding(architecture["largest_prime"], candidate=candidate,
-                                         name="encoding")
 
     @staticmethod
     def _lookup(architecture: dict, residues_mod) -> np.ndarray:
@@ -187,11 +172,6 @@ class Bits(Encoding):
     @staticmethod
     def width(config: dict) -> int:
         return BIT_WIDTH
-
-    @staticmethod
-    def layer(architecture: dict, candidate: bool = True):
-        from training import model as model_lib
-        return model_lib.BitsEncoding(candidate=candidate, name="encoding")
 
     @staticmethod
     def _digits(numbers: np.ndarray) -> np.ndarray:

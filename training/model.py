@@ -13,7 +13,7 @@ from keras import layers
 
 import utils
 from training import oracle
-from training.encodings import BIT_WIDTH, LARGEST_PRIME, residue_tables
+from training.encodings import BIT_WIDTH, LARGEST_PRIME, Bits, Real, Residues, residue_tables
 
 
 # Offset head
@@ -121,6 +121,20 @@ class BitsEncoding(layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "width": self.width, "candidate": self.candidate}
+
+
+ENCODING_LAYERS = {  # encodings.py's class: (architecture, candidate) -> the layer that reads x
+    Real: lambda architecture, candidate: layers.Rescaling(1.0 / OUTPUT_CAP, name="encoding"),
+    Residues: lambda architecture, candidate: ResidueEncoding(architecture["largest_prime"],
+                                                              candidate=candidate, name="encoding"),
+    Bits: lambda architecture, candidate: BitsEncoding(candidate=candidate, name="encoding"),
+}
+
+
+def encoding_layer(encoding, architecture: dict, candidate: bool = True) -> layers.Layer:
+    """The Keras layer of an encoding (a class of encodings.py) for ``architecture``: the features
+    of the candidate (of the latent itself with ``candidate=False``)."""
+    return ENCODING_LAYERS[encoding](architecture, candidate)
 
 
 class _OffsetLayer(layers.Layer):

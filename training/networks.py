@@ -97,7 +97,7 @@ class OffsetHead(GeneratorHead):
             body += model_lib.body_layers(widths, activation, prefix)
         else:
             body = model_lib.body_layers(widths, activation, prefix, reader_layer(m))
-        encoding = self.encoding.layer(a, candidate=self.input.per_candidate)
+        encoding = model_lib.encoding_layer(self.encoding, a, candidate=self.input.per_candidate)
         network, features, logits = model_lib.offset_generator(self.offsets, encoding, self.input.per_candidate, body)
         self.policy = keras.Model(network.input, logits, name="offset_policy")
         self.encode, self.score = model_lib.split(network.input, features, logits)
@@ -239,7 +239,7 @@ class MlpDiscriminator(Discriminator):
     def build(self) -> tuple:
         a = self.architecture
         network, features, hidden = model_lib.encoded_discriminator(
-            self.encoding.layer(a), f"discriminator_{a['discriminator_input']}",
+            model_lib.encoding_layer(self.encoding, a), f"discriminator_{a['discriminator_input']}",
             (a["discriminator_units"],) * a["discriminator_layers"], a["discriminator_activation"],
             reader_layer(self.methods))
         return self.parts(network, features, hidden)
@@ -250,7 +250,7 @@ class RecurrentDiscriminator(MlpDiscriminator):
 
     def build(self) -> tuple:
         return self.parts(*model_lib.recurrent_discriminator(
-            self.encoding.layer(self.architecture), self.architecture["discriminator_units"]))
+            model_lib.encoding_layer(self.encoding, self.architecture), self.architecture["discriminator_units"]))
 
 
 class SeedDiscriminator(MlpDiscriminator):
@@ -266,7 +266,8 @@ class GlnDiscriminator(Discriminator):
     """A gated linear network with its own local learning rule."""
 
     def build(self) -> tuple:
-        network, features, self.gln = model_lib.gln_discriminator(self.encoding.layer(self.architecture))
+        encoding = model_lib.encoding_layer(self.encoding, self.architecture)
+        network, features, self.gln = model_lib.gln_discriminator(encoding)
         self.local_update = self.gln.local_update
         hidden = keras.layers.Lambda(self.gln.hidden, name="hidden")(features)
         return self.parts(network, features, hidden)

@@ -440,7 +440,8 @@ def switch_anchors(trainer, config: dict, state: dict, resumed: bool) -> None:
         return
     here = [config["low_latent"], config["high_latent"]]
     if resumed and state.get("anchor_range") != here:
-        training_utils.hold_anchors(trainer)
+        trainer.ewc_generator.hold(trainer.generator.model)
+        trainer.ewc_discriminator.hold(trainer.discriminator.model)
         state.setdefault("anchor_switches", []).append(state["batch"])
         print(f"EWC anchors and Fisher held at batch {state['batch']}, for the range "
               f"{here[0]}..{here[1]}", flush=True)

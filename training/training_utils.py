@@ -596,9 +596,3 @@ def consolidate(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarr
     settings = [trainer.config[k] for k in ("fisher_decay", "ewc_anchor", "anchor_decay")]
     trainer.ewc_generator.consolidate(trainer.generator.model, new_g, *settings)
     trainer.ewc_discriminator.consolidate(trainer.discriminator.model, new_d, *settings)
-
-
-def hold_anchors(trainer: Trainer) -> None:
-    """Both networks' EWC.hold: the penalty's Fisher and anchor from here on, at a stream's switch."""
-    trainer.ewc_generator.hold(trainer.generator.model)
-    trainer.ewc_discriminator.hold(trainer.discriminator.model)
