@@ -8,10 +8,11 @@ same first phase (one per Fisher setting and anchor kind), so the rows differ on
 after the switch. Rows, in the order they run:
 - lambda_ 0 (no EWC), and the control that keeps training on FIRST: the loss is their difference;
 - each anchor (train.py's ewc_anchor) at each lambda_;
-- the upper reference (both ranges, interleaved LEG_BATCHES at a time) and the wrong moment (the
-  switch anchor held only after SWITCH_LATE batches on SECOND);
-- the switch anchor with D's model Fisher, and each anchor with online decay off (fisher_decay 0);
-- the streams that do not forget, for comparison: the short jump and today's residue stream.
+- the upper reference (both ranges, interleaved LEG_BATCHES at a time);
+- at lambda_ 1000, then 100: the wrong moment (the switch anchor held only after SWITCH_LATE
+  batches on SECOND), the switch anchor with D's model Fisher, each anchor with online decay off
+  (fisher_decay 0); between the two, the streams that do not forget, for comparison: the short
+  jump and today's residue stream.
 
 Runs resume after a kill. Outputs in forgetting/. Run: python training/sweeps/forgetting.py [--workers=2]
 """
@@ -77,23 +78,28 @@ def rows() -> dict:
     turns = SECOND_BATCHES // (2 * LEG_BATCHES)
     out["reference: both ranges in turn"] = (
         "hard", on, [(name, LEG_BATCHES, {}) for _ in range(turns) for name in ("first", "second")])
-    for lambda_ in LAMBDAS[2:]:
-        out[f"wrong moment: switch after {SWITCH_LATE} batches, lambda_ {lambda_:g}"] = (
-            "hard", on, [("second", SWITCH_LATE, {}),
-                         ("second", SECOND_BATCHES - SWITCH_LATE, {"ewc_anchor": "switch", "lambda_": lambda_})])
-    for lambda_ in LAMBDAS[2:]:
-        out[f"switch, lambda_ {lambda_:g}, D's model Fisher"] = (
-            "hard", {**on, "discriminator_fisher": "model"},
-            [("second", SECOND_BATCHES, {"ewc_anchor": "switch", "lambda_": lambda_})])
-    for anchor in train.EWC_ANCHORS:
-        for lambda_ in LAMBDAS[1:]:
-            out[f"{anchor}, lambda_ {lambda_:g}, decay off"] = ("hard", first_of(anchor, 0.0), [
-                ("second", SECOND_BATCHES, {"ewc_anchor": anchor, "lambda_": lambda_})])
-    out["short jump, lambda_ 0"] = ("short jump", on, [("second", SECOND_BATCHES, {})])
-    out["short jump control"] = ("short jump", on, [("first", SECOND_BATCHES, {})])
-    out["residue stream, lambda_ 0"] = ("residue", on, [("second", 50, {})])
-    out["residue control"] = ("residue", on, [("first", 50, {})])
+    for lambda_ in reversed(LAMBDAS[2:]):  # the strongest first: it runs first
+        out.update(extra_rows(lambda_))
+        if lambda_ == LAMBDAS[-1]:
+            out["short jump, lambda_ 0"] = ("short jump", on, [("second", SECOND_BATCHES, {})])
+            out["short jump control"] = ("short jump", on, [("first", SECOND_BATCHES, {})])
+            out["residue stream, lambda_ 0"] = ("residue", on, [("second", 50, {})])
+            out["residue control"] = ("residue", on, [("first", 50, {})])
     return out
+
+
+def extra_rows(lambda_: float) -> dict:
+    """The rows beside the anchors' at one strength: the wrong moment, D's model Fisher, decay off."""
+    on, switch = {"fisher_decay": 0.9, "ewc_anchor": "batch"}, {"ewc_anchor": "switch", "lambda_": lambda_}
+    return {
+        f"wrong moment: switch after {SWITCH_LATE} batches, lambda_ {lambda_:g}": (
+            "hard", on, [("second", SWITCH_LATE, {}), ("second", SECOND_BATCHES - SWITCH_LATE, switch)]),
+        f"switch, lambda_ {lambda_:g}, D's model Fisher": (
+            "hard", {**on, "discriminator_fisher": "model"}, [("second", SECOND_BATCHES, switch)]),
+        **{f"{anchor}, lambda_ {lambda_:g}, decay off": ("hard", first_of(anchor, 0.0), [
+            ("second", SECOND_BATCHES, {"ewc_anchor": anchor, "lambda_": lambda_})])
+           for anchor in ("switch", "batch", "average")},
+    }
 
 
 def argv_of(constants: dict) -> list:
