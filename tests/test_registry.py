@@ -293,3 +293,26 @@ def test_every_encoding_a_table_chooses_has_its_layer():
               for entry in table.values()} - {encodings.DiscriminatorFeatures}
     assert chosen and chosen <= set(model.ENCODING_LAYERS)
     assert Ternary not in model.ENCODING_LAYERS  # the README's example, added only by its own test
+
+
+def test_every_table_entry_resolves_to_its_code_and_no_code_is_named_by_a_string():
+    """The registry documents; the modules that define the code hold tables of the same names. An
+    entry missing on either side, or one that names code by a string, fails here, not in a run."""
+    tables = registry.code_tables()
+    for selector, table in registry.TABLES.items():
+        for value, entry in table.items():
+            assert not isinstance(entry.build, str), f"{selector}={value!r} names its code by a string"
+            if selector in tables:
+                assert entry.build is None and value in tables[selector], f"{selector}={value!r}"
+                assert registry.code(selector, value) is tables[selector][value]
+        if selector in tables:
+            assert set(tables[selector]) == set(table), selector
+            assert all(callable(c) for v, c in tables[selector].items() if (selector, v) != ("reader", "digits"))
+
+
+def test_a_misspelt_or_missing_code_entry_is_caught(monkeypatch):
+    from training import training_utils
+    monkeypatch.setitem(training_utils.REWARDS, "entropi", training_utils.entropy_reward)
+    monkeypatch.delitem(training_utils.REWARDS, "entropy")
+    with pytest.raises(AssertionError, match="reward"):
+        test_every_table_entry_resolves_to_its_code_and_no_code_is_named_by_a_string()

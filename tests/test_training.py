@@ -37,7 +37,7 @@ def with_discriminator(trainer, network, lr=None) -> tu.Trainer:
     config = trainer.config if lr is None else dict(trainer.config, lr=lr)
     return tu.Trainer.create(trainer.generator, part, config, reward=trainer.reward,
                              objective=trainer.objective, pool=trainer.pool, loss=trainer.loss,
-                             fisher=trainer.fisher)
+                             fisher=trainer.fisher, fisher_rows=trainer.fisher_rows)
 
 
 def weights_of(network) -> list:

@@ -8,6 +8,7 @@ import numpy as np
 
 import utils
 from training import model as model_lib
+from training import readers
 from training.encodings import DiscriminatorFeatures
 from training import sampling
 
@@ -32,10 +33,10 @@ def after_reader(model) -> tuple | None:
     return (reader, keras.Model(reader.output, model.output)) if hasattr(reader, "numbers") else None
 
 
-def reader_layer(methods: dict):
+def reader_layer(architecture: dict):
     """The trainable reader between a network's encoding and its MLP, if its input has one."""
-    build = methods["reader"].build if "reader" in methods else None
-    return build(name="reader") if isinstance(build, type) else None
+    build = readers.READERS[architecture["reader"]] if "reader" in architecture else None
+    return build(name="reader") if build is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,10 +94,10 @@ class OffsetHead(GeneratorHead):
         prefix = "scorer" if self.input.per_candidate else "hidden"
         if self.mirror:  # D's reader and MLP, frozen, named as D names them; then G's own MLP
             body = model_lib.body_layers((a["discriminator_units"],) * a["discriminator_layers"],
-                                         a["discriminator_activation"], "hidden", reader_layer(m), trainable=False)
+                                         a["discriminator_activation"], "hidden", reader_layer(a), trainable=False)
             body += model_lib.body_layers(widths, activation, prefix)
         else:
-            body = model_lib.body_layers(widths, activation, prefix, reader_layer(m))
+            body = model_lib.body_layers(widths, activation, prefix, reader_layer(a))
         encoding = model_lib.encoding_layer(self.encoding, a, candidate=self.input.per_candidate)
         network, features, logits = model_lib.offset_generator(self.offsets, encoding, self.input.per_candidate, body)
         self.policy = keras.Model(network.input, logits, name="offset_policy")
@@ -241,7 +242,7 @@ class MlpDiscriminator(Discriminator):
         network, features, hidden = model_lib.encoded_discriminator(
             model_lib.encoding_layer(self.encoding, a), f"discriminator_{a['discriminator_input']}",
             (a["discriminator_units"],) * a["discriminator_layers"], a["discriminator_activation"],
-            reader_layer(self.methods))
+            reader_layer(a))
         return self.parts(network, features, hidden)
 
 
@@ -271,3 +272,8 @@ class GlnDiscriminator(Discriminator):
         self.local_update = self.gln.local_update
         hidden = keras.layers.Lambda(self.gln.hidden, name="hidden")(features)
         return self.parts(network, features, hidden)
+
+
+GENERATOR_HEADS = {"offset": OffsetHead, "real": RealHead, "original": OriginalHead}  # the registry's
+DISCRIMINATORS = {"mlp": MlpDiscriminator, "recurrent": RecurrentDiscriminator,     # tables of the
+                  "seed": SeedDiscriminator, "gln": GlnDiscriminator}                # same names document them

@@ -202,3 +202,7 @@ class TiedPhases(PeriodCounts):
         self.phase.assign(phases.astype(np.float32))
         self.snapped.assign(1.0)
         return chosen
+
+
+READERS = {"digits": None, "frequencies": PositionalFrequencies, "rotation": RotationRecurrence,
+           "periods": PeriodCounts, "phases": TiedPhases}  # registry.READERS documents them ("digits": no layer)

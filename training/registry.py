@@ -1,13 +1,15 @@
 """The method registry: one plain table per selector constant, from each value to a ``Method``.
 
 A ``Method`` is the one-line doc that train.py --help lists, the constants it reads (given
-otherwise: refused), those its weight file stores, and what it builds: an encoding, a function, or
-a "module:name" in training/ imported when first built, so that nothing here imports TensorFlow.
-What a value needs of the others is one table, ``REQUIRES``. A new method is its piece in
-networks.py, encodings.py, readers.py, model.py or training_utils.py, plus one entry here (a new
-generator head also names its batch step in ``training_utils.BATCHES``).
+otherwise: refused), those its weight file stores, and what it builds when that needs no
+TensorFlow (an encoding, a numpy function). The networks, readers, rewards, objectives, losses and
+Fisher kinds are in tables of the same names in the modules that define them (``code``), imported
+when first built, so that nothing here imports TensorFlow; a test keeps their names and these in
+step. What a value needs of the others is one table, ``REQUIRES``. A new method is its piece in
+networks.py, encodings.py, readers.py, model.py or training_utils.py with its entry in that
+module's table, plus one entry here (a new generator head also names its batch step in
+``training_utils.BATCHES``).
 """
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,21 +30,12 @@ ACTIVATIONS = ("relu", "sin", "snake")  # of the MLP bodies' hidden layers (mode
 class Method:
     """One value of a selector constant."""
     doc: str                    # what the value means, one line (train.py --help lists it)
-    builds: Any                 # what it selects: an encoding, a function, or "module:name" in training/
-                                # (a network's class, a TensorFlow function), imported when first built
+    build: Any = None           # what it selects, if no TensorFlow: an encoding or a numpy function
+                                # (the others: ``code``)
     reads: tuple = ()           # constants that act only when it is chosen
     stores: tuple = ()          # constants its network's weight file records (besides selectors)
     per_candidate: bool = False  # an input or acceptance that works candidate by candidate
     rows: int = 1               # a Fisher kind: per-sample gradients per candidate
-
-    @property
-    def build(self):
-        """What the value selects; a "module:name" is imported here, so that the tables, --help
-        and every refusal come before TensorFlow's import."""
-        if not isinstance(self.builds, str):
-            return self.builds
-        module, name = self.builds.split(":")
-        return getattr(importlib.import_module(f"training.{module}"), name)
 
 
 # The other constants that parts read: (type, rule). train.py's defaults must have these types.
@@ -80,34 +73,31 @@ GENERATOR_INPUTS = {  # what the offset head's policy reads: build is the encodi
 }
 
 
-READERS = {  # build() -> the trainable layer between the bits encoding and the MLP, or None
-    "digits": Method("none: the digits go straight into the MLP (a weight per position; prior: none)",
-                     None),
+READERS = {  # code: the trainable layer's class between the bits encoding and the MLP, or None
+    "digits": Method("none: the digits go straight into the MLP (a weight per position; prior: none)"),
     "frequencies": Method("positional frequencies, sum_i b_i cos(a_f i + c_f), a_f learned slowly from "
-                          "small periods (prior: weights that are sinusoids of the position)",
-                          "readers:PositionalFrequencies"),
+                          "small periods (prior: weights that are sinusoids of the position)"),
     "rotation": Method("a linear recurrence whose state rotates by exp(i a_f) per digit, read from the "
-                       "most significant (prior: a rotation)", "readers:RotationRecurrence"),
+                       "most significant (prior: a rotation)"),
     "periods": Method("fixed counts of set digits per position class mod q, q = 2..12 (prior: periods "
-                      "of the position)", "readers:PeriodCounts"),
+                      "of the position)"),
     "phases": Method("sine units on each period's counts alone, their weights snapped to fractions k/d "
                      "(d <= 13) at reader_snap of the run and frozen (prior: periods, and rational "
-                     "turns)", "readers:TiedPhases", reads=("reader_snap",)),
+                     "turns)", reads=("reader_snap",)),
 }
 
 
 GENERATOR_HEADS = {
     "offset": Method("x = offsets*z + k, k chosen by a softmax policy trained by the score-function "
-                     "gradient", "networks:OffsetHead",
+                     "gradient",
                      reads=("generator_input", "offsets", "generator_layers", "generator_units",
                             "generator_activation", "acceptance", "reward", "policy_gradient",
                             "generator_steps", "discriminator_batch", "discriminator_minibatch"),
                      stores=("offsets", "generator_layers", "generator_units", "generator_activation")),
     "real": Method("the seed's generator of a real x, trained through the discriminator's slope",
-                   "networks:RealHead", reads=("negative_l2",)),
+                   reads=("negative_l2",)),
     "original": Method("the original's generator, which can only compute k*z, with the original's "
-                       "scalar discriminator and no negative L2 (it never acted there)",
-                       "networks:OriginalHead"),
+                       "scalar discriminator and no negative L2 (it never acted there)"),
 }
 
 
@@ -139,20 +129,19 @@ DISCRIMINATOR_INPUTS = {  # what the discriminator reads: build is the encoding
 
 
 DISCRIMINATORS = {
-    "mlp": Method("an MLP on its input, trained by Adam through its loss", "networks:MlpDiscriminator",
+    "mlp": Method("an MLP on its input, trained by Adam through its loss",
                   reads=("discriminator_layers", "discriminator_units", "discriminator_activation",
                          "discriminator_loss", "discriminator_fisher"),
                   stores=("discriminator_layers", "discriminator_units", "discriminator_activation")),
     "recurrent": Method("a GRU of discriminator_units reading the binary digits one at a time, most "
                         "significant first, trained by Adam through its loss",
-                        "networks:RecurrentDiscriminator",
                         reads=("discriminator_units", "discriminator_loss", "discriminator_fisher"),
                         stores=("discriminator_units",)),
     "seed": Method("the seed's: x as one real, sigmoid layers (1000, then 5 x 100) with L2 and dropout, "
-                   "trained by Adam through its loss", "networks:SeedDiscriminator",
+                   "trained by Adam through its loss",
                    reads=("discriminator_loss", "discriminator_fisher")),
     "gln": Method("a gated linear network with its own local learning rule (offset head, bounded "
-                  "features)", "networks:GlnDiscriminator"),
+                  "features)"),
 }
 
 
@@ -160,39 +149,34 @@ DISCRIMINATORS = {
 # Rewards and gradient estimators (offset head); D's batch, loss and Fisher
 
 
-REWARDS = {  # build(p, log_pi): the reward of a candidate from D's belief p (clipped) and log pi(k | z)
-    "belief": Method("D(x), the discriminator's belief", "training_utils:belief_reward"),
-    "log": Method("log D(x)", "training_utils:log_reward"),
-    "focal": Method("minus the focal loss of calling x prime", "training_utils:focal_reward"),
-    "constant": Method("0: the negative control, no signal at all", "training_utils:constant_reward"),
+REWARDS = {  # code(p, log_pi): the reward of a candidate from D's belief p (clipped) and log pi(k | z)
+    "belief": Method("D(x), the discriminator's belief"),
+    "log": Method("log D(x)"),
+    "focal": Method("minus the focal loss of calling x prime"),
+    "constant": Method("0: the negative control, no signal at all"),
     "entropy": Method("log D(x) - log pi(k | z), maximum entropy: the best policy is pi proportional "
-                      "to D over each window", "training_utils:entropy_reward"),
+                      "to D over each window"),
 }
 
-POLICY_GRADIENTS = {  # build(logits, beliefs, reward, seed) -> (objective, mean belief, mean reward)
-    "sampled": Method("REINFORCE: one sampled offset per latent, the batch's mean reward as baseline",
-                      "training_utils:sampled_objective"),
-    "exact": Method("the expectation over every offset, computed exactly: no sampling noise",
-                    "training_utils:exact_objective"),
+POLICY_GRADIENTS = {  # code(logits, beliefs, reward, seed) -> (objective, mean belief, mean reward)
+    "sampled": Method("REINFORCE: one sampled offset per latent, the batch's mean reward as baseline"),
+    "exact": Method("the expectation over every offset, computed exactly: no sampling noise"),
 }
 
-DISCRIMINATOR_BATCHES = {  # build(head, z, x, labels) -> (D's candidates, their labels, each one's latent)
+DISCRIMINATOR_BATCHES = {  # code(head, z, x, labels) -> (D's candidates, their labels, each one's latent)
     "outputs": Method("the generator's sampled candidates, one per latent (the seed's: D learns from "
-                      "G's outputs)", lambda head, z, x, labels: (x, labels, np.arange(len(z)))),
-    "windows": Method("every candidate of every latent's window, labelled by the oracle",
-                      "training_utils:every_window_candidate"),
+                      "G's outputs)"),
+    "windows": Method("every candidate of every latent's window, labelled by the oracle"),
 }
 
-DISCRIMINATOR_LOSSES = {  # build() -> a Keras loss
-    "focal": Method("class-balanced focal loss (alpha 0.65, gamma 2), as the seed",
-                    "training_utils:focal_loss"),
-    "bce": Method("binary cross-entropy", "training_utils:bce_loss"),
+DISCRIMINATOR_LOSSES = {  # code() -> a Keras loss
+    "focal": Method("class-balanced focal loss (alpha 0.65, gamma 2), as the seed"),
+    "bce": Method("binary cross-entropy"),
 }
 
-DISCRIMINATOR_FISHERS = {  # build(d, x, y) -> (log_prob, inputs, weights) of D's Fisher
-    "empirical": Method("at the true labels, as the seed", "training_utils:empirical_fisher_terms"),
-    "model": Method("expected over D's own labels: label-free, p(1-p) (d logit/d theta)**2",
-                    "training_utils:model_fisher_terms", rows=2),
+DISCRIMINATOR_FISHERS = {  # code(d, x, y) -> (log_prob, inputs, weights) of D's Fisher
+    "empirical": Method("at the true labels, as the seed"),
+    "model": Method("expected over D's own labels: label-free, p(1-p) (d logit/d theta)**2", rows=2),
 }
 
 
@@ -247,6 +231,24 @@ def _check_tables() -> None:
 
 
 _check_tables()
+
+
+def code_tables() -> dict:
+    """{selector: {value: the function or class it selects}} of the tables whose code needs
+    TensorFlow, from the modules that define them (imported here: on first build, not on --help)."""
+    from training import networks, readers, training_utils
+    return {"generator_head": networks.GENERATOR_HEADS, "reader": readers.READERS,
+            "discriminator": networks.DISCRIMINATORS, "reward": training_utils.REWARDS,
+            "policy_gradient": training_utils.POLICY_GRADIENTS,
+            "discriminator_batch": training_utils.DISCRIMINATOR_BATCHES,
+            "discriminator_loss": training_utils.DISCRIMINATOR_LOSSES,
+            "discriminator_fisher": training_utils.DISCRIMINATOR_FISHERS}
+
+
+def code(selector: str, value: str):
+    """What ``value`` of ``selector`` selects: its entry's ``build``, or the code of that name."""
+    tables = code_tables()
+    return tables[selector][value] if selector in tables else TABLES[selector][value].build
 
 
 def method_rules() -> dict:
@@ -372,7 +374,7 @@ def methods(architecture: dict) -> dict:
 
 def build(architecture: dict, role: str):
     """The network part (``GeneratorHead`` or ``Discriminator``) an architecture describes."""
-    return TABLES[ROLES[role]][architecture[ROLES[role]]].build(architecture, methods(architecture))
+    return code(ROLES[role], architecture[ROLES[role]])(architecture, methods(architecture))
 
 
 def build_trainer(config: dict):
@@ -382,8 +384,7 @@ def build_trainer(config: dict):
     discriminator = build(discriminator_architecture(config), "discriminator")
     from training.training_utils import Trainer
     return Trainer.create(generator, discriminator, config,
-                          reward=REWARDS[config["reward"]].build,
-                          objective=POLICY_GRADIENTS[config["policy_gradient"]].build,
-                          pool=DISCRIMINATOR_BATCHES[config["discriminator_batch"]].build,
-                          loss=DISCRIMINATOR_LOSSES[config["discriminator_loss"]].build,
-                          fisher=DISCRIMINATOR_FISHERS[config["discriminator_fisher"]])
+                          **{part: code(selector, config[selector]) for part, selector in (
+                              ("reward", "reward"), ("objective", "policy_gradient"), ("pool", "discriminator_batch"),
+                              ("loss", "discriminator_loss"), ("fisher", "discriminator_fisher"))},
+                          fisher_rows=DISCRIMINATOR_FISHERS[config["discriminator_fisher"]].rows)

@@ -71,7 +71,8 @@ def clipped(p) -> tf.Tensor:
     return tf.clip_by_value(p, utils.LOG_EPSILON, 1.0 - utils.LOG_EPSILON)
 
 
-# The registry's rewards (p: D's clipped belief, log_pi: log pi(k | z)) and D's losses
+# The rewards (p: D's clipped belief, log_pi: log pi(k | z)) and D's losses; REWARDS and
+# DISCRIMINATOR_LOSSES below name them, and the registry's tables of the same names document them
 def belief_reward(p, log_pi):
     return p
 
@@ -99,6 +100,11 @@ def focal_loss():
 
 def bce_loss():
     return keras.losses.BinaryCrossentropy()
+
+
+REWARDS = {"belief": belief_reward, "log": log_reward, "focal": focal_reward, "constant": constant_reward,
+           "entropy": entropy_reward}
+DISCRIMINATOR_LOSSES = {"focal": focal_loss, "bce": bce_loss}
 
 
 def fisher_diagonal(variables, log_prob, inputs: tuple, weights) -> list:
@@ -188,10 +194,10 @@ ANCHORS = {"batch": lambda ewc, network, decay: ewc.hold(network),
 @dataclass
 class Trainer:
     """Everything one training run updates, and the parts of its method (``registry.build_trainer``):
-    the networks (each owns its Keras ``model``), train.py's constants, and from the registry's
+    the networks (each owns its Keras ``model``), train.py's constants, and from this module's
     tables reward(p, log_pi), objective(logits, beliefs, reward, seed), D's pool(head, z, x, labels)
-    -> (candidates, labels, latent of each), loss() -> a Keras loss, and fisher: D's Fisher kind's
-    Method (build(d, x, y) -> its terms; rows per candidate)."""
+    -> (candidates, labels, latent of each), loss() -> a Keras loss, and D's fisher(d, x, y) -> its
+    terms, with fisher_rows per-sample gradients per candidate."""
     generator: Any
     discriminator: Any
     generator_optimizer: keras.optimizers.Optimizer
@@ -204,6 +210,7 @@ class Trainer:
     pool: Any
     loss: Any
     fisher: Any
+    fisher_rows: int
     _compiled: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -358,6 +365,9 @@ def exact_objective(logits, beliefs, reward_of, seed) -> tuple:
             tf.stop_gradient(expected))
 
 
+POLICY_GRADIENTS = {"sampled": sampled_objective, "exact": exact_objective}
+
+
 def sampled_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray:
     """An offset head's training candidates for latents z, offsets sampled from its policy: float64
     (n,), checked (``sampling.check_outputs``; offsets outside [0, offsets): GeneratorDivergedError)."""
@@ -409,12 +419,20 @@ def snap_readers(trainer: Trainer, config: dict, batch: int) -> dict:
     return chosen
 
 
+def sampled_outputs(head, z, x, labels) -> tuple:
+    """D's batch of the generator's sampled candidates, one per latent (the seed's)."""
+    return x, labels, np.arange(len(z))
+
+
 def every_window_candidate(head, z, x, labels) -> tuple:
     """D's batch of every candidate offsets*z + k of every latent's window, by latent:
     (candidates, labels, latent of each)."""
     every = (head.offsets * np.asarray(z, np.float64).reshape(-1, 1)
              + np.arange(head.offsets)).reshape(-1)
     return every, label(every), np.repeat(np.arange(len(z)), head.offsets)
+
+
+DISCRIMINATOR_BATCHES = {"outputs": sampled_outputs, "windows": every_window_candidate}
 
 
 def policy_fisher_terms(trainer: Trainer, z) -> tuple:
@@ -546,6 +564,9 @@ def model_fisher_terms(d, x, y) -> tuple:
     return (lambda x, y: label_log_prob(d, x, y)), (xs, ys), tf.concat([p, 1.0 - p], 0) / n
 
 
+DISCRIMINATOR_FISHERS = {"empirical": empirical_fisher_terms, "model": model_fisher_terms}
+
+
 def _build_fisher_fns(trainer: Trainer, terms) -> dict:
     g_vars = trainer.generator.model.trainable_variables
     d_vars = trainer.discriminator.model.trainable_variables
@@ -554,7 +575,7 @@ def _build_fisher_fns(trainer: Trainer, terms) -> dict:
     @tf.function(input_signature=[spec64, spec32])
     def discriminator(x, y):
         """D's Fisher on candidates x (labels y), of the kind ``trainer.fisher`` gives."""
-        return fisher_diagonal(d_vars, *trainer.fisher.build(trainer.discriminator.model, x, y))
+        return fisher_diagonal(d_vars, *trainer.fisher(trainer.discriminator.model, x, y))
 
     @tf.function(input_signature=[spec64])
     def generator(z):
@@ -584,7 +605,7 @@ def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.nd
     x, labels = np.asarray(x, np.float64).reshape(-1, 1), np.asarray(labels, np.float32).reshape(-1, 1)
     new_g = _in_chunks(lambda r: fns["generator"](tf.constant(z[r])), len(z), rows, trainer.generator.model)
     new_d = _in_chunks(lambda r: fns["discriminator"](tf.constant(x[r]), tf.constant(labels[r])),
-                       len(x), trainer.fisher.rows, trainer.discriminator.model)
+                       len(x), trainer.fisher_rows, trainer.discriminator.model)
     return new_g, new_d
 
 
