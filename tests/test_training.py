@@ -354,10 +354,10 @@ def test_negative_l2_acts_in_the_pathwise_step():
 
 def test_negative_l2_is_a_mean_so_its_strength_does_not_depend_on_the_batch_size():
     x = tf.constant([[1e6], [3e6]], tf.float32)
-    one = float(tu.negative_l2(x, 0.01))
+    one = float(tu.negative_l2(x, 0.01, 0.5))
     assert one == pytest.approx(-0.01 * np.mean(np.square(np.array([1e6, 3e6]) / model.OUTPUT_CAP)))
-    assert float(tu.negative_l2(tf.tile(x, [50, 1]), 0.01)) == pytest.approx(one)
-    assert float(tu.negative_l2(tf.constant([[2.0**24]]), 1.0)) == pytest.approx(-0.25)  # capped
+    assert float(tu.negative_l2(tf.tile(x, [50, 1]), 0.01, 0.5)) == pytest.approx(one)
+    assert float(tu.negative_l2(tf.constant([[2.0**24]]), 1.0, 0.5)) == pytest.approx(-0.25)  # capped
 
 
 def test_real_generator_carries_no_activity_regularizer():
@@ -501,3 +501,39 @@ def test_chance_is_each_candidates_own_density_not_the_whole_ranges():
     evenly = np.linspace(candidates.min(), candidates.max(), 1001).round().astype(np.int64) | 1
     whole = float(oracle.local_density(evenly).mean())  # the prime share of the whole range's odd integers
     assert report["chance"] / whole > 1.2  # the control: here the two chances are apart
+
+
+# -- the method's numbers are train.py constants, used by the step and recorded ------------------
+
+def test_the_focal_constants_reach_the_loss_and_the_reward():
+    trainer, _ = make_trainer(["--focal_alpha=0.3", "--focal_gamma=1.0", "--reward=focal"])
+    loss = trainer.loss()
+    assert (loss.alpha, loss.gamma) == (0.3, 1.0)
+    p, log_pi = tf.constant([0.5]), tf.constant([0.0])
+    assert float(trainer.reward(p, log_pi)[0]) == pytest.approx(0.5 * math.log(0.5))
+    default, _ = make_trainer(["--reward=focal"])  # the control: gamma 2
+    assert float(default.reward(p, log_pi)[0]) == pytest.approx(0.25 * math.log(0.5))
+    assert (default.loss().alpha, default.loss().gamma) == (0.65, 2.0)
+
+
+@pytest.mark.parametrize("cap, pulled", [(0.5, True), (1e-30, False)])
+def test_the_negative_l2_pulls_up_to_its_cap(cap, pulled):
+    x = tf.constant([[1e5], [1e6]], tf.float64)
+    grad = tf.GradientTape()
+    with grad:
+        grad.watch(x)
+        value = tu.negative_l2(x, 1.0, cap)
+    assert (float(tf.reduce_sum(tf.abs(grad.gradient(value, x)))) > 0) is pulled
+
+
+@pytest.mark.slow
+def test_a_run_records_the_method_numbers_it_was_given(tmp_path):
+    argv = [*STREAM, "--nb_batches=3", "--focal_alpha=0.5", "--focal_gamma=1.5", f"--checkpoint_dir={tmp_path / 'mlp'}"]
+    real = ["--generator_head=real", "--discriminator=seed", "--discriminator_input=scalar", "--steps=2",
+            "--batch_size=200", "--nb_samples=10", "--test_samples=50", "--nb_batches=3",
+            "--negative_l2_cap=0.25", f"--checkpoint_dir={tmp_path / 'real'}"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        recorded = train.train(train.parse_config(argv))["config"]
+        seed = train.train(train.parse_config(real))["config"]
+    assert (recorded["focal_alpha"], recorded["focal_gamma"], seed["negative_l2_cap"]) == (0.5, 1.5, 0.25)
+    assert checkpoint.read_state(tmp_path / "mlp")["config"]["focal_alpha"] == 0.5

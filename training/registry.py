@@ -10,6 +10,7 @@ networks.py, encodings.py, readers.py, model.py or training_utils.py with its en
 module's table, plus one entry here (a new generator head also names its batch step in
 ``training_utils.BATCHES``).
 """
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ MAX_OFFSETS = 4096              # offsets*z stays exact: 4096 * 2**24 is far bel
 MAX_LAYERS = 8                  # hidden layers of an MLP body, at most
 MAX_UNITS = 1024                # units per hidden layer, at most (a generator step holds
                                 # batch_size * offsets rows of them)
+MAX_FOCAL_GAMMA = 10.0          # at most: (1 - p)**10 already weighs a belief of 0.5 at 1e-3
 ACTIVATIONS = ("relu", "sin", "snake")  # of the MLP bodies' hidden layers (model.ACTIVATIONS)
 
 
@@ -52,6 +54,9 @@ PARAMETERS = {
     "discriminator_activation": (str, rules.one_of(*ACTIVATIONS)),
     "negative_l2": (float, rules.between(0, 1)),
     "reader_snap": (float, rules.between(0, 1, brackets="(]")),
+    "focal_alpha": (float, rules.between(0, 1)),
+    "focal_gamma": (float, rules.between(0, MAX_FOCAL_GAMMA)),
+    "negative_l2_cap": (float, rules.between(0, 1, brackets="(]")),
 }
 
 
@@ -95,9 +100,9 @@ GENERATOR_HEADS = {
                             "generator_steps", "discriminator_batch", "discriminator_minibatch"),
                      stores=("offsets", "generator_layers", "generator_units", "generator_activation")),
     "real": Method("the seed's generator of a real x, trained through the discriminator's slope",
-                   reads=("negative_l2",)),
+                   reads=("negative_l2", "negative_l2_cap", "focal_gamma")),
     "original": Method("the original's generator, which can only compute k*z, with the original's "
-                       "scalar discriminator and no negative L2 (it never acted there)"),
+                       "scalar discriminator and no negative L2 (it never acted there)", reads=("focal_gamma",)),
 }
 
 
@@ -152,7 +157,7 @@ DISCRIMINATORS = {
 REWARDS = {  # code(p, log_pi): the reward of a candidate from D's belief p (clipped) and log pi(k | z)
     "belief": Method("D(x), the discriminator's belief"),
     "log": Method("log D(x)"),
-    "focal": Method("minus the focal loss of calling x prime"),
+    "focal": Method("minus the focal loss of calling x prime", reads=("focal_gamma",)),
     "constant": Method("0: the negative control, no signal at all"),
     "entropy": Method("log D(x) - log pi(k | z), maximum entropy: the best policy is pi proportional "
                       "to D over each window"),
@@ -170,7 +175,8 @@ DISCRIMINATOR_BATCHES = {  # code(head, z, x, labels) -> (D's candidates, their 
 }
 
 DISCRIMINATOR_LOSSES = {  # code() -> a Keras loss
-    "focal": Method("class-balanced focal loss (alpha 0.65, gamma 2), as the seed"),
+    "focal": Method("class-balanced focal loss (focal_alpha, focal_gamma), as the seed",
+                    reads=("focal_alpha", "focal_gamma")),
     "bce": Method("binary cross-entropy"),
 }
 
@@ -249,6 +255,14 @@ def code(selector: str, value: str):
     """What ``value`` of ``selector`` selects: its entry's ``build``, or the code of that name."""
     tables = code_tables()
     return tables[selector][value] if selector in tables else TABLES[selector][value].build
+
+
+def bound(selector: str, config: dict):
+    """``code`` of ``config``'s value of ``selector``, given the constants its entry reads (besides
+    selectors) as keyword arguments: the focal reward its focal_gamma, say."""
+    fn, entry = code(selector, config[selector]), TABLES[selector][config[selector]]
+    given = {name: config[name] for name in entry.reads if name in PARAMETERS}
+    return functools.partial(fn, **given) if given else fn
 
 
 def method_rules() -> dict:
@@ -384,7 +398,7 @@ def build_trainer(config: dict):
     discriminator = build(discriminator_architecture(config), "discriminator")
     from training.training_utils import Trainer
     return Trainer.create(generator, discriminator, config,
-                          **{part: code(selector, config[selector]) for part, selector in (
+                          **{part: bound(selector, config) for part, selector in (
                               ("reward", "reward"), ("objective", "policy_gradient"), ("pool", "discriminator_batch"),
                               ("loss", "discriminator_loss"), ("fisher", "discriminator_fisher"))},
                           fisher_rows=DISCRIMINATOR_FISHERS[config["discriminator_fisher"]].rows)

@@ -39,6 +39,7 @@ discriminator_batch = "windows"  # offset head: what D learns from
 discriminator_minibatch = 1000  # offset head: rows of D's undersampled batch per update, drawn afresh
                                 # each step (0: all of it at every step)
 negative_l2 = 1e-2              # real head: pull of the outputs toward OUTPUT_CAP (0 = off)
+negative_l2_cap = 0.5           # real head: the pull stops at x = negative_l2_cap * OUTPUT_CAP
 discriminator = "mlp"           # the discriminator's network and how it learns
 discriminator_input = "residues"  # what the discriminator reads of a candidate
 discriminator_layers = 2        # mlp: hidden layers (0: logistic regression on the input)
@@ -46,6 +47,9 @@ discriminator_units = 64        # mlp: units per hidden layer; recurrent: the GR
 discriminator_activation = "relu"  # mlp: of its hidden layers, "relu", "sin" or "snake"
 largest_prime = 31              # largest odd prime of the residue encoding (both networks)
 discriminator_loss = "focal"    # the discriminator's loss (the gradient-trained ones)
+focal_alpha = 0.65              # focal loss: class balancing, the weight of the primes (the seed's)
+focal_gamma = 2.0               # focusing parameter of every focal term: D's focal loss, the focal
+                                # reward, the real heads' generator loss (the seed's)
 discriminator_fisher = "empirical"  # the discriminator's Fisher for EWC (the gradient-trained ones)
 # The stream
 nb_batches = 100                # batch counter to reach; a resumed run continues up to it

@@ -21,9 +21,6 @@ import utils
 from training import oracle, sampling
 from training import model as model_lib
 
-FOCAL_ALPHA = 0.65              # class balancing of the discriminator's focal loss (weight of primes)
-FOCAL_GAMMA = 2.0               # focusing parameter of every focal term
-PULL_CAP = 0.5                  # the negative L2 stops pulling at x = PULL_CAP * OUTPUT_CAP
 FISHER_BYTES = 1 << 28          # per-sample gradients of one Fisher chunk, at most (256 MiB)
 DISCRIMINATOR_DRAWS = 2**32     # draw numbers of D's mini-batches start here: far from G's
 
@@ -53,10 +50,10 @@ def undersample(labels: np.ndarray, wanted_prime_ratio: float, minimum_batch_siz
 # Losses, rewards, EWC and the Fisher diagonal
 
 
-def negative_l2(x, strength: float) -> tf.Tensor:
-    """The seed's pull toward large outputs: -strength * mean(min(x/OUTPUT_CAP, PULL_CAP)**2) (not an
+def negative_l2(x, strength: float, cap: float) -> tf.Tensor:
+    """The seed's pull toward large outputs: -strength * mean(min(x/OUTPUT_CAP, cap)**2) (not an
     activity regularizer: their scaling changed between Keras 3 releases)."""
-    u = tf.minimum(tf.cast(x, tf.float32) / model_lib.OUTPUT_CAP, PULL_CAP)
+    u = tf.minimum(tf.cast(x, tf.float32) / model_lib.OUTPUT_CAP, cap)
     return -strength * tf.reduce_mean(tf.square(u))
 
 
@@ -72,7 +69,8 @@ def clipped(p) -> tf.Tensor:
 
 
 # The rewards (p: D's clipped belief, log_pi: log pi(k | z)) and D's losses; REWARDS and
-# DISCRIMINATOR_LOSSES below name them, and the registry's tables of the same names document them
+# DISCRIMINATOR_LOSSES below name them, the registry's tables of the same names document them, and
+# registry.build_trainer binds the train.py constants an entry reads as its keyword arguments
 def belief_reward(p, log_pi):
     return p
 
@@ -81,8 +79,8 @@ def log_reward(p, log_pi):
     return tf.math.log(p)
 
 
-def focal_reward(p, log_pi):
-    return tf.pow(1.0 - p, FOCAL_GAMMA) * tf.math.log(p)
+def focal_reward(p, log_pi, focal_gamma: float):
+    return tf.pow(1.0 - p, focal_gamma) * tf.math.log(p)
 
 
 def constant_reward(p, log_pi):
@@ -93,9 +91,9 @@ def entropy_reward(p, log_pi):
     return tf.math.log(p) - log_pi
 
 
-def focal_loss():
-    return keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=FOCAL_ALPHA,
-                                                gamma=FOCAL_GAMMA)
+def focal_loss(focal_alpha: float, focal_gamma: float):
+    return keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=focal_alpha,
+                                                gamma=focal_gamma)
 
 
 def bce_loss():
@@ -453,7 +451,7 @@ def policy_fisher_terms(trainer: Trainer, z) -> tuple:
 
 def _build_pathwise_step(trainer: Trainer):
     g, d, config = trainer.generator.model, trainer.discriminator.model, trainer.config
-    g_base = keras.losses.BinaryFocalCrossentropy(gamma=FOCAL_GAMMA)
+    g_base = keras.losses.BinaryFocalCrossentropy(gamma=config["focal_gamma"])
     (d_encode, d_update), optimizer, ewc = (discriminator_update(trainer),
                                              trainer.generator_optimizer, trainer.ewc_generator)
 
@@ -463,7 +461,8 @@ def _build_pathwise_step(trainer: Trainer):
         with tf.GradientTape() as tape:
             x = g(z, training=True)
             belief = d(x, training=False)  # the generator's gradient flows through D's input
-            loss = (g_base(tf.ones_like(belief), belief) + negative_l2(x, config["negative_l2"])
+            loss = (g_base(tf.ones_like(belief), belief)
+                    + negative_l2(x, config["negative_l2"], config["negative_l2_cap"])
                     + ewc.penalty(g, config["lambda_"]))
         optimizer.apply_gradients(zip(tape.gradient(loss, g.trainable_weights), g.trainable_weights))
         d_loss = d_update(d_encode(tf.stop_gradient(x)), labels)
