@@ -26,7 +26,7 @@ import tensorflow as tf
 
 import utils
 from support import error_line, own_lines, whole_state
-from training import checkpoint, model, registry, sampling, train
+from training import bookkeeping, checkpoint, model, registry, sampling, train
 from training import training_utils as tu
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -668,9 +668,9 @@ signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # as train.py does, b
 sys.path.insert(0, sys.argv[1])
 import utils
 utils.watch_ctrl_c("stopped early")
-from training import train
+from training import bookkeeping
 import tensorflow as tf
-with utils.on_ctrl_c(train._StopFlag()):
+with utils.on_ctrl_c(bookkeeping.StopFlag()):
     a = tf.random.normal((256, 256))
     print("ready", flush=True)
     while True:
@@ -700,13 +700,13 @@ def test_a_second_ctrl_c_always_ends_the_process_with_130(tmp_path):
         for proc, log in runs:
             status, out, err = finish(proc, log)
             outcomes.append((status, own_lines(err)[-1:]))
-    assert outcomes == [(130, [train.ABANDONED])] * CTRL_C_REPETITIONS
+    assert outcomes == [(130, [bookkeeping.ABANDONED])] * CTRL_C_REPETITIONS
 
 
 def test_ctrl_c_inside_a_print_does_not_crash(monkeypatch):
     """Python runs a signal handler while a print to stdout holds the stream's lock; the
     handler's own message must not print to that stream (a reentrant print raises)."""
-    stop = train._StopFlag()
+    stop = bookkeeping.StopFlag()
     read_end, write_end = os.pipe()
 
     class Raw(io.RawIOBase):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training import checkpoint, train
+from training import bookkeeping, checkpoint, train
 
 TINY = ["--batch_size=300", "--steps=3", "--generator_steps=2", "--nb_samples=10",
         "--test_samples=200", "--test_session_occurrences=2", "--minimum_batch_size=20"]
@@ -17,7 +17,7 @@ TINY = ["--batch_size=300", "--steps=3", "--generator_steps=2", "--nb_samples=10
 def read_events(directory) -> dict:
     """{tag: [(step, value), ...]} of every scalar, and the histograms' steps under "hist:<tag>"."""
     found = collections.defaultdict(list)
-    for path in sorted((directory / train.TENSORBOARD_DIR).glob("*tfevents*")):
+    for path in sorted((directory / bookkeeping.TENSORBOARD_DIR).glob("*tfevents*")):
         for record in tf.data.TFRecordDataset(str(path)):
             event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
@@ -77,12 +77,12 @@ def test_a_run_writes_its_log_and_sessions_as_events_and_a_resume_continues_them
 @pytest.mark.slow
 def test_events_past_the_saved_batch_are_dropped_and_missing_ones_rewritten_on_resume(run, tmp_path):
     run(3)
-    with tf.summary.create_file_writer(str(tmp_path / train.TENSORBOARD_DIR)).as_default():
+    with tf.summary.create_file_writer(str(tmp_path / bookkeeping.TENSORBOARD_DIR)).as_default():
         for step in (4, 5):  # what a killed run's next batches could have left
             tf.summary.scalar("batch/discriminator_loss", -1.0, step=step)
     run(4)
     assert_events_match_the_log(tmp_path, 4)
-    for path in (tmp_path / train.TENSORBOARD_DIR).glob("*"):  # a kill after the save, before the events
+    for path in (tmp_path / bookkeeping.TENSORBOARD_DIR).glob("*"):  # a kill after the save, before the events
         path.unlink()
     out = run(4)
     assert "nothing to train" in out

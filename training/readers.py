@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from training import sampling
+
 READER_FREQUENCIES = (0, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 2 / 5, 1 / 6, 1 / 7)  # the learned readers'
                                 # first frequencies, in turns per digit (2**i mod p has period 2
                                 # for p = 3, 4 for 5, 3 for 7); each gives 2 features
@@ -203,6 +205,27 @@ class TiedPhases(PeriodCounts):
         self.snapped.assign(1.0)
         return chosen
 
+
+SNAP_SAMPLES = 8192              # training candidates on which a phase reader chooses its fractions
+
+
+def snap_readers(trainer, config: dict, batch: int) -> dict:
+    """Snap every reader of either network that snaps (``readers.TiedPhases``) and has not yet, on
+    the counts of SNAP_SAMPLES candidates of the training range (drawn from the run's seed and the
+    batch, so the batches' own stream is untouched); a generator that reads D's features follows.
+    Returns {network: the units' denominators}, empty when nothing snapped."""
+    due = {name: layer for name, network in (("discriminator", trainer.discriminator.model),
+                                             ("generator", trainer.generator.model))
+           for layer in network.layers
+           if layer.name == "reader" and layer.trainable and hasattr(layer, "snap") and not layer.is_snapped()}
+    if not due:
+        return {}
+    rng = np.random.default_rng([config["seed"], batch])
+    z = rng.integers(config["low_latent"], config["high_latent"], SNAP_SAMPLES, endpoint=True)
+    candidates = sampling.candidates(config["offsets"], z, rng.integers(0, config["offsets"], SNAP_SAMPLES))
+    chosen = {name: reader.snap(candidates) for name, reader in due.items()}
+    trainer.generator.follow(trainer.discriminator)  # only offset heads have readers
+    return chosen
 
 READERS = {"digits": None, "frequencies": PositionalFrequencies, "rotation": RotationRecurrence,
            "periods": PeriodCounts, "phases": TiedPhases}  # registry.READERS documents them ("digits": no layer)

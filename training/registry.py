@@ -19,13 +19,15 @@ import numpy as np
 import utils
 from training import rules
 from training.encodings import MAX_LARGEST_PRIME, Bits, DiscriminatorFeatures, Encoding, Real, Residues
+from training.sampling import NUMPY_ACTIVATIONS
 
 MAX_OFFSETS = 4096              # offsets*z stays exact: 4096 * 2**24 is far below utils.FLOAT64_EXACT
 MAX_LAYERS = 8                  # hidden layers of an MLP body, at most
 MAX_UNITS = 1024                # units per hidden layer, at most (a generator step holds
                                 # batch_size * offsets rows of them)
 MAX_FOCAL_GAMMA = 10.0          # at most: (1 - p)**10 already weighs a belief of 0.5 at 1e-3
-ACTIVATIONS = ("relu", "sin", "snake")  # of the MLP bodies' hidden layers (model.ACTIVATIONS)
+ACTIVATIONS = tuple(NUMPY_ACTIVATIONS)  # of the MLP bodies' hidden layers: those numpy computes (the
+                                        # sampler's fast path) and model.ACTIVATIONS builds, a test says
 
 
 @dataclass(frozen=True)

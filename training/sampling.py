@@ -143,10 +143,9 @@ class FoldedScorer:
 
 def folds(architecture: dict, methods: dict) -> bool:
     """Whether a generator scores each candidate from its residues alone (``FoldedScorer``): a
-    per-candidate input whose encoding folds (reading D's features does not), an activation numpy has."""
+    per-candidate input whose encoding folds (reading D's features does not)."""
     read = methods.get("generator_input")  # offset heads only
-    return bool(read and read.per_candidate and read.build.folds
-                and architecture["generator_activation"] in NUMPY_ACTIVATIONS)
+    return bool(read and read.per_candidate and read.build.folds)
 
 
 def candidates(offsets: int, z, k=None) -> np.ndarray:

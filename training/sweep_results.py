@@ -13,7 +13,7 @@ from matplotlib.figure import Figure  # drawn headless, no pyplot, no global bac
 from optuna.trial import TrialState
 from scipy import stats
 
-from training import checkpoint, lengths, measuring, train
+from training import bookkeeping, checkpoint, lengths, measuring
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = "runs"                   # the trials' checkpoint folders, under the sweep folder
@@ -232,7 +232,7 @@ def plot_scores(trials: list, sweep: dict) -> bytes:
     ax.set_ylabel("held-out score")
     ax.set_title(f"Sweep {sweep['name']}: mean over seeds, band from lowest to highest seed")
     ax.legend(loc="best", fontsize="small")
-    return train.png_bytes(fig)
+    return bookkeeping.png_bytes(fig)
 
 
 def trials_csv(trials: list) -> str:

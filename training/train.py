@@ -5,8 +5,6 @@ those with the exact oracle, undersamples the non-primes into the discriminator'
 both networks, then refreshes the EWC Fisher diagonal and anchor weights. After every batch the
 whole checkpoint is saved; running the same command again resumes up to ``nb_batches``.
 """
-import contextlib
-import io
 import os
 import signal
 import sys
@@ -111,13 +109,7 @@ RULES = {  # the method's constants: their values come from the registry
 }
 METHOD_CONSTANTS = registry.method_constants()  # a resumed run must keep these
 CSV_FILE, PLOT_FILE = checkpoint.CSV_FILE, checkpoint.PLOT_FILE
-CSV_COLUMNS = ("batch", "skipped", "kept", "primes", "prime_share", "output_min", "output_median",
-               "output_max", "discriminator_loss_first", "discriminator_loss_last",
-               "generator_loss_first", "generator_loss_last", "belief_last", "reward_last",
-               "entropy_last", "prime_ratio_last", "seconds")
 LOSSES = ("discriminator_loss", "generator_loss")  # a batch's logs; the others are per-step means
-TENSORBOARD_DIR = "tensorboard"  # the run's TensorBoard events, in checkpoint_dir
-BELIEF_BINS = 20                # bins of the histogram of D's beliefs in each batch's candidates
 
 
 def parse_config(argv: list) -> dict:
@@ -158,157 +150,8 @@ if __name__ == "__main__":  # --help and every refusal of the arguments answer b
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402  (drawn headless, no pyplot, no global backend)
 
-from training import training_utils  # noqa: E402
-
-
-ABANDONED = ("Abandoned the batch in progress; the last saved checkpoint is intact. "
-             "Run the same command to resume.")
-
-
-class _StopFlag:
-    """First Ctrl-C asks to stop after the batch in progress; a second ends the process at once, which
-    leaves the last committed checkpoint, as a kill -9 does."""
-    requested = False
-
-    def __call__(self):
-        if self.requested:
-            utils.end_at_once(ABANDONED)
-        self.requested = True
-        # os.write, not print: the handler can interrupt a print, and a reentrant print raises
-        message = b"\nCtrl-C: finishing this batch and saving (press again to abandon it)\n"
-        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):  # no fd: still stops
-            os.write(sys.stdout.fileno(), message)
-
-
-def write_log_files(directory: Path, state: dict, plot: bool) -> None:
-    """Rewrite the per-batch CSV log and, with ``plot``, the metrics plot, both atomically (and
-    neither when it already holds what state.json gives)."""
-    lines = [",".join(CSV_COLUMNS)]
-    lines += [",".join("" if row.get(c) is None else str(row[c]) for c in CSV_COLUMNS)
-              for row in state["history"]]
-    checkpoint.write_if_changed(directory / CSV_FILE, ("\n".join(lines) + "\n").encode())
-    if plot:
-        checkpoint.write_if_changed(directory / PLOT_FILE, plot_metrics(state))
-
-
-def plot_metrics(state: dict) -> bytes:
-    """PNG of the test sessions' scores over the batch index, in range and beyond, drawn headless."""
-    tests = state["tests"]
-    batches = [t["batch"] for t in tests]
-    fig = Figure(figsize=(8, 4.5))
-    ax = fig.subplots()
-    for name, style in (("in_range", "o-"), ("beyond", "s--")):
-        scores = [t[name]["score"] for t in tests if t.get(name)]
-        if scores:
-            ax.plot(batches[:len(scores)], scores, style, label=f"score, {name.replace('_', ' ')}")
-    ax.axhline(1.0, color="gray", lw=0.8, ls="--", label="uniform odd sampler")
-    ceiling = registry.ceiling(state["config"])
-    if ceiling is not None:  # what avoiding the primes the discriminator sees can give
-        ax.axhline(ceiling[0], color="gray", lw=0.8, ls=":",
-                   label=f"ceiling {ceiling[0]:.2f}: no factor <= {ceiling[1]}")
-    if tests:
-        sd = tests[-1]["in_range"]["score_sd"]
-        ax.axhspan(1 - 2 * sd, 1 + 2 * sd, color="gray", alpha=0.15, label="chance, +-2 sd")
-    ax.set_xlabel("batch")
-    ax.set_ylabel("score: distinct primes / chance's")
-    ax.legend(loc="best")
-    n = tests[-1]["in_range"]["n_samples"] if tests else 0
-    ax.set_title(f"Optimus test sessions ({n} latents per range)")
-    return png_bytes(fig)
-
-
-def png_bytes(fig: Figure) -> bytes:
-    """A figure drawn headless as PNG bytes, for an atomic write."""
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
-
-
-class Events:
-    """The run's TensorBoard events in checkpoint_dir/TENSORBOARD_DIR, one step per batch, written from
-    state.json's rows after each save (so none passes the last saved batch); a resumed run first drops
-    events past its batch (a killed run's) and writes the rows the events miss."""
-
-    def __init__(self, directory: Path, state: dict):
-        self.folder, self._writer = directory / TENSORBOARD_DIR, None
-        batches, sessions = self._keep_until(state["batch"])
-        for row in state["history"]:
-            if row["batch"] > batches:
-                self.batch(row, flush=False)
-        for report in state["tests"]:
-            if report["batch"] > sessions:
-                self.session(report, flush=False)
-        if self._writer is not None:
-            self._writer.flush()
-
-    @property
-    def writer(self):
-        """The events writer, made when the first event is written (a file of its own)."""
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(str(self.folder))
-        return self._writer
-
-    def _keep_until(self, batch: int) -> tuple:
-        """Rewrite the events to those of steps <= batch; (last batch, last session) they hold."""
-        files = sorted(self.folder.glob("*tfevents*")) if self.folder.is_dir() else []
-        kept, dropped, last = [], 0, {"batch": 0, "session": 0}
-        for path in files:
-            for record in tf.data.TFRecordDataset(str(path)):
-                event = tf.compat.v1.Event.FromString(record.numpy())
-                if event.step > batch:
-                    dropped += 1
-                    continue
-                kept.append(record.numpy())
-                for value in event.summary.value:
-                    kind = "session" if value.tag.startswith("session/") else "batch"
-                    last[kind] = max(last[kind], event.step)
-        if dropped:
-            path = self.folder / f"events.out.tfevents.{int(time.time())}.kept-until-batch-{batch}"
-            with tf.io.TFRecordWriter(str(path)) as out:
-                for record in kept:
-                    out.write(record)
-            for old in files:
-                old.unlink()
-        return last["batch"], last["session"]
-
-    def batch(self, row: dict, flush: bool = True) -> None:
-        """The scalars and histograms of one batch's row (skipped batches: seconds only)."""
-        with self.writer.as_default(step=row["batch"]):
-            tf.summary.scalar("batch/seconds", row["seconds"])
-            for name in ("discriminator_loss_last", "generator_loss_last", "reward_last", "entropy_last",
-                         "belief_last", "prime_ratio_last", "kept", "prime_share"):
-                if row.get(name) is not None:
-                    tf.summary.scalar(f"batch/{name.removesuffix('_last')}", row[name])
-            if row.get("offset_counts"):
-                tf.summary.histogram("batch/offsets_chosen", np.repeat(
-                    np.arange(len(row["offset_counts"])), row["offset_counts"]), buckets=len(row["offset_counts"]))
-            if row.get("belief_counts"):
-                centres = (np.arange(BELIEF_BINS) + 0.5) / BELIEF_BINS
-                tf.summary.histogram("batch/discriminator_beliefs", np.repeat(centres, row["belief_counts"]),
-                                     buckets=BELIEF_BINS)
-        if flush:
-            self.writer.flush()
-
-    def session(self, report: dict, flush: bool = True) -> None:
-        """The scalars of one test session's report, for each range."""
-        with self.writer.as_default(step=report["batch"]):
-            for name in ("in_range", "beyond"):
-                r = report.get(name)
-                if r is None:
-                    continue
-                measures = r["distribution"] or {}
-                judged = r["discriminator_on_uniform"] or {}
-                for tag, value in (("score", r["score"]), ("acceptance_rate", r["acceptance_rate"]),
-                                   ("discriminator_accuracy_uniform", judged.get("balanced_accuracy")),
-                                   *((key, measures.get(key)) for key in (
-                                       "tv", "entropy_deficit_bits", "residue_tv", "coverage"))):
-                    if value is not None:
-                        tf.summary.scalar(f"session/{name}/{tag}", value)
-        if flush:
-            self.writer.flush()
+from training import bookkeeping, readers, training_utils  # noqa: E402
 
 
 def test_session(generator, discriminator, config: dict) -> dict:
@@ -317,12 +160,6 @@ def test_session(generator, discriminator, config: dict) -> dict:
     spans = [high - low + 1] + [b[1] - b[0] + 1 for b in [measuring.beyond_range(high)] if b]
     return measuring.evaluate(generator, discriminator, min(config["test_samples"], *spans), low, high,
                          config["seed"], sampling=config["test_sampling"])
-
-
-def _session_line(batch: int, result: dict) -> str:
-    scores = ", ".join(f"{r['score']:.3f} {name.replace('_', ' ')}"
-                       for name, r in result.items() if isinstance(r, dict) and "score" in r)
-    return f"test session at batch {batch}: score {scores} (chance 1)"
 
 
 def latent_ceiling(config: dict, batch: int) -> int:
@@ -359,20 +196,10 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
                **{f"{name}_{end}": float(logs[name][i])
                   for name in LOSSES for end, i in (("first", 0), ("last", -1))},
                **{f"{name}_last": float(values[-1]) for name, values in logs.items() if name not in LOSSES},
-               belief_counts=np.histogram(beliefs, BELIEF_BINS, (0.0, 1.0))[0].tolist(),
+               belief_counts=np.histogram(beliefs, bookkeeping.BELIEF_BINS, (0.0, 1.0))[0].tolist(),
                offset_counts=None if choices is None else np.bincount(choices[0], minlength=choices[1]).tolist(),
                seconds=round(time.perf_counter() - start, 3))
     return row
-
-
-def _progress(row: dict) -> str:
-    """The rest of a batch's console line."""
-    if row["skipped"]:
-        return f"no prime among the candidates: skipped ({row['seconds']:.2f} s)"
-    belief = f"  belief {row['belief_last']:.3f}" if "belief_last" in row else ""
-    return (f"D's batch {row['kept']}  primes {row['prime_share']:.1%}  "
-            f"d_loss {row['discriminator_loss_last']:.4f}  g_loss {row['generator_loss_last']:.4f}"
-            f"{belief}  {row['seconds']:.2f} s")
 
 
 def train(config: dict) -> dict:
@@ -384,9 +211,9 @@ def train(config: dict) -> dict:
         lock = checkpoint.lock(directory)
         try:
             trainer, state, rng = start(config, directory)
-            stop = _StopFlag()
+            stop = bookkeeping.StopFlag()
             with utils.on_ctrl_c(stop):
-                report = train_loop(trainer, config, directory, state, rng, stop, Events(directory, state))
+                report = train_loop(trainer, config, directory, state, rng, stop, bookkeeping.Events(directory, state))
             finish(trainer, config, directory, state, report, stop.requested)
             return state
         finally:
@@ -423,7 +250,7 @@ def start(config: dict, directory: Path) -> tuple:
         print(f"Resuming from {directory} at batch {state['batch']}", flush=True)
         try:  # a kill after the last save can leave them a batch behind: they follow state.json
             if state["history"]:
-                write_log_files(directory, state, plot=bool(state["tests"]))
+                bookkeeping.write_log_files(directory, state, plot=bool(state["tests"]))
         except OSError as err:
             raise utils.OptimusError(f"{directory}: cannot rewrite the log ({err.strerror or err})") from err
     else:
@@ -452,7 +279,7 @@ def switch_anchors(trainer, config: dict, state: dict, resumed: bool) -> None:
     state["anchor_range"] = here
 
 
-def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop, events: Events) -> dict | None:
+def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop, events) -> dict | None:
     """Train, test, save and write the TensorBoard ``events`` batch after batch up to nb_batches or a
     Ctrl-C (``stop``). Updates ``state`` in place; returns the last test report (None if none ran)."""
     report = None
@@ -462,10 +289,10 @@ def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop, e
         print(f"batch {batch}/{config['nb_batches']}", end="  ", flush=True)
         row = run_batch(trainer, config, rng, batch)
         if snaps and batch >= max(1, round(config["reader_snap"] * config["nb_batches"])):
-            training_utils.snap_readers(trainer, config, batch)  # a reader not yet snapped snaps now
+            readers.snap_readers(trainer, config, batch)  # a reader not yet snapped snaps now
         check_batch(directory, trainer, batch)
         row["batch"] = batch
-        print(_progress(row), flush=True)
+        print(bookkeeping.progress(row), flush=True)
         state["history"].append(row)
         state["batch"] = batch
         state["rng"] = rng.bit_generator.state
@@ -474,7 +301,7 @@ def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop, e
             report = test_session(trainer.generator, trainer.discriminator, config)
             report["batch"] = batch
             state["tests"].append(report)
-            print(_session_line(batch, report), flush=True)
+            print(bookkeeping.session_line(batch, report), flush=True)
         save_batch(directory, trainer, state, session)
         events.batch(row)
         if session:
@@ -505,7 +332,7 @@ def save_batch(directory: Path, trainer, state: dict, plot: bool) -> None:
     try:  # OSError here is a full disk or a folder gone read-only
         checkpoint.save(directory, trainer, _jsonable(state))
         saved = True
-        write_log_files(directory, state, plot)
+        bookkeeping.write_log_files(directory, state, plot)
     except checkpoint.NotFiniteError as err:
         raise _diverged(directory, batch, err) from err
     except OSError as err:
@@ -552,7 +379,7 @@ def main(argv: list) -> int:
     except OSError as err:  # printing the progress: a closed pipe, a full device
         return utils.output_failed(err)
     except KeyboardInterrupt:
-        print(f"\n{ABANDONED}", file=sys.stderr, flush=True)
+        print(f"\n{bookkeeping.ABANDONED}", file=sys.stderr, flush=True)
         return 130
     return 0
 

@@ -395,28 +395,6 @@ def train_score_function(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels:
     return {"discriminator_loss": d_losses.numpy(), **{k: v.numpy() for k, v in g_logs.items()}}
 
 
-SNAP_SAMPLES = 8192              # training candidates on which a phase reader chooses its fractions
-
-
-def snap_readers(trainer: Trainer, config: dict, batch: int) -> dict:
-    """Snap every reader of either network that snaps (``readers.TiedPhases``) and has not yet, on
-    the counts of SNAP_SAMPLES candidates of the training range (drawn from the run's seed and the
-    batch, so the batches' own stream is untouched); a generator that reads D's features follows.
-    Returns {network: the units' denominators}, empty when nothing snapped."""
-    due = {name: layer for name, network in (("discriminator", trainer.discriminator.model),
-                                             ("generator", trainer.generator.model))
-           for layer in network.layers
-           if layer.name == "reader" and layer.trainable and hasattr(layer, "snap") and not layer.is_snapped()}
-    if not due:
-        return {}
-    rng = np.random.default_rng([config["seed"], batch])
-    z = rng.integers(config["low_latent"], config["high_latent"], SNAP_SAMPLES, endpoint=True)
-    candidates = sampling.candidates(config["offsets"], z, rng.integers(0, config["offsets"], SNAP_SAMPLES))
-    chosen = {name: reader.snap(candidates) for name, reader in due.items()}
-    trainer.generator.follow(trainer.discriminator)  # only offset heads have readers
-    return chosen
-
-
 def sampled_outputs(head, z, x, labels) -> tuple:
     """D's batch of the generator's sampled candidates, one per latent (the seed's)."""
     return x, labels, np.arange(len(z))
