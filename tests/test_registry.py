@@ -4,6 +4,7 @@ refuses is refused in one line; train.py's rules and checks are the registry's.
 The combinations come from the registry itself, so a new entry is covered without editing this file.
 """
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,37 +230,27 @@ def test_a_generator_input_without_integer_features_is_refused_when_the_tables_a
 
 # -- the README's worked example: a new discriminator input, one class and one table entry --------
 
-TERNARY_DIGITS = 24             # base-3 digits read: every candidate below 3**24 (2.8e11)
-
-
-class Ternary(encodings.Encoding):
-    """The candidate's base-3 digits, each as -1, 0 or 1."""
-    bounded = True
-
-    @staticmethod
-    def width(config: dict) -> int:
-        return TERNARY_DIGITS
-
-
-def ternary_layer(architecture: dict, candidate: bool):
-    import keras
-
-    def digits(x):
-        n = 2.0 * keras.ops.round(keras.ops.cast(x, "float64")) + 1.0
-        powers = keras.ops.convert_to_tensor([3.0**i for i in range(TERNARY_DIGITS)], "float64")
-        return keras.ops.cast(keras.ops.mod(keras.ops.floor(n / powers), 3.0) - 1.0, "float32")
-    return keras.layers.Lambda(digits, output_shape=(TERNARY_DIGITS,), name="encoding")
+def readme_example() -> str:
+    """The README's python block of "Where a new method goes", as printed."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("```python\n", text.index("**Where a new method goes.**")) + len("```python\n")
+    return text[start:text.index("```", start)]
 
 
 @pytest.mark.slow
 def test_the_readmes_example_adds_a_discriminator_input_in_one_entry(monkeypatch, tmp_path, run_main):
-    """The class and layer above and one entry: the value trains, saves and reloads, and without
-    the entry it is refused. (That an entry written in the registry's file appears in --help is
-    ``test_a_new_table_entry_appears_in_help_and_a_removed_one_does_not``.)"""
+    """The README's block, run as printed against the real tables: the value trains, saves and
+    reloads, and without its entry it is refused. (That an entry written in the registry's file
+    appears in --help is ``test_a_new_table_entry_appears_in_help_and_a_removed_one_does_not``.)"""
+    import keras
     from training import model
-    monkeypatch.setitem(model.ENCODING_LAYERS, Ternary, ternary_layer)
-    monkeypatch.setitem(registry.DISCRIMINATOR_INPUTS, "ternary",
-                        registry.Method("the candidate's base-3 digits", Ternary))
+    layers, inputs = dict(model.ENCODING_LAYERS), dict(registry.DISCRIMINATOR_INPUTS)
+    monkeypatch.setattr(model, "ENCODING_LAYERS", layers)
+    monkeypatch.setattr(registry, "DISCRIMINATOR_INPUTS", inputs)
+    monkeypatch.setitem(registry.TABLES, "discriminator_input", inputs)
+    exec(readme_example(), {"Encoding": encodings.Encoding, "keras": keras, "Method": registry.Method,
+                            "ENCODING_LAYERS": layers, "DISCRIMINATOR_INPUTS": inputs})
+    assert "ternary" in registry.DISCRIMINATOR_INPUTS
     # train.py builds its rules from the tables when imported: as it would from the edited file
     monkeypatch.setitem(train.RULES, "discriminator_input", registry.method_rules()["discriminator_input"])
     config = train.parse_config(["--discriminator_input=ternary"])
@@ -272,7 +263,7 @@ def test_the_readmes_example_adds_a_discriminator_input_in_one_entry(monkeypatch
     assert discriminator.architecture["discriminator_input"] == "ternary"
     assert registry.ceiling(config) is None  # it shows no residues: no ceiling claimed
     # without the entry the value is refused in one line, as any unknown one
-    monkeypatch.delitem(registry.DISCRIMINATOR_INPUTS, "ternary")
+    del inputs["ternary"]
     monkeypatch.setitem(train.RULES, "discriminator_input", registry.method_rules()["discriminator_input"])
     status, out, err = run_main(["--discriminator_input=ternary", f"--checkpoint_dir={tmp_path / 'no'}"])
     assert status == 2 and "--discriminator_input=ternary: discriminator_input must be" in error_line(err)
@@ -292,7 +283,6 @@ def test_every_encoding_a_table_chooses_has_its_layer():
     chosen = {entry.build for table in (registry.DISCRIMINATOR_INPUTS, registry.GENERATOR_INPUTS)
               for entry in table.values()} - {encodings.DiscriminatorFeatures}
     assert chosen and chosen <= set(model.ENCODING_LAYERS)
-    assert Ternary not in model.ENCODING_LAYERS  # the README's example, added only by its own test
 
 
 def test_every_table_entry_resolves_to_its_code_and_no_code_is_named_by_a_string():
