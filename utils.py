@@ -16,12 +16,29 @@ import numpy as np
 
 FLOAT32_EXACT = 2**24           # float32 holds every integer up to here, and not all beyond
 FLOAT64_EXACT = 2**53           # float64 holds every integer up to here: candidates stay below it
+OUTPUT_LIMIT = float(FLOAT64_EXACT)  # a generator's outputs beyond this have no integer resolution: divergence
 LATENT_LIMIT = FLOAT32_EXACT    # largest latent integer: the real head reads z as float32
 MAX_ODD_INPUT = 2**62  # to_odd_integer input cap: 2*round(x)+1 < 2**63 + 2 fits in uint64
 
 
 class OptimusError(ValueError):
     """A bad setting or input (constant, argument, checkpoint): the scripts show it as one line, exit 2."""
+
+
+class GeneratorDivergedError(OptimusError):
+    """The generator emitted NaN, inf, a non-positive value or a value beyond OUTPUT_LIMIT."""
+
+
+def check_outputs(x: np.ndarray) -> np.ndarray:
+    """x as float64 (n,) if every value is finite and in (0, OUTPUT_LIMIT], else raise: run before
+    any primality label is computed, so nothing downstream sees a bad value."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    bad = ~(np.isfinite(x) & (x > 0) & (x <= OUTPUT_LIMIT))
+    if bad.any():
+        raise GeneratorDivergedError(
+            f"generator emitted {int(bad.sum())} of {x.size} outputs that are NaN, inf, <= 0 or "
+            f"> {OUTPUT_LIMIT:.0e} (first: {x[bad][0]!r})")
+    return x
 
 
 def one_line(err: BaseException) -> str:

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 import utils
 from support import error_line, own_lines, whole_state
-from training import bookkeeping, checkpoint, model, registry, sampling, train
+from training import bookkeeping, checkpoint, model, registry, train
 from training import training_utils as tu
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -418,10 +418,10 @@ def test_diverging_generator_stops_training_before_labels_with_one_line(
 
 
 def test_outputs_past_the_limit_are_refused_before_the_uint64_map():
-    for bad in (sampling.OUTPUT_LIMIT * 2, 2.0**63, 2.0**64, -1.0, 0.0, np.nan, -np.inf):
-        with pytest.raises(sampling.GeneratorDivergedError):
-            sampling.check_outputs(np.array([3.0, bad]))
-    assert sampling.check_outputs(np.array([sampling.OUTPUT_LIMIT])).tolist() == [sampling.OUTPUT_LIMIT]
+    for bad in (utils.OUTPUT_LIMIT * 2, 2.0**63, 2.0**64, -1.0, 0.0, np.nan, -np.inf):
+        with pytest.raises(utils.GeneratorDivergedError):
+            utils.check_outputs(np.array([3.0, bad]))
+    assert utils.check_outputs(np.array([utils.OUTPUT_LIMIT])).tolist() == [utils.OUTPUT_LIMIT]
     for bad in (2.0**63, 2.0**64):  # the map itself refuses rather than wrapping around
         with pytest.raises(ValueError):
             utils.to_odd_integer(np.array([bad]))
@@ -917,7 +917,7 @@ def test_constants_that_would_overflow_or_run_out_of_memory_are_refused(argv, na
 
 def test_a_fresh_run_that_fails_before_its_first_save_leaves_no_folder(run_main, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
-        raise sampling.GeneratorDivergedError("generator emitted 1 of 1 outputs that are NaN")
+        raise utils.GeneratorDivergedError("generator emitted 1 of 1 outputs that are NaN")
     monkeypatch.setattr(tu, "train_score_function", broken)
     folder = tmp_path / "a" / "b"
     status, out, err = run_main(train, [f"--checkpoint_dir={folder}", *TINY, "--nb_batches=2"])

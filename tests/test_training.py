@@ -17,7 +17,7 @@ import tensorflow as tf
 
 import utils
 from training import oracle
-from training import calibration, checkpoint, measuring, model, registry, sampling, train
+from training import calibration, checkpoint, measuring, model, registry, train
 from training import training_utils as tu
 
 HELD_OUT = (10**6 + 1, 10**7)   # latents beyond the training range [1, 10**6]
@@ -371,15 +371,15 @@ def test_the_pathwise_step_stops_on_a_generator_made_to_emit_nan():
     z = utils.random_vector_integers(1, 10**6, 100, np.random.default_rng(0))
     x = trainer.generator.outputs(z)
     trainer.generator.model.get_layer("unit_output").bias.assign([np.nan])
-    with pytest.raises(sampling.GeneratorDivergedError):
+    with pytest.raises(utils.GeneratorDivergedError):
         tu.train_pathwise(trainer, z, x, tu.label(x), np.arange(100), 1)
 
 
 def test_outputs_refuse_nan_zero_and_huge_values():
     for bad in (np.nan, np.inf, 0.0, -3.0, 1e300):
-        with pytest.raises(sampling.GeneratorDivergedError):
-            sampling.check_outputs(np.full(4, bad))
-    assert sampling.check_outputs(np.full(4, 5.0)).tolist() == [5.0] * 4
+        with pytest.raises(utils.GeneratorDivergedError):
+            utils.check_outputs(np.full(4, bad))
+    assert utils.check_outputs(np.full(4, 5.0)).tolist() == [5.0] * 4
 
 
 # -- controls of the whole method: a short training, scored on latents it never saw --------------
@@ -537,3 +537,37 @@ def test_a_run_records_the_method_numbers_it_was_given(tmp_path):
         seed = train.train(train.parse_config(real))["config"]
     assert (recorded["focal_alpha"], recorded["focal_gamma"], seed["negative_l2_cap"]) == (0.5, 1.5, 0.25)
     assert checkpoint.read_state(tmp_path / "mlp")["config"]["focal_alpha"] == 0.5
+
+
+# -- one batch reads top to bottom: the files a default batch passes through ------------------------
+
+PATH_ASIDE = {"utils.py", "training/oracle.py"}  # the shared helpers and the oracle, not counted
+
+
+def files_of_a_batch(trainer, config) -> set:
+    """The project files whose Python functions run during train.run_batch's first batch (tracing
+    and compiling included), the PATH_ASIDE ones left out."""
+    import sys
+    root, files = str(Path(__file__).resolve().parents[1]) + "/", set()
+
+    def profile(frame, event, arg):
+        name = frame.f_code.co_filename
+        if event == "call" and name.startswith(root) and "/.venv/" not in name:
+            files.add(name[len(root):])
+    sys.setprofile(profile)
+    try:
+        train.run_batch(trainer, config, np.random.default_rng(0), 1)
+    finally:
+        sys.setprofile(None)
+    return files - PATH_ASIDE
+
+
+def test_one_default_batch_crosses_at_most_four_project_files(monkeypatch):
+    trainer, config = make_trainer()
+    files = files_of_a_batch(trainer, config)
+    assert {"training/train.py", "training/training_utils.py"} <= files and len(files) <= 4, sorted(files)
+    # the control: a step that calls into one more module is seen doing so
+    real = tu.label
+    monkeypatch.setattr(tu, "label", lambda x: measuring.percent(0.5) and real(x))
+    again, config = make_trainer()
+    assert "training/measuring.py" in files_of_a_batch(again, config)

@@ -75,7 +75,7 @@ class ResidueEncoding(layers.Layer):
         def encode(x):
             n = scale * tf.round(x) + (scale - 1.0)
             # A diverged generator's NaN or inf must not index the tables: it is encoded as 0
-            # here and reported by sampling.check_outputs after the step.
+            # here and reported by utils.check_outputs after the step.
             n = tf.where(tf.math.is_finite(n), n, tf.zeros_like(n))
             residues = [tf.cast(tf.math.floormod(n[..., 0], float(p)), tf.int32) for p in primes]
             features = tf.concat([tf.gather(t, r) for t, r in zip(tables, residues)], -1)
@@ -111,7 +111,7 @@ class BitsEncoding(layers.Layer):
     def call(self, x):
         scale = 2.0 if self.candidate else 1.0
         n = scale * tf.round(tf.cast(x, tf.float64)) + (scale - 1.0)
-        n = tf.where(tf.math.is_finite(n), n, tf.zeros_like(n))  # reported by sampling.check_outputs
+        n = tf.where(tf.math.is_finite(n), n, tf.zeros_like(n))  # reported by utils.check_outputs
         powers = 2.0 ** tf.range(self.width, dtype=tf.float64)
         digits = tf.math.floormod(tf.floor(n / powers), 2.0)
         return tf.cast(2.0 * digits - 1.0, tf.float32)

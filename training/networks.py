@@ -56,7 +56,7 @@ class GeneratorHead:
 
     def outputs(self, z) -> np.ndarray:
         """Generator outputs for latents z (n,), checked, float64 (n,): the most likely ones."""
-        return sampling.check_outputs(model_lib.forward(self.model, z))
+        return utils.check_outputs(model_lib.forward(self.model, z))
 
     def choices(self, z, x):
         """(the offset chosen for each latent, how many offsets there are), or None without offsets."""

@@ -25,23 +25,6 @@ MAX_WINDOW_CANDIDATES = 2**25   # candidates in the windows measured at once (1 
 FOLD_CHUNK = 4096               # candidates folded at once: rows stay in cache (2.3x faster than 2**15,
                                 # the same scores)
 SMALL_SPAN = 2**62              # a latent range wider than this is drawn through its residues
-OUTPUT_LIMIT = float(utils.FLOAT64_EXACT)  # outputs beyond this have no integer resolution: divergence
-
-
-class GeneratorDivergedError(utils.OptimusError):
-    """The generator emitted NaN, inf, a non-positive value or a value beyond OUTPUT_LIMIT."""
-
-
-def check_outputs(x: np.ndarray) -> np.ndarray:
-    """x as float64 (n,) if every value is finite and in (0, OUTPUT_LIMIT], else raise: run before
-    any primality label is computed, so nothing downstream sees a bad value."""
-    x = np.asarray(x, dtype=np.float64).reshape(-1)
-    bad = ~(np.isfinite(x) & (x > 0) & (x <= OUTPUT_LIMIT))
-    if bad.any():
-        raise GeneratorDivergedError(
-            f"generator emitted {int(bad.sum())} of {x.size} outputs that are NaN, inf, <= 0 or "
-            f"> {OUTPUT_LIMIT:.0e} (first: {x[bad][0]!r})")
-    return x
 
 
 @dataclass
@@ -76,7 +59,7 @@ class PointMasses:
 
     def draw_candidates(self, z, rng: np.random.Generator) -> tuple:
         """(candidates, accepted): each latent's candidate, exactly, and True for every one."""
-        x = check_outputs(self.outputs(z))
+        x = utils.check_outputs(self.outputs(z))
         return utils.to_odd_integer(x), np.ones(x.shape, dtype=bool)
 
     def windows(self, z):

@@ -83,7 +83,7 @@ DEFAULTS = {k: v for k, v in dict(globals()).items()
 USAGE = "usage: python training/train.py [--name=value ...]   (train, or resume up to nb_batches)"
 REGISTRY = Path(__file__).resolve().parent / "registry.py"  # its tables' values are listed by --help
 
-from training import checkpoint, measuring, registry, sampling  # noqa: E402  (none imports TensorFlow)
+from training import checkpoint, measuring, registry  # noqa: E402  (none imports TensorFlow)
 
 
 MEMORY_LIMIT = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2  # bytes a batch may hold
@@ -182,7 +182,7 @@ def run_batch(trainer: training_utils.Trainer, config: dict, rng: np.random.Gene
     try:  # the batch step of the generator's method, from candidates to the EWC consolidation
         x, labels, kept, logs = training_utils.BATCHES[config["generator_head"]](trainer, z, rng, batch)
     except tf.errors.InvalidArgumentError as err:  # an index drawn from a policy gone NaN
-        raise sampling.GeneratorDivergedError(f"batch {batch} diverged in its compiled steps "
+        raise utils.GeneratorDivergedError(f"batch {batch} diverged in its compiled steps "
                                               f"({utils.one_line(err)[:160]})") from None
     row = {"primes": int(labels.sum()), "prime_share": round(float(labels.mean()), 6),
            "output_min": float(x.min()), "output_median": float(np.median(x)),

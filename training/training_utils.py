@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 import utils
-from training import oracle, sampling
+from training import oracle
 from training import model as model_lib
 
 FISHER_BYTES = 1 << 28          # per-sample gradients of one Fisher chunk, at most (256 MiB)
@@ -368,15 +368,15 @@ POLICY_GRADIENTS = {"sampled": sampled_objective, "exact": exact_objective}
 
 def sampled_candidates(trainer: Trainer, z: np.ndarray, batch: int) -> np.ndarray:
     """An offset head's training candidates for latents z, offsets sampled from its policy: float64
-    (n,), checked (``sampling.check_outputs``; offsets outside [0, offsets): GeneratorDivergedError)."""
+    (n,), checked (``utils.check_outputs``; offsets outside [0, offsets): GeneratorDivergedError)."""
     sample = trainer.compiled("sample", _build_sampler)
     offsets = trainer.generator.offsets
     z = np.asarray(z, np.float64).reshape(-1)
-    x = sampling.check_outputs(sample(tf.constant(z.reshape(-1, 1)), trainer.batch_seed(batch)).numpy())
+    x = utils.check_outputs(sample(tf.constant(z.reshape(-1, 1)), trainer.batch_seed(batch)).numpy())
     k = x - offsets * z
     outside = (k < 0) | (k >= offsets)
     if np.any(outside):
-        raise sampling.GeneratorDivergedError(
+        raise utils.GeneratorDivergedError(
             f"the offset head's policy is not finite: {int(np.sum(outside))} of {z.size} offsets "
             f"fell outside [0, {offsets})")
     return x
@@ -457,7 +457,7 @@ def train_pathwise(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.nd
     logs = {"generator_loss": [], "discriminator_loss": [], "prime_ratio": []}
     for _ in range(trainer.config["steps"]):
         g_loss, d_loss, x_next = step(z_t, tf.constant(y))
-        y = label(sampling.check_outputs(x_next.numpy())).reshape(-1, 1)
+        y = label(utils.check_outputs(x_next.numpy())).reshape(-1, 1)
         logs["generator_loss"].append(float(g_loss))
         logs["discriminator_loss"].append(float(d_loss))
         logs["prime_ratio"].append(float(y.mean()))
