@@ -11,6 +11,7 @@ own, the range beyond to (B, min(10 B, 2**24)]. A user error is one line ``error
 """
 import json
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -254,4 +255,7 @@ def main(argv: list | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # a Ctrl-C (SIGINT) stops it even when a shell started it in the background, where SIGINT starts
+    # ignored: as train.py's, whose utils.watch_ctrl_c does the same
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main())

@@ -34,7 +34,7 @@ def result(row: str, seed: int, first_after: float, second_after: float = 2.0) -
             "second_after": second_after, "accuracy_after": 0.8, "seconds_per_batch": 0.7}
 
 
-def test_the_table_pairs_seeds_and_measures_the_loss_kept():
+def test_the_table_pairs_seeds_and_measures_the_loss_prevented():
     base, control, half = "lambda_ 0 (no EWC)", "control: the first range again", "switch, lambda_ 100"
     results = ([result(base, s, 2.0 + 0.01 * s) for s in range(3)]
                + [result(control, s, 2.4 + 0.01 * s, 1.4) for s in range(3)]
@@ -45,6 +45,13 @@ def test_the_table_pairs_seeds_and_measures_the_loss_kept():
     assert "| -0.400 +- 0.000 | 0% |" in lines[base]
     assert "| -0.200 +- 0.000 | 50% |" in lines[half]
     assert "| -0.100 +- 0.000 |" in lines[half]  # the new range: 1.9 against lambda_ 0's 2.0
+    assert "| n/a | 100% |" in lines[control]  # the control is not compared with itself
+    # a loss whose interval holds 0 gives no share; nor does a row of another stream
+    noisy = [result(control, s, 2.0 + 0.01 * s + (0.3 if s == 2 else -0.1)) for s in range(3)]
+    shorter = [result("short jump control", s, 2.3) for s in range(3)]
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in
+             forgetting.format_table(results[:3] + noisy + results[6:] + shorter).splitlines()}
+    assert "| n/a | 1.900 +- 0.000 |" in lines[half] and "| n/a | n/a | 2.000" in lines["short jump control"]
 
 
 @pytest.mark.slow

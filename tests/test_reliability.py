@@ -81,7 +81,8 @@ def leftovers(directory: Path) -> list:
 
 
 def snapshot(trainer: tu.Trainer) -> list:
-    """Every array a checkpoint restores: weights, Fisher diagonals, optimizer variables.
+    """Every array a checkpoint restores: weights, Fisher diagonals, EWC anchors and estimates,
+    optimizer variables.
 
     The learning rate is left out: a resumed run keeps the one it was given (--lr).
     """
@@ -89,7 +90,8 @@ def snapshot(trainer: tu.Trainer) -> list:
                            for v in opt.variables if not v.path.endswith("learning_rate")]
     variables = network_weights(trainer) + optimizer_variables
     return ([np.array(v.numpy()) for v in variables]
-            + [trainer.ewc_generator.flat(), trainer.ewc_discriminator.flat()])
+            + [ewc.flat(name) for ewc in (trainer.ewc_generator, trainer.ewc_discriminator)
+               for name in ("fisher", "anchor", "estimate")])
 
 
 def assert_same_arrays(a: list, b: list) -> None:
@@ -338,11 +340,12 @@ def test_a_crash_at_any_point_of_the_commit_leaves_one_whole_checkpoint(base, tm
         for v in opt.variables:
             v.assign(v + tf.cast(1, v.dtype))
     for ewc in (writer[0].ewc_generator, writer[0].ewc_discriminator):
-        ewc.set_flat(ewc.flat() + 1.0)
+        for name in ("fisher", "anchor", "estimate"):
+            ewc.set_flat(ewc.flat(name) + 1.0, name)
     new = snapshot(writer[0])
     real_replace, real_fsync = os.replace, checkpoint._fsync_dir
-    # the commit's steps: journal rename, directory sync, six renames, directory sync
-    for crash_at in range(9):
+    # the commit's steps: journal rename, directory sync, one rename per file, directory sync
+    for crash_at in range(len(checkpoint.FILES) + 3):
         directory = Path(shutil.copytree(base, tmp_path / f"crash{crash_at}"))
         steps = []
 
@@ -843,6 +846,8 @@ NOT_FINITE = {  # case: (what to plant, the file the one line names)
     "Fisher beyond float32": (lambda d: np.save(d / checkpoint.FISHER_GENERATOR_FILE, np.full(
         np.load(d / checkpoint.FISHER_GENERATOR_FILE).shape, 1e300)), checkpoint.FISHER_GENERATOR_FILE),
     "NaN EWC anchor": (lambda d: set_array(d / checkpoint.EWC_FILE, "d_anchor", np.nan), checkpoint.EWC_FILE),
+    "EWC state a FIFO": (lambda d: replace_state(d, lambda p: os.mkfifo(p), checkpoint.EWC_FILE),
+                         checkpoint.EWC_FILE),
     "negative Fisher estimate": (lambda d: set_array(d / checkpoint.EWC_FILE, "g_estimate", -1.0),
                                  checkpoint.EWC_FILE),
     "Fisher inf": (lambda d: np.save(d / checkpoint.FISHER_DISCRIMINATOR_FILE, np.full(
@@ -935,9 +940,9 @@ def edit_state(directory: Path, change) -> None:
     (directory / checkpoint.STATE_FILE).write_text(json.dumps(state))
 
 
-def replace_state(directory: Path, make) -> None:
-    (directory / checkpoint.STATE_FILE).unlink()
-    make(directory / checkpoint.STATE_FILE)
+def replace_state(directory: Path, make, name: str = checkpoint.STATE_FILE) -> None:
+    (directory / name).unlink()
+    make(directory / name)
 
 
 DAMAGED_STATES = {
@@ -951,6 +956,8 @@ DAMAGED_STATES = {
     "rng a number": lambda d: edit_state(d, lambda s: s.update(rng=7)),
     "batch true": lambda d: edit_state(d, lambda s: s.update(batch=True)),
     "config a list": lambda d: edit_state(d, lambda s: s.update(config=[1, 2])),
+    "anchor switches a number": lambda d: edit_state(d, lambda s: s.update(anchor_switches=3)),
+    "anchor range a string": lambda d: edit_state(d, lambda s: s.update(anchor_range="1..9")),
     "deeply nested": lambda d: (d / checkpoint.STATE_FILE).write_text("[" * 100_000 + "]" * 100_000),
     "a FIFO": lambda d: replace_state(d, lambda p: os.mkfifo(p)),
     "a link to an endless file": lambda d: replace_state(d, lambda p: p.symlink_to("/dev/zero")),

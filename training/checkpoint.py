@@ -33,7 +33,7 @@ STATE_FILE = "state.json"               # batch counter, metrics history, RNG st
 FILES = (GENERATOR_FILE, DISCRIMINATOR_FILE, FISHER_GENERATOR_FILE, FISHER_DISCRIMINATOR_FILE,
          EWC_FILE, OPTIMIZER_FILE, STATE_FILE)
 REQUIRED_FILES = FILES[:4]              # their presence means "resume"
-CSV_FILE = "training_log.csv"           # train.py's per-batch log and plot, beside the checkpoint
+CSV_FILE = "training_log.csv"           # the run's per-batch log and plot (bookkeeping.py), beside it
 PLOT_FILE = "training_metrics.png"
 JOURNAL_FILE = ".optimus-journal.json"
 TEMP_PREFIX = ".optimus-tmp-"           # a checkpoint file being written: recover() removes strays
@@ -250,6 +250,11 @@ def _checked_state(state) -> dict:
                 isinstance(row, dict) and type(row.get("batch")) is int and 0 < row["batch"] <= state["batch"]
                 for row in rows):
             raise ValueError(f"no list of batch records under {key!r}")
+    switches, span = state.get("anchor_switches", []), state.get("anchor_range", [0, 0])
+    if not isinstance(switches, list) or not all(type(b) is int and 0 <= b <= state["batch"] for b in switches):
+        raise ValueError("anchor_switches is not a list of batch numbers")
+    if not isinstance(span, list) or len(span) != 2 or not all(type(v) is int for v in span):
+        raise ValueError("anchor_range is not a pair of latents")
     if state["batch"] and not isinstance(state.get("rng"), dict):
         raise ValueError("no random generator state")
     if "rng" in state:
@@ -511,9 +516,10 @@ def _load_ewc(directory: Path, trainer, anchor: str) -> None:
             ewc.set_flat(ewc.flat(), "estimate")
             ewc.hold(network.model)
         return
+    require_file(path)  # not a FIFO: np.load would wait on it
     try:
         with np.load(path, allow_pickle=False) as saved:
-            arrays = {k: saved[k] for k in saved.files}
+            arrays = {f"{p}_{n}": saved[f"{p}_{n}"] for p, _ in _ewc_groups(trainer) for n in EWC_VECTORS}
         for prefix, ewc in _ewc_groups(trainer):
             for name in EWC_VECTORS:
                 vector = arrays[f"{prefix}_{name}"]

@@ -62,7 +62,7 @@ REQUIRED = ("SEEDS", "CONFIGURATIONS")  # what a sweep file must define (COMMON 
 SET_BY_SWEEP = ("seed", "checkpoint_dir")  # train.py constants each trial sets itself
 LENGTH_SAMPLES = 10_000         # numbers per length of each trial's length curves (lengths.curve)
 LOG_FILE = "train.log"          # in each run folder: what train.py printed, appended per attempt
-# train.py's line for a test session (its _session_line): each becomes a line of the sweep's own
+# train.py's line for a test session (bookkeeping.session_line): each becomes a line of the sweep's own
 SESSION_LINE = re.compile(r"^test session at batch (?P<batch>\d+): score (?P<in_range>\S+) in range, "
                           r"(?P<beyond>\S+) beyond\b")
 

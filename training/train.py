@@ -2,8 +2,9 @@
 
 Each batch draws ``batch_size`` latent integers, takes the generator's candidates for them, labels
 those with the exact oracle, undersamples the non-primes into the discriminator's batch, trains
-both networks, then refreshes the EWC Fisher diagonal and anchor weights. After every batch the
-whole checkpoint is saved; running the same command again resumes up to ``nb_batches``.
+both networks, then estimates the EWC Fisher diagonal and moves the anchor as ewc_anchor says.
+After every batch the whole checkpoint is saved; running the same command again resumes up to
+``nb_batches``.
 """
 import os
 import signal
@@ -265,18 +266,22 @@ def start(config: dict, directory: Path) -> tuple:
 
 def switch_anchors(trainer, config: dict, state: dict, resumed: bool) -> None:
     """Under ewc_anchor="switch", hold the EWC anchors and Fisher when a resumed run's latent range
-    differs from the one they were held on (or were never held), and record the batch."""
-    if config["ewc_anchor"] != "switch":
-        state.pop("anchor_range", None)  # a later switch run holds its anchors when it resumes
-        return
+    differs from the one they were held on (or were never held: a checkpoint of another anchor), and
+    record the batch. Under "batch", hold them at once: a checkpoint of another anchor resumes as the
+    per-batch anchor leaves it (for one of its own, this changes nothing)."""
     here = [config["low_latent"], config["high_latent"]]
-    if resumed and state.get("anchor_range") != here:
+    switch = config["ewc_anchor"] == "switch" and resumed and state.get("anchor_range") != here
+    if switch or config["ewc_anchor"] == "batch":
         trainer.ewc_generator.hold(trainer.generator.model)
         trainer.ewc_discriminator.hold(trainer.discriminator.model)
+    if switch:
         state.setdefault("anchor_switches", []).append(state["batch"])
         print(f"EWC anchors and Fisher held at batch {state['batch']}, for the range "
               f"{here[0]}..{here[1]}", flush=True)
-    state["anchor_range"] = here
+    if config["ewc_anchor"] == "switch":
+        state["anchor_range"] = here
+    else:
+        state.pop("anchor_range", None)  # a later switch run holds its anchors when it resumes
 
 
 def train_loop(trainer, config: dict, directory: Path, state: dict, rng, stop, events) -> dict | None:

@@ -489,7 +489,7 @@ def score_function_batch(trainer: Trainer, z: np.ndarray, rng: np.random.Generat
         return x, labels, None, {}
     logs = train_score_function(trainer, z, pool, pool_labels, kept, batch)
     consolidate(trainer, z[latent[fisher]], pool[fisher], pool_labels[fisher], policy_fisher_terms,
-                trainer.generator.offsets)
+                trainer.generator.offsets, batch)
     return x, labels, kept, logs
 
 
@@ -504,7 +504,7 @@ def pathwise_batch(trainer: Trainer, z: np.ndarray, rng: np.random.Generator, ba
         return x, labels, None, {}
     logs = train_pathwise(trainer, z, x, labels, kept, batch)
     moved = trainer.generator.outputs(z[fisher])  # D trained on the moving outputs
-    consolidate(trainer, z[fisher], moved, label(moved), belief_fisher_terms, 1)
+    consolidate(trainer, z[fisher], moved, label(moved), belief_fisher_terms, 1, batch)
     return x, labels, kept, logs
 
 
@@ -587,10 +587,11 @@ def compute_fisher(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.nd
 
 
 def consolidate(trainer: Trainer, z: np.ndarray, x: np.ndarray, labels: np.ndarray, terms,
-                rows: int) -> None:
-    """EWC after a batch, for both networks: ``compute_fisher``, the estimate <- fisher_decay *
-    estimate + F_new, then the anchor's update (``ANCHORS``)."""
+                rows: int, batch: int) -> None:
+    """EWC after batch ``batch``, for both networks: ``compute_fisher``, the estimate <- fisher_decay *
+    estimate + F_new, then the anchor's update (``ANCHORS``; the average starts at batch 1's weights)."""
     new_g, new_d = compute_fisher(trainer, z, x, labels, terms, rows)
-    settings = [trainer.config[k] for k in ("fisher_decay", "ewc_anchor", "anchor_decay")]
+    config = trainer.config
+    settings = (config["fisher_decay"], config["ewc_anchor"], config["anchor_decay"] if batch > 1 else 0.0)
     trainer.ewc_generator.consolidate(trainer.generator.model, new_g, *settings)
     trainer.ewc_discriminator.consolidate(trainer.discriminator.model, new_d, *settings)

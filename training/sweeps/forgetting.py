@@ -143,9 +143,12 @@ def one_run(name: str, seed: int) -> dict:
     run = OUT / "runs" / name.replace(" ", "_").replace(",", "").replace(":", "") / f"seed{seed}"
     result = run / "result.json"
     if not result.exists():
-        if not (run / checkpoint.STATE_FILE).exists():
+        if not (run / checkpoint.STATE_FILE).exists():  # a copy is renamed whole: a kill leaves none
+            partial = run.with_name(run.name + ".copy")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(source, partial)
             shutil.rmtree(run, ignore_errors=True)
-            shutil.copytree(source, run)
+            partial.rename(run)
         constants, done = {**base, **first_constants, "lambda_": 0.0, "seed": seed}, first_batches
         for range_name, batches, changes in legs:
             constants, done = {**constants, **changes}, done + batches
@@ -181,38 +184,48 @@ def signed(mean_ci: tuple) -> str:
     return f"{mean:+.3f}" + ("" if half is None else f" +- {half:.3f}")
 
 
+def prevented(runs: list, base: list, control: list) -> str:
+    """The share of the lambda_ 0 row's loss (the control's score on the first range minus its) that
+    ``runs`` prevent, over the seeds all three share; n/a unless that loss's interval excludes 0."""
+    by_seed = [{r["seed"]: r["first_after"] for r in rows} for rows in (runs, base, control)]
+    seeds = sorted(set.intersection(*(set(d) for d in by_seed)))
+    run, zero, full = ([d[s] for s in seeds] for d in by_seed)
+    loss, half = sweep_results.mean_ci([c - b for c, b in zip(full, zero)])
+    if loss is None or half is None or loss - half <= 0:
+        return "n/a"
+    return f"{sweep_results.mean_ci([r - b for r, b in zip(run, zero)])[0] / loss:.0%}"
+
+
 def format_table(results: list) -> str:
     by_row = {name: [r for r in results if r["row"] == name] for name in rows()}
     base, control = by_row["lambda_ 0 (no EWC)"], by_row["control: the first range again"]
-    lost = paired(control, base, "first_after")[0]
+    references = {"hard": control, "short jump": by_row["short jump control"],
+                  "residue": by_row["residue control"]}
     lines = [
         f"The hard-track stream: {FIRST_BATCHES} batches on latents {FIRST[0]:,}..{FIRST[1]:,} at lambda_ 0, "
         f"then {SECOND_BATCHES} on {SECOND[0]:,}..{SECOND[1]:,}. Scores: distinct primes among the outputs "
         f"for {TEST_LATENTS:,} latents of a range over chance's count (a uniform odd sampler scores 1). "
-        "Change: the first range's score after the stream minus the control's (which kept training on "
-        "the first range), seed by seed; kept: the share of the lambda_ 0 row's loss that a row keeps; "
-        "new range: its score there minus the lambda_ 0 row's, seed by seed. Mean +- "
+        "Change: the first range's score after the stream minus its stream's control's (which kept "
+        "training on the first range), seed by seed; loss prevented: the share of the lambda_ 0 row's "
+        "change that a row avoids, over the seeds the three rows share (n/a unless that change's interval "
+        "excludes 0); new range: the score there minus the lambda_ 0 row's, seed by seed. Mean +- "
         f"{sweep_results.CONFIDENCE:.0%} interval (Student t) over seeds.", "",
         "| row | seeds | first range, after its phase | first range, after the stream | change against "
-        "the control | loss kept | new range | against lambda_ 0 | seconds a batch |",
+        "the control | loss prevented | new range | against lambda_ 0 | seconds a batch |",
         "|---|---|---|---|---|---|---|---|---|"]
     for name, runs in by_row.items():
         if not runs:
             continue
         stream = rows()[name][0]
-        if stream != "hard":
-            reference = by_row["short jump control" if stream == "short jump" else "residue control"]
-        else:
-            reference = control
-        change = paired(runs, reference, "first_after") if name != "control: the first range again" else (None, None)
-        kept = paired(runs, base, "first_after")[0]
-        share = "n/a" if stream != "hard" or not lost or kept is None else f"{kept / lost:.0%}"
+        reference = references[stream]
+        change = (None, None) if runs is reference else paired(runs, reference, "first_after")
+        hard = stream == "hard"
 
         def cell(key: str, form: str = ".3f") -> str:
             return sweep_results.cell(sweep_results.mean_ci([r[key] for r in runs]), form)
         lines.append(f"| {name} | {len(runs)} | {cell('first_before')} | {cell('first_after')} | "
-                     f"{signed(change)} | {share} | {cell('second_after')} | "
-                     f"{signed(paired(runs, base, 'second_after')) if stream == 'hard' else 'n/a'} | "
+                     f"{signed(change)} | {prevented(runs, base, control) if hard else 'n/a'} | "
+                     f"{cell('second_after')} | {signed(paired(runs, base, 'second_after')) if hard else 'n/a'} | "
                      f"{cell('seconds_per_batch', '.2f')} |")
     return "\n".join(lines + ["", "Made by `python training/sweeps/forgetting.py`.", ""])
 
