@@ -175,6 +175,343 @@ def test_the_average_anchor_starts_at_the_first_batch_and_then_averages():
                                rtol=1e-5, atol=1e-7)
 
 
+def test_flat_fisher_round_trips():
+    trainer, _ = make_trainer()
+    ewc = trainer.ewc_discriminator
+    flat = np.random.default_rng(0).random(ewc.flat().size).astype(np.float32)
+    ewc.set_flat(flat)
+    np.testing.assert_array_equal(ewc.flat(), flat)
+    with pytest.raises(ValueError):
+        ewc.set_flat(flat[:-1])
+
+
+def loop_fisher(variables, terms) -> list:
+    """sum of weight * (d log p / d theta)**2 over (weight, log_prob_fn) terms, one tape each."""
+    total = [np.zeros(v.shape) for v in variables]
+    for weight, log_prob in terms:
+        with tf.GradientTape() as tape:
+            value = log_prob()
+        for t, g in zip(total, tape.gradient(value, variables)):
+            t += weight * np.square(np.asarray(g))
+    return total
+
+
+def test_vectorized_fisher_equals_a_loop_of_single_sample_tapes():
+    keras.utils.set_random_seed(3)
+    d = keras.Sequential([keras.Input((1,)), keras.layers.Dense(4, activation="sigmoid"),
+                          keras.layers.Dense(1, activation="sigmoid")])
+    x = tf.constant(np.linspace(0.1, 2.0, 7, dtype=np.float32).reshape(-1, 1))
+    w = tf.constant(np.linspace(0.5, 2.0, 7, dtype=np.float32))
+
+    def log_p(x):
+        return tf.math.log(tf.reshape(d(x), [-1]))
+    fast = tu.fisher_diagonal(d.trainable_variables, log_p, (x,), w)
+    slow = loop_fisher(d.trainable_variables, [(float(w[i]), lambda i=i: log_p(x[i:i + 1])[0])
+                                               for i in range(7)])
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-9)
+
+
+def discriminator_fisher(trainer, x, y) -> np.ndarray:
+    fns = tu._build_fisher_fns(trainer, tu.policy_fisher_terms)
+    new = fns["discriminator"](tf.constant(x.reshape(-1, 1)), tf.constant(y.reshape(-1, 1)))
+    return np.concatenate([np.asarray(f).ravel() for f in new])
+
+
+def test_model_fisher_of_the_discriminator_is_p_one_minus_p_times_the_logit_gradient():
+    trainer, _ = make_trainer(["--discriminator_fisher=model"])
+    d = trainer.discriminator.model
+    x = np.array([11.0, 12.0, 400.0, 9001.0])
+    y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
+    fast = discriminator_fisher(trainer, x, y)
+    terms = []
+    for xi in x:
+        p = float(np.asarray(d(np.array([[xi]])))[0, 0])
+        logit = lambda xi=xi: tf.math.log(d(np.array([[xi]]))[0, 0] / (1 - d(np.array([[xi]]))[0, 0]))  # noqa: E731
+        terms.append((p * (1 - p) / len(x), logit))
+    slow = np.concatenate([t.ravel() for t in loop_fisher(d.trainable_variables, terms)])
+    np.testing.assert_allclose(fast, slow, rtol=2e-3, atol=1e-9)
+    flipped = discriminator_fisher(trainer, x, 1.0 - y)
+    np.testing.assert_array_equal(fast, flipped)  # label-free
+
+
+def test_empirical_fisher_of_the_discriminator_depends_on_the_labels():
+    trainer, _ = make_trainer()  # the default: the seed's empirical Fisher
+    x = np.array([11.0, 12.0, 400.0, 9001.0])
+    y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
+    assert not np.allclose(discriminator_fisher(trainer, x, y), discriminator_fisher(trainer, x, 1 - y))
+
+
+def test_offset_fisher_is_the_expectation_over_the_policy():
+    trainer, _ = make_trainer(["--offsets=4", "--largest_prime=7"])
+    g = trainer.generator.model
+    for w in g.trainable_weights:  # a policy that is not uniform
+        w.assign(np.random.default_rng(0).normal(0, 0.3, w.shape).astype(np.float32))
+    z = np.array([5.0, 97.0, 1000.0])
+    fns = tu._build_fisher_fns(trainer, tu.policy_fisher_terms)
+    fast = np.concatenate([np.asarray(f).ravel() for f in fns["generator"](tf.constant(z.reshape(-1, 1)))])
+    terms = []
+    for zi in z:
+        pi = np.asarray(tf.nn.softmax(trainer.generator.policy(np.array([[zi]]))))[0]
+        for k in range(4):
+            log_pi = lambda zi=zi, k=k: tf.nn.log_softmax(trainer.generator.policy(np.array([[zi]])))[0, k]  # noqa: E731
+            terms.append((pi[k] / len(z), log_pi))
+    slow = np.concatenate([t.ravel() for t in loop_fisher(g.trainable_variables, terms)])
+    np.testing.assert_allclose(fast, slow, rtol=2e-3, atol=1e-10)
+
+
+def penalty_after_training(argv) -> tuple:
+    """(largest Fisher entry, EWC penalty) of the generator, one batch after two consolidations."""
+    trainer, config = make_trainer([*argv, "--steps=10", "--batch_size=500"])
+    rng = np.random.default_rng(0)
+    for batch in (1, 2):
+        train.run_batch(trainer, config, rng, batch)
+    z = utils.random_vector_integers(1, 10**6, 500, rng)
+    offset = config["generator_head"] == "offset"
+    x = tu.sampled_candidates(trainer, z, 3) if offset else trainer.generator.outputs(z)
+    labels = tu.label(x)  # trained, not consolidated: the weights leave their anchor
+    (tu.train_score_function if offset else tu.train_pathwise)(
+        trainer, z, x, labels, tu.undersample(labels, 0.5, 100, rng), 3)
+    return (float(trainer.ewc_generator.flat().max()),
+            float(trainer.ewc_generator.penalty(trainer.generator.model, 1.0)))
+
+
+def test_the_offset_heads_ewc_penalty_is_not_numerically_zero_unlike_the_seeds():
+    fisher, penalty = penalty_after_training([])
+    seed_fisher, seed_penalty = penalty_after_training(["--generator_head=real",
+                                                        "--discriminator=seed", "--discriminator_input=scalar"])
+    assert fisher > 1e-3 and penalty > 1e-6
+    assert seed_fisher < 1e-8 and seed_penalty < 1e-12  # the flat discriminator gives no Fisher
+
+
+# -- the score-function method --------------------------------------------------------------------
+
+class NotMultipleOf3(keras.Model):
+    """A fixed discriminator: belief 0.9 unless the candidate is a multiple of 3, then 0.1."""
+
+    def call(self, x, training=False):
+        n = 2.0 * tf.round(tf.cast(x, tf.float64)) + 1.0
+        return tf.where(tf.math.floormod(n, 3.0) == 0.0, 0.1, 0.9)
+
+
+def multiples_of_3_after_generator_phase(reward: str) -> tuple:
+    trainer, _ = make_trainer([f"--reward={reward}", "--generator_steps=20"])
+    fixed = with_discriminator(trainer, NotMultipleOf3(), lr=1e-2)
+    z = np.arange(1, 2001, dtype=np.float64)
+    share = lambda: float(np.mean(utils.to_odd_integer(trainer.generator.outputs(z)) % 3 == 0))  # noqa: E731
+    before = share()
+    phase = fixed.compiled("generator_phase", tu._build_generator_phase)
+    phase(tf.constant(z.reshape(-1, 1)), fixed.batch_seed(1))
+    return before, share()
+
+
+def test_generator_phase_follows_the_discriminators_belief():
+    before, after = multiples_of_3_after_generator_phase("belief")
+    assert before == pytest.approx(1 / 3, abs=0.01)  # untrained: k = 0, the progression 32z+1
+    assert after < 0.05
+
+
+def test_generator_phase_without_reward_does_not_move():
+    before, after = multiples_of_3_after_generator_phase("constant")
+    assert after == before
+
+
+def test_phases_are_traced_once_for_any_batch_size():
+    trainer, config = make_trainer(["--steps=2", "--generator_steps=1", "--batch_size=300"])
+    rng = np.random.default_rng(0)
+    for batch, size in enumerate((300, 123, 250), start=1):
+        train.run_batch(trainer, dict(config, batch_size=size), rng, batch)
+    for name in ("sample", "discriminator_phase", "generator_phase", "fisher policy_fisher_terms"):
+        functions = trainer._compiled[name]
+        for f in functions.values() if isinstance(functions, dict) else [functions]:
+            assert f.experimental_get_tracing_count() == 1, name
+
+
+# -- the seed's pathwise method -------------------------------------------------------------------
+
+class Cut(keras.Model):
+    """Wraps a discriminator, cutting the gradient at its input: the generator's signal is gone."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.d = d
+
+    def call(self, x, training=False):
+        return self.d(tf.stop_gradient(x), training=training)
+
+
+def generator_change_after_one_pathwise_step(cut: bool, negative_l2: float) -> float:
+    trainer, _ = make_trainer(["--generator_head=real", "--steps=1", "--lambda_=0",
+                               f"--negative_l2={negative_l2}"])
+    if cut:
+        trainer = with_discriminator(trainer, Cut(trainer.discriminator.model))
+    before = weights_of(trainer.generator.model)
+    z = utils.random_vector_integers(1, 10**6, 200, np.random.default_rng(0))
+    labels = tu.label(trainer.generator.outputs(z))
+    tu.train_pathwise(trainer, z, trainer.generator.outputs(z), labels, np.arange(200), 1)
+    return moved(before, trainer.generator.model)
+
+
+def test_pathwise_generator_gradient_comes_through_the_discriminator():
+    assert generator_change_after_one_pathwise_step(cut=False, negative_l2=0.0) > 0
+    assert generator_change_after_one_pathwise_step(cut=True, negative_l2=0.0) == 0
+
+
+def test_negative_l2_acts_in_the_pathwise_step():
+    assert generator_change_after_one_pathwise_step(cut=True, negative_l2=0.5) > 0
+
+
+def test_negative_l2_is_a_mean_so_its_strength_does_not_depend_on_the_batch_size():
+    x = tf.constant([[1e6], [3e6]], tf.float32)
+    one = float(tu.negative_l2(x, 0.01, 0.5))
+    assert one == pytest.approx(-0.01 * np.mean(np.square(np.array([1e6, 3e6]) / model.OUTPUT_CAP)))
+    assert float(tu.negative_l2(tf.tile(x, [50, 1]), 0.01, 0.5)) == pytest.approx(one)
+    assert float(tu.negative_l2(tf.constant([[2.0**24]]), 1.0, 0.5)) == pytest.approx(-0.25)  # capped
+
+
+def test_real_generator_carries_no_activity_regularizer():
+    g = model.real_generator()
+    g(np.ones((3, 1), np.float32), training=True)
+    assert g.losses == []  # the negative L2 is computed in the step, the same on every Keras
+
+
+def test_the_pathwise_step_stops_on_a_generator_made_to_emit_nan():
+    trainer, _ = make_trainer(["--generator_head=real", "--steps=2"])
+    z = utils.random_vector_integers(1, 10**6, 100, np.random.default_rng(0))
+    x = trainer.generator.outputs(z)
+    trainer.generator.model.get_layer("unit_output").bias.assign([np.nan])
+    with pytest.raises(utils.GeneratorDivergedError):
+        tu.train_pathwise(trainer, z, x, tu.label(x), np.arange(100), 1)
+
+
+def test_outputs_refuse_nan_zero_and_huge_values():
+    for bad in (np.nan, np.inf, 0.0, -3.0, 1e300):
+        with pytest.raises(utils.GeneratorDivergedError):
+            utils.check_outputs(np.full(4, bad))
+    assert utils.check_outputs(np.full(4, 5.0)).tolist() == [5.0] * 4
+
+
+# -- controls of the whole method: a short training, scored on latents it never saw --------------
+
+def held_out_score(argv, batches: int, seed: int = 0) -> dict:
+    trainer, config = make_trainer(argv, seed)
+    rng = np.random.default_rng(seed)
+    for batch in range(1, batches + 1):
+        train.run_batch(trainer, config, rng, batch)
+    return measuring.test_models(trainer.generator, None, n_samples=5000, low_latent=HELD_OUT[0],
+                       high_latent=HELD_OUT[1], seed=seed)
+
+
+@pytest.mark.slow
+def test_positive_control_the_default_method_learns_in_seconds():
+    report = held_out_score([], batches=6)
+    assert report["score"] >= 1.8
+    assert report["distinct_fraction"] == 1.0
+
+
+@pytest.mark.slow
+def test_negative_control_without_reward_the_default_method_stays_at_chance():
+    report = held_out_score(["--reward=constant"], batches=6)
+    assert abs(report["score"] - 1.0) <= 3 * report["score_sd"]
+
+
+# -- wiring: the step and the scripts use each part, not only each helper alone ------------------
+
+def shifted(reward, shift: float):
+    """Another reward plus a constant, which a baseline must cancel."""
+    return lambda p, log_pi: reward(p, log_pi) + shift
+
+
+def generator_after_phase(argv, shift: float = 0.0, pull: float = 0.0) -> tuple:
+    """(weights after one generator phase, the anchor) on a fixed discriminator, the reward
+    shifted by ``shift`` and the EWC anchor put ``pull`` away from the start with a unit Fisher."""
+    trainer, _ = make_trainer(["--generator_steps=5", *argv])
+    fixed = with_discriminator(trainer, NotMultipleOf3())
+    fixed.reward = shifted(trainer.reward, shift)
+    ewc = fixed.ewc_generator
+    for f, a, w in zip(ewc.fisher, ewc.anchor, trainer.generator.model.trainable_weights):
+        f.assign(tf.ones_like(f))
+        a.assign(w + pull)
+    z = np.arange(1, 2001, dtype=np.float64).reshape(-1, 1)
+    fixed.compiled("generator_phase", tu._build_generator_phase)(tf.constant(z), fixed.batch_seed(1))
+    generator_after_phase.policy = np.exp(np.asarray(tu.offset_log_probs(trainer.generator, tf.constant(z))))
+    return weights_of(trainer.generator.model), [np.asarray(a) for a in ewc.anchor]
+
+
+def policy_after_phase(argv, shift: float = 0.0) -> np.ndarray:
+    """pi(k | z) after ``generator_after_phase``, for the latents 1..2000: (2000, offsets)."""
+    generator_after_phase(argv, shift)
+    return generator_after_phase.policy
+
+
+def distance(weights: list, anchor: list) -> float:
+    return float(np.sqrt(sum(np.sum((w - a) ** 2) for w, a in zip(weights, anchor))))
+
+
+def test_the_sampled_policy_gradient_subtracts_its_baseline():
+    # (the policy, not the weights: Adam turns the last bias's round-off gradient into full steps)
+    plain = policy_after_phase(["--policy_gradient=sampled", "--reward=belief"])
+    shifted = policy_after_phase(["--policy_gradient=sampled", "--reward=belief"], shift=10.0)
+    start = policy_after_phase(["--policy_gradient=sampled", "--reward=constant"])
+    moved = np.abs(plain - start).max()
+    assert moved > 1e-3                                   # the phase moved the policy ...
+    assert np.abs(plain - shifted).max() < 0.01 * moved   # ... and a constant reward did not
+
+
+@pytest.mark.parametrize("lambda_, closer", [(100.0, True), (0.0, False)])
+def test_the_generator_step_adds_the_ewc_penalty(lambda_, closer):
+    free, anchor = generator_after_phase(["--lambda_=0"], pull=0.05)
+    pulled, _ = generator_after_phase([f"--lambda_={lambda_}"], pull=0.05)
+    assert (distance(pulled, anchor) < distance(free, anchor) - 1e-3) is closer
+
+
+def discriminator_after_phase(lambda_: float, pull: float = 0.05) -> tuple:
+    trainer, _ = make_trainer([f"--lambda_={lambda_}", "--steps=5", "--discriminator_minibatch=0"])
+    ewc, d = trainer.ewc_discriminator, trainer.discriminator.model
+    for f, a, w in zip(ewc.fisher, ewc.anchor, d.trainable_weights):
+        f.assign(tf.ones_like(f))
+        a.assign(w + pull)
+    x = np.arange(1, 501, dtype=np.float64).reshape(-1, 1)
+    labels = tu.label(x.ravel()).astype(np.float32).reshape(-1, 1)
+    phase = trainer.compiled("discriminator_phase", tu._build_discriminator_phase)
+    phase(tf.constant(x), tf.constant(labels), trainer.batch_seed(1))
+    return weights_of(d), [np.asarray(a) for a in ewc.anchor]
+
+
+@pytest.mark.parametrize("lambda_, closer", [(100.0, True), (0.0, False)])
+def test_the_discriminator_step_adds_the_ewc_penalty(lambda_, closer):
+    free, anchor = discriminator_after_phase(0.0)
+    pulled, _ = discriminator_after_phase(lambda_)
+    assert (distance(pulled, anchor) < distance(free, anchor) - 1e-3) is closer
+
+
+@pytest.mark.parametrize("ratio", [0.25, 0.5])
+def test_run_batch_undersamples_to_the_configured_ratio(ratio, monkeypatch):
+    calls = []
+    real = tu.undersample
+    monkeypatch.setattr(tu, "undersample", lambda labels, r, m, rng: calls.append((labels, r, m)) or real(labels, r, m, rng))
+    trainer, config = make_trainer([f"--wanted_prime_ratio={ratio}", "--minimum_batch_size=37", "--steps=1",
+                                    "--generator_steps=1", "--batch_size=500"])
+    row = train.run_batch(trainer, config, np.random.default_rng(0), 1)
+    labels, r, m = calls[0]
+    assert (r, m) == (ratio, 37)
+    assert row["kept"] == pytest.approx(labels.sum() / ratio, abs=2)  # every prime, composites to the ratio
+
+
+def test_chance_is_each_candidates_own_density_not_the_whole_ranges():
+    """Odd candidates log-uniform in [4e4, 4e8] at random score 1, not the 1.24 that one density
+    for the whole range gives them: primes thin out over the range."""
+    golden = (math.sqrt(5) - 1) / 2
+    f = lambda z: np.exp(math.log(2e4) + (z * golden % 1.0) * math.log(1e4))  # noqa: E731
+    report = measuring.test_models(calibration._Map(f), None, n_samples=20000, low_latent=1,
+                                    high_latent=10**6, seed=0)
+    assert abs(report["score"] - 1.0) <= 3 * report["score_sd"]
+    candidates = utils.to_odd_integer(f(np.arange(1, 20001, dtype=np.float64)))
+    evenly = np.linspace(candidates.min(), candidates.max(), 1001).round().astype(np.int64) | 1
+    whole = float(oracle.local_density(evenly).mean())  # the prime share of the whole range's odd integers
+    assert report["chance"] / whole > 1.2  # the control: here the two chances are apart
+
+
 # -- the method's numbers are train.py constants, used by the step and recorded ------------------
 
 def test_the_focal_constants_reach_the_loss_and_the_reward():
