@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import utils
-from training import checkpoint, measuring, model, readers, registry, train
+from training import checkpoint, measuring, model, networks, readers, registry, train
 
 PROBE_BITS = 20          # the control's numbers: odd n below 2**20
 LONGER_BITS = 24         # the readers' control is held out on odd n in [2**20, 2**24): longer numbers
@@ -174,14 +174,19 @@ def digits01(numbers, width: int = model.BIT_WIDTH) -> np.ndarray:
 NUMBERS = np.array([1, 11, 2**20 + 7, 123457, 2**27 + 2**25 + 1])
 
 
+def reader_with_defaults(name: str):
+    """The ``name`` reader's layer as train.py's defaults build it."""
+    return networks.reader_layer({"reader": name, **{k: train.DEFAULTS[k] for k in registry.READERS[name].stores}})
+
+
 def test_each_reader_computes_what_it_says():
     x = ((NUMBERS - 1) // 2).astype(np.float64).reshape(-1, 1)
     digits, b, i = model.BitsEncoding()(x), digits01(NUMBERS), np.arange(model.BIT_WIDTH)
-    frequencies = readers.PositionalFrequencies()
+    frequencies = reader_with_defaults("frequencies")
     got = np.asarray(frequencies(digits))
     a, c = np.asarray(frequencies.frequencies()), np.asarray(frequencies.phase)
     np.testing.assert_allclose(got, b @ np.cos(np.outer(i, a) + c), atol=1e-4)
-    rotation = readers.RotationRecurrence()
+    rotation = reader_with_defaults("rotation")
     rotation(digits)
     lam = np.exp(1j * np.asarray(rotation.frequencies(), np.float64))
     state = np.zeros((len(NUMBERS), len(lam)), complex)
@@ -189,15 +194,14 @@ def test_each_reader_computes_what_it_says():
         state = lam * state + b[:, position:position + 1]
     np.testing.assert_allclose(np.asarray(rotation(digits)), np.hstack([state.real, state.imag]), atol=1e-4)
     counts = np.hstack([[[row[i % q == r].sum() for r in range(q)] for row in b]
-                        for q in readers.READER_PERIODS])
-    np.testing.assert_array_equal(np.asarray(readers.PeriodCounts()(digits)), counts)
+                        for q in range(2, train.DEFAULTS["reader_periods"] + 1)])
+    np.testing.assert_array_equal(np.asarray(reader_with_defaults("periods")(digits)), counts)
 
 
-@pytest.mark.parametrize("reader", [readers.PositionalFrequencies, readers.RotationRecurrence,
-                                    readers.PeriodCounts, readers.TiedPhases])
+@pytest.mark.parametrize("reader", ["frequencies", "rotation", "periods", "phases"])
 def test_a_readers_output_does_not_depend_on_how_many_digits_are_read(reader):
     x = ((NUMBERS - 1) // 2).astype(np.float64).reshape(-1, 1)
-    layer = reader()
+    layer = reader_with_defaults(reader)
     short, long = model.BitsEncoding(width=30)(x), model.BitsEncoding(width=model.BIT_WIDTH)(x)
     np.testing.assert_allclose(np.asarray(layer(short)), np.asarray(layer(long)), atol=1e-3)
     # the control: the same sum over the digits as -1/+1 counts the leading zeros, so it does

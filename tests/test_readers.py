@@ -1,5 +1,8 @@
 """The digit readers at any length: each reader's numpy twin is its layer, the networks read numbers
 of up to 4096 digits through it, and the phase reader's snap carries a rule to every length."""
+import contextlib
+import io
+
 import keras
 import numpy as np
 import pytest
@@ -71,7 +74,7 @@ def supervised_phase_reader(labels_of, snap: bool = True, seed: int = 0):
     keras.utils.set_random_seed(seed)
     width = 20
     inputs = keras.Input((width,))
-    reader = readers.TiedPhases(name="reader")
+    reader = readers.TiedPhases(**{k: train.DEFAULTS[k] for k in registry.PHASES}, name="reader")
     readout = keras.layers.Dense(1, activation="sigmoid")
     model = keras.Model(inputs, readout(reader(inputs)))
     model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
@@ -121,9 +124,9 @@ def test_an_untrained_pair_scores_about_1_at_every_length():
 
 
 def on_fractions(weights: np.ndarray, mask: np.ndarray) -> bool:
-    """Whether every unit's weights are fractions k/d with one d <= MAX_DENOMINATOR per unit."""
+    """Whether every unit's weights are fractions k/d with one d <= max_denominator per unit."""
     return all(any(np.allclose(col[rows] * d, np.round(col[rows] * d), atol=1e-4)
-                   for d in range(1, readers.MAX_DENOMINATOR + 1))
+                   for d in range(1, train.DEFAULTS["max_denominator"] + 1))
                for col, rows in zip(weights.T, (mask > 0).T))
 
 
@@ -151,3 +154,53 @@ def test_the_snap_comes_at_its_batch_is_saved_and_survives_a_resume(tmp_path):
 def test_reader_snap_is_refused_without_the_phase_reader():
     with pytest.raises(utils.OptimusError, match="reader_snap"):
         train.parse_config([*BITS, "--reader=periods", "--reader_snap=0.3"])
+
+
+# -- the readers' priors are train.py constants: listed, used by the layer, recorded ----------------
+
+CHANGED_PRIORS = {"phases": {"reader_periods": 8, "phase_units": 3, "max_denominator": 7, "snap_tolerance": 0.03},
+                  "frequencies": {"reader_frequencies": "0 1/3 2/5", "frequency_step": 0.01}}
+
+
+def test_help_lists_every_readers_prior_and_each_reaches_its_layer(capsys):
+    assert train.main(["--help"]) == 0
+    page = capsys.readouterr().out
+    assert all(f"--{name} = " in page for name in readers.PRIORS)
+    assert set(readers.PRIORS) == {k for entry in registry.READERS.values() for k in entry.stores}
+    for reader, priors in CHANGED_PRIORS.items():
+        config = train.parse_config([*BITS, f"--reader={reader}", *(f"--{k}={v}" for k, v in priors.items())])
+        layer = registry.build(registry.discriminator_architecture(config), "discriminator").model.get_layer("reader")
+        default = networks(reader)[1].model.get_layer("reader")  # the control: train.py's defaults
+        for name, value in priors.items():
+            assert getattr(layer, name) == value != getattr(default, name)
+    assert layer.output.shape[-1] == 2 * 3 != default.output.shape[-1]  # 3 frequencies, 2 features each
+    phases = registry.build(registry.discriminator_architecture(train.parse_config(
+        [*BITS, "--reader=phases", "--reader_periods=8", "--phase_units=3"])), "discriminator")
+    assert phases.model.get_layer("reader").output.shape[-1] == 3 * 7  # periods 2..8, 3 units each
+
+
+@pytest.mark.parametrize("value", ["", "1/0", "0 x", "0.6", "-1/3", " ".join(["1/3"] * 65)])
+def test_a_bad_reader_frequencies_is_one_line(value):
+    with pytest.raises(utils.OptimusError, match="reader_frequencies must be 1 to 64 fractions in"):
+        train.parse_config([*BITS, "--reader=frequencies", f"--reader_frequencies={value}"])
+
+
+@pytest.mark.slow
+def test_a_run_records_each_readers_prior_it_was_given(tmp_path):
+    for reader, priors in CHANGED_PRIORS.items():
+        folder = tmp_path / reader
+        with contextlib.redirect_stdout(io.StringIO()):
+            train.train(train.parse_config([
+                *BITS, "--generator_input=discriminator", "--generator_layers=0", f"--reader={reader}",
+                *(["--discriminator_layers=0"] if reader == "phases" else []), "--nb_batches=3", "--batch_size=200",
+                "--test_samples=200", "--steps=5", "--generator_steps=2", f"--checkpoint_dir={folder}",
+                *(f"--{k}={v}" for k, v in priors.items())]))
+        config = checkpoint.read_state(folder)["config"]
+        g, d = checkpoint.load_networks(folder)
+        for name, value in priors.items():
+            assert config[name] == value and d.architecture[name] == value and g.architecture[name] == value
+            assert getattr(d.model.get_layer("reader"), name) == value
+        with pytest.raises(utils.OptimusError, match="checkpoint was trained with"):  # kept on resume
+            train.train(train.parse_config([*BITS, "--generator_input=discriminator", "--generator_layers=0",
+                                            f"--reader={reader}", "--nb_batches=4", f"--checkpoint_dir={folder}",
+                                            *(["--discriminator_layers=0"] if reader == "phases" else [])]))

@@ -36,7 +36,8 @@ def after_reader(model) -> tuple | None:
 def reader_layer(architecture: dict):
     """The trainable reader between a network's encoding and its MLP, if its input has one."""
     build = readers.READERS[architecture["reader"]] if "reader" in architecture else None
-    return build(name="reader") if build is not None else None
+    priors = {k: architecture[k] for k in readers.PRIORS if k in architecture}  # what its entry stores
+    return build(name="reader", **priors) if build is not None else None
 
 
 # ---------------------------------------------------------------------------------------------

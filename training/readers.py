@@ -6,14 +6,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training import sampling
+from training import rules, sampling
 
-READER_FREQUENCIES = (0, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 2 / 5, 1 / 6, 1 / 7)  # the learned readers'
-                                # first frequencies, in turns per digit (2**i mod p has period 2
-                                # for p = 3, 4 for 5, 3 for 7); each gives 2 features
-FREQUENCY_STEP = 0.001            # the frequencies move at this share of Adam's step (a prior: at the
-                                # full step they drift to fit the training range and stop carrying over)
-READER_PERIODS = tuple(range(2, 13))  # the period prior's periods q of the digit positions
+PRIORS = ("reader_frequencies", "frequency_step", "reader_periods", "phase_units", "max_denominator",
+          "snap_tolerance")  # train.py's constants that shape a reader: its layer's arguments, which
+                             # the weight file records (the registry's READERS entries store them)
+
+
+def periods(largest: int) -> tuple:
+    """The periods q = 2..largest of a ``reader_periods`` value."""
+    return tuple(range(2, largest + 1))
 
 
 def _digits01(digits):
@@ -40,31 +42,40 @@ class PositionalFrequencies(keras.layers.Layer):
 
     Input (..., W) digits, least significant first; output (..., 2F). Position i's weight is a
     sinusoid of i, defined even where no digit varied in training. The a_f start at
-    READER_FREQUENCIES, each twice, with phases 0 and pi/2 (started uniform in [0, pi], they fit
-    the training range with frequencies that do not carry over)."""
+    reader_frequencies, each twice, with phases 0 and pi/2 (started uniform in [0, pi], they fit
+    the training range with frequencies that do not carry over).
+
+    reader_frequencies: the a_f's starts, in turns per digit; frequency_step: the a_f
+    move at this share of the optimiser's step (a prior: at the full step they drift to fit the
+    training range and stop carrying over)."""
     readout_scale = 1.0         # the next layer's kernel from U[-1, 1]
 
+    def __init__(self, reader_frequencies: str, frequency_step: float, **kwargs):
+        super().__init__(**kwargs)
+        self.reader_frequencies, self.frequency_step = reader_frequencies, frequency_step
+        self.starts = rules.fractions(reader_frequencies)  # turns per digit
+
     def _frequencies(self, repeat: int):
-        """The frequencies' variable, in units of FREQUENCY_STEP radians (``frequencies``)."""
-        turns = np.repeat(READER_FREQUENCIES, repeat)
-        return self.add_weight(shape=turns.shape, name="frequency",
-                               initializer=keras.initializers.Constant(2 * np.pi * turns / FREQUENCY_STEP))
+        """The frequencies' variable, in units of frequency_step radians (``frequencies``)."""
+        starts = np.repeat(self.starts, repeat)
+        return self.add_weight(shape=starts.shape, name="frequency",
+                               initializer=keras.initializers.Constant(2 * np.pi * starts / self.frequency_step))
 
     def frequencies(self):
         """a_f in radians per digit."""
-        return FREQUENCY_STEP * self.frequency
+        return self.frequency_step * self.frequency
 
     def build(self, input_shape):
         self.frequency = self._frequencies(2)
         self.phase = self.add_weight(shape=self.frequency.shape, name="phase", initializer=keras.initializers.Constant(
-            np.tile([0.0, -np.pi / 2], len(READER_FREQUENCIES))))
+            np.tile([0.0, -np.pi / 2], len(self.starts))))
 
     def call(self, digits):
         i = tf.range(digits.shape[-1], dtype=tf.float32)[:, None]
         return tf.tensordot(_digits01(digits), tf.cos(i * self.frequencies() + self.phase), 1)
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], 2 * len(READER_FREQUENCIES))
+        return (*input_shape[:-1], 2 * len(self.starts))
 
     def numbers(self, numbers) -> np.ndarray:
         """The layer's output (n, 2F) for integers of any length, in numpy."""
@@ -80,7 +91,7 @@ class RotationRecurrence(PositionalFrequencies):
     reading the digits from the most significant, so the last state is sum_i b_i exp(i a_f i).
 
     Input (..., W) digits; output (..., 2F): the states' real and imaginary parts, the a_f starting
-    at READER_FREQUENCIES. As linear recurrent units are computed, it runs on its impulse response
+    at reader_frequencies. As linear recurrent units are computed, it runs on its impulse response
     (W steps on F numbers) and the digits meet it in one product; it needs no phases: a rotation
     of (re, im) is linear."""
 
@@ -104,50 +115,57 @@ class RotationRecurrence(PositionalFrequencies):
 
 @keras.saving.register_keras_serializable(package="optimus")
 class PeriodCounts(keras.layers.Layer):
-    """A period prior, fixed: for each period q of READER_PERIODS and class r < q, the count of set
+    """A period prior, fixed: for each period q = 2..reader_periods and class r < q, the count of set
     digits at positions i = r mod q (n mod p is a fixed combination of the counts of period
-    ord_p(2), mod p); no weights, so nothing can fit positions alone. Output (..., sum(READER_PERIODS))."""
+    ord_p(2), mod p); no weights, so nothing can fit positions alone. Output (..., sum of the q)."""
     readout_scale = 0.3         # the next layer's kernel from U[-0.3, 0.3]: counts reach ~W/q
+
+    def __init__(self, reader_periods: int, **kwargs):
+        super().__init__(**kwargs)
+        self.reader_periods, self.periods = reader_periods, periods(reader_periods)
 
     def call(self, digits):
         i = np.arange(digits.shape[-1])[:, None]
-        table = np.concatenate([(i % q == np.arange(q)) for q in READER_PERIODS], axis=1)
+        table = np.concatenate([(i % q == np.arange(q)) for q in self.periods], axis=1)
         return tf.tensordot(_digits01(digits), tf.constant(table, tf.float32), 1)
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], sum(READER_PERIODS))
+        return (*input_shape[:-1], sum(self.periods))
 
-    @staticmethod
-    def numbers(numbers) -> np.ndarray:
-        """The counts (n, sum(READER_PERIODS)) for integers of any length, in numpy."""
+    def numbers(self, numbers) -> np.ndarray:
+        """The counts (n, sum of the q) for integers of any length, in numpy."""
         digits = binary_digits(numbers)  # the positions i = r mod q are the strided columns r::q
-        return np.stack([digits[:, r::q].sum(axis=1, dtype=np.int32) for q in READER_PERIODS for r in range(q)],
+        return np.stack([digits[:, r::q].sum(axis=1, dtype=np.int32) for q in self.periods for r in range(q)],
                         axis=1).astype(np.float32)
 
 
-PHASE_UNITS = 12                # the phase reader's sine units per period q (6 missed 5 or 7 in 2 of 3 seeds)
-MAX_DENOMINATOR = 13            # its weights snap to fractions k/d with d at most this ...
-SNAP_TOLERANCE = 0.04           # ... the smallest d that puts every weight of a unit within this many
-                                # turns of a common shift plus k/d (1/26: d = 13 always does)
+
 SHIFT_STEPS = 64                # common shifts tried, per grid step
 
 
 @keras.saving.register_keras_serializable(package="optimus")
 class TiedPhases(PeriodCounts):
-    """Period-tied phase units: for each period q, PHASE_UNITS units h = sin(2 pi w . c_q + phi),
+    """Period-tied phase units: for each period q, phase_units units h = sin(2 pi w . c_q + phi),
     each reading only its own period's counts c_q (w in turns per set digit). Until ``snap`` the w
-    are learned; ``snap`` rounds each unit's w to fractions k/d (``MAX_DENOMINATOR``) and freezes
+    are learned; ``snap`` rounds each unit's w to fractions k/d (d <= max_denominator) and freezes
     them, so that each unit is an exact function of sum k_r c_r mod d: a finite set of values at
-    every length. Its phases phi and the readout after it train on. Output (..., PHASE_UNITS * len(periods))."""
+    every length. Its phases phi and the readout after it train on. Output (..., phase_units * periods).
+    snap_tolerance: the snap picks the smallest d that puts every weight of a unit within this many
+    turns of a common shift plus k/d (1 / (2 max_denominator): the largest d always does)."""
     readout_scale = 1.0
 
+    def __init__(self, reader_periods: int, phase_units: int, max_denominator: int, snap_tolerance: float,
+                 **kwargs):
+        super().__init__(reader_periods, **kwargs)
+        self.phase_units, self.max_denominator, self.snap_tolerance = phase_units, max_denominator, snap_tolerance
+
     def build(self, input_shape):
-        rows, units = sum(READER_PERIODS), PHASE_UNITS * len(READER_PERIODS)
-        starts = np.cumsum((0,) + READER_PERIODS)
+        rows, units = sum(self.periods), self.phase_units * len(self.periods)
+        starts = np.cumsum((0,) + self.periods)
         mask = np.zeros((rows, units), np.float32)
         for j, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
-            mask[a:b, j * PHASE_UNITS:(j + 1) * PHASE_UNITS] = 1.0
-        self.mask = mask  # a constant of the architecture: unit j reads period j // PHASE_UNITS only
+            mask[a:b, j * self.phase_units:(j + 1) * self.phase_units] = 1.0
+        self.mask = mask  # a constant of the architecture: unit j reads period j // phase_units only
         self.turns = self.add_weight(shape=(rows, units), name="turns",
                                      initializer=keras.initializers.RandomUniform(0.0, 1.0))
         self.phase = self.add_weight(shape=(units,), name="phase",
@@ -165,12 +183,12 @@ class TiedPhases(PeriodCounts):
         return tf.sin(2 * np.pi * tf.tensordot(counts, self.weights_in_turns(), 1) + self.phase)
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], PHASE_UNITS * len(READER_PERIODS))
+        return (*input_shape[:-1], self.phase_units * len(self.periods))
 
     def numbers(self, numbers) -> np.ndarray:
         """The layer's output for integers of any length, in numpy (float64 inside)."""
         w, phase = np.asarray(self.weights_in_turns(), np.float64), np.asarray(self.phase, np.float64)
-        return np.sin(2 * np.pi * (PeriodCounts.numbers(numbers).astype(np.float64) @ w) + phase).astype(np.float32)
+        return np.sin(2 * np.pi * (super().numbers(numbers).astype(np.float64) @ w) + phase).astype(np.float32)
 
     def is_snapped(self) -> bool:
         return float(np.asarray(self.snapped)) == 1.0
@@ -180,19 +198,19 @@ class TiedPhases(PeriodCounts):
 
         Learned weights are an exact pattern k/d plus a common shift s: at training lengths s times
         the count of set digits is nearly a constant phase, beyond them it grows with the length.
-        So s is set apart: d is the smallest denominator <= MAX_DENOMINATOR for which every weight
-        lies within SNAP_TOLERANCE turns of s + k/d, for the best s; the shift is then dropped and
+        So s is set apart: d is the smallest denominator <= max_denominator for which every weight
+        lies within snap_tolerance turns of s + k/d, for the best s; the shift is then dropped and
         the unit's phase refitted (least squares on sin and cos) on training inputs ``numbers``."""
         w = np.asarray(self.turns, np.float64) * self.mask
-        phase, counts = np.asarray(self.phase, np.float64), PeriodCounts.numbers(numbers).astype(np.float64)
+        phase, counts = np.asarray(self.phase, np.float64), super().numbers(numbers).astype(np.float64)
         grid, phases, chosen = np.zeros_like(w), phase.copy(), []
         shifts = np.linspace(0.0, 1.0, SHIFT_STEPS, endpoint=False)[:, None]
         for u in range(w.shape[1]):
             rows = self.mask[:, u] > 0
-            for d in range(1, MAX_DENOMINATOR + 1):
+            for d in range(1, self.max_denominator + 1):
                 moved = (w[rows, u][None, :] - shifts / d) * d  # in grid steps, for each shift
                 error = np.abs(moved - np.round(moved)).max(axis=1) / d
-                if error.min() <= SNAP_TOLERANCE or d == MAX_DENOMINATOR:
+                if error.min() <= self.snap_tolerance or d == self.max_denominator:
                     k = np.round(moved[np.argmin(error)]) / d
                     break
             target = np.sin(2 * np.pi * counts[:, rows] @ w[rows, u] + phase[u])

@@ -25,6 +25,9 @@ MAX_OFFSETS = 4096              # offsets*z stays exact: 4096 * 2**24 is far bel
 MAX_LAYERS = 8                  # hidden layers of an MLP body, at most
 MAX_UNITS = 1024                # units per hidden layer, at most (a generator step holds
                                 # batch_size * offsets rows of them)
+MAX_FREQUENCIES = 64            # a reader's frequencies, at most
+MAX_PERIOD = 64                 # largest period of the position classes, at most (sum(q) counts)
+MAX_DENOMINATOR = 64            # the phase reader's largest snap denominator, at most
 MAX_FOCAL_GAMMA = 10.0          # at most: (1 - p)**10 already weighs a belief of 0.5 at 1e-3
 ACTIVATIONS = tuple(NUMPY_ACTIVATIONS)  # of the MLP bodies' hidden layers: those numpy computes (the
                                         # sampler's fast path) and model.ACTIVATIONS builds, a test says
@@ -56,6 +59,12 @@ PARAMETERS = {
     "discriminator_activation": (str, rules.one_of(*ACTIVATIONS)),
     "negative_l2": (float, rules.between(0, 1)),
     "reader_snap": (float, rules.between(0, 1, brackets="(]")),
+    "reader_frequencies": (str, rules.fractions_between(0, 0.5, MAX_FREQUENCIES)),
+    "frequency_step": (float, rules.between(0, 1, brackets="(]")),
+    "reader_periods": (int, rules.between(2, MAX_PERIOD, "an integer")),
+    "phase_units": (int, rules.between(1, MAX_UNITS, "an integer")),
+    "max_denominator": (int, rules.between(1, MAX_DENOMINATOR, "an integer")),
+    "snap_tolerance": (float, rules.between(0, 0.5, brackets="(]")),
     "focal_alpha": (float, rules.between(0, 1)),
     "focal_gamma": (float, rules.between(0, MAX_FOCAL_GAMMA)),
     "negative_l2_cap": (float, rules.between(0, 1, brackets="(]")),
@@ -80,17 +89,21 @@ GENERATOR_INPUTS = {  # what the offset head's policy reads: build is the encodi
 }
 
 
-READERS = {  # code: the trainable layer's class between the bits encoding and the MLP, or None
+FREQUENCIES = ("reader_frequencies", "frequency_step")
+PHASES = ("reader_periods", "phase_units", "max_denominator", "snap_tolerance")
+READERS = {  # code: the trainable layer's class between the bits encoding and the MLP, or None; it
+             # takes the constants its entry stores (readers.PRIORS)
     "digits": Method("none: the digits go straight into the MLP (a weight per position; prior: none)"),
     "frequencies": Method("positional frequencies, sum_i b_i cos(a_f i + c_f), a_f learned slowly from "
-                          "small periods (prior: weights that are sinusoids of the position)"),
+                          "reader_frequencies (prior: weights that are sinusoids of the position)",
+                          reads=FREQUENCIES, stores=FREQUENCIES),
     "rotation": Method("a linear recurrence whose state rotates by exp(i a_f) per digit, read from the "
-                       "most significant (prior: a rotation)"),
-    "periods": Method("fixed counts of set digits per position class mod q, q = 2..12 (prior: periods "
-                      "of the position)"),
+                       "most significant (prior: a rotation)", reads=FREQUENCIES, stores=FREQUENCIES),
+    "periods": Method("fixed counts of set digits per position class mod q, q = 2..reader_periods (prior: "
+                      "periods of the position)", reads=("reader_periods",), stores=("reader_periods",)),
     "phases": Method("sine units on each period's counts alone, their weights snapped to fractions k/d "
-                     "(d <= 13) at reader_snap of the run and frozen (prior: periods, and rational "
-                     "turns)", reads=("reader_snap",)),
+                     "(d <= max_denominator) at reader_snap of the run and frozen (prior: periods, and "
+                     "rational turns)", reads=("reader_snap", *PHASES), stores=PHASES),
 }
 
 
@@ -367,7 +380,7 @@ def generator_architecture(config: dict) -> dict:
     stores = head.stores + GENERATOR_INPUTS[config["generator_input"]].stores
     if "discriminator_input" in stores:  # it reads as D does: what D's input stores too
         stores += DISCRIMINATOR_INPUTS[config["discriminator_input"]].stores
-    return {"generator_head": config["generator_head"], **{k: config[k] for k in stores},
+    return {"generator_head": config["generator_head"], **{k: config[k] for k in _with_reader(stores, config)},
             "generator_input": config["generator_input"], "acceptance": config["acceptance"]}
 
 
@@ -376,7 +389,12 @@ def discriminator_architecture(config: dict) -> dict:
     stores = (DISCRIMINATORS[config["discriminator"]].stores
               + DISCRIMINATOR_INPUTS[config["discriminator_input"]].stores)
     return {"discriminator": config["discriminator"], "discriminator_input": config["discriminator_input"],
-            **{k: config[k] for k in stores}}
+            **{k: config[k] for k in _with_reader(stores, config)}}
+
+
+def _with_reader(stores: tuple, config: dict) -> tuple:
+    """``stores`` and, where it holds the reader, the reader's priors that its entry stores."""
+    return stores + READERS[config["reader"]].stores if "reader" in stores else stores
 
 
 ROLES = {"generator": "generator_head", "discriminator": "discriminator"}  # each network's selector

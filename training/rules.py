@@ -6,6 +6,7 @@ import difflib
 import math
 import re
 import textwrap
+from fractions import Fraction
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -30,6 +31,22 @@ def between(low, high, kind: str = "a number", brackets: str = "[]") -> Rule:
     closed_low, closed_high = brackets[0] == "[", brackets[1] == "]"
     return Rule(lambda v: (low <= v if closed_low else low < v) and (v <= high if closed_high else v < high),
                 f"{kind} in {brackets[0]}{low}, {high}{brackets[1]}")
+
+
+def fractions(text: str) -> tuple:
+    """The numbers of a text of fractions and integers, separated by spaces: "0 1/2 2/5" -> (0.0, 0.5, 0.4)."""
+    return tuple(float(Fraction(word)) for word in text.split())
+
+
+def fractions_between(low, high, most: int) -> Rule:
+    """Texts of 1 to ``most`` fractions (``fractions``), each in [low, high]."""
+    def test(text):
+        try:
+            values = fractions(text)
+        except (ValueError, ZeroDivisionError):
+            return False
+        return 0 < len(values) <= most and all(low <= v <= high for v in values)
+    return Rule(test, f"1 to {most} fractions in [{low}, {high}] separated by spaces, as \"0 1/2 1/3\"")
 
 
 def one_of(*choices) -> Rule:

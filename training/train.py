@@ -26,6 +26,16 @@ generator_head = "offset"       # the generator: how it makes an output x from a
 generator_input = "candidates"  # offset head: what its policy network reads
 reader = "digits"               # bits input (either network): the trainable layer that reads the digits
 reader_snap = 0.5               # phases reader: share of nb_batches after which its weights snap to k/d
+reader_frequencies = "0 1/2 1/3 1/4 1/5 2/5 1/6 1/7"  # frequencies, rotation readers: the learned
+                                # frequencies' starts, in turns per digit (2**i mod p has period 2 for
+                                # p = 3, 4 for 5, 3 for 7); each gives 2 features (rotation: 1)
+frequency_step = 0.001          # frequencies, rotation: the frequencies move at this share of Adam's step
+                                # (at the full step they drift to fit the training range and stop carrying over)
+reader_periods = 12             # periods, phases readers: the periods q = 2..reader_periods of the positions
+phase_units = 12                # phases reader: sine units per period q (6 missed 5 or 7 in 2 of 3 seeds)
+max_denominator = 13            # phases reader: its weights snap to fractions k/d with d at most this ...
+snap_tolerance = 0.04           # ... the smallest d that puts every weight of a unit within this many
+                                # turns of a common shift plus k/d (1/26: d = 13 always does)
 offsets = 16                    # offset head: choices k per latent (a power of 2 keeps k = 0 at chance)
 generator_layers = 2            # offset head: hidden layers of its scorer (0: linear)
 generator_units = 64            # offset head: units per hidden layer
