@@ -14,4 +14,12 @@ CONFIGURATIONS = {
         **BITS, "reader": "periods", "discriminator_activation": "sin", "generator_activation": "sin"},
     "tied phases, 12 units a period, snapped at half, linear readout, G reads D's features": {
         **BITS, "reader": "phases", "discriminator_layers": 0},
+    # the phase reader's priors and schedule: seeds that miss 7 have no unit of its pattern at the snap
+    "tied phases, 24 units a period": {**BITS, "reader": "phases", "discriminator_layers": 0, "phase_units": 24},
+    "tied phases, 600 batches (snapped at 300)": {**BITS, "reader": "phases", "discriminator_layers": 0,
+                                                  "nb_batches": 600},
+    "tied phases, 24 units a period, 600 batches": {**BITS, "reader": "phases", "discriminator_layers": 0,
+                                                    "phase_units": 24, "nb_batches": 600},
+    "tied phases, snap tolerance 0.02": {**BITS, "reader": "phases", "discriminator_layers": 0,
+                                         "snap_tolerance": 0.02},
 }
