@@ -1,4 +1,7 @@
 """The gated linear network discriminator: calibration, held-out log-loss, memory, and training."""
+import contextlib
+import io
+
 import keras
 import numpy as np
 import pytest
@@ -6,7 +9,7 @@ import tensorflow as tf
 
 import utils
 from training import oracle
-from training import registry
+from training import checkpoint, registry, train
 from test_training import HELD_OUT, held_out_score
 
 STREAM_BATCHES = 200            # batches of the labelled stream
@@ -20,11 +23,11 @@ def candidates(rng, n: int, low: int, high: int) -> tuple:
     return x, oracle.is_prime(utils.to_odd_integer(x)).astype(np.float32)
 
 
-def gln(largest_prime: int, seed: int = 0) -> tuple:
-    """(encode, head, layer) of a fresh GLN discriminator."""
+def gln(largest_prime: int, seed: int = 0, **settings) -> tuple:
+    """(encode, head, layer) of a fresh GLN discriminator, of train.py's gln_* settings but ``settings``."""
     keras.utils.set_random_seed(seed)
-    d = registry.build({"discriminator": "gln", "discriminator_input": "residues",
-                        "largest_prime": largest_prime}, "discriminator")
+    d = registry.build({"discriminator": "gln", "discriminator_input": "residues", "largest_prime": largest_prime,
+                        **{k: settings.get(k, train.DEFAULTS[k]) for k in registry.GLN}}, "discriminator")
     return d.encode, d.head, d.gln
 
 
@@ -134,3 +137,42 @@ def test_a_resumed_gln_run_matches_an_uninterrupted_one(tmp_path, monkeypatch):
     for a, b in zip(straight[2].model.weights, resumed[2].model.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert int(straight[2].gln.updates_done) == 9  # 3 batches of 3 steps
+
+
+# -- the GLN's settings are train.py constants: listed, used by the layer, recorded ---------------
+
+CHANGED = {"gln_layers": 1, "gln_units": 8, "gln_context_bits": 2, "gln_epsilon": 0.05, "gln_weight_limit": 0.01,
+           "gln_lr": 0.5, "gln_decay": 0.01, "gln_bias_logit": -1.0, "gln_input_scale": 2.0, "gln_offset_scale": 0.1}
+
+
+def test_help_lists_each_gln_setting_and_each_changes_what_the_network_does(capsys):
+    assert train.main(["--help"]) == 0
+    page = capsys.readouterr().out
+    assert all(f"--{name} = " in page for name in registry.GLN)
+    x, y = candidates(np.random.default_rng(0), 512, 10**5, 10**6)
+    def after_a_step(**settings):
+        encode, head, layer = gln(31, **settings)
+        features = encode(x.reshape(-1, 1))
+        before = np.asarray(head(features))
+        layer.local_update(features, y.reshape(-1, 1))
+        layer.local_update(features, y.reshape(-1, 1))
+        return before, np.asarray(head(features))
+    default = after_a_step()
+    np.testing.assert_array_equal(after_a_step()[1], default[1])  # the control: the same settings agree
+    for name, value in CHANGED.items():
+        changed = after_a_step(**{name: value})
+        assert not np.allclose(changed[1], default[1], atol=1e-6), name
+
+
+@pytest.mark.slow
+def test_a_gln_run_records_the_settings_it_was_given(tmp_path):
+    argv = ["--discriminator=gln", "--nb_batches=3", "--batch_size=200", "--test_samples=200", "--steps=5",
+            "--generator_steps=2", f"--checkpoint_dir={tmp_path}", *(f"--{k}={v}" for k, v in CHANGED.items())]
+    with contextlib.redirect_stdout(io.StringIO()):
+        train.train(train.parse_config(argv))
+    config = checkpoint.read_state(tmp_path)["config"]
+    _, d = checkpoint.load_networks(tmp_path)
+    assert all(config[k] == v == d.architecture[k] for k, v in CHANGED.items())
+    assert d.gln.widths == (8, 1) and d.gln.context_bits == 2
+    with pytest.raises(utils.OptimusError, match="checkpoint was trained with gln_layers=1"):
+        train.train(train.parse_config([*argv[:-len(CHANGED)], "--nb_batches=4"]))

@@ -27,15 +27,6 @@ LATENT_SCALE = 1e6              # latent integers are divided by this inside the
 OUTPUT_CAP = float(utils.FLOAT32_EXACT)  # largest output x, where float32 stops being exact
 
 # Discriminators
-GLN_WIDTHS = (16, 16, 1)        # neurons per layer of the gated linear network (the last: P(prime))
-GLN_CONTEXT_BITS = 4            # halfspaces per neuron: 2**4 weight vectors to choose from
-GLN_EPSILON = 0.01              # probabilities are clipped to [eps, 1 - eps] (Veness et al.)
-GLN_WEIGHT_LIMIT = 200.0        # weights are clipped to [-limit, limit] (Veness et al.)
-GLN_LEARNING_RATE = 0.1         # step size of the local rule at first (on the batch-mean gradient)...
-GLN_DECAY = 1e-3                # ... then lr_t = GLN_LEARNING_RATE / (1 + GLN_DECAY * t), t in updates
-GLN_BIAS_LOGIT = 1.0            # the constant input every layer also sees, as a logit
-GLN_INPUT_SCALE = 5.0           # base inputs are sigmoid(scale * feature): their logits reach +-scale
-GLN_OFFSET_SCALE = 0.5          # sd of the hyperplanes' offsets (a projection of the features has sd ~0.7)
 SCALAR_WIDTHS = (1000, 100, 100, 100, 100, 100)  # the seed's hidden sigmoid layers
 DROPOUT_RATE = 0.3              # the seed's: after each hidden layer
 DISCRIMINATOR_L2 = 1e-3         # the seed's: L2 on the kernels
@@ -210,14 +201,21 @@ class GatedLinearNetwork(layers.Layer):
     2**context_bits weight vectors w by which side of its context_bits random hyperplanes f lies
     on, and outputs p = sigmoid(w . logit(p_in)), p_in its layer's inputs and a constant bias; the
     last one's p (n, 1) is the output. No backpropagation: ``local_update`` is each neuron's own
-    log-loss step, on non-trainable weights (no optimizer or EWC touches them)."""
+    log-loss step, on non-trainable weights (no optimizer or EWC touches them).
 
-    def __init__(self, widths=GLN_WIDTHS, context_bits: int = GLN_CONTEXT_BITS, **kwargs):
+    Its settings are train.py's gln_* constants: gln_layers hidden layers of gln_units neurons, then
+    one; gln_context_bits hyperplanes per neuron; probabilities clipped to [gln_epsilon, 1 -
+    gln_epsilon] and weights to +-gln_weight_limit; the step gln_lr / (1 + gln_decay * t); the
+    bias input gln_bias_logit; base inputs sigmoid(gln_input_scale * f); offsets' sd gln_offset_scale."""
+
+    def __init__(self, gln_layers: int, gln_units: int, gln_context_bits: int, gln_epsilon: float,
+                 gln_weight_limit: float, gln_lr: float, gln_decay: float, gln_bias_logit: float,
+                 gln_input_scale: float, gln_offset_scale: float, **kwargs):
         super().__init__(**kwargs)
-        self.widths = tuple(int(w) for w in widths)
-        self.context_bits = int(context_bits)
-        if self.context_bits < 1 or not self.widths or self.widths[-1] != 1:
-            raise ValueError("a GLN needs context_bits >= 1 and one neuron in its last layer")
+        self.settings = {k: v for k, v in locals().items() if k.startswith("gln_")}  # get_config's
+        self.widths, self.context_bits = (gln_units,) * gln_layers + (1,), gln_context_bits
+        self.epsilon, self.weight_limit, self.lr, self.decay = gln_epsilon, gln_weight_limit, gln_lr, gln_decay
+        self.bias_logit, self.input_scale, self.offset_scale = gln_bias_logit, gln_input_scale, gln_offset_scale
 
     def build(self, input_shape):
         features = int(input_shape[-1])
@@ -233,7 +231,7 @@ class GatedLinearNetwork(layers.Layer):
                 initializer=keras.initializers.RandomNormal(stddev=1.0 / np.sqrt(features))))
             self.offsets.append(self.add_weight(
                 name=f"offsets_{i}", shape=(width * self.context_bits,), trainable=False,
-                initializer=keras.initializers.RandomNormal(stddev=GLN_OFFSET_SCALE)))
+                initializer=keras.initializers.RandomNormal(stddev=self.offset_scale)))
             fan_in = width + 1
         self.updates_done = self.add_weight(name="updates_done", shape=(), dtype="int64",
                                             trainable=False, initializer="zeros")
@@ -250,11 +248,11 @@ class GatedLinearNetwork(layers.Layer):
         One matmul with every context's weights, then each neuron's context; a neuron clipped at
         eps or 1 - eps has no gradient there, so its one-hot row is zeroed for the update."""
         side = tf.cast(features, tf.float32)
-        limit = float(np.log((1 - GLN_EPSILON) / GLN_EPSILON))
-        logits = tf.clip_by_value(GLN_INPUT_SCALE * side, -limit, limit)  # logit(sigmoid(scale f))
+        limit = float(np.log((1 - self.epsilon) / self.epsilon))
+        logits = tf.clip_by_value(self.input_scale * side, -limit, limit)  # logit(sigmoid(scale f))
         trace = []
         for layer, width in enumerate(self.widths):
-            inputs = tf.concat([logits, tf.fill([tf.shape(logits)[0], 1], GLN_BIAS_LOGIT)], 1)
+            inputs = tf.concat([logits, tf.fill([tf.shape(logits)[0], 1], self.bias_logit)], 1)
             contexts = tf.one_hot(self._contexts(side, layer), 2**self.context_bits)
             every = tf.reshape(tf.matmul(inputs, tf.reshape(self.weights_[layer], [-1, inputs.shape[-1]]),
                                          transpose_b=True), [-1, width, 2**self.context_bits])
@@ -272,8 +270,8 @@ class GatedLinearNetwork(layers.Layer):
         return self._forward(features)[-2][2]
 
     def learning_rate(self):
-        """lr_t = GLN_LEARNING_RATE / (1 + GLN_DECAY * t), t the updates done so far."""
-        return GLN_LEARNING_RATE / (1.0 + GLN_DECAY * tf.cast(self.updates_done, tf.float32))
+        """lr_t = gln_lr / (1 + gln_decay * t), t the updates done so far."""
+        return self.lr / (1.0 + self.decay * tf.cast(self.updates_done, tf.float32))
 
     def local_update(self, features, labels):
         """One step of every neuron on a batch: w_c <- clip(w_c - lr * mean (p - y) logit(p_in)), each
@@ -287,16 +285,16 @@ class GatedLinearNetwork(layers.Layer):
             gradient = tf.reshape(tf.matmul(per_context, inputs, transpose_a=True) / n,
                                   self.weights_[layer].shape)
             self.weights_[layer].assign(tf.clip_by_value(
-                self.weights_[layer] - rate * gradient, -GLN_WEIGHT_LIMIT, GLN_WEIGHT_LIMIT))
+                self.weights_[layer] - rate * gradient, -self.weight_limit, self.weight_limit))
         self.updates_done.assign_add(1)
-        out = tf.clip_by_value(trace[-1][2], GLN_EPSILON, 1 - GLN_EPSILON)
+        out = tf.clip_by_value(trace[-1][2], self.epsilon, 1 - self.epsilon)
         return -tf.reduce_mean(y * tf.math.log(out) + (1 - y) * tf.math.log(1 - out))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "widths": list(self.widths), "context_bits": self.context_bits}
+        return {**super().get_config(), **self.settings}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,11 +398,12 @@ def recurrent_discriminator(encoding: layers.Layer, units: int) -> tuple:
     return keras.Model(x, p, name="discriminator_recurrent"), features, state
 
 
-def gln_discriminator(encoding: layers.Layer) -> tuple:
-    """The candidate through ``encoding``, then a ``GatedLinearNetwork``: (model, features, the GLN)."""
+def gln_discriminator(encoding: layers.Layer, settings: dict) -> tuple:
+    """The candidate through ``encoding``, then a ``GatedLinearNetwork`` of train.py's gln_*
+    ``settings``: (model, features, the GLN)."""
     x = keras.Input((1,), dtype="float64", name="output")
     features = encoding(x)
-    gln = GatedLinearNetwork(name="gln")
+    gln = GatedLinearNetwork(**settings, name="gln")
     return keras.Model(x, gln(features), name="discriminator_gln"), features, gln
 
 

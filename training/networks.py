@@ -269,7 +269,8 @@ class GlnDiscriminator(Discriminator):
 
     def build(self) -> tuple:
         encoding = model_lib.encoding_layer(self.encoding, self.architecture)
-        network, features, self.gln = model_lib.gln_discriminator(encoding)
+        settings = {k: v for k, v in self.architecture.items() if k.startswith("gln_")}
+        network, features, self.gln = model_lib.gln_discriminator(encoding, settings)
         self.local_update = self.gln.local_update
         hidden = keras.layers.Lambda(self.gln.hidden, name="hidden")(features)
         return self.parts(network, features, hidden)

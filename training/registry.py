@@ -28,6 +28,8 @@ MAX_UNITS = 1024                # units per hidden layer, at most (a generator s
 MAX_FREQUENCIES = 64            # a reader's frequencies, at most
 MAX_PERIOD = 64                 # largest period of the position classes, at most (sum(q) counts)
 MAX_DENOMINATOR = 64            # the phase reader's largest snap denominator, at most
+MAX_CONTEXT_BITS = 12           # a GLN neuron's hyperplanes, at most (2**12 weight vectors each)
+MAX_GLN_WEIGHT = 1e4            # the GLN's weight clip, at most (its logits stay finite in float32)
 MAX_FOCAL_GAMMA = 10.0          # at most: (1 - p)**10 already weighs a belief of 0.5 at 1e-3
 ACTIVATIONS = tuple(NUMPY_ACTIVATIONS)  # of the MLP bodies' hidden layers: those numpy computes (the
                                         # sampler's fast path) and model.ACTIVATIONS builds, a test says
@@ -65,6 +67,16 @@ PARAMETERS = {
     "phase_units": (int, rules.between(1, MAX_UNITS, "an integer")),
     "max_denominator": (int, rules.between(1, MAX_DENOMINATOR, "an integer")),
     "snap_tolerance": (float, rules.between(0, 0.5, brackets="(]")),
+    "gln_layers": (int, rules.between(1, MAX_LAYERS, "an integer")),
+    "gln_units": (int, rules.between(1, MAX_UNITS, "an integer")),
+    "gln_context_bits": (int, rules.between(1, MAX_CONTEXT_BITS, "an integer")),
+    "gln_epsilon": (float, rules.between(0, 0.5, brackets="()")),
+    "gln_weight_limit": (float, rules.between(0, MAX_GLN_WEIGHT, brackets="(]")),
+    "gln_lr": (float, rules.between(0, 1e3, brackets="(]")),
+    "gln_decay": (float, rules.between(0, 1)),
+    "gln_bias_logit": (float, rules.between(-10, 10)),
+    "gln_input_scale": (float, rules.between(0, 100, brackets="(]")),
+    "gln_offset_scale": (float, rules.between(0, 10)),
     "focal_alpha": (float, rules.between(0, 1)),
     "focal_gamma": (float, rules.between(0, MAX_FOCAL_GAMMA)),
     "negative_l2_cap": (float, rules.between(0, 1, brackets="(]")),
@@ -148,6 +160,8 @@ DISCRIMINATOR_INPUTS = {  # what the discriminator reads: build is the encoding
 }
 
 
+GLN = ("gln_layers", "gln_units", "gln_context_bits", "gln_epsilon", "gln_weight_limit", "gln_lr", "gln_decay",
+       "gln_bias_logit", "gln_input_scale", "gln_offset_scale")  # the GLN's settings: its layer's arguments
 DISCRIMINATORS = {
     "mlp": Method("an MLP on its input, trained by Adam through its loss",
                   reads=("discriminator_layers", "discriminator_units", "discriminator_activation",
@@ -161,7 +175,7 @@ DISCRIMINATORS = {
                    "trained by Adam through its loss",
                    reads=("discriminator_loss", "discriminator_fisher")),
     "gln": Method("a gated linear network with its own local learning rule (offset head, bounded "
-                  "features)"),
+                  "features)", reads=GLN, stores=GLN),
 }
 
 

@@ -60,6 +60,16 @@ focal_alpha = 0.65              # focal loss: class balancing, the weight of the
 focal_gamma = 2.0               # focusing parameter of every focal term: D's focal loss, the focal
                                 # reward, the real heads' generator loss (the seed's)
 discriminator_fisher = "empirical"  # the discriminator's Fisher for EWC (the gradient-trained ones)
+gln_layers = 2                  # gln (Veness et al. 2021): hidden layers, then one neuron for P(prime)
+gln_units = 16                  # gln: neurons per hidden layer
+gln_context_bits = 4            # gln: hyperplanes per neuron: 2**4 weight vectors to choose from
+gln_epsilon = 0.01              # gln: probabilities are clipped to [eps, 1 - eps] (Veness et al.)
+gln_weight_limit = 200.0        # gln: weights are clipped to [-limit, limit] (Veness et al.)
+gln_lr = 0.1                    # gln: step of the local rule at first (on the batch-mean gradient) ...
+gln_decay = 1e-3                # ... then gln_lr / (1 + gln_decay * t), t in updates
+gln_bias_logit = 1.0            # gln: the constant input every layer also sees, as a logit
+gln_input_scale = 5.0           # gln: base inputs are sigmoid(scale * feature): their logits reach +-scale
+gln_offset_scale = 0.5          # gln: sd of the hyperplanes' offsets (a projection of the features has sd ~0.7)
 # The stream
 nb_batches = 100                # batch counter to reach; a resumed run continues up to it
 batch_size = 2000               # latent integers drawn per batch
