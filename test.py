@@ -138,11 +138,17 @@ def format_distribution_line(measures: dict | None) -> str:
 
 
 def _training_range(config: dict) -> tuple:
-    """The latents to test as in range: given, else the checkpoint's own, else TRAINING_RANGE."""
+    """The latents to test as in range: given, else the checkpoint's own, else TRAINING_RANGE;
+    checked here, with the range beyond (``measuring.check_ranges``)."""
     if config["low_latent"] or config["high_latent"]:
-        return config["low_latent"] or TRAINING_RANGE[0], config["high_latent"] or TRAINING_RANGE[1]
-    trained = checkpoint.read_state(config["checkpoint_dir"]).get("config", {})
-    return trained.get("low_latent", TRAINING_RANGE[0]), trained.get("high_latent", TRAINING_RANGE[1])
+        low, high = config["low_latent"] or TRAINING_RANGE[0], config["high_latent"] or TRAINING_RANGE[1]
+    else:
+        trained = checkpoint.read_state(config["checkpoint_dir"]).get("config", {})
+        low, high = (rules.check(f"{checkpoint.STATE_FILE}'s {name}", trained.get(name, default), 0,
+                                 measuring.RULES[name])
+                     for name, default in zip(("low_latent", "high_latent"), TRAINING_RANGE))
+    measuring.check_ranges(config["n_samples"], low, high, config["beyond_latent"])
+    return low, high
 
 
 def prime_range(bits: int = 0, text: str = "", top_two_bits: bool = False) -> tuple:

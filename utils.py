@@ -151,23 +151,13 @@ def random_vector_integers(low, high, size, rng: np.random.Generator | None = No
 
     rng: a numpy Generator (None: a fresh unseeded one). Ranges up to 2**63 - 1 wide.
     """
-    caller = "random_vector_integers"
-    for name, value in (("low", low), ("high", high), ("size", size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ValueError(f"{caller}: {name} must be an integer, got {value!r}")
+    int64 = np.iinfo(np.int64)  # its callers pass checked values: it asserts them
+    assert all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (low, high, size)), "integers"
     low, high, size = int(low), int(high), int(size)
-    int64 = np.iinfo(np.int64)
-    if not int64.min <= low <= high <= int64.max:
-        raise ValueError(f"{caller}: need int64 bounds with low <= high, got low={low}, high={high}")
+    assert int64.min <= low <= high <= int64.max and high - low < int64.max, f"int64 bounds: [{low}, {high}]"
+    assert 0 <= size <= high - low + 1, f"size {size} of [{low}, {high}]"
     span = high - low + 1
-    if span > int64.max:
-        raise ValueError(f"{caller}: range [{low}, {high}] is wider than 2**63 - 1")
-    if not 0 <= size <= span:
-        raise ValueError(f"{caller}: size must be in [0, {span}] for [{low}, {high}], got {size}")
-    if rng is None:
-        rng = np.random.default_rng()
-    elif not isinstance(rng, np.random.Generator):
-        raise ValueError(f"{caller}: rng must be a numpy.random.Generator or None, got {type(rng).__name__}")
+    rng = np.random.default_rng() if rng is None else rng
     # Generator.choice without replacement uses Floyd's algorithm when span >> size
     offsets = rng.choice(span, size=size, replace=False).astype(np.int64)
     return offsets + np.int64(low)

@@ -21,7 +21,7 @@ optimus_test = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(optimus_test)
 
 import utils  # noqa: E402  (on sys.path once test.py is loaded)
-from training import calibration, checkpoint, measuring, oracle, registry, train  # noqa: E402
+from training import calibration, checkpoint, measuring, oracle, registry, rules, train  # noqa: E402
 
 CALIBRATION_SAMPLES = 100_000   # every latent of [1, 10**5]: about 1e4 primes, 1% noise
 CLI_TIMEOUT = 240               # seconds per command-line run (TensorFlow's import dominates)
@@ -160,14 +160,21 @@ def test_candidates_csv_lists_every_sampled_latent(tmp_path):
         assert int(r["is_prime"]) == int(oracle.is_prime(int(r["candidate"])))
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"n_samples": 0}, {"n_samples": 11, "low": 1, "high": 10}, {"low": 5, "high": 4},
-    {"low": 0}, {"high": measuring.MAX_LATENT + 1}, {"n_samples": 10.0}, {"seed": -1}, {"verbose": 4}])
-def test_invalid_arguments_raise_one_line_optimus_error(kwargs):
-    kwargs = {"n_samples": 5, **kwargs}
+@pytest.mark.parametrize("argv", [["--n_samples=0"], ["--n_samples=10.0"], ["--seed=-1"], ["--verbose=4"],
+                                  [f"--high_latent={measuring.MAX_LATENT + 1}"], ["--sampling=best"]])
+def test_bad_arguments_are_refused_in_one_line_at_the_command_line(argv):
     with pytest.raises(utils.OptimusError) as info:
-        run_test(lambda z: z, **kwargs)
+        rules.parse_overrides(argv, optimus_test.DEFAULTS, optimus_test.RULES)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("n_samples, low, high, beyond", [(11, 1, 10, 0), (5, 5, 4, 0), (5, 0, 10, 0), (5, 1, 10, 12)])
+def test_a_range_too_small_for_n_samples_is_refused_at_the_edge(n_samples, low, high, beyond):
+    """measuring.check_ranges, which test.py calls once its ranges are known (the beyond range
+    (10, 12] holds 2 latents); the functions after it trust it."""
+    with pytest.raises(utils.OptimusError, match="n_samples|low_latent"):
+        measuring.check_ranges(n_samples, low, high, beyond)
+    measuring.check_ranges(2, 1, 10, 12)  # the control: 2 latents fit both ranges
 
 
 def test_diverging_generator_raises_optimus_error():

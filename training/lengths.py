@@ -48,8 +48,7 @@ def random_odd(bits: int, size: int, rng: np.random.Generator) -> np.ndarray:
     uint64 when bits <= 64, else an object array of Python ints. The bits - 2 between the top and
     the bottom one are uniform random bits, so the draw is exact and uniform.
     """
-    if bits < 1:
-        raise ValueError(f"random_odd: bits must be at least 1, got {bits}")
+    assert bits >= 1, bits
     middle = max(bits - 2, 0)
     top = 1 << (bits - 1)
     if bits <= 64:
@@ -167,9 +166,7 @@ def curve(score, lengths=LENGTHS, samples=SAMPLES, seed=SEED) -> list[dict]:
         scores = score(numbers)
         if scores is not None:
             scores = np.asarray(scores, dtype=float)
-            if scores.shape != numbers.shape:
-                raise ValueError(f"curve: the scorer gave {scores.shape} scores for "
-                                 f"{numbers.shape} numbers of {digits} digits")
+            assert scores.shape == numbers.shape, "a scorer gives one score per number"
         rows.append(_row(int(digits), scores, primes, rough_mask))
     return rows
 

@@ -47,20 +47,23 @@ RULES = {
 }
 
 
+def check_ranges(n_samples: int, low_latent: int, high_latent: int, beyond_latent: int = 0) -> None:
+    """The command line's check of the ranges ``evaluate`` draws from (each value already passed
+    RULES): refuse in one line a range that is empty or holds fewer than n_samples latents."""
+    if not 1 <= low_latent <= high_latent:
+        raise utils.OptimusError(f"low_latent={low_latent} must be >= 1 and <= high_latent={high_latent}")
+    for bounds in ((low_latent, high_latent), beyond_range(high_latent, beyond_latent)):
+        if bounds is not None and n_samples > bounds[1] - bounds[0] + 1:
+            raise utils.OptimusError(
+                f"n_samples={n_samples} is more than the {bounds[1] - bounds[0] + 1} latents of "
+                f"[{bounds[0]}, {bounds[1]}]: lower n_samples or widen the range")
+
+
 def draw_latents(n_samples: int, low_latent: int, high_latent: int,
                  rng: np.random.Generator) -> np.ndarray:
-    """``n_samples`` latents in [low_latent, high_latent], checked: distinct int64 (n,) below
-    2**63, Python ints above (``utils.random_integers``)."""
-    n_samples = rules.check("n_samples", n_samples, N_SAMPLES, RULES["n_samples"])
-    low_latent = rules.check("low_latent", low_latent, 0, rules.between(1, MAX_LATENT, "an integer"))
-    high_latent = rules.check("high_latent", high_latent, 0, RULES["high_latent"])
-    if low_latent > high_latent:
-        raise utils.OptimusError(f"low_latent={low_latent} must be <= high_latent={high_latent}")
-    span = high_latent - low_latent + 1
-    if n_samples > span:
-        raise utils.OptimusError(
-            f"n_samples={n_samples} is more than the {span} latents of [{low_latent}, {high_latent}]: "
-            "lower n_samples or widen the range")
+    """``n_samples`` latents in [low_latent, high_latent] (``check_ranges``'s): distinct int64 (n,)
+    below 2**63, Python ints above (``utils.random_integers``)."""
+    assert 1 <= n_samples <= high_latent - low_latent + 1 and low_latent >= 1, "checked by check_ranges"
     return utils.random_integers(low_latent, high_latent, n_samples, rng)
 
 
@@ -87,8 +90,7 @@ def _judge(discriminator, candidates: np.ndarray, primes: np.ndarray) -> dict | 
     if p is None:
         return None
     p = np.asarray(p, dtype=np.float64).reshape(-1)
-    if p.shape != primes.shape:
-        raise ValueError(f"discriminator returned {p.size} values for {primes.size} inputs")
+    assert p.shape == primes.shape, "a discriminator gives one belief per candidate"
     said_prime = p > PRIME_THRESHOLD
     cells = {"true_positives": int(np.sum(said_prime & primes)),
              "false_positives": int(np.sum(said_prime & ~primes)),
@@ -311,15 +313,11 @@ def test_models(generator, discriminator=None, n_samples: int = N_SAMPLES,
     ``sampler(sampling, low, high)``. samples: a list that receives (z, x) of the kept outputs, for
     ``write_candidates``. Raises OptimusError on bad arguments, GeneratorDivergedError on bad outputs.
     """
-    verbose = rules.check("verbose", verbose, VERBOSE, RULES["verbose"])
-    seed = None if seed is None else rules.check("seed", seed, SEED, RULES["seed"])
-    sampling = rules.check("sampling", sampling, SAMPLING, RULES["sampling"])
     rng = np.random.default_rng(seed)
     z = draw_latents(n_samples, low_latent, high_latent, rng)
     sampler = generator.sampler(sampling, low_latent, high_latent)
     candidates, accepted = sampler.draw_candidates(z, rng)
-    if candidates.size != z.size:
-        raise ValueError(f"generator returned {candidates.size} values for {z.size} latents")
+    assert candidates.size == z.size, "a sampler gives one candidate per latent"
     if not accepted.any():
         raise utils.OptimusError(f"the generator kept none of the {z.size} latents: nothing to measure")
     if samples is not None:

@@ -207,9 +207,7 @@ class OffsetSampler:
     """
 
     def __init__(self, head, how: str, low: int, high: int):
-        if how not in measuring.SAMPLINGS:
-            raise utils.OptimusError(f"sampling must be {' or '.join(map(repr, measuring.SAMPLINGS))} "
-                                     f"(got {how!r})")
+        assert how in measuring.SAMPLINGS, "the command line checks sampling"
         self.head, self.sampled, self.low, self.high = head, how == "sampled", low, high
         self._last = None       # (latents, _choices of them)
 
