@@ -87,3 +87,18 @@ def test_events_past_the_saved_batch_are_dropped_and_missing_ones_rewritten_on_r
     out = run(4)
     assert "nothing to train" in out
     assert_events_match_the_log(tmp_path, 4)
+
+
+def test_a_new_per_batch_metric_is_one_entry_of_the_row(tmp_path):
+    """A number added to a batch's row reaches the CSV log and TensorBoard with no other edit; a
+    histogram's list is neither a column nor a scalar (the control)."""
+    row = {"batch": 1, "skipped": 0, "seconds": 0.5, "my_metric_last": 2.5, "offset_counts": [1, 2]}
+    state = {"batch": 1, "history": [row], "tests": []}
+    bookkeeping.write_log_files(tmp_path, state, plot=False)
+    rows = csv_rows(tmp_path)
+    assert rows[0]["my_metric_last"] == "2.5" and "offset_counts" not in rows[0]
+    assert list(rows[0])[:len(bookkeeping.CSV_COLUMNS)] == list(bookkeeping.CSV_COLUMNS)
+    bookkeeping.Events(tmp_path, state)
+    events = read_events(tmp_path)
+    assert events["batch/my_metric"] == [(1, 2.5)] and events["batch/seconds"] == [(1, 0.5)]
+    assert "batch/offset_counts" not in events and "batch/batch" not in events

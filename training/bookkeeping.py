@@ -17,7 +17,8 @@ from training import checkpoint, registry
 CSV_COLUMNS = ("batch", "skipped", "kept", "primes", "prime_share", "output_min", "output_median",
                "output_max", "discriminator_loss_first", "discriminator_loss_last",
                "generator_loss_first", "generator_loss_last", "belief_last", "reward_last",
-               "entropy_last", "prime_ratio_last", "seconds")
+               "entropy_last", "prime_ratio_last", "seconds")  # the log's first columns, in every run;
+                                # any other number in a batch's row follows them (``log_columns``)
 TENSORBOARD_DIR = "tensorboard"  # the run's TensorBoard events, in checkpoint_dir
 BELIEF_BINS = 20                # bins of the histogram of D's beliefs in each batch's candidates
 
@@ -41,12 +42,24 @@ class StopFlag:
             os.write(sys.stdout.fileno(), message)
 
 
+def _numbers(row: dict) -> dict:
+    """The row's scalar entries (its histograms' counts are lists)."""
+    return {k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def log_columns(rows: list) -> tuple:
+    """CSV_COLUMNS, then every other number the rows hold, in their order: a new per-batch metric
+    is one entry of train.run_batch's row (or of a phase's logs), and the log and TensorBoard follow."""
+    extra = dict.fromkeys(k for row in rows for k in _numbers(row) if k not in CSV_COLUMNS)
+    return CSV_COLUMNS + tuple(extra)
+
+
 def write_log_files(directory: Path, state: dict, plot: bool) -> None:
     """Rewrite the per-batch CSV log and, with ``plot``, the metrics plot, both atomically (and
     neither when it already holds what state.json gives)."""
-    lines = [",".join(CSV_COLUMNS)]
-    lines += [",".join("" if row.get(c) is None else str(row[c]) for c in CSV_COLUMNS)
-              for row in state["history"]]
+    columns = log_columns(state["history"])
+    lines = [",".join(columns)]
+    lines += [",".join("" if row.get(c) is None else str(row[c]) for c in columns) for row in state["history"]]
     checkpoint.write_if_changed(directory / checkpoint.CSV_FILE, ("\n".join(lines) + "\n").encode())
     if plot:
         checkpoint.write_if_changed(directory / checkpoint.PLOT_FILE, plot_metrics(state))
@@ -134,13 +147,11 @@ class Events:
         return last["batch"], last["session"]
 
     def batch(self, row: dict, flush: bool = True) -> None:
-        """The scalars and histograms of one batch's row (skipped batches: seconds only)."""
+        """The scalars (every number: ``_last`` dropped from the names) and histograms of one batch's row."""
         with self.writer.as_default(step=row["batch"]):
-            tf.summary.scalar("batch/seconds", row["seconds"])
-            for name in ("discriminator_loss_last", "generator_loss_last", "reward_last", "entropy_last",
-                         "belief_last", "prime_ratio_last", "kept", "prime_share"):
-                if row.get(name) is not None:
-                    tf.summary.scalar(f"batch/{name.removesuffix('_last')}", row[name])
+            for name, value in _numbers(row).items():  # every number of the row but the step itself
+                if name != "batch":
+                    tf.summary.scalar(f"batch/{name.removesuffix('_last')}", value)
             if row.get("offset_counts"):
                 tf.summary.histogram("batch/offsets_chosen", np.repeat(
                     np.arange(len(row["offset_counts"])), row["offset_counts"]), buckets=len(row["offset_counts"]))

@@ -240,48 +240,59 @@ def draw_seed(batch_seed, draw) -> tf.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# Discriminator updates: by gradient, or by the network's own local rule (the GLN)
+# The two updates, each with its GradientTape: a batch runs D's, then G's (an offset head's), then
+# ``consolidate`` (EWC); the phases below loop them, compiled
 
 
-def discriminator_update(trainer: Trainer) -> tuple:
-    """(encode, update) of D: update(encode(x), labels) -> loss is one step on a labelled batch,
-    by its own ``local_update`` if it has one, else Adam on its loss, the EWC penalty and Keras's
+def discriminator_step(trainer: Trainer, inputs, labels):
+    """One update of D on a labelled batch of encoded candidates; returns its loss. By its own
+    ``local_update`` if it has one (the GLN), else Adam on its loss, the EWC penalty and Keras's
     ``model.losses`` (the seed's L2)."""
-    part, config = trainer.discriminator, trainer.config
+    part = trainer.discriminator
     if part.local_update is not None:
-        return part.encode, part.local_update
-    d, head = part.model, part.head
-    base = trainer.loss()
-    ewc, optimizer = trainer.ewc_discriminator, trainer.discriminator_optimizer
+        return part.local_update(inputs, labels)
+    d = part.model
+    with tf.GradientTape() as tape:
+        p = part.head(inputs, training=True)
+        loss = trainer.loss()(labels, p) + trainer.ewc_discriminator.penalty(d, trainer.config["lambda_"])
+        loss += sum(d.losses, tf.constant(0.0))
+    trainer.discriminator_optimizer.apply_gradients(zip(tape.gradient(loss, d.trainable_weights), d.trainable_weights))
+    return loss
 
-    def update(inputs, labels):
-        with tf.GradientTape() as tape:
-            p = head(inputs, training=True)
-            loss = base(labels, p) + ewc.penalty(d, config["lambda_"])
-            loss += sum(d.losses, tf.constant(0.0))
-        optimizer.apply_gradients(zip(tape.gradient(loss, d.trainable_weights), d.trainable_weights))
-        return loss
-    return part.encode, update
+
+def generator_step(trainer: Trainer, inputs, beliefs, seed) -> tuple:
+    """One policy-gradient update of an offset head on its encoded latents, D's beliefs (n, K) in
+    every offset's candidate fixed: the objective (policy_gradient) of the reward (reward), less
+    the EWC penalty. Returns (loss, D's mean belief in the chosen candidates, their mean reward,
+    the policy's mean entropy)."""
+    g = trainer.generator
+    with tf.GradientTape() as tape:
+        logits = g.score(inputs, training=True)
+        objective, belief, mean_reward = trainer.objective(logits, beliefs, trainer.reward, seed)
+        loss = -objective + trainer.ewc_generator.penalty(g.model, trainer.config["lambda_"])
+    weights = g.model.trainable_weights
+    trainer.generator_optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+    log_pi = tf.nn.log_softmax(logits)
+    return loss, belief, mean_reward, -tf.reduce_mean(tf.reduce_sum(tf.exp(log_pi) * log_pi, -1))
 
 
 def _build_discriminator_phase(trainer: Trainer):
-    (encode, update), steps = discriminator_update(trainer), trainer.config["steps"]
-    size = trainer.config["discriminator_minibatch"]
+    steps, size = trainer.config["steps"], trainer.config["discriminator_minibatch"]
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([None, 1], tf.float32),
                                   tf.TensorSpec([2], tf.int64)])
     def phase(x, labels, batch_seed):
         """``steps`` updates of D on all of one labelled batch or on a fresh mini-batch of ``size``
         rows of it each; returns the losses, shape (steps,)."""
-        inputs = encode(x)  # fixed over the steps: encoded once
+        inputs = trainer.discriminator.encode(x)  # fixed over the steps: encoded once
         losses = tf.TensorArray(tf.float32, size=steps)
         for i in tf.range(steps):
             if size:
                 rows = tf.random.stateless_uniform([size], draw_seed(batch_seed, DISCRIMINATOR_DRAWS + i),
                                                    0, tf.shape(x)[0], dtype=tf.int32)
-                losses = losses.write(i, update(tf.gather(inputs, rows), tf.gather(labels, rows)))
+                losses = losses.write(i, discriminator_step(trainer, tf.gather(inputs, rows), tf.gather(labels, rows)))
             else:
-                losses = losses.write(i, update(inputs, labels))
+                losses = losses.write(i, discriminator_step(trainer, inputs, labels))
         return losses.stack()
     return phase
 
@@ -308,35 +319,21 @@ def _build_sampler(trainer: Trainer):
 
 
 def _build_generator_phase(trainer: Trainer):
-    g, d, config = trainer.generator, trainer.discriminator.model, trainer.config
-    reward, objective_of, optimizer, ewc = (trainer.reward, trainer.objective, trainer.generator_optimizer,
-                                            trainer.ewc_generator)
-    steps, encode, score = config["generator_steps"], g.encode, g.score
+    g, d, steps = trainer.generator, trainer.discriminator.model, trainer.config["generator_steps"]
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float64), tf.TensorSpec([2], tf.int64)])
     def phase(z, batch_seed):
         """``generator_steps`` policy-gradient updates on latents z; returns the losses and D's
         mean belief in the policy's candidates, per step."""
-        inputs = encode(z)  # the same latents at every step: encode them once
+        inputs = g.encode(z)  # the same latents at every step: encode them once
         choices = g.offsets * z + tf.range(g.offsets, dtype=tf.float64)  # (n, K): every offset
         beliefs_all = tf.reshape(clipped(d(tf.reshape(choices, [-1, 1]), training=False)),
                                  tf.shape(choices))  # D is fixed in this phase: ask it once
-        losses, beliefs, rewards, entropies = (tf.TensorArray(tf.float32, size=steps) for _ in range(4))
+        logs = [tf.TensorArray(tf.float32, size=steps) for _ in range(4)]
         for i in tf.range(steps):
-            with tf.GradientTape() as tape:
-                logits = score(inputs, training=True)
-                objective, belief, mean_reward = objective_of(
-                    logits, beliefs_all, reward, draw_seed(batch_seed, 1 + i))
-                loss = -objective + ewc.penalty(g.model, config["lambda_"])
-            weights = g.model.trainable_weights
-            optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
-            log_pi = tf.nn.log_softmax(logits)
-            losses = losses.write(i, loss)
-            beliefs = beliefs.write(i, belief)
-            rewards = rewards.write(i, mean_reward)
-            entropies = entropies.write(i, -tf.reduce_mean(tf.reduce_sum(tf.exp(log_pi) * log_pi, -1)))
-        return {"generator_loss": losses.stack(), "belief": beliefs.stack(), "reward": rewards.stack(),
-                "entropy": entropies.stack()}
+            values = generator_step(trainer, inputs, beliefs_all, draw_seed(batch_seed, 1 + i))
+            logs = [log.write(i, value) for log, value in zip(logs, values)]
+        return dict(zip(("generator_loss", "belief", "reward", "entropy"), (log.stack() for log in logs)))
     return phase
 
 
@@ -430,8 +427,7 @@ def policy_fisher_terms(trainer: Trainer, z) -> tuple:
 def _build_pathwise_step(trainer: Trainer):
     g, d, config = trainer.generator.model, trainer.discriminator.model, trainer.config
     g_base = keras.losses.BinaryFocalCrossentropy(gamma=config["focal_gamma"])
-    (d_encode, d_update), optimizer, ewc = (discriminator_update(trainer),
-                                             trainer.generator_optimizer, trainer.ewc_generator)
+    optimizer, ewc = trainer.generator_optimizer, trainer.ewc_generator
 
     @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32), tf.TensorSpec([None, 1], tf.float32)])
     def step(z, labels):
@@ -443,7 +439,7 @@ def _build_pathwise_step(trainer: Trainer):
                     + negative_l2(x, config["negative_l2"], config["negative_l2_cap"])
                     + ewc.penalty(g, config["lambda_"]))
         optimizer.apply_gradients(zip(tape.gradient(loss, g.trainable_weights), g.trainable_weights))
-        d_loss = d_update(d_encode(tf.stop_gradient(x)), labels)
+        d_loss = discriminator_step(trainer, trainer.discriminator.encode(tf.stop_gradient(x)), labels)
         return loss, d_loss, g(z, training=False)
     return step
 
