@@ -82,9 +82,10 @@ def test_bits_inputs_refuse_numbers_beyond_their_digits():
 
 # -- the folded scorer ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv", [[], ["--generator_activation=sin"], ["--generator_activation=snake"],
+@pytest.mark.parametrize("argv", [*([f"--generator_activation={name}"] for name in sampling.NUMPY_ACTIVATIONS),
                                   ["--generator_layers=0"], ["--largest_prime=61"]])
 def test_the_folded_scorer_gives_the_networks_scores(argv):
+    """For every activation of the table (relu is the default's) the numpy scorer is the network."""
     head, other = random_head(argv), random_head(argv, seed=1)
     z = np.random.default_rng(2).integers(1, 2**40, 500)
     k = np.random.default_rng(3).integers(0, head.offsets, 500)
