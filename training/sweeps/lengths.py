@@ -1,7 +1,8 @@
 """The hard track at every length (the length curve of lengths.py), over 3 seeds: the digit readers
 of bits.py whose output does not depend on a number's length, the tied phase units that snap to
 exact fractions, the digits MLP (which cannot read past 38 digits) and, for comparison, the residue
-track's default. Run: python training/sweep.py training/sweeps/lengths.py --workers=2
+track's default. The best row: tied phases, 24 units a period, 600 batches.
+Run: python training/sweep.py training/sweeps/lengths.py --workers=2
 """
 SEEDS = (0, 1, 2)               # train.py's --seed of each configuration's runs
 BITS = {"generator_input": "discriminator", "generator_layers": 0, "discriminator_input": "bits",
