@@ -176,7 +176,8 @@ NUMBERS = np.array([1, 11, 2**20 + 7, 123457, 2**27 + 2**25 + 1])
 
 def reader_with_defaults(name: str):
     """The ``name`` reader's layer as train.py's defaults build it."""
-    return networks.reader_layer({"reader": name, **{k: train.DEFAULTS[k] for k in registry.READERS[name].stores}})
+    architecture = {"reader": name, **{k: train.DEFAULTS[k] for k in registry.READERS[name].stores}}
+    return networks.reader_layer(architecture, registry.methods(architecture))
 
 
 def test_each_reader_computes_what_it_says():

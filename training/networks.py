@@ -33,11 +33,16 @@ def after_reader(model) -> tuple | None:
     return (reader, keras.Model(reader.output, model.output)) if hasattr(reader, "numbers") else None
 
 
-def reader_layer(architecture: dict):
+def stored(architecture: dict, entry) -> dict:
+    """The constants a registry ``entry`` stores, with their recorded values: the arguments of the
+    layer it builds (a reader's priors, the GLN's settings)."""
+    return {k: architecture[k] for k in entry.stores}
+
+
+def reader_layer(architecture: dict, methods: dict):
     """The trainable reader between a network's encoding and its MLP, if its input has one."""
     build = readers.READERS[architecture["reader"]] if "reader" in architecture else None
-    priors = {k: architecture[k] for k in readers.PRIORS if k in architecture}  # what its entry stores
-    return build(name="reader", **priors) if build is not None else None
+    return build(name="reader", **stored(architecture, methods["reader"])) if build is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,10 +100,10 @@ class OffsetHead(GeneratorHead):
         prefix = "scorer" if self.input.per_candidate else "hidden"
         if self.mirror:  # D's reader and MLP, frozen, named as D names them; then G's own MLP
             body = model_lib.body_layers((a["discriminator_units"],) * a["discriminator_layers"],
-                                         a["discriminator_activation"], "hidden", reader_layer(a), trainable=False)
+                                         a["discriminator_activation"], "hidden", reader_layer(a, m), trainable=False)
             body += model_lib.body_layers(widths, activation, prefix)
         else:
-            body = model_lib.body_layers(widths, activation, prefix, reader_layer(a))
+            body = model_lib.body_layers(widths, activation, prefix, reader_layer(a, m))
         encoding = model_lib.encoding_layer(self.encoding, a, candidate=self.input.per_candidate)
         network, features, logits = model_lib.offset_generator(self.offsets, encoding, self.input.per_candidate, body)
         self.policy = keras.Model(network.input, logits, name="offset_policy")
@@ -243,7 +248,7 @@ class MlpDiscriminator(Discriminator):
         network, features, hidden = model_lib.encoded_discriminator(
             model_lib.encoding_layer(self.encoding, a), f"discriminator_{a['discriminator_input']}",
             (a["discriminator_units"],) * a["discriminator_layers"], a["discriminator_activation"],
-            reader_layer(a))
+            reader_layer(a, self.methods))
         return self.parts(network, features, hidden)
 
 
@@ -269,7 +274,7 @@ class GlnDiscriminator(Discriminator):
 
     def build(self) -> tuple:
         encoding = model_lib.encoding_layer(self.encoding, self.architecture)
-        settings = {k: v for k, v in self.architecture.items() if k.startswith("gln_")}
+        settings = stored(self.architecture, self.methods["discriminator"])
         network, features, self.gln = model_lib.gln_discriminator(encoding, settings)
         self.local_update = self.gln.local_update
         hidden = keras.layers.Lambda(self.gln.hidden, name="hidden")(features)

@@ -8,10 +8,6 @@ import tensorflow as tf
 
 from training import rules, sampling
 
-PRIORS = ("reader_frequencies", "frequency_step", "reader_periods", "phase_units", "max_denominator",
-          "snap_tolerance")  # train.py's constants that shape a reader: its layer's arguments, which
-                             # the weight file records (the registry's READERS entries store them)
-
 
 def periods(largest: int) -> tuple:
     """The periods q = 2..largest of a ``reader_periods`` value."""

@@ -104,7 +104,7 @@ GENERATOR_INPUTS = {  # what the offset head's policy reads: build is the encodi
 FREQUENCIES = ("reader_frequencies", "frequency_step")
 PHASES = ("reader_periods", "phase_units", "max_denominator", "snap_tolerance")
 READERS = {  # code: the trainable layer's class between the bits encoding and the MLP, or None; it
-             # takes the constants its entry stores (readers.PRIORS)
+             # takes the constants its entry stores (networks.stored)
     "digits": Method("none: the digits go straight into the MLP (a weight per position; prior: none)"),
     "frequencies": Method("positional frequencies, sum_i b_i cos(a_f i + c_f), a_f learned slowly from "
                           "reader_frequencies (prior: weights that are sinusoids of the position)",
